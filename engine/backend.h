@@ -1,0 +1,188 @@
+/* engine/backend.h — the operations every backend (CPU, CUDA) implements.
+ *
+ * Conventions, shared by every op:
+ *  - Tensors are float32, NHWC, contiguous. Letters: N batch, H height, W width,
+ *    C input channels, K output channels (filters), P = N*H*W pixels.
+ *  - Convolution kernels are HWIO (kh, kw, C/groups, K), Dense kernels (in, out):
+ *    Keras's own layouts, so weight files load without transposes.
+ *  - Every pointer is backend memory (host memory for the CPU backend, device
+ *    memory for CUDA); move data with copy_to_backend / copy_to_host.
+ *  - Gradient outputs named d<x> take `accumulate`: 0 overwrites, 1 adds to what is
+ *    there (a tensor read by several layers sums the gradients of its readers).
+ *    Weight gradients (dw, db, dshift) always overwrite: each weight has one user.
+ *  - Every op returns WN_OK or WN_ERR with a reason (engine/error.h); the `layer`
+ *    argument names the Keras layer in such reasons and may be NULL.
+ *  - Ops are asynchronous on backends that can be (CUDA): results are visible to
+ *    the host only after copy_to_host or synchronize.
+ *
+ * The table is filled by wn_backend_cpu() and, in CUDA builds, wn_backend_cuda().
+ */
+#ifndef WN_BACKEND_H
+#define WN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { WN_PAD_VALID = 0, WN_PAD_SAME = 1 } wn_padding;
+
+typedef enum { WN_ACT_NONE = 0, WN_ACT_RELU = 1, WN_ACT_RELU6 = 2 } wn_activation;
+
+typedef enum { WN_POOL_MAX = 0, WN_POOL_AVG = 1 } wn_pool_kind;
+
+typedef enum {
+    WN_PRECISION_FP32 = 0, /* strict float32 everywhere */
+    WN_PRECISION_TF32 = 1, /* tensor-core TF32 convolutions/GEMMs (CUDA default) */
+    WN_PRECISION_BF16 = 2  /* bf16 activations, float32 master weights */
+} wn_precision;
+
+/* Geometry of a 2-D window op (convolution or pooling), TensorFlow semantics:
+ * 'valid' out = floor((in - k) / s) + 1; 'same' out = ceil(in / s) with
+ * total padding max((out-1)*s + k - in, 0), floor(total/2) before, rest after. */
+typedef struct wn_window {
+    int n, h, w, c;          /* input  N, H, W, C */
+    int kh, kw, sh, sw;      /* window size and strides */
+    int pad_top, pad_bottom; /* rows of padding, TF 'same' rule (may differ by 1) */
+    int pad_left, pad_right; /* columns of padding */
+    int oh, ow;              /* output H, W */
+} wn_window;
+
+/* Fills the geometry; fails (naming `layer`) when the window does not fit. */
+int wn_window_init(wn_window *win, int n, int h, int w, int c, int kh, int kw, int sh,
+                   int sw, wn_padding pad, const char *layer);
+
+typedef struct wn_conv_desc {
+    wn_window win;
+    int k;      /* output channels */
+    int groups; /* 1 for ordinary convolution; C (== K) for depthwise */
+} wn_conv_desc;
+
+typedef struct wn_backend wn_backend;
+
+struct wn_backend {
+    const char *name; /* "cpu" or "cuda" */
+    void *ctx;        /* backend state (handles, streams, caches) */
+
+    /* ---- memory ---- */
+    void *(*alloc)(wn_backend *be, size_t bytes); /* NULL + reason on failure */
+    void (*free)(wn_backend *be, void *p);
+    int (*copy_to_backend)(wn_backend *be, void *dst, const void *src_host, size_t bytes);
+    int (*copy_to_host)(wn_backend *be, void *dst_host, const void *src, size_t bytes);
+    int (*copy)(wn_backend *be, void *dst, const void *src, size_t bytes);
+    int (*fill)(wn_backend *be, float *x, size_t count, float value);
+    int (*synchronize)(wn_backend *be);
+
+    /* ---- convolution (cross-correlation), y[N,OH,OW,K] ---- */
+    int (*conv2d_forward)(wn_backend *be, const wn_conv_desc *d, const float *x,
+                          const float *w, const float *bias /* K or NULL */, float *y,
+                          const char *layer);
+    int (*conv2d_backward_data)(wn_backend *be, const wn_conv_desc *d, const float *dy,
+                                const float *w, float *dx, int accumulate,
+                                const char *layer);
+    int (*conv2d_backward_filter)(wn_backend *be, const wn_conv_desc *d, const float *x,
+                                  const float *dy, float *dw, float *db /* or NULL */,
+                                  const char *layer);
+
+    /* ---- per-channel affine + activation: y = act(x * scale[c] + shift[c]) ----
+     * Inference BatchNormalization is scale = gamma/sqrt(var+eps) (gamma = 1 when
+     * absent), shift = beta - mean*scale; a bare Activation passes scale = shift =
+     * NULL. `count` = P*C elements, `c` channels. */
+    int (*affine_act_forward)(wn_backend *be, size_t count, int c, const float *x,
+                              const float *scale, const float *shift, wn_activation act,
+                              float *y, const char *layer);
+    /* Uses y (the forward output) for the activation mask. dshift[c] = sum of the
+     * post-activation gradient (dbeta), NULL when beta is frozen; dx may be NULL
+     * when no data gradient is needed. */
+    int (*affine_act_backward)(wn_backend *be, size_t count, int c, const float *y,
+                               const float *dy, const float *scale, wn_activation act,
+                               float *dx, int accumulate, float *dshift,
+                               const char *layer);
+
+    /* ---- pooling (avg excludes padded cells from the divisor, as TF does) ---- */
+    int (*pool_forward)(wn_backend *be, const wn_window *win, wn_pool_kind kind,
+                        const float *x, float *y, const char *layer);
+    int (*pool_backward)(wn_backend *be, const wn_window *win, wn_pool_kind kind,
+                         const float *x, const float *y, const float *dy, float *dx,
+                         int accumulate, const char *layer);
+
+    /* ---- channel concatenation of n_in tensors with P pixels each ---- */
+    int (*concat_forward)(wn_backend *be, size_t pixels, int n_in, const float *const *x,
+                          const int *channels, float *y, const char *layer);
+    int (*concat_backward)(wn_backend *be, size_t pixels, int n_in, const float *dy,
+                           const int *channels, float *const *dx /* entries may be NULL */,
+                           int accumulate, const char *layer);
+
+    /* ---- InceptionResNetV2 residual: y = x + scale * r ---- */
+    int (*residual_forward)(wn_backend *be, size_t count, const float *x, const float *r,
+                            float scale, float *y, const char *layer);
+    /* dx += dy (or =), dr = scale*dy (or +=); either output may be NULL. */
+    int (*residual_backward)(wn_backend *be, size_t count, const float *dy, float scale,
+                             float *dx, float *dr, int accumulate, const char *layer);
+
+    /* ---- GlobalAveragePooling2D: x[N,H*W,C] -> y[N,C] ---- */
+    int (*gap_forward)(wn_backend *be, int n, int hw, int c, const float *x, float *y,
+                       const char *layer);
+    int (*gap_backward)(wn_backend *be, int n, int hw, int c, const float *dy, float *dx,
+                        int accumulate, const char *layer);
+
+    /* ---- inverted dropout with a counter-based RNG: element i of a call keeps
+     * its value (times 1/(1-rate)) iff uniform(seed, offset + i) >= rate, so the
+     * same (seed, offset) gives the same mask on every backend. ---- */
+    int (*dropout_forward)(wn_backend *be, size_t count, float rate, uint64_t seed,
+                           uint64_t offset, const float *x, float *y, const char *layer);
+    int (*dropout_backward)(wn_backend *be, size_t count, float rate, uint64_t seed,
+                            uint64_t offset, const float *dy, float *dx, int accumulate,
+                            const char *layer);
+
+    /* ---- Dense: y[N,out] = x[N,in] . w[in,out] + b[out] ---- */
+    int (*dense_forward)(wn_backend *be, int n, int in, int out, const float *x,
+                         const float *w, const float *b, float *y, const char *layer);
+    /* dx may be NULL (no data gradient below); dw and db overwrite. */
+    int (*dense_backward)(wn_backend *be, int n, int in, int out, const float *x,
+                          const float *w, const float *dy, float *dx, float *dw,
+                          float *db, const char *layer);
+
+    /* ---- fused softmax + categorical cross-entropy on logits (Keras's fit path:
+     * loss = logsumexp(z) - z[label], no clipping) + correct count.
+     * probs[N,K] may be NULL; dlogits[N,K] = (softmax - onehot) / n_mean may be NULL
+     * (n_mean is the batch size the loss is averaged over). stats[0] += sum of losses,
+     * stats[1] += number of argmax(z) == label (first maximum wins ties); stats
+     * stays in backend memory. ---- */
+    int (*softmax_xent)(wn_backend *be, int n, int k, const float *logits,
+                        const int32_t *labels, float n_mean, float *probs,
+                        float *dlogits, float *stats /* [2] */);
+
+    /* ---- Keras Adam over one flat buffer (t = 1-based step):
+     * m += (g-m)(1-b1); v += (g*g-v)(1-b2);
+     * p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps) ---- */
+    int (*adam_update)(wn_backend *be, size_t count, float *p, const float *g, float *m,
+                       float *v, float lr, float beta1, float beta2, float eps, long t);
+
+    /* ---- fused augmentation + preprocess: uint8 x[N,H,W,C] -> float y, per image
+     * an optional horizontal flip then a rotation by angle[i] radians about the
+     * pixel-index centre (reflect fill, bilinear), then y = v/127.5 - 1.
+     * flip and angle are host arrays of N entries (NULL = no flip / no rotation). */
+    int (*augment_preprocess)(wn_backend *be, int n, int h, int w, int c,
+                              const uint8_t *x, const uint8_t *flip, const float *angle,
+                              float *y);
+
+    void (*destroy)(wn_backend *be);
+};
+
+/* The CPU backend (oneDNN convolutions, BLAS matrix products, OpenMP loops). */
+wn_backend *wn_backend_cpu(void);
+
+/* 1 when this build has CUDA support and a usable GPU is present. */
+int wn_cuda_available(void);
+
+/* The CUDA backend on device `device`, or NULL with a reason (no CUDA build, no
+ * GPU, driver too old). */
+wn_backend *wn_backend_cuda(int device, wn_precision precision);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

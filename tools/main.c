@@ -1,0 +1,48 @@
+/* tools/main.c — `wastenet`: dispatches to the subcommands of tools/commands.h. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/commands.h"
+
+#ifndef WN_VERSION
+#define WN_VERSION "0.1.0"
+#endif
+
+static int cmd_version(int argc, char **argv) {
+    (void)argc, (void)argv;
+    printf("wastenet %s\n", WN_VERSION);
+    return 0;
+}
+
+static const wn_command wn_commands[] = {
+    {"version", "print the version", cmd_version},
+};
+static const int wn_command_count = (int)(sizeof wn_commands / sizeof wn_commands[0]);
+
+static void print_usage(FILE *out) {
+    fprintf(out,
+            "wastenet %s — train image classifiers by transfer learning and fine-tuning\n\n"
+            "usage: wastenet <command> [options]\n"
+            "       wastenet <command> --help\n\ncommands:\n",
+            WN_VERSION);
+    for (int i = 0; i < wn_command_count; i++)
+        fprintf(out, "  %-14s %s\n", wn_commands[i].name, wn_commands[i].summary);
+    fprintf(out, "\nexample:\n  wastenet data dataset_images\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "--version")) return cmd_version(argc - 1, argv + 1);
+    for (int i = 0; i < wn_command_count; i++)
+        if (!strcmp(name, wn_commands[i].name)) return wn_commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "wastenet: unknown command '%s' (see 'wastenet --help')\n", name);
+    return 2;
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# tools/setup.sh — install what wastenet needs to build and test on a fresh Debian machine.
+#   tools/setup.sh          system packages only (build + run)
+#   tools/setup.sh --test   also the Python test environment (.venv: TensorFlow, tf-keras, h5py)
+# Installs Debian packages when run as root; otherwise prints the apt-get line and stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake pkg-config libturbojpeg0-dev libpng-dev libhdf5-dev
+          libdnnl-dev libopenblas-dev python3 python3-venv python3-matplotlib)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages; install them with:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  # Keras 2 semantics: tf-keras with its matching tensorflow-cpu (see docs/KERAS_SEMANTICS.md).
+  py=${WN_PYTHON_BASE:-python3}
+  if [ ! -x .venv/bin/python ]; then
+    "$py" -m venv .venv
+  fi
+  if ! .venv/bin/python -c "import tensorflow, tf_keras, h5py, numpy" 2>/dev/null; then
+    echo "setup: installing the Python test environment in .venv (tensorflow-cpu, tf-keras, h5py)"
+    .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+  fi
+fi

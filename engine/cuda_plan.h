@@ -1,0 +1,226 @@
+/* engine/cuda_plan.h — the host-side decisions of the CUDA backend, in plain C so
+ * that they compile and are unit-tested (tests/cuda_host) on machines without a GPU.
+ *
+ *  - padding: TensorFlow's 'same' padding may put one more row/column after than
+ *    before; cuDNN's legacy descriptor pads symmetrically. wn_conv_pad_plan decides
+ *    how a convolution is handed to cuDNN (see the comment at the struct).
+ *  - layouts: NHWC tensor dims/strides in cuDNN's NCHW dimension order, and the
+ *    HWIO -> KRSC (cuDNN's NHWC filter) index map used by the transpose kernels.
+ *  - the convolution algorithm cache: one entry per (direction, shape, precision).
+ *  - the device arena: a free-list allocator over large chunks obtained from a
+ *    callback (cudaMalloc on the GPU, malloc in the tests).
+ *  - the kernel launch grid size.
+ */
+#ifndef WN_CUDA_PLAN_H
+#define WN_CUDA_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/backend.h"
+#include "kernels/hd.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- padding
+ * Decision: when TensorFlow's padding is asymmetric, x is copied into a buffer that
+ * holds the extra rows/columns as explicit zeros, and cuDNN pads the rest
+ * symmetrically. With pad_top = t, pad_bottom = b (TF: b = t or t + 1):
+ *   sym = min(t, b); extra_top = t - sym; extra_bottom = b - sym
+ * and likewise for columns. Window i then starts at row -t + i*s in both the TF and
+ * the cuDNN view, and cuDNN's output size floor((h' + 2*sym - k)/s) + 1 equals TF's.
+ * (The alternative, a larger symmetric padding and a crop of the output, only lines
+ * the windows up for stride 1, and TF's asymmetric case is most common at stride 2.)
+ * The copy costs one pass over x, only in layers whose padding is asymmetric (none
+ * in InceptionResNetV2 at 299 or 320: its stride-2 layers are all 'valid').
+ * Backward data computes dx into the padded shape and crops (adds) into dx;
+ * backward filter reads the padded copy of x. */
+typedef struct wn_conv_pad_plan {
+    int pad_h, pad_w;        /* symmetric padding handed to cuDNN */
+    int extra_top, extra_bottom; /* zero rows stored explicitly in the padded copy */
+    int extra_left, extra_right; /* zero columns stored explicitly */
+    int in_h, in_w;          /* H, W of the tensor cuDNN reads (h + extra rows, ...) */
+    int needs_copy;          /* 1 when any extra_* > 0 */
+} wn_conv_pad_plan;
+
+void wn_conv_pad_plan_make(const wn_window *win, wn_conv_pad_plan *plan);
+
+/* cuDNN's output size along one axis for a symmetrically padded input. */
+static inline int wn_conv_out_size(int in, int pad, int k, int stride) {
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+/* Element (n, y, x, c) of the padded buffer [N, in_h, in_w, C] maps to x's element
+ * (n, y - extra_top, x - extra_left, c), or to an explicit zero (returns -1). */
+WN_HD static inline long long wn_conv_pad_source(long long padded_index, int c, int in_w,
+                                                 int in_h, int h, int w, int extra_top,
+                                                 int extra_left) {
+    long long t = padded_index;
+    int ch = (int)(t % c);
+    t /= c;
+    int px = (int)(t % in_w);
+    t /= in_w;
+    int py = (int)(t % in_h);
+    long long n = t / in_h;
+    int y = py - extra_top, x = px - extra_left;
+    if (y < 0 || y >= h || x < 0 || x >= w) return -1;
+    return ((n * h + y) * w + x) * c + ch;
+}
+
+/* Element i of x [N, h, w, C] sits at this index of the padded buffer. */
+WN_HD static inline long long wn_conv_pad_target(long long index, int c, int h, int w,
+                                                 int in_h, int in_w, int extra_top,
+                                                 int extra_left) {
+    long long t = index;
+    int ch = (int)(t % c);
+    t /= c;
+    int x = (int)(t % w);
+    t /= w;
+    int y = (int)(t % h);
+    long long n = t / h;
+    return ((n * in_h + y + extra_top) * in_w + x + extra_left) * c + ch;
+}
+
+/* ---------------------------------------------------------------- layouts */
+
+/* An NHWC tensor as cuDNN's Nd descriptor wants it: dims and strides in N, C, H, W
+ * order. */
+void wn_nhwc_dims_strides(int n, int h, int w, int c, int dims[4], int strides[4]);
+
+/* Element (r, s, ci, k) of a HWIO kernel [R, S, Cg, K] lives at this index; in the
+ * KRSC layout (cuDNN's CUDNN_TENSOR_NHWC filter, Keras's OHWI) at the second. */
+WN_HD static inline size_t wn_hwio_index(int r, int s, int ci, int k, int S, int Cg, int K) {
+    return (((size_t)r * S + s) * Cg + ci) * K + k;
+}
+WN_HD static inline size_t wn_krsc_index(int r, int s, int ci, int k, int R, int S, int Cg) {
+    return (((size_t)k * R + r) * S + s) * Cg + ci;
+}
+
+/* For element i of a KRSC kernel, the index of the same weight in HWIO. Both
+ * transposes (HWIO->KRSC before a call, KRSC->HWIO for dw after) use this map, one
+ * thread per KRSC element. */
+WN_HD static inline size_t wn_krsc_to_hwio(size_t i, int R, int S, int Cg, int K) {
+    int ci = (int)(i % (size_t)Cg);
+    size_t t = i / (size_t)Cg;
+    int s = (int)(t % (size_t)S);
+    t /= (size_t)S;
+    int r = (int)(t % (size_t)R);
+    int k = (int)(t / (size_t)R);
+    return wn_hwio_index(r, s, ci, k, S, Cg, K);
+}
+
+/* ---------------------------------------------------------------- algorithm cache */
+
+typedef enum {
+    WN_CONV_FWD = 0,
+    WN_CONV_BWD_DATA = 1,
+    WN_CONV_BWD_FILTER = 2
+} wn_conv_direction;
+
+/* Everything that changes cuDNN's choice of algorithm; all int32, no padding bytes,
+ * so two keys compare with memcmp. Shapes are those cuDNN sees (after the padding
+ * plan). */
+typedef struct wn_conv_key {
+    int32_t direction;         /* wn_conv_direction */
+    int32_t n, h, w, c;        /* input as cuDNN sees it */
+    int32_t k, kh, kw;         /* filters */
+    int32_t sh, sw, ph, pw;    /* strides, symmetric padding */
+    int32_t groups;
+    int32_t precision;         /* wn_precision */
+    int32_t accumulate;        /* beta = 1: some algorithms do not support it */
+} wn_conv_key;
+
+void wn_conv_key_make(wn_conv_key *key, wn_conv_direction dir, const wn_conv_desc *d,
+                      const wn_conv_pad_plan *plan, wn_precision precision, int accumulate);
+uint64_t wn_conv_key_hash(const wn_conv_key *key);
+int wn_conv_key_equal(const wn_conv_key *a, const wn_conv_key *b);
+
+/* The cached choice: cuDNN's algorithm enum value and math type (cudnnMathType_t)
+ * as ints, so that this file needs no cuDNN header. */
+typedef struct wn_conv_choice {
+    int algo;
+    int math_type;
+    size_t workspace; /* bytes */
+} wn_conv_choice;
+
+/* Open-addressing hash table (linear probing, power-of-two capacity, load <= 1/2). */
+typedef struct wn_conv_cache {
+    size_t cap, count;
+    struct wn_conv_cache_slot {
+        int used;
+        wn_conv_key key;
+        wn_conv_choice choice;
+    } *slots;
+} wn_conv_cache;
+
+void wn_conv_cache_init(wn_conv_cache *cache);
+void wn_conv_cache_free(wn_conv_cache *cache);
+/* The cached choice for key, or NULL. */
+const wn_conv_choice *wn_conv_cache_find(const wn_conv_cache *cache, const wn_conv_key *key);
+/* Inserts or replaces; WN_ERR when memory runs out. */
+int wn_conv_cache_put(wn_conv_cache *cache, const wn_conv_key *key,
+                      const wn_conv_choice *choice);
+
+/* ---------------------------------------------------------------- device arena
+ * A first-level allocator for device memory: large chunks come from chunk_alloc
+ * (cudaMalloc), are split into aligned blocks on request, and freed blocks merge with
+ * free neighbours of the same chunk. Chunks go back only at wn_arena_release, so a
+ * training step allocates without calling the driver. All device work runs on one
+ * stream, so a block freed after a launch may be reused by the next launch: stream
+ * order keeps the old reader ahead of the new writer.
+ *
+ * Bookkeeping is host memory only: blocks form one address-ordered doubly linked list
+ * per chunk, free blocks are found best-fit, and used blocks are found by pointer
+ * through a hash table, so free() costs O(1) and alloc() O(free blocks). */
+typedef struct wn_arena_block wn_arena_block;
+
+typedef struct wn_arena_ops {
+    /* Returns a chunk of exactly `bytes` (aligned to at least `align`), or NULL
+     * after setting the reason with wn_fail. */
+    void *(*chunk_alloc)(void *user, size_t bytes);
+    void (*chunk_free)(void *user, void *base);
+    void *user;
+} wn_arena_ops;
+
+typedef struct wn_arena {
+    wn_arena_ops ops;
+    size_t align;        /* every block starts at a multiple of this (power of two) */
+    size_t chunk_bytes;  /* default size of a new chunk; larger requests get their own */
+    wn_arena_block *blocks;     /* all blocks, chunk by chunk, address order */
+    wn_arena_block *free_list;  /* free blocks (unordered) */
+    wn_arena_block **used_table; /* open addressing by pointer; NULL = empty */
+    size_t used_cap, used_count, used_tombs;
+    size_t reserved;     /* bytes in chunks */
+    size_t in_use;       /* bytes in used blocks (rounded sizes) */
+    size_t peak;         /* largest in_use seen */
+    int n_chunks;
+} wn_arena;
+
+/* align must be a power of two; chunk_bytes 0 means "exactly what is asked". */
+int wn_arena_init(wn_arena *a, size_t align, size_t chunk_bytes, const wn_arena_ops *ops);
+/* A block of at least `bytes` (0 is treated as 1), or NULL with the reason set. */
+void *wn_arena_alloc(wn_arena *a, size_t bytes);
+/* Frees a block from wn_arena_alloc (NULL is ignored); WN_ERR for a foreign pointer. */
+int wn_arena_free(wn_arena *a, void *p);
+/* Adds one chunk of `bytes` up front (a planned arena); WN_ERR when it fails. */
+int wn_arena_reserve(wn_arena *a, size_t bytes);
+/* Size of the largest free block, 0 when none. */
+size_t wn_arena_largest_free(const wn_arena *a);
+/* Returns every chunk through chunk_free; the arena can be used again afterwards. */
+void wn_arena_release(wn_arena *a);
+/* Checks the invariants (blocks tile each chunk, no adjacent free blocks, counters
+ * agree); WN_ERR with a reason. For tests. */
+int wn_arena_check(const wn_arena *a);
+
+/* ---------------------------------------------------------------- launches */
+
+/* Blocks for a grid-stride loop over `count` elements: enough to fill the device
+ * (`sm_count` * blocks_per_sm) but no more than the work needs; at least 1. */
+unsigned wn_launch_blocks(size_t count, unsigned threads, int sm_count, int blocks_per_sm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,143 @@
+/* tests/cuda_host/test_cuda_layout.c — descriptor layouts, the HWIO <-> KRSC weight
+ * map, the algorithm-cache keys and table, and the launch grid size, on the CPU. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cuda_plan.h"
+#include "engine/error.h"
+
+#define CHECK(cond, ...)                                                                       \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                              \
+            fprintf(stderr, __VA_ARGS__);                                                      \
+            fprintf(stderr, "\n");                                                             \
+            return 1;                                                                          \
+        }                                                                                      \
+    } while (0)
+
+static int test_nhwc_strides(void) {
+    int dims[4], strides[4];
+    wn_nhwc_dims_strides(2, 3, 5, 7, dims, strides);
+    CHECK(dims[0] == 2 && dims[1] == 7 && dims[2] == 3 && dims[3] == 5, "dims in NCHW order");
+    /* element (n, c, h, w) must land where NHWC puts it */
+    for (int n = 0; n < 2; n++)
+        for (int c = 0; c < 7; c++)
+            for (int h = 0; h < 3; h++)
+                for (int w = 0; w < 5; w++) {
+                    int off = n * strides[0] + c * strides[1] + h * strides[2] + w * strides[3];
+                    CHECK(off == ((n * 3 + h) * 5 + w) * 7 + c, "stride map at %d %d %d %d", n,
+                          c, h, w);
+                }
+    return 0;
+}
+
+static int test_krsc(void) {
+    /* R, S, Cg, K: a 1x7 kernel with 3 input and 5 output channels, and a 3x3 depthwise */
+    int shapes[][4] = {{1, 7, 3, 5}, {3, 3, 1, 8}, {2, 3, 4, 1}, {1, 1, 6, 6}};
+    for (int t = 0; t < 4; t++) {
+        int R = shapes[t][0], S = shapes[t][1], Cg = shapes[t][2], K = shapes[t][3];
+        size_t count = (size_t)R * S * Cg * K;
+        int *seen = calloc(count, sizeof *seen);
+        for (size_t i = 0; i < count; i++) {
+            size_t j = wn_krsc_to_hwio(i, R, S, Cg, K);
+            CHECK(j < count, "index out of range");
+            seen[j]++;
+        }
+        for (size_t j = 0; j < count; j++) CHECK(seen[j] == 1, "not a permutation");
+        free(seen);
+        /* spot check against both index formulas */
+        for (int r = 0; r < R; r++)
+            for (int s = 0; s < S; s++)
+                for (int ci = 0; ci < Cg; ci++)
+                    for (int k = 0; k < K; k++)
+                        CHECK(wn_krsc_to_hwio(wn_krsc_index(r, s, ci, k, R, S, Cg), R, S, Cg,
+                                              K) == wn_hwio_index(r, s, ci, k, S, Cg, K),
+                              "map at r%d s%d c%d k%d", r, s, ci, k);
+    }
+    /* KRSC is K-major: output channel k's weights are one contiguous run */
+    CHECK(wn_krsc_index(0, 0, 0, 1, 3, 3, 4) == 36, "KRSC stride of K");
+    return 0;
+}
+
+static int test_keys_and_cache(void) {
+    wn_conv_desc d = {.k = 16, .groups = 1};
+    wn_window_init(&d.win, 4, 17, 19, 8, 3, 3, 2, 2, WN_PAD_SAME, "k");
+    wn_conv_pad_plan plan;
+    wn_conv_pad_plan_make(&d.win, &plan);
+    wn_conv_key base, other;
+    wn_conv_key_make(&base, WN_CONV_FWD, &d, &plan, WN_PRECISION_TF32, 0);
+    wn_conv_key_make(&other, WN_CONV_FWD, &d, &plan, WN_PRECISION_TF32, 0);
+    CHECK(wn_conv_key_equal(&base, &other) && wn_conv_key_hash(&base) == wn_conv_key_hash(&other),
+          "equal shapes give different keys");
+    CHECK(base.h == plan.in_h && base.ph == plan.pad_h, "key must hold the padded shape");
+
+    /* every field changes the key */
+    wn_conv_key variants[16];
+    int nv = 0;
+    wn_conv_key_make(&variants[nv++], WN_CONV_BWD_DATA, &d, &plan, WN_PRECISION_TF32, 0);
+    wn_conv_key_make(&variants[nv++], WN_CONV_BWD_FILTER, &d, &plan, WN_PRECISION_TF32, 0);
+    wn_conv_key_make(&variants[nv++], WN_CONV_FWD, &d, &plan, WN_PRECISION_FP32, 0);
+    wn_conv_key_make(&variants[nv++], WN_CONV_FWD, &d, &plan, WN_PRECISION_TF32, 1);
+    int32_t *fields[] = {&other.n, &other.h, &other.w, &other.c, &other.k, &other.kh,
+                         &other.kw, &other.sh, &other.sw, &other.ph, &other.pw, &other.groups};
+    for (int f = 0; f < 12; f++) {
+        other = base;
+        *fields[f] += 1;
+        variants[nv++] = other;
+    }
+    for (int i = 0; i < nv; i++) {
+        CHECK(!wn_conv_key_equal(&base, &variants[i]), "variant %d equals the base key", i);
+        for (int j = 0; j < i; j++)
+            CHECK(!wn_conv_key_equal(&variants[j], &variants[i]), "variants %d, %d equal", i, j);
+    }
+
+    /* the cache: many keys, lookups after growth, replacement */
+    wn_conv_cache cache;
+    wn_conv_cache_init(&cache);
+    CHECK(!wn_conv_cache_find(&cache, &base), "empty cache found a key");
+    enum { N = 1000 };
+    for (int i = 0; i < N; i++) {
+        wn_conv_key key = base;
+        key.n = 1 + i % 64;
+        key.c = 1 + i / 64;
+        wn_conv_choice ch = {.algo = i % 7, .math_type = i % 3, .workspace = (size_t)i * 4096};
+        CHECK(wn_conv_cache_put(&cache, &key, &ch) == WN_OK, "%s", wn_last_error());
+    }
+    CHECK(cache.count == N, "count %zu", cache.count);
+    for (int i = 0; i < N; i++) {
+        wn_conv_key key = base;
+        key.n = 1 + i % 64;
+        key.c = 1 + i / 64;
+        const wn_conv_choice *ch = wn_conv_cache_find(&cache, &key);
+        CHECK(ch && ch->algo == i % 7 && ch->math_type == i % 3 && ch->workspace == (size_t)i * 4096,
+              "lookup %d", i);
+    }
+    wn_conv_key missing = base;
+    missing.n = 65;
+    CHECK(!wn_conv_cache_find(&cache, &missing), "found a key never stored");
+    wn_conv_key key = base;
+    key.n = 1, key.c = 1;
+    wn_conv_choice repl = {.algo = 42, .math_type = 1, .workspace = 7};
+    CHECK(wn_conv_cache_put(&cache, &key, &repl) == WN_OK, "replace");
+    CHECK(cache.count == N && wn_conv_cache_find(&cache, &key)->algo == 42, "replacement");
+    wn_conv_cache_free(&cache);
+    return 0;
+}
+
+static int test_launch_blocks(void) {
+    CHECK(wn_launch_blocks(0, 256, 132, 8) == 1, "empty launch needs one block");
+    CHECK(wn_launch_blocks(1, 256, 132, 8) == 1, "one element");
+    CHECK(wn_launch_blocks(257, 256, 132, 8) == 2, "257 elements");
+    CHECK(wn_launch_blocks((size_t)1 << 40, 256, 132, 8) == 132 * 8, "capped by the device");
+    CHECK(wn_launch_blocks(1000, 256, 0, 0) == 1, "bad device numbers");
+    return 0;
+}
+
+int main(void) {
+    if (test_nhwc_strides() || test_krsc() || test_keys_and_cache() || test_launch_blocks())
+        return 1;
+    printf("layouts, weight map, algorithm cache and launch sizes OK\n");
+    return 0;
+}

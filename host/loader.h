@@ -50,16 +50,13 @@
 #include <stdint.h>
 
 #include "host/dataset.h"
+#include "host/image_decode.h" /* WN_DEFAULT_MAX_PIXELS */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 enum { WN_LOADER_AUTO = 0, WN_LOADER_CACHE = 1, WN_LOADER_STREAM = 2 };
-
-/* Refuse images with more pixels than this unless max_pixels says otherwise:
- * 64 Mpx (e.g. 8192x8192), 192 MB as RGB. */
-#define WN_DEFAULT_MAX_PIXELS ((size_t)64 << 20)
 
 typedef struct wn_loader_options {
     int height, width;         /* output size of every image (Keras image_size) */

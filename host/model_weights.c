@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/error.h"
 #include "host/h5_keras.h"
@@ -293,6 +294,10 @@ int wn_model_weights_load(wn_model *m, const char *path, wn_weights_info *info_o
     memset(&info, 0, sizeof info);
     if (!m || !m->params || (m->graph.n_stats && !m->stats))
         return wn_fail("%s: no model to load into", path);
+    if (access(path, F_OK) != 0)
+        return wn_fail("%s: no such weight file; wastenet never downloads weights: see "
+                       "weights/README.md for where to get them",
+                       path);
     wn_h5_file *f;
     if (wn_h5_open(path, &f) != WN_OK) return WN_ERR;
     snprintf(info.keras_version, sizeof info.keras_version, "%s", f->keras_version);

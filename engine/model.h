@@ -119,6 +119,22 @@ size_t wn_model_backbone_trainable(const wn_model *m);
 /* Host pointer to one weight's data (params or stats). */
 float *wn_model_weight_data(wn_model *m, const wn_weight *w);
 
+/* One row of the outer model's Keras summary (model.summary()): the fused
+ * augmentation layer shows as Keras's three layers (sequential, tf.math.truediv,
+ * tf.math.subtract), the backbone as one "Functional" row. */
+typedef struct wn_summary_row {
+    char name[WN_NAME_MAX];
+    const char *keras_class; /* "InputLayer", "Sequential", "TFOpLambda", "Functional" */
+    int rank;                /* 3: h, w, c; 1: c only */
+    int h, w, c;             /* output shape per image */
+    size_t params;           /* all weights (Keras's Param #) */
+    size_t trainable;        /* trainable under the current boundary */
+    int first_layer, last_layer; /* graph ids this row covers */
+} wn_summary_row;
+
+/* Fills up to `cap` rows; returns the number of rows. */
+int wn_model_summary_rows(const wn_model *m, wn_summary_row *rows, int cap);
+
 /* Forward FLOPs for one image (convolutions and Dense, 2 per multiply-add). */
 double wn_model_flops(const wn_model *m);
 

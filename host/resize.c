@@ -152,11 +152,13 @@ int wn_resize_bilinear_u8(wn_resizer *r, const uint8_t *src, int in_h, int in_w,
         output_row(r, src, in_w, y, r->out_row);
         uint8_t *d = dst + (size_t)y * n;
         for (int i = 0; i < n; i++) {
-            /* Round half up, exactly: v - floor(v) is exact in float, so the result is
-             * within 0.5 of v (v + 0.5f could round up from just below .5). Values are
-             * convex combinations of 0..255, so no clamping is needed. */
-            const float v = r->out_row[i], f = floorf(v);
-            d[i] = (uint8_t)(v - f >= 0.5f ? f + 1.0f : f);
+            /* Round half up, exactly: v >= 0, so truncation is floor and v - floor(v)
+             * is exact in float; the result is within 0.5 of v (v + 0.5f could round
+             * up from just below .5). No clamping: every value is a convex
+             * combination of 0..255. Written branch-free so that it vectorises. */
+            const float v = r->out_row[i];
+            const int f = (int)v;
+            d[i] = (uint8_t)(f + (v - (float)f >= 0.5f));
         }
     }
     return WN_OK;

@@ -14,5 +14,7 @@ typedef struct wn_command {
 } wn_command;
 
 /* one declaration per subcommand, in the order of the table in tools/main.c */
+int cmd_data(int argc, char **argv);
+int cmd_bench_loader(int argc, char **argv);
 
 #endif

@@ -7,6 +7,7 @@
 
 static const wn_backbone_def wn_backbones[] = {
     {"irv2", "inception_resnet_v2", 75, WN_PREPROCESS_TF, wn_irv2_build},
+    {"tiny_cnn", "tiny_cnn", 8, WN_PREPROCESS_TF, wn_tiny_cnn_build},
 };
 
 int wn_backbone_count(void) { return (int)(sizeof wn_backbones / sizeof wn_backbones[0]); }

@@ -11,4 +11,7 @@
 /* InceptionResNetV2 without top (engine/models/irv2.c), any input >= 75x75. */
 int wn_irv2_build(wn_graph *g, int from, int h, int w);
 
+/* A 3-block CNN for tests (engine/models/tiny_cnn.c), any input >= 8x8. */
+int wn_tiny_cnn_build(wn_graph *g, int from, int h, int w);
+
 #endif

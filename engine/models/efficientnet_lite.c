@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "engine/error.h"
+#include "engine/models/zoo.h"
 
 /* The official block table (efficientnet_lite_builder.py), before scaling. */
 typedef struct lite_stage {
@@ -113,7 +114,7 @@ int wn_efficientnet_lite_build(wn_graph *g, int variant, int from, int h, int w)
                           ? st->repeats
                           : (int)ceil(v->depth * st->repeats);
         for (int r = 0; r < repeats; r++) {
-            char block[WN_NAME_MAX];
+            char block[16]; /* "block7a" */
             snprintf(block, sizeof block, "block%d%c", s + 1, 'a' + r);
             x = lite_block(g, x, block, channels, cout, st->kernel, r == 0 ? st->stride : 1,
                            st->expand);

@@ -27,10 +27,8 @@ extern "C" {
  * its output layer (top_activation: ceil(h/32) x ceil(w/32) x 1280) or WN_ERR. */
 int wn_efficientnet_lite_build(wn_graph *g, int variant, int from, int h, int w);
 
-/* The same, one function per variant, in wn_backbone_def's `build` signature. */
-int wn_efficientnet_lite0_build(wn_graph *g, int from, int h, int w);
-int wn_efficientnet_lite1_build(wn_graph *g, int from, int h, int w);
-int wn_efficientnet_lite2_build(wn_graph *g, int from, int h, int w);
+/* One function per variant, in wn_backbone_def's `build` signature, is declared in
+ * engine/models/zoo.h (wn_efficientnet_lite0_build, ...). */
 
 /* Native input resolution of a variant (224, 240, 260), or 0 when unknown. */
 int wn_efficientnet_lite_native_size(int variant);

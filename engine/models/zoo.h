@@ -11,6 +11,11 @@
 /* InceptionResNetV2 without top (engine/models/irv2.c), any input >= 75x75. */
 int wn_irv2_build(wn_graph *g, int from, int h, int w);
 
+/* EfficientNet-Lite0/1/2 without top (engine/models/efficientnet_lite.c). */
+int wn_efficientnet_lite0_build(wn_graph *g, int from, int h, int w);
+int wn_efficientnet_lite1_build(wn_graph *g, int from, int h, int w);
+int wn_efficientnet_lite2_build(wn_graph *g, int from, int h, int w);
+
 /* A 3-block CNN for tests (engine/models/tiny_cnn.c), any input >= 8x8. */
 int wn_tiny_cnn_build(wn_graph *g, int from, int h, int w);
 

@@ -16,5 +16,6 @@ typedef struct wn_command {
 /* one declaration per subcommand, in the order of the table in tools/main.c */
 int cmd_data(int argc, char **argv);
 int cmd_bench_loader(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const wn_command wn_commands[] = {
     {"version", "print the version", cmd_version},
     {"data", "report a data set: counts, image sizes, bad files", cmd_data},
     {"bench-loader", "measure the data pipeline (decode, resize, batches)", cmd_bench_loader},
+    {"export", "write weights Keras loads (--format h5 [--backbone-only])", cmd_export},
 };
 static const int wn_command_count = (int)(sizeof wn_commands / sizeof wn_commands[0]);
 

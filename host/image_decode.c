@@ -105,11 +105,22 @@ static int jpeg_has_adobe_marker(const uint8_t *b, size_t n) {
     return 0;
 }
 
+/* After a failed call a TurboJPEG 2.1 handle can keep the aborted decoder's state and
+ * misread the next header (seen as a 0 x garbage size), so a failure replaces it. */
+static int jpeg_fail_reset(wn_image_decoder *d, int rc) {
+    tjDestroy(d->tj);
+    d->tj = tjInitDecompress();
+    if (!d->tj) return wn_fail("cannot initialise TurboJPEG: %s", tjGetErrorStr2(NULL));
+    return rc;
+}
+
 static int decode_jpeg(wn_image_decoder *d, const uint8_t *data, size_t size,
                        const char *name, size_t max_pixels, wn_image *out) {
     int w, h, subsamp, colorspace;
+    if (!d->tj && jpeg_fail_reset(d, WN_OK) != WN_OK) return WN_ERR;
     if (tjDecompressHeader3(d->tj, data, (unsigned long)size, &w, &h, &subsamp, &colorspace) != 0)
-        return wn_fail("%s: not a valid JPEG (%s)", name, tjGetErrorStr2(d->tj));
+        return jpeg_fail_reset(d, wn_fail("%s: bad or truncated JPEG header (%s)", name,
+                                          tjGetErrorStr2(d->tj)));
     if (check_pixels(name, "JPEG", (size_t)w, (size_t)h, max_pixels) != WN_OK) return WN_ERR;
     int cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
     size_t px = (size_t)w * (size_t)h;
@@ -122,7 +133,7 @@ static int decode_jpeg(wn_image_decoder *d, const uint8_t *data, size_t size,
          * grey); TensorFlow refuses such files, so do we. Other warnings (extraneous
          * bytes before a marker) leave a complete image, which TensorFlow accepts. */
         if (tjGetErrorCode(d->tj) != TJERR_WARNING || strstr(msg, "remature end"))
-            return wn_fail("%s: bad or truncated JPEG (%s)", name, msg);
+            return jpeg_fail_reset(d, wn_fail("%s: bad or truncated JPEG (%s)", name, msg));
     }
     if (cmyk) {
         /* TensorFlow's jpeg_mem.cc conversion, in place (3 bytes written behind 4 read). */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/augment_preview.h"
 #include "engine/error.h"
 #include "engine/run_report.h"
 
@@ -108,21 +109,16 @@ static int write_fake_run(const char *dir) {
     rc |= wn_report_write_predictions(dir, "finetune", k, 3, (const char *const *)paths, labels,
                                       probs, classes);
     for (int i = 0; i < k; i++) free(paths[i]);
-    /* The augmentation preview: 5 images 16x16 RGB, NumPy .npy uint8. */
+    /* The augmentation preview: a 16x16 gradient and 4 augmented versions, written
+     * by the engine's .npy writer (test_plots.py reads it back with NumPy). */
+    uint8_t img[16 * 16 * 3], prev[5 * 16 * 16 * 3];
+    for (int i = 0; i < 16 * 16 * 3; i++) img[i] = (uint8_t)((i * 7) & 255);
+    wn_rng rng;
+    wn_rng_seed(&rng, 3, 0);
+    wn_augment_preview_make(img, 16, 16, 4, &rng, 0.2f, prev);
     char path[4096];
     wn_path_join(path, sizeof path, dir, "augment_preview.npy");
-    FILE *f = fopen(path, "wb");
-    if (f) {
-        const char hdr[] = "{'descr': '|u1', 'fortran_order': False, 'shape': (5, 16, 16, 3), }";
-        char header[128];
-        int len = snprintf(header, sizeof header, "%-117s\n", hdr); /* 10 + 118 = 128 */
-        fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-        uint16_t hl = (uint16_t)len;
-        fwrite(&hl, 2, 1, f);
-        fwrite(header, 1, (size_t)len, f);
-        for (int i = 0; i < 5 * 16 * 16 * 3; i++) fputc((i * 7) & 255, f);
-        fclose(f);
-    }
+    rc |= wn_npy_write_images(path, prev, 5, 16, 16);
     wn_class_report_free(&rep);
     wn_confusion_free(&cm);
     return rc;

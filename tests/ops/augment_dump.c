@@ -1,0 +1,54 @@
+/* tests/ops/augment_dump.c — runs the CPU backend's augment_preprocess on images
+ * from a file, for the TensorFlow comparison (test_augment_tf.py).
+ *
+ * usage: augment_dump N H W C IN.u8 PARAMS.txt OUT.f32
+ *   IN.u8      N*H*W*C bytes, NHWC
+ *   PARAMS.txt N lines "flip angle" (angle in radians, float32 written in full)
+ *   OUT.f32    N*H*W*C little-endian float32, NHWC
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "engine/backend.h"
+#include "engine/error.h"
+
+int main(int argc, char **argv) {
+    if (argc != 8) {
+        fprintf(stderr, "usage: augment_dump N H W C IN.u8 PARAMS.txt OUT.f32\n");
+        return 2;
+    }
+    int n = atoi(argv[1]), h = atoi(argv[2]), w = atoi(argv[3]), c = atoi(argv[4]);
+    size_t count = (size_t)n * h * w * c;
+    uint8_t *x = malloc(count), *flip = malloc((size_t)n);
+    float *angle = malloc((size_t)n * sizeof(float)), *y = malloc(count * sizeof(float));
+    FILE *f = fopen(argv[5], "rb");
+    if (!x || !flip || !angle || !y || !f || fread(x, 1, count, f) != count) {
+        fprintf(stderr, "augment_dump: cannot read %zu bytes from %s\n", count, argv[5]);
+        return 1;
+    }
+    fclose(f);
+    f = fopen(argv[6], "r");
+    for (int i = 0; i < n; i++) {
+        int fl;
+        if (!f || fscanf(f, "%d %f", &fl, &angle[i]) != 2) {
+            fprintf(stderr, "augment_dump: %s needs %d lines \"flip angle\"\n", argv[6], n);
+            return 1;
+        }
+        flip[i] = (uint8_t)fl;
+    }
+    fclose(f);
+    wn_backend *be = wn_backend_cpu();
+    if (!be || be->augment_preprocess(be, n, h, w, c, x, flip, angle, y) != WN_OK) {
+        fprintf(stderr, "augment_dump: %s\n", wn_last_error());
+        return 1;
+    }
+    f = fopen(argv[7], "wb");
+    if (!f || fwrite(y, sizeof(float), count, f) != count || fclose(f) != 0) {
+        fprintf(stderr, "augment_dump: cannot write %s\n", argv[7]);
+        return 1;
+    }
+    be->destroy(be);
+    free(x), free(flip), free(angle), free(y);
+    return 0;
+}

@@ -3,8 +3,8 @@
  *
  * - The format is sniffed from the first bytes, never from the extension (a PNG
  *   named .jpg decodes as a PNG, like decode_image).
- * - JPEG (TurboJPEG, accurate integer DCT and fancy upsampling: decode_jpeg's
- *   defaults): RGB/YCbCr as is; grayscale replicated to RGB; CMYK/YCCK converted to
+ * - JPEG (TurboJPEG with decode_jpeg's defaults: the fast integer DCT, which is
+ *   TensorFlow's choice when dct_method is "", and fancy upsampling): RGB/YCbCr as is; grayscale replicated to RGB; CMYK/YCCK converted to
  *   RGB with TensorFlow's formula (jpeg_mem.cc: Adobe-inverted data gives
  *   R = C*K/255, else R = (255-C)(255-K)/255, integer division). A truncated JPEG is
  *   an error (TensorFlow refuses it too, try_recover_truncated=False); other libjpeg

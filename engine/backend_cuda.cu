@@ -13,7 +13,9 @@
  *
  * Environment: WN_CUDA_SYNC=1 synchronizes after every op so an asynchronous fault
  * is reported with the right layer's name (slow; for debugging and compute-sanitizer
- * runs); WN_CUDNN_WORKSPACE_MB caps cuDNN's workspace (default 1024).
+ * runs); WN_CUDA_NO_ARENA=1 gives every buffer its own cudaMalloc (slow; lets
+ * compute-sanitizer's memcheck see each buffer's bounds, which it cannot inside an
+ * arena chunk); WN_CUDNN_WORKSPACE_MB caps cuDNN's workspace (default 1024).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,9 +134,51 @@ static void chunk_free(void *user, void *base) {
     cudaFree(base); /* only at teardown, after a synchronize */
 }
 
+void *wn_cuda_dev_alloc(wn_cuda_ctx *ctx, size_t bytes) {
+    if (!ctx->direct) return wn_arena_alloc(&ctx->arena, bytes);
+    if (ctx->direct_count == ctx->direct_cap) {
+        size_t cap = ctx->direct_cap ? 2 * ctx->direct_cap : 1024;
+        wn_cuda_direct_block *b =
+            (wn_cuda_direct_block *)realloc(ctx->direct_blocks, cap * sizeof *b);
+        if (!b) {
+            wn_fail("out of host memory");
+            return NULL;
+        }
+        ctx->direct_blocks = b, ctx->direct_cap = cap;
+    }
+    /* cudaFree of an earlier buffer may still be pending behind stream work: waiting
+     * here keeps direct mode as safe as the arena's stream-ordered reuse */
+    cudaStreamSynchronize(ctx->stream);
+    void *p = chunk_alloc(ctx, bytes ? bytes : 1);
+    if (!p) return NULL;
+    ctx->direct_blocks[ctx->direct_count].p = p;
+    ctx->direct_blocks[ctx->direct_count].bytes = bytes;
+    ctx->direct_count++;
+    ctx->direct_in_use += bytes;
+    if (ctx->direct_in_use > ctx->direct_peak) ctx->direct_peak = ctx->direct_in_use;
+    return p;
+}
+
+void wn_cuda_dev_free(wn_cuda_ctx *ctx, void *p) {
+    if (!p) return;
+    if (!ctx->direct) {
+        wn_arena_free(&ctx->arena, p);
+        return;
+    }
+    for (size_t i = ctx->direct_count; i-- > 0;)
+        if (ctx->direct_blocks[i].p == p) {
+            ctx->direct_in_use -= ctx->direct_blocks[i].bytes;
+            ctx->direct_blocks[i] = ctx->direct_blocks[--ctx->direct_count];
+            /* the buffer may still be read by queued work: wait, then free */
+            cudaStreamSynchronize(ctx->stream);
+            cudaFree(p);
+            return;
+        }
+}
+
 void *wn_cuda_scratch(wn_backend *be, size_t bytes, const char *what, const char *layer) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
-    void *p = wn_arena_alloc(&ctx->arena, bytes);
+    void *p = wn_cuda_dev_alloc(ctx, bytes);
     if (!p) wn_fail_context("%s%s%s%s: ", layer ? "layer '" : "", layer ? layer : "",
                             layer ? "': " : "", what);
     return p;
@@ -142,13 +186,13 @@ void *wn_cuda_scratch(wn_backend *be, size_t bytes, const char *what, const char
 
 void wn_cuda_scratch_free(wn_backend *be, void *p) {
     /* Stream order makes this safe right after the last launch that reads p. */
-    wn_arena_free(&wn_cuda_ctx_of(be)->arena, p);
+    wn_cuda_dev_free(wn_cuda_ctx_of(be), p);
 }
 
 int wn_cuda_workspace(wn_backend *be, size_t bytes, const char *layer) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     if (bytes <= ctx->workspace_bytes) return WN_OK;
-    wn_arena_free(&ctx->arena, ctx->workspace);
+    wn_cuda_dev_free(ctx, ctx->workspace);
     ctx->workspace = NULL, ctx->workspace_bytes = 0;
     void *p = wn_cuda_scratch(be, bytes, "cuDNN workspace", layer);
     if (!p) return WN_ERR;
@@ -165,7 +209,7 @@ static __global__ void fill_kernel(float *x, size_t count, float value) {
 const float *wn_cuda_ones(wn_backend *be, size_t count, const char *layer) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     if (count <= ctx->ones_count) return ctx->ones;
-    wn_arena_free(&ctx->arena, ctx->ones);
+    wn_cuda_dev_free(ctx, ctx->ones);
     ctx->ones = NULL, ctx->ones_count = 0;
     size_t n = count < 4096 ? 4096 : count;
     float *p = (float *)wn_cuda_scratch(be, n * sizeof(float), "ones vector", layer);
@@ -173,7 +217,7 @@ const float *wn_cuda_ones(wn_backend *be, size_t count, const char *layer) {
     fill_kernel<<<wn_cuda_blocks(ctx, n), WN_CUDA_THREADS, 0, ctx->stream>>>(p, n, 1.0f);
     if (cudaGetLastError() != cudaSuccess) {
         wn_fail("%s: launching the ones fill failed", layer ? layer : "ones vector");
-        wn_arena_free(&ctx->arena, p);
+        wn_cuda_dev_free(ctx, p);
         return NULL;
     }
     ctx->ones = p, ctx->ones_count = n;
@@ -181,12 +225,10 @@ const float *wn_cuda_ones(wn_backend *be, size_t count, const char *layer) {
 }
 
 static void *cuda_alloc(wn_backend *be, size_t bytes) {
-    return wn_arena_alloc(&wn_cuda_ctx_of(be)->arena, bytes);
+    return wn_cuda_dev_alloc(wn_cuda_ctx_of(be), bytes);
 }
 
-static void cuda_free(wn_backend *be, void *p) {
-    if (p) wn_arena_free(&wn_cuda_ctx_of(be)->arena, p);
-}
+static void cuda_free(wn_backend *be, void *p) { wn_cuda_dev_free(wn_cuda_ctx_of(be), p); }
 
 /* ================================================================ copies */
 
@@ -247,6 +289,8 @@ static void cuda_destroy(wn_backend *be) {
         if (ctx->stream) cudaStreamSynchronize(ctx->stream);
         if (ctx->copy_stream) cudaStreamSynchronize(ctx->copy_stream);
         wn_arena_release(&ctx->arena);
+        for (size_t i = 0; i < ctx->direct_count; i++) cudaFree(ctx->direct_blocks[i].p);
+        free(ctx->direct_blocks);
         wn_conv_cache_free(&ctx->conv_cache);
         if (ctx->cudnn) cudnnDestroy(ctx->cudnn);
         if (ctx->cublas) cublasDestroy(ctx->cublas);
@@ -350,6 +394,8 @@ static int ctx_init(wn_cuda_ctx *ctx) {
     ctx->workspace_limit = env_size("WN_CUDNN_WORKSPACE_MB", 1024) << 20;
     const char *sync = getenv("WN_CUDA_SYNC");
     ctx->sync_each_op = sync && *sync && strcmp(sync, "0") != 0;
+    const char *direct = getenv("WN_CUDA_NO_ARENA");
+    ctx->direct = direct && *direct && strcmp(direct, "0") != 0;
     return WN_OK;
 }
 
@@ -468,8 +514,8 @@ extern "C" int wn_cuda_memory_info(wn_backend *be, wn_cuda_memory *mem) {
     if (need_cuda(be, "wn_cuda_memory_info") != WN_OK) return WN_ERR;
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     memset(mem, 0, sizeof *mem);
-    mem->in_use = ctx->arena.in_use;
-    mem->peak = ctx->arena.peak;
+    mem->in_use = ctx->direct ? ctx->direct_in_use : ctx->arena.in_use;
+    mem->peak = ctx->direct ? ctx->direct_peak : ctx->arena.peak;
     mem->reserved = ctx->arena.reserved;
     mem->largest_free = wn_arena_largest_free(&ctx->arena);
     CUDA_CHECK(cudaMemGetInfo(&mem->device_free, &mem->device_total), NULL);
@@ -478,6 +524,7 @@ extern "C" int wn_cuda_memory_info(wn_backend *be, wn_cuda_memory *mem) {
 
 extern "C" int wn_cuda_reserve(wn_backend *be, size_t bytes) {
     if (need_cuda(be, "wn_cuda_reserve") != WN_OK) return WN_ERR;
+    if (wn_cuda_ctx_of(be)->direct) return WN_OK; /* nothing to plan in direct mode */
     return wn_arena_reserve(&wn_cuda_ctx_of(be)->arena, bytes);
 }
 

@@ -24,6 +24,11 @@
 #define WN_CUDA_BLOCKS_PER_SM 8    /* grid-stride loops: enough blocks to fill an SM */
 #define WN_CUDA_UPLOAD_SLOTS 2     /* double-buffered batch uploads */
 
+typedef struct wn_cuda_direct_block {
+    void *p;
+    size_t bytes;
+} wn_cuda_direct_block;
+
 typedef struct wn_cuda_ctx {
     int device;
     wn_precision precision;
@@ -36,6 +41,12 @@ typedef struct wn_cuda_ctx {
     cudnnHandle_t cudnn;
     cublasHandle_t cublas;
     wn_arena arena;                /* every device buffer of this backend */
+    int direct;                    /* WN_CUDA_NO_ARENA=1: every buffer is its own
+                                      cudaMalloc, so compute-sanitizer sees the bounds of
+                                      each (inside an arena chunk it cannot) */
+    size_t direct_in_use, direct_peak; /* bytes, in direct mode */
+    wn_cuda_direct_block *direct_blocks; /* [direct_count] live buffers, direct mode */
+    size_t direct_count, direct_cap;
     wn_conv_cache conv_cache;      /* cuDNN algorithm per (direction, shape) */
     void *workspace;               /* cuDNN workspace [workspace_bytes], from the arena */
     size_t workspace_bytes;
@@ -82,6 +93,11 @@ int wn_cuda_fail_cublas(cublasStatus_t st, const char *stmt, const char *file, i
 /* The end of every op: reports launch errors, and in WN_CUDA_SYNC=1 mode waits for
  * the op so that a fault is reported with this layer's name. */
 int wn_cuda_op_done(wn_backend *be, const char *what, const char *layer);
+
+/* Device memory of this backend: the arena, or cudaMalloc/cudaFree in direct mode.
+ * NULL with a reason on failure. */
+void *wn_cuda_dev_alloc(wn_cuda_ctx *ctx, size_t bytes);
+void wn_cuda_dev_free(wn_cuda_ctx *ctx, void *p);
 
 /* Temporary device buffers from the arena, freed in stream order. */
 void *wn_cuda_scratch(wn_backend *be, size_t bytes, const char *what, const char *layer);

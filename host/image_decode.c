@@ -86,23 +86,25 @@ static int check_pixels(const char *name, const char *fmt, size_t w, size_t h,
 
 /* ------------------------------------------------------------ JPEG */
 
-/* Whether an APP14 "Adobe" marker precedes the first SOS: libjpeg's
- * saw_Adobe_marker, which TurboJPEG does not expose. Adobe writes CMYK inverted. */
-static int jpeg_has_adobe_marker(const uint8_t *b, size_t n) {
+/* What the markers before the first SOS say: whether an APP14 "Adobe" marker is
+ * present (libjpeg's saw_Adobe_marker, which TurboJPEG does not expose; Adobe writes
+ * CMYK inverted) and the frame type (0xC0..0xCF, 0 if none was found). */
+static void jpeg_scan_markers(const uint8_t *b, size_t n, int *adobe, int *sof) {
+    *adobe = 0, *sof = 0;
     size_t i = 2;
     while (i + 4 <= n) {
-        if (b[i] != 0xFF) return 0;
+        if (b[i] != 0xFF) return;
         uint8_t m = b[i + 1];
         if (m == 0xFF) { /* fill byte */
             i++;
             continue;
         }
-        if (m == 0xDA || m == 0xD9) return 0; /* SOS, EOI */
+        if (m == 0xDA || m == 0xD9) return; /* SOS, EOI */
         size_t len = ((size_t)b[i + 2] << 8) | b[i + 3];
-        if (m == 0xEE && len >= 7 && i + 4 + 5 <= n && !memcmp(b + i + 4, "Adobe", 5)) return 1;
+        if (m == 0xEE && len >= 7 && i + 4 + 5 <= n && !memcmp(b + i + 4, "Adobe", 5)) *adobe = 1;
+        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && !*sof) *sof = m;
         i += 2 + len;
     }
-    return 0;
 }
 
 /* After a failed call a TurboJPEG 2.1 handle can keep the aborted decoder's state and
@@ -122,6 +124,16 @@ static int decode_jpeg(wn_image_decoder *d, const uint8_t *data, size_t size,
         return jpeg_fail_reset(d, wn_fail("%s: bad or truncated JPEG header (%s)", name,
                                           tjGetErrorStr2(d->tj)));
     if (check_pixels(name, "JPEG", (size_t)w, (size_t)h, max_pixels) != WN_OK) return WN_ERR;
+    int adobe, sof;
+    jpeg_scan_markers(data, size, &adobe, &sof);
+    /* Huffman-coded scans spend at least one bit per 8x8 luma block, so a file smaller
+     * than that is truncated: refuse it before allocating (a 20 KB file claiming
+     * 65000x65000 would otherwise make libjpeg fill 12 GB with grey). Arithmetic-coded
+     * frames (0xC9..0xCF) can go below a bit per block and are not checked. */
+    size_t blocks = (((size_t)w + 7) / 8) * (((size_t)h + 7) / 8);
+    if (sof && sof < 0xC9 && size < blocks / 8)
+        return wn_fail("%s: bad or truncated JPEG (%zu bytes cannot hold %dx%d pixels)", name,
+                       size, w, h);
     int cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
     size_t px = (size_t)w * (size_t)h;
     if (grow((void **)&d->pixels, &d->pixels_cap, px * (cmyk ? 4 : 3), name) != WN_OK) return WN_ERR;
@@ -140,7 +152,7 @@ static int decode_jpeg(wn_image_decoder *d, const uint8_t *data, size_t size,
     }
     if (cmyk) {
         /* TensorFlow's jpeg_mem.cc conversion, in place (3 bytes written behind 4 read). */
-        int inverted = jpeg_has_adobe_marker(data, size);
+        const int inverted = adobe;
         uint8_t *p = d->pixels;
         for (size_t i = 0; i < px; i++) {
             int c = p[4 * i], m = p[4 * i + 1], y = p[4 * i + 2], k = p[4 * i + 3];
@@ -215,6 +227,14 @@ static int decode_png(wn_image_decoder *d, const uint8_t *data, size_t size, con
         goto done;
     }
     int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+    /* Deflate cannot compress better than 1032:1, so a file this small cannot hold the
+     * image its header claims: refuse it before allocating the pixels. */
+    size_t raw = (size_t)h * (1 + ((size_t)w * png_get_channels(png, info) * depth + 7) / 8);
+    if (size < raw / 1032) {
+        rc = wn_fail("%s: bad or truncated PNG (%zu bytes cannot hold %ux%u pixels)", name, size,
+                     (unsigned)w, (unsigned)h);
+        goto done;
+    }
     out->channels_in_file = png_get_channels(png, info);
     if (color == PNG_COLOR_TYPE_PALETTE) out->channels_in_file = png_get_valid(png, info, PNG_INFO_tRNS) ? 4 : 3;
     png_set_expand(png); /* palette -> RGB, gray < 8 bit -> 8 bit, tRNS -> alpha */

@@ -17,5 +17,8 @@ typedef struct wn_command {
 int cmd_data(int argc, char **argv);
 int cmd_bench_loader(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_bench_ops(int argc, char **argv);
 
 #endif

@@ -19,6 +19,9 @@ static const wn_command wn_commands[] = {
     {"data", "report a data set: counts, image sizes, bad files", cmd_data},
     {"bench-loader", "measure the data pipeline (decode, resize, batches)", cmd_bench_loader},
     {"export", "write weights Keras loads (--format h5 [--backbone-only])", cmd_export},
+    {"train", "one training phase with early stopping, test accuracy and reports", cmd_train},
+    {"run", "the notebook: transfer learning, fine-tuning, test, per-class analysis", cmd_run},
+    {"bench-ops", "time the CPU backend's convolutions on a backbone's shapes", cmd_bench_ops},
 };
 static const int wn_command_count = (int)(sizeof wn_commands / sizeof wn_commands[0]);
 

@@ -161,12 +161,12 @@ static int scan_class(const char *class_dir, str_list *out, wn_dataset *ds,
         str_list_free(&sub);
     }
     str_list_free(&pending);
-    if (rc == WN_OK) qsort(roots.items, (size_t)roots.count, sizeof(char *), cmp_str);
+    if (rc == WN_OK && roots.count > 1) qsort(roots.items, (size_t)roots.count, sizeof(char *), cmp_str);
     for (int r = 0; rc == WN_OK && r < roots.count; r++) {
         str_list files = {0};
         int unreadable;
         rc = list_folder(roots.items[r], NULL, &files, &unreadable); /* reported above */
-        if (rc == WN_OK) qsort(files.items, (size_t)files.count, sizeof(char *), cmp_str);
+        if (rc == WN_OK && files.count > 1) qsort(files.items, (size_t)files.count, sizeof(char *), cmp_str);
         for (int i = 0; rc == WN_OK && i < files.count; i++) {
             rc = str_list_push(out, files.items[i]);
             files.items[i] = NULL;
@@ -264,7 +264,7 @@ int wn_dataset_scan(wn_dataset *ds, const char *dir, const char *const *class_na
     }
     closedir(d);
     if (rc != WN_OK) goto fail;
-    qsort(folders.items, (size_t)folders.count, sizeof(char *), cmp_str);
+    if (folders.count > 1) qsort(folders.items, (size_t)folders.count, sizeof(char *), cmp_str);
     if (folders.count == 0) {
         rc = wn_fail("%s: no class folders; expected <dir>/<class>/<images>", dir);
         goto fail;

@@ -101,6 +101,18 @@ struct wn_backend {
                                float *dx, int accumulate, float *dshift,
                                const char *layer);
 
+    /* ---- BatchNormalization gamma gradient (scale=True, inference mode), for
+     * models whose BN has gamma (EfficientNet-Lite): with g = dy masked by the
+     * activation at the forward output y (exactly as affine_act_backward masks it),
+     * dgamma[c] = sum over the count/c pixels of g * (x - mean[c]) * inv_std[c],
+     * x the BN's input, inv_std = 1/sqrt(moving_variance + epsilon). Overwrites
+     * dgamma. NULL in a backend that cannot train gamma (the executor then refuses a
+     * boundary that makes a gamma trainable). ---- */
+    int (*bn_gamma_backward)(wn_backend *be, size_t count, int c, const float *x,
+                             const float *y, const float *dy, const float *mean,
+                             const float *inv_std, wn_activation act, float *dgamma,
+                             const char *layer);
+
     /* ---- pooling (avg excludes padded cells from the divisor, as TF does) ---- */
     int (*pool_forward)(wn_backend *be, const wn_window *win, wn_pool_kind kind,
                         const float *x, float *y, const char *layer);
@@ -140,7 +152,8 @@ struct wn_backend {
     /* ---- Dense: y[N,out] = x[N,in] . w[in,out] + b[out] ---- */
     int (*dense_forward)(wn_backend *be, int n, int in, int out, const float *x,
                          const float *w, const float *b, float *y, const char *layer);
-    /* dx may be NULL (no data gradient below); dw and db overwrite. */
+    /* dx may be NULL (no data gradient below); dx, dw and db all overwrite (a
+     * Dense input has a single reader). */
     int (*dense_backward)(wn_backend *be, int n, int in, int out, const float *x,
                           const float *w, const float *dy, float *dx, float *dw,
                           float *db, const char *layer);
@@ -157,7 +170,9 @@ struct wn_backend {
 
     /* ---- Keras Adam over one flat buffer (t = 1-based step):
      * m += (g-m)(1-b1); v += (g*g-v)(1-b2);
-     * p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps) ---- */
+     * p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
+     * (1-b1) and (1-b2) are float32 of the decimal differences (0.001f for 0.999),
+     * as tf_keras forms them from Python floats; see kernels/adam.h. ---- */
     int (*adam_update)(wn_backend *be, size_t count, float *p, const float *g, float *m,
                        float *v, float lr, float beta1, float beta2, float eps, long t);
 

@@ -115,6 +115,7 @@ wn_backend *wn_backend_cpu(void) {
     be->conv2d_backward_filter = wn_cpu_conv2d_backward_filter;
     be->affine_act_forward = wn_cpu_affine_act_forward;
     be->affine_act_backward = wn_cpu_affine_act_backward;
+    be->bn_gamma_backward = wn_cpu_bn_gamma_backward;
     be->pool_forward = wn_cpu_pool_forward;
     be->pool_backward = wn_cpu_pool_backward;
     be->concat_forward = wn_cpu_concat_forward;

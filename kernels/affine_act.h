@@ -35,4 +35,10 @@ WN_HD static inline float wn_affine_act_forward(float x, float scale, float shif
 /* dx for one element given the post-activation gradient g = wn_act_grad(y, dy, act). */
 WN_HD static inline float wn_affine_act_dx(float g, float scale) { return g * scale; }
 
+/* One pixel's term of the BN gamma gradient: g * x_hat, x_hat = (x - mean) * inv_std
+ * (g from wn_act_grad). */
+WN_HD static inline float wn_bn_gamma_term(float g, float x, float mean, float inv_std) {
+    return g * ((x - mean) * inv_std);
+}
+
 #endif

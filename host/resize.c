@@ -30,7 +30,6 @@ struct wn_resizer {
     float *row[2];     /* [2][out_w*3] horizontally interpolated source rows */
     int row_src[2];    /* source row held by row[k], -1 if none */
     int row_cap;       /* floats allocated per row */
-    float *out_row;    /* [out_w*3] one output row before rounding */
 };
 
 wn_resizer *wn_resizer_new(void) {
@@ -47,7 +46,7 @@ static void axis_free(resize_axis *a) {
 void wn_resizer_free(wn_resizer *r) {
     if (!r) return;
     axis_free(&r->x), axis_free(&r->y);
-    free(r->row[0]), free(r->row[1]), free(r->out_row);
+    free(r->row[0]), free(r->row[1]);
     free(r);
 }
 
@@ -83,14 +82,13 @@ static int resizer_prepare(wn_resizer *r, int in_h, int in_w, int out_h, int out
         return WN_ERR;
     int need = out_w * 3;
     if (need > r->row_cap) {
-        free(r->row[0]), free(r->row[1]), free(r->out_row);
+        free(r->row[0]), free(r->row[1]);
         r->row[0] = malloc((size_t)need * sizeof(float));
         r->row[1] = malloc((size_t)need * sizeof(float));
-        r->out_row = malloc((size_t)need * sizeof(float));
         r->row_cap = need;
-        if (!r->row[0] || !r->row[1] || !r->out_row) {
-            free(r->row[0]), free(r->row[1]), free(r->out_row);
-            r->row[0] = r->row[1] = r->out_row = NULL;
+        if (!r->row[0] || !r->row[1]) {
+            free(r->row[0]), free(r->row[1]);
+            r->row[0] = r->row[1] = NULL;
             r->row_cap = 0;
             return wn_fail("out of memory resizing to %dx%d", out_w, out_h);
         }
@@ -149,14 +147,17 @@ int wn_resize_bilinear_u8(wn_resizer *r, const uint8_t *src, int in_h, int in_w,
     if (resizer_prepare(r, in_h, in_w, out_h, out_w) != WN_OK) return WN_ERR;
     const int n = out_w * 3;
     for (int y = 0; y < out_h; y++) {
-        output_row(r, src, in_w, y, r->out_row);
+        const float *top = source_row(r, src, in_w, r->y.lo[y]);
+        const float *bot = source_row(r, src, in_w, r->y.hi[y]);
+        const float fy = r->y.frac[y];
         uint8_t *d = dst + (size_t)y * n;
         for (int i = 0; i < n; i++) {
-            /* Round half up, exactly: v >= 0, so truncation is floor and v - floor(v)
+            /* The float value exactly as wn_resize_bilinear_f32 computes it, then
+             * rounded half up, exactly: v >= 0, so truncation is floor and v - floor(v)
              * is exact in float; the result is within 0.5 of v (v + 0.5f could round
-             * up from just below .5). No clamping: every value is a convex
-             * combination of 0..255. Written branch-free so that it vectorises. */
-            const float v = r->out_row[i];
+             * up from just below .5). No clamping: every value is a convex combination
+             * of 0..255. Branch-free so that the loop vectorises. */
+            const float v = top[i] + (bot[i] - top[i]) * fy;
             const int f = (int)v;
             d[i] = (uint8_t)(f + (v - (float)f >= 0.5f));
         }

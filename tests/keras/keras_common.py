@@ -1,0 +1,201 @@
+"""tests/keras/keras_common.py — shared pieces of the Keras parity suite.
+
+The reference is Keras 2 as tf-keras 2.21 with tensorflow-cpu 2.21 (pinned in
+tests/requirements.txt; `import tf_keras as keras`), float32 on the CPU. Every
+script builds its Keras models in a fresh session (clear_session) so that the auto
+names (conv2d, conv2d_1, ...) are the ones wastenet uses, runs wastenet through
+tests/keras/wn_keras_probe (a test-only C program) or the `wastenet` binary, and
+compares. Generated weight files live in a temporary folder that is removed at the
+end, never in the source tree.
+
+Error measure: for two tensors a (wastenet) and b (Keras), the normalised maximum
+error max|a - b| / max|b|: a relative error that stays meaningful where b crosses
+zero (ReLU outputs, small logits). The issue's tolerance is 1e-4 for float32.
+
+Exit codes: 0 pass, 1 fail, 77 skipped (ctest SKIP_RETURN_CODE) when TensorFlow or
+tf-keras cannot be imported.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+try:
+    import numpy as np
+    import h5py  # noqa: F401  (the scripts use it through this module)
+    import tensorflow as tf
+    import tf_keras as keras
+    from tf_keras.applications import inception_resnet_v2
+except ImportError as e:  # pragma: no cover - depends on the machine
+    print(f"SKIP: the Keras parity suite needs tensorflow-cpu, tf-keras, h5py and numpy "
+          f"(tools/setup.sh --test): {e}")
+    sys.exit(77)
+
+TOL = 1e-4
+NUM_CLASSES = 6
+
+
+def require_versions():
+    """The suite compares against tf-keras 2.x (Keras 2 semantics)."""
+    if not keras.__version__.startswith("2."):
+        print(f"FAIL: expected tf-keras 2.x, found {keras.__version__}")
+        sys.exit(1)
+    print(f"reference: tensorflow {tf.__version__}, tf-keras {keras.__version__}")
+
+
+class Workdir:
+    """A temporary folder for generated files, removed on exit."""
+
+    def __init__(self, name):
+        self.path = tempfile.mkdtemp(prefix=f"wn_keras_{name}_")
+
+    def __call__(self, name):
+        return os.path.join(self.path, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def build_base(size):
+    """InceptionResNetV2(weights=None, include_top=False) in a fresh session."""
+    keras.backend.clear_session()
+    return keras.applications.InceptionResNetV2(weights=None, include_top=False,
+                                                input_shape=(size, size, 3))
+
+
+def build_notebook_model(size, augment=True, dropout=0.2):
+    """The notebook's get_model() (../shared/docs/SEED.md), in a fresh session:
+    Input -> augmentation -> preprocess_input -> base(training=False) -> GAP ->
+    Dropout -> Dense(6, softmax), backbone frozen. augment=False leaves the
+    augmentation out (the parity training step runs without it); the weight layout
+    is the same because those layers have no weights. Returns (model, base)."""
+    keras.backend.clear_session()
+    inputs = keras.Input(shape=(size, size, 3))
+    x = inputs
+    if augment:
+        x = keras.Sequential([keras.layers.RandomFlip("horizontal"),
+                              keras.layers.RandomRotation(0.2)])(x)
+    x = inception_resnet_v2.preprocess_input(x)
+    base = keras.applications.InceptionResNetV2(weights=None, include_top=False,
+                                                input_shape=(size, size, 3))
+    base.trainable = False
+    x = base(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(dropout)(x)
+    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    return keras.Model(inputs, outputs), base
+
+
+def set_frozen_layers(base, fine_tune_at):
+    """The notebook's set_frozen_layers: base trainable, then layers[:N] frozen;
+    None keeps the whole backbone frozen (transfer learning)."""
+    if fine_tune_at is None:
+        base.trainable = False
+        return
+    base.trainable = True
+    for layer in base.layers[:fine_tune_at]:
+        layer.trainable = False
+
+
+def randomize(model, seed):
+    """Every weight random, BN moving statistics included, at scales that keep
+    InceptionResNetV2's activations finite: kernels Glorot-uniform, biases, beta and
+    moving means U(-0.1, 0.1), moving variances U(0.5, 1.5)."""
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        name = w.name.split("/")[-1].split(":")[0]
+        shape = tuple(w.shape)
+        if name == "kernel":
+            fan_in = int(np.prod(shape[:-1]))
+            fan_out = int(shape[-1]) * (int(np.prod(shape[:-2])) if len(shape) == 4 else 1)
+            lim = np.sqrt(6.0 / (fan_in + fan_out))
+            v = rng.uniform(-lim, lim, shape)
+        elif name == "moving_variance":
+            v = rng.uniform(0.5, 1.5, shape)
+        elif name in ("bias", "beta", "moving_mean", "gamma"):
+            v = rng.uniform(-0.1, 0.1, shape) + (1.0 if name == "gamma" else 0.0)
+        else:
+            raise RuntimeError(f"unexpected weight {w.name}")
+        w.assign(v.astype(np.float32))
+
+
+def random_images(n, size, seed):
+    """uint8 images [n, size, size, 3], as the data loader gives wastenet."""
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def err(a, b):
+    """Normalised maximum error max|a-b| / max|b|."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    scale = np.max(np.abs(b))
+    return float(np.max(np.abs(a - b)) / (scale if scale > 0 else 1.0))
+
+
+class Checks:
+    """Collects pass/fail lines; exit status 1 when anything failed."""
+
+    def __init__(self):
+        self.failed = 0
+
+    def close(self, what, a, b, tol=TOL):
+        e = err(a, b)
+        ok = e <= tol
+        self.failed += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {what}: normalised max error {e:.3g} "
+              f"(tolerance {tol:g}, max |keras| {np.max(np.abs(b)):.4g})")
+        return ok
+
+    def true(self, what, cond, detail=""):
+        self.failed += not cond
+        print(f"{'ok  ' if cond else 'FAIL'} {what}{': ' + detail if detail else ''}")
+        return cond
+
+    def exit(self):
+        print("FAILED" if self.failed else "all checks passed")
+        sys.exit(1 if self.failed else 0)
+
+
+def run(cmd):
+    """Runs a wastenet program; returns its stdout, raising with stderr on failure."""
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(str(c) for c in cmd)} exited {p.returncode}:\n"
+                           f"{p.stderr}{p.stdout}")
+    return p.stdout
+
+
+def probe_forward(probe, wd, weights, images, tag, arch="irv2"):
+    """wastenet's backbone output and softmax for uint8 images; and the load facts."""
+    n, h, w, _ = images.shape
+    img, bb, pr = wd(f"{tag}_images.u8"), wd(f"{tag}_backbone.f32"), wd(f"{tag}_probs.f32")
+    images.tofile(img)
+    out = run([probe, "forward", arch, h, w, NUM_CLASSES, weights, img, n, bb, pr])
+    facts = json.loads(out.strip().splitlines()[0])
+    shape = facts["backbone_shape"]
+    backbone = np.fromfile(bb, np.float32).reshape(shape)
+    probs = np.fromfile(pr, np.float32).reshape(n, NUM_CLASSES)
+    return backbone, probs, facts
+
+
+def preprocess(images):
+    """Keras's preprocess_input on float32 pixels (x / 127.5 - 1)."""
+    return inception_resnet_v2.preprocess_input(images.astype(np.float32))
+
+
+def binaries():
+    """argv: [script, probe, wastenet]."""
+    if len(sys.argv) < 3:
+        print(f"usage: {sys.argv[0]} WN_KERAS_PROBE WASTENET")
+        sys.exit(2)
+    return sys.argv[1], sys.argv[2]

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""tests/keras/test_train_step_parity.py — one training step of the notebook's model
+gives Keras's updated weights (issue 5, item 4e).
+
+Two cases, from the same randomised weights (BN moving statistics included):
+  - transfer learning: the backbone frozen, only the Dense head trains, Adam(1e-3);
+  - fine-tuning from layer 700 (set_frozen_layers(700)), Adam(1e-5).
+Keras: compile(CategoricalCrossentropy, Adam(lr), CategoricalAccuracy) then
+train_on_batch on 4 images with one-hot labels; augmentation and dropout off
+(Dropout(0.0), no augmentation layers; TF's random streams cannot be reproduced).
+wastenet: `wn_keras_probe train-step`, the executor's training step.
+
+Checked: the batch loss; the weight gradients (Keras: GradientTape in a tf.function,
+as fit computes them) within 1e-4; every trainable weight after the step within 1e-4
+(normalised max error, keras_common.err); the step itself (new - old) within 1e-2 of
+Keras's step (see STEP_TOL: Adam's first step amplifies tiny gradient differences
+where |g| is near eps/sqrt(1-b2)); every non-trainable weight (frozen layers, BN
+moving statistics) bit-identical to before, in both.
+
+usage: test_train_step_parity.py WN_KERAS_PROBE WASTENET
+"""
+import json
+
+import numpy as np
+
+from keras_common import (NUM_CLASSES, Checks, Workdir, binaries, build_notebook_model,
+                          err, h5py, keras, random_images, randomize, require_versions,
+                          run, set_frozen_layers, tf)
+
+SIZE = 75
+N = 4
+# Adam's first step maps a gradient g to about lr*g/(|g| + 3.2e-6) (eps/sqrt(1-b2)):
+# for |g| near 3e-6 an absolute gradient difference of 1e-8 (float32 rounding of the
+# forward pass) moves the step by ~3e-3*lr. So the step is compared at 1e-2 of lr;
+# the gradients themselves are compared at 1e-4.
+STEP_TOL = 1e-2
+
+
+def ours_by_name(path, base_name):
+    """{variable name: array} from a whole-model file (nested backbone + dense)."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for group in (base_name, "dense"):
+            g = f[group]
+            for w in g.attrs["weight_names"]:
+                w = w.decode() if isinstance(w, bytes) else w
+                out[(group, w)] = g[w][()]
+    return out
+
+
+def keras_by_name(model, base):
+    out = {("inception_resnet_v2", w.name): w.numpy() for w in base.weights}
+    out.update({("dense", w.name): w.numpy() for w in model.get_layer("dense").weights})
+    return out
+
+
+def gradients(model, x, onehot):
+    """Keras's gradients of the training loss, traced as fit traces them (a
+    tf.function, so the loss takes the softmax's logits path, docs §8)."""
+    loss_fn = keras.losses.CategoricalCrossentropy()
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        return tape.gradient(loss, model.trainable_weights)
+
+    return [g.numpy() for g in step(tf.constant(x), tf.constant(onehot))]
+
+
+def run_case(checks, probe, wd, tag, label, fine_tune_at, lr, seed):
+    model, base = build_notebook_model(SIZE, augment=False, dropout=0.0)
+    randomize(model, seed)
+    start = wd(f"{tag}_start.h5")
+    model.save_weights(start)
+    before = keras_by_name(model, base)
+    set_frozen_layers(base, fine_tune_at)
+    trainable = {w.name for w in model.trainable_weights}
+
+    images = random_images(N, SIZE, seed + 1)
+    labels = np.random.default_rng(seed + 2).integers(0, NUM_CLASSES, N).astype(np.int32)
+    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    x = images.astype(np.float32)
+    keras_grads = gradients(model, x, onehot)
+    model.compile(loss=keras.losses.CategoricalCrossentropy(),
+                  optimizer=keras.optimizers.Adam(lr),
+                  metrics=[keras.metrics.CategoricalAccuracy()])
+    keras_loss, _ = model.train_on_batch(x, onehot)
+    after = keras_by_name(model, base)
+
+    img, lab, out = wd(f"{tag}.u8"), wd(f"{tag}.i32"), wd(f"{tag}_after.h5")
+    grads_path = wd(f"{tag}_grads.f32")
+    images.tofile(img)
+    labels.tofile(lab)
+    arg = "none" if fine_tune_at is None else str(fine_tune_at)
+    facts = json.loads(run([probe, "train-step", "irv2", SIZE, SIZE, NUM_CLASSES, start, arg,
+                            repr(lr), img, lab, N, out, grads_path]).strip().splitlines()[0])
+    ours = ours_by_name(out, "inception_resnet_v2")
+
+    # the gradients, tensor by tensor, in model.trainable_weights order (the order
+    # test_trainable_parity.py shows wastenet shares)
+    flat = np.fromfile(grads_path, np.float32)
+    sizes = [int(np.prod(g.shape)) for g in keras_grads]
+    checks.true(f"{label}: gradient count", flat.size == sum(sizes),
+                f"wastenet {flat.size}, Keras {sum(sizes)}")
+    if flat.size == sum(sizes):
+        worst, worst_name, at = 0.0, "", 0
+        for w, g, k in zip(model.trainable_weights, keras_grads, sizes):
+            e = err(flat[at:at + k].reshape(g.shape), g)
+            at += k
+            if e > worst:
+                worst, worst_name = e, w.name
+        checks.true(f"{label}: weight gradients within 1e-4", worst <= 1e-4,
+                    f"worst normalised error {worst:.3g} ({worst_name})")
+
+    checks.true(f"{label}: same weight names in wastenet's file and Keras's model",
+                set(ours) == set(after), f"{len(ours)} vs {len(after)}")
+    rel = abs(facts["loss"] - keras_loss) / abs(keras_loss)
+    checks.true(f"{label}: batch loss", rel <= 1e-4,
+                f"wastenet {facts['loss']:.7g}, Keras {keras_loss:.7g}, relative {rel:.2g}")
+
+    n_train = n_frozen = 0
+    worst_w = worst_step = 0.0
+    worst_w_name = worst_step_name = ""
+    frozen_ok = True
+    for key in sorted(after):
+        if key not in ours:
+            continue
+        name = key[1]
+        if name in trainable:
+            n_train += 1
+            e_w = err(ours[key], after[key])
+            e_s = err(ours[key] - before[key], after[key] - before[key])
+            if e_w > worst_w:
+                worst_w, worst_w_name = e_w, name
+            if e_s > worst_step:
+                worst_step, worst_step_name = e_s, name
+        else:
+            n_frozen += 1
+            if not (np.array_equal(ours[key], before[key])
+                    and np.array_equal(after[key], before[key])):
+                frozen_ok = False
+                print(f"     non-trainable {name} changed")
+    checks.true(f"{label}: {n_train} trainable tensors (Keras: {len(trainable)})",
+                n_train == len(trainable) and n_train > 0)
+    checks.true(f"{label}: updated weights within 1e-4", worst_w <= 1e-4,
+                f"worst normalised error {worst_w:.3g} ({worst_w_name})")
+    checks.true(f"{label}: the step (new - old) within {STEP_TOL:g}", worst_step <= STEP_TOL,
+                f"worst normalised error {worst_step:.3g} ({worst_step_name})")
+    checks.true(f"{label}: {n_frozen} non-trainable tensors unchanged in both", frozen_ok)
+
+
+def main():
+    probe, _ = binaries()
+    require_versions()
+    checks = Checks()
+    with Workdir("train_step") as wd:
+        run_case(checks, probe, wd, "head", "transfer learning (head only, lr 1e-3)", None, 1e-3, 31)
+        run_case(checks, probe, wd, "ft700", "fine-tuning from 700 (lr 1e-5)", 700, 1e-5, 41)
+    checks.exit()
+
+
+if __name__ == "__main__":
+    main()

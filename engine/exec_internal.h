@@ -1,0 +1,91 @@
+/* engine/exec_internal.h — the executor's plan, shared by engine/plan.c (which
+ * decides steps, gradients and buffer offsets from the graph alone) and
+ * engine/executor.c (which allocates and runs it). Not a public header.
+ *
+ * Vocabulary:
+ *  - a *step* is one backend call sequence in forward order: usually one layer; a
+ *    BatchNormalization whose only reader is an Activation is fused with it into
+ *    one affine_act step (the BN's own output is never stored);
+ *  - a *value* is a stored float tensor [batch, h, w, c], one per layer output;
+ *    a nested model's InputLayer and a fused BN have none (val_of = producer's / -1);
+ *  - time runs 0..S-1 over forward steps, S is the loss, and the backward of step
+ *    s runs at time 2S - s; every value and gradient lives over an interval of
+ *    that timeline, and buffers whose intervals do not overlap share memory.
+ */
+#ifndef WN_EXEC_INTERNAL_H
+#define WN_EXEC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/executor.h"
+
+typedef enum {
+    WN_STEP_AUGMENT,
+    WN_STEP_CONV,      /* Conv2D or DepthwiseConv2D (groups = C) */
+    WN_STEP_AFFINE,    /* BN, BN + Activation, or a bare Activation */
+    WN_STEP_POOL,
+    WN_STEP_CONCAT,
+    WN_STEP_RESIDUAL,  /* x + scale*r; Add of two inputs is scale 1 */
+    WN_STEP_ADD,       /* Add of n inputs: a chain of residual calls */
+    WN_STEP_GAP,
+    WN_STEP_DROPOUT,
+    WN_STEP_DENSE
+} wn_step_kind;
+
+typedef struct wn_step {
+    wn_step_kind kind;
+    int layer;          /* main graph layer (conv, BN, act, ...) */
+    int out_layer;      /* layer whose output this step writes (the act when fused) */
+    int bn;             /* index into wn_plan.bn, -1 when no BN */
+    wn_activation act;
+    int n_in;
+    int in_val[WN_MAX_INPUTS];  /* value ids read (-1: the uint8 image input) */
+    int out_val;
+    int backward;       /* 1: its output needs a gradient, so backward runs */
+    int wgrad;          /* 1: its layer's weights are trainable: weight gradients */
+    int in_grad[WN_MAX_INPUTS];   /* 1: compute the gradient of input i */
+    int in_accum[WN_MAX_INPUTS];  /* 1: add to it (another reader wrote it first) */
+} wn_step;
+
+typedef struct wn_value {
+    int layer;          /* graph layer that owns it */
+    size_t floats;      /* [batch, h, w, c] */
+    size_t per_image;   /* h * w * c */
+    int start, end;     /* live interval of the forward value */
+    size_t offset;      /* in the arena, floats */
+    int requires_grad;  /* some trainable weight lies below it */
+    int grad_start, grad_end;
+    size_t grad_offset; /* in the arena, floats (valid when requires_grad) */
+} wn_value;
+
+typedef struct wn_bn_entry {
+    int layer;
+    int c;
+    size_t off;         /* in bn buffer: scale[c], negms[c] = -mean*scale, shift[c] */
+    int trainable;      /* beta trainable: shift is recomputed after each update */
+} wn_bn_entry;
+
+typedef struct wn_plan {
+    int batch;
+    unsigned flags;
+    int n_steps;
+    wn_step *steps;
+    int n_values;
+    wn_value *values;
+    int *val_of;        /* [n_layers] value id of each layer's output, -1 none */
+    int n_bn;
+    wn_bn_entry *bn;
+    size_t bn_floats;   /* scale + negms + shift for every BN, + ones[max C] */
+    int max_bn_c;
+    size_t arena_floats;
+    int logits_val, backbone_val;
+    int lowest_backward_layer;
+    int backward_steps;
+} wn_plan;
+
+/* Builds the plan for model's current boundary (no backend calls). */
+int wn_plan_make(wn_plan *p, const wn_model *m, int batch, unsigned flags);
+void wn_plan_free(wn_plan *p);
+
+#endif

@@ -1,0 +1,284 @@
+/* engine/plan.c — the executor's plan (engine/exec_internal.h): steps with BN +
+ * Activation fusion, which values need gradients under the fine-tune boundary,
+ * what backward must keep, and one arena whose offsets are packed by lifetime. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"
+#include "engine/exec_internal.h"
+
+#define ALIGN_FLOATS 64 /* 256 bytes: cuDNN/cuBLAS and AVX-512 friendly */
+
+static size_t align_up(size_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
+
+void wn_plan_free(wn_plan *p) {
+    free(p->steps);
+    free(p->values);
+    free(p->val_of);
+    free(p->bn);
+    memset(p, 0, sizeof *p);
+}
+
+static int new_value(wn_plan *p, const wn_graph *g, int layer, int step) {
+    wn_value *v = &p->values[p->n_values];
+    const wn_layer *l = &g->layers[layer];
+    memset(v, 0, sizeof *v);
+    v->layer = layer;
+    v->per_image = (size_t)l->out_h * l->out_w * l->out_c;
+    v->floats = v->per_image * (size_t)p->batch;
+    v->start = v->end = step;
+    p->val_of[layer] = p->n_values;
+    return p->n_values++;
+}
+
+/* Steps in forward order; values; the BN table. */
+static int plan_steps(wn_plan *p, const wn_model *m) {
+    const wn_graph *g = &m->graph;
+    int n = g->n_layers;
+    int *readers = calloc((size_t)n, sizeof(int)), *fused_into = malloc((size_t)n * sizeof(int));
+    if (!readers || !fused_into) {
+        free(readers), free(fused_into);
+        return wn_fail("planning: out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        fused_into[i] = -1;
+        for (int j = 0; j < g->layers[i].n_inputs; j++) readers[g->layers[i].inputs[j]]++;
+    }
+    for (int i = 0; i < n; i++) {
+        const wn_layer *l = &g->layers[i];
+        if (l->type != WN_LAYER_ACTIVATION) continue;
+        const wn_layer *src = &g->layers[l->inputs[0]];
+        if (src->type == WN_LAYER_BATCHNORM && readers[l->inputs[0]] == 1 &&
+            l->inputs[0] != g->output)
+            fused_into[l->inputs[0]] = i;
+    }
+    for (int i = 0; i < n; i++) {
+        const wn_layer *l = &g->layers[i];
+        if (l->type == WN_LAYER_BATCHNORM) {
+            wn_bn_entry *b = &p->bn[p->n_bn++];
+            b->layer = i, b->c = l->out_c, b->off = p->bn_floats;
+            p->bn_floats += 3 * align_up((size_t)l->out_c);
+            if (l->out_c > p->max_bn_c) p->max_bn_c = l->out_c;
+        }
+        if (l->type == WN_LAYER_INPUT) {
+            p->val_of[i] = l->n_inputs ? p->val_of[l->inputs[0]] : -1;
+            continue;
+        }
+        if (l->type == WN_LAYER_ACTIVATION && l->inputs[0] >= 0 &&
+            fused_into[l->inputs[0]] == i)
+            continue; /* produced by its BN's step */
+        wn_step *s = &p->steps[p->n_steps];
+        memset(s, 0, sizeof *s);
+        s->layer = i, s->out_layer = i, s->bn = -1, s->act = WN_ACT_NONE;
+        s->n_in = l->n_inputs;
+        for (int j = 0; j < l->n_inputs; j++) {
+            s->in_val[j] = p->val_of[l->inputs[j]];
+            if (s->in_val[j] < 0 && l->type != WN_LAYER_AUGMENT) {
+                free(readers), free(fused_into);
+                return wn_fail("planning: layer %s reads the raw image input; only the "
+                               "augmentation layer may", l->name);
+            }
+        }
+        switch (l->type) {
+        case WN_LAYER_AUGMENT: s->kind = WN_STEP_AUGMENT; break;
+        case WN_LAYER_CONV2D:
+        case WN_LAYER_DEPTHWISE_CONV2D: s->kind = WN_STEP_CONV; break;
+        case WN_LAYER_BATCHNORM:
+            s->kind = WN_STEP_AFFINE;
+            s->bn = p->n_bn - 1;
+            if (fused_into[i] >= 0) {
+                s->out_layer = fused_into[i];
+                s->act = g->layers[fused_into[i]].activation;
+                p->val_of[i] = -1;
+            }
+            break;
+        case WN_LAYER_ACTIVATION:
+            s->kind = WN_STEP_AFFINE;
+            s->act = l->activation;
+            break;
+        case WN_LAYER_MAXPOOL:
+        case WN_LAYER_AVGPOOL: s->kind = WN_STEP_POOL; break;
+        case WN_LAYER_CONCAT: s->kind = WN_STEP_CONCAT; break;
+        case WN_LAYER_SCALE_RESIDUAL: s->kind = WN_STEP_RESIDUAL; break;
+        case WN_LAYER_ADD: s->kind = WN_STEP_ADD; break;
+        case WN_LAYER_GAP: s->kind = WN_STEP_GAP; break;
+        case WN_LAYER_DROPOUT: s->kind = WN_STEP_DROPOUT; break;
+        case WN_LAYER_DENSE: s->kind = WN_STEP_DENSE; break;
+        default:
+            free(readers), free(fused_into);
+            return wn_fail("planning: layer %s has a type the executor cannot run", l->name);
+        }
+        s->out_val = new_value(p, g, s->out_layer, p->n_steps);
+        p->n_steps++;
+    }
+    free(readers), free(fused_into);
+    p->logits_val = p->val_of[m->logits_layer];
+    p->backbone_val = p->val_of[m->backbone_output];
+    if (p->logits_val < 0 || p->backbone_val < 0)
+        return wn_fail("planning: the model's backbone output or logits have no value");
+    p->bn_floats += align_up((size_t)p->max_bn_c); /* ones[max C] */
+    return WN_OK;
+}
+
+/* Which steps run backward, which weights and inputs get gradients. */
+static int plan_gradients(wn_plan *p, const wn_model *m) {
+    const wn_graph *g = &m->graph;
+    int training = !(p->flags & WN_EXEC_INFERENCE_ONLY);
+    p->lowest_backward_layer = -1;
+    for (int k = 0; k < p->n_steps; k++) {
+        wn_step *s = &p->steps[k];
+        const wn_layer *l = &g->layers[s->layer];
+        s->wgrad = training && l->trainable_count > 0 && wn_model_layer_trainable(m, s->layer);
+        if (s->wgrad && l->type == WN_LAYER_BATCHNORM && l->has_gamma)
+            return wn_fail("layer %s: training a BatchNormalization gamma is not supported "
+                           "(the backend has no gamma gradient); freeze it with a higher "
+                           "--fine-tune-at", l->name);
+        int req = s->wgrad;
+        for (int j = 0; j < s->n_in; j++)
+            if (s->in_val[j] >= 0 && p->values[s->in_val[j]].requires_grad) req = 1;
+        p->values[s->out_val].requires_grad = req;
+        s->backward = req;
+        if (req) {
+            p->backward_steps++;
+            if (p->lowest_backward_layer < 0) p->lowest_backward_layer = s->layer;
+        }
+        for (int j = 0; j < s->n_in; j++)
+            s->in_grad[j] = req && s->in_val[j] >= 0 && p->values[s->in_val[j]].requires_grad;
+    }
+    for (int b = 0; b < p->n_bn; b++)
+        p->bn[b].trainable =
+            training && wn_model_layer_trainable(m, p->bn[b].layer);
+    return WN_OK;
+}
+
+/* Live intervals: forward reads, backward reads, pins; gradient writers. */
+static void plan_lifetimes(wn_plan *p) {
+    int S = p->n_steps, last = 2 * S + 1;
+    for (int k = 0; k < S; k++) {
+        wn_step *s = &p->steps[k];
+        int tb = 2 * S - k; /* time of this step's backward */
+        for (int j = 0; j < s->n_in; j++) {
+            if (s->in_val[j] < 0) continue;
+            wn_value *v = &p->values[s->in_val[j]];
+            if (v->end < k) v->end = k;
+            /* Backward reads x in conv/dense weight gradients and in pooling. */
+            int keep = s->backward && ((s->wgrad && (s->kind == WN_STEP_CONV ||
+                                                     s->kind == WN_STEP_DENSE)) ||
+                                       s->kind == WN_STEP_POOL);
+            if (keep && v->end < tb) v->end = tb;
+        }
+        /* affine_act and pooling backward read their own output y. */
+        if (s->backward && (s->kind == WN_STEP_AFFINE || s->kind == WN_STEP_POOL)) {
+            wn_value *v = &p->values[s->out_val];
+            if (v->end < tb) v->end = tb;
+        }
+    }
+    wn_value *lv = &p->values[p->logits_val];
+    if (lv->end < S) lv->end = S; /* the loss reads it */
+    lv->end = last;               /* and it stays readable, as the backbone output */
+    p->values[p->backbone_val].end = last;
+    if (p->flags & WN_EXEC_KEEP_ALL)
+        for (int v = 0; v < p->n_values; v++) p->values[v].end = last;
+
+    /* Gradients: written first by the reader that runs backward first (the highest
+     * step), accumulated by the others, read by the producer's backward. */
+    for (int v = 0; v < p->n_values; v++) p->values[v].grad_start = -1;
+    if (lv->requires_grad) lv->grad_start = S;
+    for (int k = S - 1; k >= 0; k--) {
+        wn_step *s = &p->steps[k];
+        for (int j = 0; j < s->n_in; j++) {
+            if (!s->in_grad[j]) continue;
+            wn_value *v = &p->values[s->in_val[j]];
+            s->in_accum[j] = v->grad_start >= 0;
+            if (v->grad_start < 0) v->grad_start = 2 * S - k;
+        }
+    }
+    for (int v = 0; v < p->n_values; v++) {
+        wn_value *x = &p->values[v];
+        if (!x->requires_grad) continue;
+        x->grad_end = 2 * S - x->start;
+        if (x->grad_start < 0) x->grad_start = x->grad_end; /* never written: unused */
+    }
+}
+
+typedef struct pack_item {
+    size_t floats;
+    int start, end;
+    size_t *offset;
+} pack_item;
+
+static int item_cmp(const void *a, const void *b) {
+    const pack_item *x = a, *y = b;
+    if (x->floats != y->floats) return x->floats > y->floats ? -1 : 1;
+    return x->start - y->start;
+}
+
+static int placed_cmp(const void *a, const void *b) {
+    const pack_item *x = *(pack_item *const *)a, *y = *(pack_item *const *)b;
+    return *x->offset < *y->offset ? -1 : *x->offset > *y->offset;
+}
+
+/* Greedy packing, largest first: each buffer takes the lowest offset that does not
+ * collide with an already placed buffer whose lifetime overlaps its own. */
+static int plan_pack(wn_plan *p) {
+    int cap = 2 * p->n_values, n = 0;
+    pack_item *items = malloc((size_t)cap * sizeof *items);
+    pack_item **live = malloc((size_t)cap * sizeof *live);
+    if (!items || !live) {
+        free(items), free(live);
+        return wn_fail("planning: out of memory");
+    }
+    for (int v = 0; v < p->n_values; v++) {
+        wn_value *x = &p->values[v];
+        items[n++] = (pack_item){align_up(x->floats), x->start, x->end, &x->offset};
+        if (x->requires_grad)
+            items[n++] = (pack_item){align_up(x->floats), x->grad_start, x->grad_end,
+                                     &x->grad_offset};
+    }
+    qsort(items, (size_t)n, sizeof *items, item_cmp);
+    p->arena_floats = 0;
+    for (int i = 0; i < n; i++) {
+        int nl = 0;
+        for (int j = 0; j < i; j++)
+            if (items[j].start <= items[i].end && items[i].start <= items[j].end)
+                live[nl++] = &items[j];
+        qsort(live, (size_t)nl, sizeof *live, placed_cmp);
+        size_t off = 0;
+        for (int j = 0; j < nl; j++) {
+            if (*live[j]->offset >= off + items[i].floats) break;
+            size_t end = *live[j]->offset + live[j]->floats;
+            if (end > off) off = end;
+        }
+        *items[i].offset = off;
+        if (off + items[i].floats > p->arena_floats) p->arena_floats = off + items[i].floats;
+    }
+    free(items), free(live);
+    return WN_OK;
+}
+
+int wn_plan_make(wn_plan *p, const wn_model *m, int batch, unsigned flags) {
+    const wn_graph *g = &m->graph;
+    memset(p, 0, sizeof *p);
+    if (batch < 1) return wn_fail("planning: batch size %d must be >= 1", batch);
+    p->batch = batch, p->flags = flags;
+    int n = g->n_layers;
+    p->steps = malloc((size_t)n * sizeof *p->steps);
+    p->values = malloc((size_t)n * sizeof *p->values);
+    p->val_of = malloc((size_t)n * sizeof *p->val_of);
+    p->bn = malloc((size_t)n * sizeof *p->bn);
+    if (!p->steps || !p->values || !p->val_of || !p->bn) {
+        wn_plan_free(p);
+        return wn_fail("planning: out of memory");
+    }
+    for (int i = 0; i < n; i++) p->val_of[i] = -1;
+    if (plan_steps(p, m) != WN_OK || plan_gradients(p, m) != WN_OK) {
+        wn_plan_free(p);
+        return WN_ERR;
+    }
+    plan_lifetimes(p);
+    if (plan_pack(p) != WN_OK) {
+        wn_plan_free(p);
+        return WN_ERR;
+    }
+    return WN_OK;
+}

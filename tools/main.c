@@ -22,6 +22,7 @@ static const wn_command wn_commands[] = {
     {"train", "one training phase with early stopping, test accuracy and reports", cmd_train},
     {"run", "the notebook: transfer learning, fine-tuning, test, per-class analysis", cmd_run},
     {"bench-ops", "time the CPU backend's convolutions on a backbone's shapes", cmd_bench_ops},
+    {"summary", "the model's layers, parameters and FLOPs, like Keras's summary()", cmd_summary},
 };
 static const int wn_command_count = (int)(sizeof wn_commands / sizeof wn_commands[0]);
 

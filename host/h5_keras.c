@@ -652,20 +652,20 @@ int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
     h5_quiet q = h5_quiet_begin();
     char err[256];
     const char *failed_at = NULL; /* what was being written when HDF5 failed */
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0) {
+        free(order);
+        free(names);
+        wn_fail("cannot create %s (through the temporary %s): %s; check that the folder "
+                "exists and is writable",
+                path, tmp, h5_error_text(err));
+        h5_quiet_end(q);
+        return WN_ERR;
+    }
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0) {
         failed_at = "property list";
         goto done;
-    }
-    if (file < 0) {
-        H5Pclose(lcpl);
-        free(order);
-        free(names);
-        wn_fail("cannot create %s: %s (check that the folder exists and is writable)", tmp,
-                h5_error_text(err));
-        h5_quiet_end(q);
-        return WN_ERR;
     }
     const char *backend = opts->backend ? opts->backend : "tensorflow";
     const char *version = opts->keras_version ? opts->keras_version : "2.21.0";

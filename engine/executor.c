@@ -595,6 +595,17 @@ void wn_executor_plan_info(const wn_executor *ex, wn_plan_info *info) {
     info->steps = ex->plan.n_steps;
     info->backward_steps = ex->plan.backward_steps;
     info->lowest_backward_layer = ex->plan.lowest_backward_layer;
+    /* A weight gradient and a data gradient each cost about one forward pass of the
+     * layer's multiply-adds. */
+    for (int k = 0; k < ex->plan.n_steps; k++) {
+        const wn_step *s = &ex->plan.steps[k];
+        double f = wn_layer_flops(g, s->layer);
+        info->forward_flops += f;
+        if (!s->backward) continue;
+        if (s->wgrad) info->train_flops += f;
+        if (s->n_in && s->in_grad[0]) info->train_flops += f;
+    }
+    info->train_flops += info->forward_flops;
 }
 
 int wn_executor_has_data_grad(const wn_executor *ex, int layer) {

@@ -118,6 +118,9 @@ typedef struct wn_plan_info {
     int steps;                /* forward steps (after fusion) */
     int backward_steps;       /* steps that run backward */
     int lowest_backward_layer; /* graph id of the lowest layer backward reaches, -1 */
+    double forward_flops;     /* per image: convolutions and Dense, 2 per multiply-add */
+    double train_flops;       /* per image: forward + the weight and data gradients that
+                                 backward computes under the current boundary */
 } wn_plan_info;
 void wn_executor_plan_info(const wn_executor *ex, wn_plan_info *info);
 

@@ -21,5 +21,6 @@ int cmd_train(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench_ops(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

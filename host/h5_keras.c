@@ -589,9 +589,18 @@ static int write_dataset(hid_t g, hid_t lcpl, const wn_h5_out_weight *w) {
     return rc < 0 ? -1 : 0;
 }
 
-static const wn_h5_out_layer *sort_base;
-static int cmp_layer_index(const void *a, const void *b) {
-    return strcmp(sort_base[*(const int *)a].name, sort_base[*(const int *)b].name);
+/* order[] = 0..n-1 sorted by layer name (Python's sorted(): byte order), the order
+ * Keras creates the groups in. Insertion sort: n is a model's layer count, and no
+ * global comparator state is needed. */
+static void sort_by_name(const wn_h5_out_layer *layers, int *order, int n) {
+    for (int i = 0; i < n; i++) {
+        int v = order[i], j = i;
+        while (j > 0 && strcmp(layers[order[j - 1]].name, layers[v].name) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
 }
 
 static int check_layers(const char *path, const wn_h5_out_layer *layers, int n_layers) {
@@ -646,8 +655,7 @@ int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
         return wn_fail("%s: out of memory", path);
     }
     for (int i = 0; i < n_layers; i++) order[i] = i, names[i] = layers[i].name;
-    sort_base = layers;
-    qsort(order, (size_t)n_layers, sizeof *order, cmp_layer_index);
+    sort_by_name(layers, order, n_layers);
 
     h5_quiet q = h5_quiet_begin();
     char err[256];

@@ -314,11 +314,14 @@ static int weight_index(const wn_h5_file *f, hid_t g, const char *layer, wn_h5_w
     w->rank = rank;
     w->count = 1;
     for (int i = 0; i < rank; i++) {
-        w->dims[i] = (int64_t)dims[i];
-        if (dims[i] != 0 && w->count > (size_t)1 << 40) {
-            wn_fail("%s: layer '%s': '%s' is implausibly large", f->path, layer, w->name);
+        /* a damaged header can claim any size: cap the element count at 2^40 */
+        if (dims[i] > ((hsize_t)1 << 40) ||
+            (dims[i] != 0 && w->count > ((size_t)1 << 40) / (size_t)dims[i])) {
+            wn_fail("%s: layer '%s': '%s' is implausibly large (damaged file?)", f->path,
+                    layer, w->name);
             goto done;
         }
+        w->dims[i] = (int64_t)dims[i];
         w->count *= (size_t)dims[i];
     }
     w->dtype = h5_dtype_describe(type, w->dtype_desc, sizeof w->dtype_desc);

@@ -240,16 +240,17 @@ static int plan(ctx *c, wn_weights_info *info) {
         else
             hd[nhd++] = i;
     }
+    const char *bname = m->backbone ? m->backbone->keras_name : m->graph.name;
     for (int i = 0; i < f->n_layers; i++) {
         if (f->layers[i].n_weights == 0) continue;
-        if (f->layers[i].n_weights > WN_MAX_WEIGHTS) { /* only a nested model has more */
+        /* a nested model: named like our backbone, or more weights than any layer has */
+        if (f->layers[i].n_weights > WN_MAX_WEIGHTS || !strcmp(f->layers[i].name, bname)) {
             nest = i;
             n_nested++;
         } else {
             fw[nfw++] = i;
         }
     }
-    const char *bname = m->backbone ? m->backbone->keras_name : m->graph.name;
     if (n_nested > 1) {
         wn_fail("%s: the file holds %d nested models; expected one (%s)", c->path, n_nested,
                 bname);

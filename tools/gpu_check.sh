@@ -43,7 +43,7 @@ bin=""
 if [ -x .gpu_bundle/bin/test_gpu_ops ]; then
     mkdir -p /tmp/wn_bundle
     tar -xJf .gpu_bundle/libs.tar.xz -C /tmp/wn_bundle
-    export LD_LIBRARY_PATH="/tmp/wn_bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    bundle_lib=/tmp/wn_bundle/lib # for our binaries only (wn_run): python3 keeps its own
     bin=$root/.gpu_bundle/bin
     row "build" "info" "prebuilt bundle from $(head -c 12 .gpu_bundle/commit) (sm_90)"
 else
@@ -57,6 +57,15 @@ else
     fi
 fi
 find_bin() { find "$bin" -type f -name "$1" -perm -u+x 2>/dev/null | head -1; }
+bundle_lib=${bundle_lib:-}
+# Runs one of our binaries (or a tool wrapping one) with the bundle's libraries.
+wn_run() {
+    if [ -n "$bundle_lib" ]; then
+        LD_LIBRARY_PATH="$bundle_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@"
+    else
+        "$@"
+    fi
+}
 
 # cuDNN/cuBLAS from the Python wheels when the system has none
 if ! ldconfig -p 2>/dev/null | grep -q 'libcudnn.so.9'; then
@@ -78,7 +87,7 @@ run_parity() { # name, log file, binary, args...
         row "$name" "n/a" "not built"
         return
     fi
-    timeout "${LIMIT:-240}" "$exe" "$@" >"$log/$file" 2>&1
+    wn_run timeout "${LIMIT:-240}" "$exe" "$@" >"$log/$file" 2>&1
     local rc=$?
     local summary
     summary=$(grep -E 'comparisons|passed|failed' "$log/$file" | tail -1)
@@ -96,12 +105,13 @@ if [ -n "$bin" ]; then
     LIMIT=180 run_parity "parity: model + train step" parity_model.log "$model"
 
     # ------------------------------------------------------------ 4. sanitizers
+    [ -x /usr/local/cuda/bin/compute-sanitizer ] && PATH="$PATH:/usr/local/cuda/bin"
     if command -v compute-sanitizer >/dev/null; then
         san() { # name, file, tool, exe, args
             local name=$1 file=$2 tool=$3 exe=$4
             shift 4
             [ -n "$exe" ] || { row "$name" "n/a" "not built"; return; }
-            WN_CUDA_NO_ARENA=1 WN_CUDA_SYNC=1 timeout 240 compute-sanitizer --tool "$tool" \
+            wn_run env WN_CUDA_NO_ARENA=1 WN_CUDA_SYNC=1 timeout 240 compute-sanitizer --tool "$tool" \
                 --error-exitcode 99 --print-limit 20 "$exe" "$@" >"$log/$file" 2>&1
             local rc=$?
             local errs
@@ -123,9 +133,9 @@ if [ -n "$bin" ]; then
     # ------------------------------------------------------------ 5. benchmarks
     wn=$(find_bin wastenet)
     if [ "$quick" = 0 ] && [ -n "$wn" ]; then
-        if "$wn" --help 2>&1 | grep -qE '^ +bench +'; then
+        if wn_run "$wn" --help 2>&1 | grep -qE '^ +bench +'; then
             for ft in none 500 all; do
-                timeout 180 "$wn" bench --backend cuda --model irv2 --image-size 320 --batch 64 \
+                wn_run timeout 180 "$wn" bench --backend cuda --model irv2 --image-size 320 --batch 64 \
                     --fine-tune-at "$ft" >"$log/bench_wastenet_$ft.log" 2>&1
                 rc=$?
                 line=$(grep -v '^\s*$' "$log/bench_wastenet_$ft.log" | tail -1)

@@ -44,6 +44,7 @@ typedef struct wn_step {
     int out_val;
     int backward;       /* 1: its output needs a gradient, so backward runs */
     int wgrad;          /* 1: its layer's weights are trainable: weight gradients */
+    int gamma_grad;     /* 1: a BN with trainable gamma: bn_gamma_backward reads x */
     int in_grad[WN_MAX_INPUTS];   /* 1: compute the gradient of input i */
     int in_accum[WN_MAX_INPUTS];  /* 1: add to it (another reader wrote it first) */
 } wn_step;
@@ -62,8 +63,11 @@ typedef struct wn_value {
 typedef struct wn_bn_entry {
     int layer;
     int c;
-    size_t off;         /* in bn buffer: scale[c], negms[c] = -mean*scale, shift[c] */
-    int trainable;      /* beta trainable: shift is recomputed after each update */
+    size_t off;         /* in bn buffer: scale[c], negms[c] = -mean*scale, shift[c],
+                           inv_std[c] = 1/sqrt(var+eps), negmean[c] = -mean, each
+                           padded to a multiple of 64 floats */
+    int trainable;      /* beta (and gamma) trainable: scale (when gamma) and shift
+                           are recomputed after each update */
 } wn_bn_entry;
 
 typedef struct wn_plan {
@@ -76,7 +80,7 @@ typedef struct wn_plan {
     int *val_of;        /* [n_layers] value id of each layer's output, -1 none */
     int n_bn;
     wn_bn_entry *bn;
-    size_t bn_floats;   /* scale + negms + shift for every BN, + ones[max C] */
+    size_t bn_floats;   /* the 5 arrays of every BN (wn_bn_entry), + ones[max C] */
     int max_bn_c;
     size_t arena_floats;
     int logits_val, backbone_val;

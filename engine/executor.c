@@ -59,6 +59,11 @@ static void free_plan_buffers(wn_executor *ex) {
 static int make_plan(wn_executor *ex, int batch, unsigned flags) {
     wn_backend *be = ex->be;
     if (wn_plan_make(&ex->plan, ex->model, batch, flags) != WN_OK) return WN_ERR;
+    for (int k = 0; k < ex->plan.n_steps; k++)
+        if (ex->plan.steps[k].gamma_grad && !ex->be->bn_gamma_backward)
+            return wn_fail("layer %s: the %s backend cannot train a BatchNormalization gamma; "
+                           "freeze it with a higher --fine-tune-at",
+                           ex->model->graph.layers[ex->plan.steps[k].layer].name, ex->be->name);
     ex->arena = be_alloc(ex, ex->plan.arena_floats * sizeof(float), "activations");
     if (!ex->arena) return WN_ERR;
     ex->trainable_first = ex->model->trainable_first;
@@ -144,6 +149,20 @@ int wn_executor_set_fine_tune(wn_executor *ex, int fine_tune_at) {
 
 /* ---------------------------------------------------------------- weights */
 
+/* For a BN with gamma: scale = gamma * inv_std and negms = scale * (-mean), on the
+ * backend, the same float products the upload computes on the host. */
+static int bn_scale_update(wn_executor *ex, const wn_bn_entry *b) {
+    const wn_layer *l = &ex->model->graph.layers[b->layer];
+    if (!l->has_gamma) return WN_OK;
+    size_t ca = (b->c + 63) / 64 * 64;
+    float *scale = ex->bn + b->off, *negms = scale + ca, *inv_std = scale + 3 * ca;
+    if (ex->be->affine_act_forward(ex->be, (size_t)b->c, b->c, ex->params + l->weights[0].offset,
+                                   inv_std, NULL, WN_ACT_NONE, scale, l->name) != WN_OK)
+        return WN_ERR;
+    return ex->be->affine_act_forward(ex->be, (size_t)b->c, b->c, scale, inv_std + ca, NULL,
+                                      WN_ACT_NONE, negms, l->name);
+}
+
 /* shift = beta * 1 + (-mean * scale), on the backend, for BN entry b. */
 static int bn_shift_update(wn_executor *ex, const wn_bn_entry *b) {
     const wn_layer *l = &ex->model->graph.layers[b->layer];
@@ -176,10 +195,12 @@ int wn_executor_upload_weights(wn_executor *ex) {
         const float *var = wn_model_weight_data(m, &l->weights[k]);
         size_t ca = (b->c + 63) / 64 * 64;
         for (int c = 0; c < b->c; c++) {
-            float s = 1.0f / sqrtf(var[c] + l->epsilon);
+            float inv_std = 1.0f / sqrtf(var[c] + l->epsilon), s = inv_std;
             if (gamma) s *= gamma[c];
             host[b->off + c] = s;
             host[b->off + ca + c] = -mean[c] * s;
+            host[b->off + 3 * ca + c] = inv_std; /* for gamma updates and gradients */
+            host[b->off + 4 * ca + c] = -mean[c];
         }
     }
     size_t ones_at = ex->plan.bn_floats - (size_t)((ex->plan.max_bn_c + 63) / 64 * 64);
@@ -365,6 +386,15 @@ static int step_backward(wn_executor *ex, const wn_step *s, int n, uint64_t seed
     }
     case WN_STEP_AFFINE: {
         float *dshift = NULL;
+        if (s->gamma_grad) {
+            /* dgamma = sum g * (x - mean) * inv_std; x is the BN input, kept for it. */
+            const wn_bn_entry *b = &ex->plan.bn[s->bn];
+            size_t ca = (b->c + 63) / 64 * 64;
+            if (be->bn_gamma_backward(be, count, b->c, x, val_ptr(ex, s->out_val), dy,
+                                      ex->stats + l->weights[2].offset, ex->bn + b->off + 3 * ca,
+                                      s->act, wgrad_ptr(ex, l, 0), l->name) != WN_OK)
+                return WN_ERR;
+        }
         if (s->wgrad && s->bn >= 0) dshift = wgrad_ptr(ex, l, l->has_gamma ? 1 : 0);
         return be->affine_act_backward(be, count, g->layers[s->out_layer].out_c,
                                        val_ptr(ex, s->out_val), dy, bn_scale(ex, s), s->act, dx,
@@ -488,7 +518,8 @@ int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t
                         ex->adam_m, ex->adam_v, lr, 0.9f, 0.999f, 1e-7f, ex->adam_t) != WN_OK)
         return wn_fail_context("Adam: ");
     for (int i = 0; i < ex->plan.n_bn; i++)
-        if (ex->plan.bn[i].trainable && bn_shift_update(ex, &ex->plan.bn[i]) != WN_OK)
+        if (ex->plan.bn[i].trainable && (bn_scale_update(ex, &ex->plan.bn[i]) != WN_OK ||
+                                         bn_shift_update(ex, &ex->plan.bn[i]) != WN_OK))
             return WN_ERR;
     return read_step_stats(ex, n, loss, correct);
 }

@@ -57,7 +57,7 @@ static int plan_steps(wn_plan *p, const wn_model *m) {
         if (l->type == WN_LAYER_BATCHNORM) {
             wn_bn_entry *b = &p->bn[p->n_bn++];
             b->layer = i, b->c = l->out_c, b->off = p->bn_floats;
-            p->bn_floats += 3 * align_up((size_t)l->out_c);
+            p->bn_floats += 5 * align_up((size_t)l->out_c);
             if (l->out_c > p->max_bn_c) p->max_bn_c = l->out_c;
         }
         if (l->type == WN_LAYER_INPUT) {
@@ -129,10 +129,8 @@ static int plan_gradients(wn_plan *p, const wn_model *m) {
         wn_step *s = &p->steps[k];
         const wn_layer *l = &g->layers[s->layer];
         s->wgrad = training && l->trainable_count > 0 && wn_model_layer_trainable(m, s->layer);
-        if (s->wgrad && l->type == WN_LAYER_BATCHNORM && l->has_gamma)
-            return wn_fail("layer %s: training a BatchNormalization gamma is not supported "
-                           "(the backend has no gamma gradient); freeze it with a higher "
-                           "--fine-tune-at", l->name);
+        /* A trainable gamma needs the BN's input x in backward (dgamma = sum g*x_hat). */
+        s->gamma_grad = s->wgrad && l->type == WN_LAYER_BATCHNORM && l->has_gamma;
         int req = s->wgrad;
         for (int j = 0; j < s->n_in; j++)
             if (s->in_val[j] >= 0 && p->values[s->in_val[j]].requires_grad) req = 1;
@@ -164,7 +162,7 @@ static void plan_lifetimes(wn_plan *p) {
             /* Backward reads x in conv/dense weight gradients and in pooling. */
             int keep = s->backward && ((s->wgrad && (s->kind == WN_STEP_CONV ||
                                                      s->kind == WN_STEP_DENSE)) ||
-                                       s->kind == WN_STEP_POOL);
+                                       s->kind == WN_STEP_POOL || s->gamma_grad);
             if (keep && v->end < tb) v->end = tb;
         }
         /* affine_act and pooling backward read their own output y. */

@@ -13,7 +13,8 @@
  *                                                  order ("conv2d/kernel:0", ...); an
  *                                                  empty list is a float64 array (0,)
  *   /<layer>/<weight name>    one dataset per weight ("/" in the name makes subgroups)
- *   /top_level_model_weights  (Keras >= 2.2-ish) an extra group, normally empty
+ *   /top_level_model_weights  an extra group, normally empty (newer Keras 2 writers;
+ *                             absent from Keras 2.0 files such as the official one)
  * A whole-model file (`model.save("x.h5")`) has the same tree under /model_weights.
  * A nested model (the notebook's `inception_resnet_v2` inside the outer model) is one
  * layer group whose weight_names lists all of the inner model's variables.

@@ -134,6 +134,30 @@ def main():
             preds = list(csv.DictReader(f))
         check(len(preds) == 60 and all(os.path.exists(p["path"]) for p in preds),
               "one prediction per test file")
+        # predict: the saved .h5 (Keras layout) and the checkpoint give the run's own
+        # test probabilities back
+        sample = preds[::12]
+        for weights, extra in ((os.path.join(a, "train_weights.h5"),
+                                ["--model", "tiny_cnn", "--image-size", "32"]),
+                               (os.path.join(a, "train.ckpt"), [])):
+            r = run([WASTENET, "predict", "--weights", weights, "--json", "--top", "2"] + extra +
+                    [x["path"] for x in sample])
+            ok = r.returncode == 0
+            if ok:
+                doc = json.loads(r.stdout)
+                ok = doc["classes"] == ["circle", "square", "triangle"] and len(doc["predictions"]) == len(sample)
+                for want, got in zip(sample, doc["predictions"] if ok else []):
+                    ok = ok and got["path"] == want["path"] and got["top"][0]["class"] == want["predicted"]
+                    ok = ok and len(got["top"]) == 2
+                    for c in ("circle", "square", "triangle"):
+                        ok = ok and abs(got["probabilities"][c] - float(want["p_" + c])) < 1e-6
+            check(ok, f"predict --weights {os.path.basename(weights)} reproduces the run's "
+                      f"test probabilities {r.stderr[-300:]}")
+        r = run([WASTENET, "predict", "--weights", os.path.join(a, "train.ckpt"),
+                 sample[0]["path"], os.path.join(tmp, "missing.png")])
+        check(r.returncode == 1 and sample[0]["path"] in r.stdout and "missing.png" in r.stderr,
+              "predict: a missing image is reported, the others still predicted")
+
         final = ckpt_bytes(a)
         phase, epoch, step, status = ckpt_header(final)
         check(phase == "train" and epoch == len(rows) and step == 0 and status in (1, 2),

@@ -21,6 +21,8 @@ struct wn_executor {
     uint8_t *images;    /* backend [batch, H, W, 3] */
     int32_t *labels;    /* backend [batch] */
     float *probs;       /* backend [batch, num_classes]: predict's softmax */
+    float *preprocess;  /* backend [6]: scale[3], shift[3] that turn x/127.5 - 1 into
+                           EfficientNet-Lite's (x - 127)/128; NULL for Keras's 'tf' */
     float *step_stats;  /* backend [2]: this step's loss sum, correct count */
     float *totals;      /* backend [2]: running sums since the last take */
     float *grads;       /* backend [trainable]: aligned with params[trainable_first..] */
@@ -104,6 +106,16 @@ int wn_executor_create(wn_executor **out, wn_model *model, wn_backend *be, int b
     ex->step_stats = ex->probs ? be_alloc(ex, 4 * sizeof(float), "loss totals") : NULL;
     if (!ex->step_stats) goto fail;
     ex->totals = ex->step_stats + 2;
+    if (model->backbone->preprocess == WN_PREPROCESS_LITE) {
+        /* (x - 127)/128 = (x/127.5 - 1) * (127.5/128) + 0.5/128, both constants exact in
+         * float; within a few ulps of the direct formula. The backends' fused op does
+         * x/127.5 - 1 (and the augmentation); this affine finishes the preprocessing. */
+        const float pre[6] = {127.5f / 128, 127.5f / 128, 127.5f / 128,
+                              0.5f / 128,   0.5f / 128,   0.5f / 128};
+        ex->preprocess = be_alloc(ex, sizeof pre, "preprocess terms");
+        if (!ex->preprocess || be->copy_to_backend(be, ex->preprocess, pre, sizeof pre) != WN_OK)
+            goto fail;
+    }
     if (be->fill(be, ex->step_stats, 4, 0.0f) != WN_OK) goto fail;
     if (wn_executor_upload_weights(ex) != WN_OK) goto fail;
     *out = ex;
@@ -123,6 +135,7 @@ void wn_executor_destroy(wn_executor *ex) {
     be_release(ex, (void **)&ex->images);
     be_release(ex, (void **)&ex->labels);
     be_release(ex, (void **)&ex->probs);
+    be_release(ex, (void **)&ex->preprocess);
     be_release(ex, (void **)&ex->step_stats);
     free(ex);
 }
@@ -274,8 +287,13 @@ static int step_forward(wn_executor *ex, const wn_step *s, int n, int training,
     const float *x = s->n_in && s->in_val[0] >= 0 ? val_ptr(ex, s->in_val[0]) : NULL;
     switch (s->kind) {
     case WN_STEP_AUGMENT:
-        return be->augment_preprocess(be, n, l->out_h, l->out_w, l->out_c, ex->images,
-                                      training ? flips : NULL, training ? angles : NULL, y);
+        if (be->augment_preprocess(be, n, l->out_h, l->out_w, l->out_c, ex->images,
+                                   training ? flips : NULL, training ? angles : NULL,
+                                   y) != WN_OK)
+            return WN_ERR;
+        if (!ex->preprocess || l->out_c != 3) return WN_OK;
+        return be->affine_act_forward(be, count, 3, y, ex->preprocess, ex->preprocess + 3,
+                                      WN_ACT_NONE, y, l->name);
     case WN_STEP_CONV: {
         wn_conv_desc d;
         if (conv_desc(g, l, n, &d) != WN_OK) return WN_ERR;

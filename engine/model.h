@@ -41,7 +41,9 @@ extern "C" {
 #define WN_FINE_TUNE_NONE (-1)
 
 typedef enum {
-    WN_PREPROCESS_TF = 0 /* x/127.5 - 1 (Keras preprocess_input mode 'tf') */
+    WN_PREPROCESS_TF = 0,  /* x/127.5 - 1 (Keras preprocess_input mode 'tf') */
+    WN_PREPROCESS_LITE = 1 /* (x - 127)/128: EfficientNet-Lite (the TF builder's MEAN_RGB
+                              127, STDDEV_RGB 128) */
 } wn_preprocess;
 
 /* One backbone architecture. `build` adds the backbone's layers to `g` (creation

@@ -174,6 +174,11 @@ static int resume_from(wn_executor *ex, wn_model *m, const wn_train_options *o,
                        "uses %d (%zu): use the same --fine-tune-at to resume",
                        o->checkpoint, ck->fine_tune_at, ck->n_params - ck->trainable_first,
                        m->fine_tune_at, st->n_train);
+    if (ck->seed != o->seed)
+        return wn_fail("%s was written with --seed %llu, this run uses %llu: resume with the "
+                       "same seed (it fixes the shuffling and augmentation of every epoch)",
+                       o->checkpoint, (unsigned long long)ck->seed,
+                       (unsigned long long)o->seed);
     memcpy(m->params, ck->params, ck->n_params * sizeof(float));
     memcpy(m->stats, ck->stats, ck->n_stats * sizeof(float));
     if (wn_executor_upload_weights(ex) != WN_OK ||
@@ -312,6 +317,12 @@ int wn_train_phase(wn_executor *ex, wn_model *m, wn_loader *train, wn_loader *va
                 goto out;
             }
             img += (size_t)b.count;
+        }
+        if (epoch == start_epoch && start_step > 0 && (long)img != part_seen) {
+            rc = wn_fail("%s: its %d steps covered %ld images, with this --batch they cover %zu: "
+                         "resume with the batch size the run started with",
+                         o->checkpoint, start_step, part_seen, img);
+            goto out;
         }
         if (epoch != start_epoch) part_loss = 0, part_correct = 0, part_seen = 0;
         double run_loss = part_loss; /* host running sums for the bar (per_step only) */

@@ -2,6 +2,7 @@
  * (see train_cli.h). */
 #include "tools/train_cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -425,6 +426,27 @@ static int write_command(const char *run_dir, int argc, char **argv) {
     return wn_atomic_commit(&af);
 }
 
+/* Temporary files "<name>.tmp.<pid>" left by a process killed while writing
+ * (host/atomic_file.h): the real files beside them are intact; remove the leftovers. */
+static void remove_stale_temporaries(const char *run_dir) {
+    DIR *d = opendir(run_dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *t = strstr(e->d_name, ".tmp.");
+        if (!t || !t[5]) continue;
+        const char *p = t + 5;
+        while (*p >= '0' && *p <= '9') p++;
+        if (*p) continue;
+        long pid = atol(t + 5);
+        if (pid == (long)getpid() || (kill((pid_t)pid, 0) == 0)) continue; /* still alive */
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);
+        if (unlink(path) == 0) printf("removed %s (left by an interrupted write)\n", path);
+    }
+    closedir(d);
+}
+
 static int write_classes(const char *run_dir, const wn_dataset *ds) {
     char path[4096];
     if (wn_path_join(path, sizeof path, run_dir, "classes.txt") != WN_OK) return WN_ERR;
@@ -742,6 +764,7 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
         wn_path_join(hist, sizeof hist, s.run_dir, "history.csv");
         if (wn_history_read_csv(&s.history, hist) != WN_OK) goto fail;
         printf("resuming %s\n", s.run_dir);
+        remove_stale_temporaries(s.run_dir);
     } else {
         if (wn_run_dir_create(s.run_dir, sizeof s.run_dir, cli->runs_root, cli->name, time(NULL)) != WN_OK ||
             write_command(s.run_dir, argc, argv) != WN_OK)

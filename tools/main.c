@@ -22,6 +22,7 @@ static const wn_command wn_commands[] = {
     {"train", "one training phase with early stopping, test accuracy and reports", cmd_train},
     {"run", "the notebook: transfer learning, fine-tuning, test, per-class analysis", cmd_run},
     {"predict", "top classes of images with their probabilities (--json)", cmd_predict},
+    {"imagenet", "ImageNet top classes of images from a backbone with its classifier", cmd_imagenet},
     {"bench-ops", "time the CPU backend's convolutions on a backbone's shapes", cmd_bench_ops},
     {"summary", "the model's layers, parameters and FLOPs, like Keras's summary()", cmd_summary},
     {"bench", "time full training steps (forward, backward, Adam) of a model", cmd_bench},

@@ -20,6 +20,7 @@ struct wn_executor {
     float *arena;       /* backend [plan.arena_floats] */
     uint8_t *images;    /* backend [batch, H, W, 3] */
     int32_t *labels;    /* backend [batch] */
+    int32_t *zero_labels; /* host [batch]: predict's placeholder labels */
     float *probs;       /* backend [batch, num_classes]: predict's softmax */
     float *preprocess;  /* backend [6]: scale[3], shift[3] that turn x/127.5 - 1 into
                            EfficientNet-Lite's (x - 127)/128; NULL for Keras's 'tf' */
@@ -104,7 +105,11 @@ int wn_executor_create(wn_executor **out, wn_model *model, wn_backend *be, int b
                                       "probabilities")
                            : NULL;
     ex->step_stats = ex->probs ? be_alloc(ex, 4 * sizeof(float), "loss totals") : NULL;
-    if (!ex->step_stats) goto fail;
+    ex->zero_labels = calloc((size_t)batch, sizeof(int32_t));
+    if (!ex->step_stats || !ex->zero_labels) {
+        if (!ex->zero_labels) wn_fail("out of memory");
+        goto fail;
+    }
     ex->totals = ex->step_stats + 2;
     if (model->backbone->preprocess == WN_PREPROCESS_LITE) {
         /* (x - 127)/128 = (x/127.5 - 1) * (127.5/128) + 0.5/128, both constants exact in
@@ -137,6 +142,7 @@ void wn_executor_destroy(wn_executor *ex) {
     be_release(ex, (void **)&ex->probs);
     be_release(ex, (void **)&ex->preprocess);
     be_release(ex, (void **)&ex->step_stats);
+    free(ex->zero_labels);
     free(ex);
 }
 
@@ -554,11 +560,7 @@ int wn_executor_predict(wn_executor *ex, const uint8_t *images, int n, float *pr
     if (run_forward(ex, images, n, 0, NULL, NULL, 0) != WN_OK) return WN_ERR;
     /* softmax_xent computes the probabilities; its loss (against label 0) is not
      * counted anywhere. */
-    int32_t *zeros = calloc((size_t)n, sizeof(int32_t));
-    if (!zeros) return wn_fail("predict: out of memory");
-    int rc = run_loss(ex, zeros, n, ex->probs, NULL, 0);
-    free(zeros);
-    if (rc != WN_OK) return WN_ERR;
+    if (run_loss(ex, ex->zero_labels, n, ex->probs, NULL, 0) != WN_OK) return WN_ERR;
     if (ex->be->copy_to_host(ex->be, probs, ex->probs,
                              (size_t)n * ex->model->num_classes * sizeof(float)) != WN_OK)
         return WN_ERR;

@@ -34,7 +34,10 @@ int pbuf_new(parity_suite *s, pbuf *b, size_t bytes) {
     b->host = malloc(bytes ? bytes : 1);
     b->cpu = s->cpu->alloc(s->cpu, bytes);
     size_t guard = PARITY_GUARD * sizeof(float);
-    b->gpu_base = s->gpu->alloc(s->gpu, bytes + 2 * guard);
+    /* The trailing guard starts at the next float boundary: a uint8 buffer of odd size
+     * would otherwise put its floats at a misaligned address (UBSan; a CUDA error). */
+    size_t data = (bytes + sizeof(float) - 1) / sizeof(float) * sizeof(float);
+    b->gpu_base = s->gpu->alloc(s->gpu, data + 2 * guard);
     if (!b->host || !b->cpu || !b->gpu_base) {
         char why[300];
         snprintf(why, sizeof why, "allocating %zu bytes failed: %s", bytes, wn_last_error());
@@ -44,7 +47,7 @@ int pbuf_new(parity_suite *s, pbuf *b, size_t bytes) {
     b->gpu = (char *)b->gpu_base + guard;
     /* sentinels before and after the GPU buffer */
     if (s->gpu->fill(s->gpu, (float *)b->gpu_base, PARITY_GUARD, PARITY_SENTINEL) != WN_OK ||
-        s->gpu->fill(s->gpu, (float *)((char *)b->gpu + bytes), PARITY_GUARD, PARITY_SENTINEL) !=
+        s->gpu->fill(s->gpu, (float *)((char *)b->gpu + data), PARITY_GUARD, PARITY_SENTINEL) !=
             WN_OK) {
         parity_fail(s, "fill guards", "", wn_last_error());
         return WN_ERR;

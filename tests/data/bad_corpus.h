@@ -10,15 +10,15 @@
 /* The corpus images: BC_W x BC_H, odd and not square (a rotation would show). */
 enum { BC_W = 24, BC_H = 15, BC_JPEG_QUALITY = 92, BC_PALETTE_SIZE = 37 };
 
-/* 8-bit RGB sample (x, y, channel c) of the JPEG sources and 8-bit PNGs: smooth, so
- * JPEG keeps it within a few levels. */
+/* 8-bit RGB sample (x, y, channel c) of the JPEG sources and 8-bit PNGs: a smooth
+ * ramp (no wrap-around within BC_W x BC_H), so JPEG keeps it within a few levels. */
 static inline uint8_t bc_rgb8_value(int x, int y, int c) {
-    return (uint8_t)(40 + ((x * 5 + y * 7 + c * 60) % 170));
+    return (uint8_t)(40 + ((x * 4 + y * 5 + c * 20) % 210));
 }
 
 /* CMYK sample of the CMYK JPEG (smooth, ink in every channel). */
 static inline uint8_t bc_cmyk_value(int x, int y, int c) {
-    return (uint8_t)(30 + ((x * 4 + y * 6 + c * 45) % 150));
+    return (uint8_t)(30 + ((x * 3 + y * 4 + c * 30) % 220));
 }
 
 /* 16-bit RGB value of rgb16.png: decoding keeps the high byte (TensorFlow's rule). */

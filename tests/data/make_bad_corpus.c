@@ -278,7 +278,11 @@ static int make_images(const char *dir) {
     unsigned long n;
     if (jpeg_encode(BC_W, BC_H, 0, TJSAMP_420, 0, &j, &n) != 0) return -1;
     rc |= write_bytes(join(dir, "truncated.jpg"), j, n / 2);
-    rc |= write_jpeg_claiming(join(dir, "huge_65535x65535.jpg"), j, n, 65535, 65535);
+    size_t sos = 2;
+    while (sos + 1 < n && !(j[sos] == 0xFF && j[sos + 1] == 0xDA)) sos++;
+    rc |= write_bytes(join(dir, "truncated_scan.jpg"), j, sos + (n - sos) / 2); /* cut in the scan */
+    /* 65500: the largest frame libjpeg-turbo decodes (JPEG's own field allows 65535) */
+    rc |= write_jpeg_claiming(join(dir, "huge_65500x65500.jpg"), j, n, 65500, 65500);
     uint8_t rnd[2048];
     uint64_t s = 0x9E3779B97F4A7C15ULL;
     for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (uint8_t)(rng_next(&s) >> 56);

@@ -185,12 +185,13 @@ def plot_augment_preview(path_npy, path_png):
     n_aug = imgs.shape[0] - 1
     cols = int(math.ceil(n_aug / 2))
     fig = plt.figure(figsize=(3 + 3 * cols, 6))
-    ax = fig.add_subplot(2, cols + 1, 1)
+    grid = fig.add_gridspec(2, cols + 1)
+    ax = fig.add_subplot(grid[:, 0])  # the original spans both rows, beside its versions
     ax.imshow(imgs[0])
     ax.set_title("original")
     ax.axis("off")
     for i in range(n_aug):
-        ax = fig.add_subplot(2, cols + 1, (i // cols) * (cols + 1) + 2 + i % cols)
+        ax = fig.add_subplot(grid[i // cols, 1 + i % cols])
         ax.imshow(imgs[1 + i])
         ax.set_title(f"augmented {i + 1}")
         ax.axis("off")

@@ -450,6 +450,18 @@ int wn_train_phase(wn_executor *ex, wn_model *m, wn_loader *train, wn_loader *va
             break;
         }
     }
+    if (res->status == WN_PHASE_RUNNING && !res->interrupted) {
+        /* Resumed with --epochs at or below the epochs already done: end the phase
+         * as if its epochs had run out. */
+        res->status = WN_PHASE_DONE;
+        if (o->early_stopping && wn_early_stopping_end(&st.es)) {
+            if ((rc = restore_snapshot(ex, m, &st)) != WN_OK) goto out;
+            res->restored = 1;
+        }
+        if ((rc = save_checkpoint(ex, m, o, &st, res->epochs_done, 0, WN_PHASE_DONE, 0, 0, 0)) !=
+            WN_OK)
+            goto out;
+    }
     if (o->early_stopping && st.es.has_snapshot) {
         res->best_epoch = st.es.best_epoch + 1;
         res->best_val_accuracy = st.es.best;

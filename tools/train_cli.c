@@ -816,6 +816,12 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
     if (cli->is_run) {
         status = run_phase(&s, "transfer", "transfer learning (backbone frozen)", 0, cli->lr,
                            WN_FINE_TUNE_NONE);
+        if (status == 0 && g_interrupt) { /* Ctrl-C during the test evaluation */
+            fprintf(stderr, "transfer learning is finished and saved; fine-tuning has not "
+                            "started.\nResume with: wastenet %s --resume %s\n",
+                    cmd, s.run_dir);
+            status = WN_EXIT_INTERRUPTED;
+        }
         if (status == 0) {
             char title[96];
             snprintf(title, sizeof title, "fine-tuning from backbone layer %d", cli->fine_tune_at);

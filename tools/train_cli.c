@@ -295,6 +295,9 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
 }
 
 /* The options a run was started with: <run>/command.txt, one argument per line. */
+static char **saved_argv;
+
+
 static int saved_args_read(const char *run_dir, int *argc_out, char ***argv_out) {
     char path[4096];
     if (wn_path_join(path, sizeof path, run_dir, "command.txt") != WN_OK) return WN_ERR;
@@ -325,7 +328,8 @@ static int saved_args_read(const char *run_dir, int *argc_out, char ***argv_out)
     fclose(f);
     argv[n] = NULL;
     *argc_out = n;
-    *argv_out = argv; /* kept for the life of the process: options point into it */
+    *argv_out = argv;
+    saved_argv = argv; /* kept for the life of the process: options point into it */
     return WN_OK;
 }
 

@@ -448,7 +448,9 @@ static int make_weights(const char *dir) {
     if (wn_model_create(&m, BC_MODEL, BC_IMAGE, BC_IMAGE, BC_CLASSES, 7) != WN_OK)
         return fprintf(stderr, "%s\n", wn_last_error()), -1;
     int rc = 0;
-    const char *whole = join(dir, "good_whole.h5"), *notop = join(dir, "good_notop.h5");
+    char whole[4096], notop[4096]; /* own copies: join()'s buffers are reused */
+    snprintf(whole, sizeof whole, "%s", join(dir, "good_whole.h5"));
+    snprintf(notop, sizeof notop, "%s", join(dir, "good_notop.h5"));
     if (wn_model_weights_save(&m, whole, WN_WEIGHTS_WHOLE_MODEL) != WN_OK ||
         wn_model_weights_save(&m, notop, WN_WEIGHTS_BACKBONE_ONLY) != WN_OK) {
         fprintf(stderr, "%s\n", wn_last_error());

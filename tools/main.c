@@ -1,6 +1,8 @@
 /* tools/main.c — `wastenet`: dispatches to the subcommands of tools/commands.h. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tools/commands.h"
 
@@ -40,7 +42,19 @@ static void print_usage(FILE *out) {
     fprintf(out, "\nexample:\n  wastenet data dataset_images\n");
 }
 
+/* OpenMP threads spin-wait by default between parallel regions. On a busy machine
+ * (CI, a shared workstation, the loader's decode threads beside the backend's) that
+ * made training steps several times slower (docs/PERF.md), so wastenet waits
+ * passively unless the user chose a policy. libgomp reads the variable when it is
+ * loaded, before main(), hence the one re-exec. */
+static void prefer_passive_openmp_wait(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv); /* returns only on failure: run on with the default */
+}
+
 int main(int argc, char **argv) {
+    prefer_passive_openmp_wait(argv);
     if (argc < 2) {
         print_usage(stderr);
         return 2;

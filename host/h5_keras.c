@@ -663,7 +663,17 @@ int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
     h5_quiet q = h5_quiet_begin();
     char err[256];
     const char *failed_at = NULL; /* what was being written when HDF5 failed */
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    void *image = NULL;           /* the finished file's bytes */
+    ssize_t image_size = 0;
+    /* HDF5 builds the file in memory (the core driver, no backing store) and the image
+     * is written through host/atomic_file.h: a full disk then fails a plain write that
+     * we handle. Writing through HDF5 itself, a failed flush leaves HDF5 1.10 unable to
+     * close the file: it crashes at exit (found with RLIMIT_FSIZE, tests/reliability). */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t file = fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) >= 0
+                     ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+                     : -1;
+    if (fapl >= 0) H5Pclose(fapl);
     if (file < 0) {
         free(order);
         free(names);
@@ -713,19 +723,26 @@ int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
         H5Gclose(g);
         if (!ok) goto done;
     }
-    failed_at = NULL;
+    failed_at = "the file image";
+    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) goto done;
+    image_size = H5Fget_file_image(file, NULL, 0);
+    image = image_size > 0 ? malloc((size_t)image_size) : NULL;
+    if (image && H5Fget_file_image(file, image, (size_t)image_size) == image_size) failed_at = NULL;
 done:;
     int rc = WN_OK;
     if (failed_at) rc = wn_fail("%s: cannot write '%s': %s", path, failed_at, h5_error_text(err));
     if (file >= 0 && H5Fclose(file) < 0 && rc == WN_OK)
-        rc = wn_fail("%s: cannot finish the file (disk full?): %s", path, h5_error_text(err));
+        rc = wn_fail("%s: cannot finish the file: %s", path, h5_error_text(err));
     if (lcpl >= 0) H5Pclose(lcpl);
     h5_quiet_end(q);
     free(order);
     free(names);
-    if (rc != WN_OK) {
-        unlink(tmp);
+    wn_atomic_file af;
+    if (rc != WN_OK || wn_atomic_open(&af, path) != WN_OK) {
+        free(image);
         return WN_ERR;
     }
-    return wn_atomic_rename(tmp, path);
+    fwrite(image, 1, (size_t)image_size, af.fp); /* a short write shows in ferror() */
+    free(image);
+    return wn_atomic_commit(&af);
 }

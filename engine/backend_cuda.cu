@@ -406,10 +406,12 @@ extern "C" wn_backend *wn_backend_cuda(int device, wn_precision precision) {
         return NULL;
     }
     if (precision == WN_PRECISION_BF16) {
-        /* bf16 needs bf16 activation storage in the executor; until then the CUDA
-         * backend refuses it rather than silently computing something else. */
-        wn_fail("CUDA backend: --precision bf16 is not implemented yet; use --precision "
-                "tf32 (default) or fp32");
+        /* bf16 needs bf16 activation storage in the executor (the GPU performance
+         * issue, #10); until then the CUDA backend refuses it rather than silently
+         * computing something else. */
+        wn_fail("CUDA backend: --precision bf16 is not implemented yet (bf16 activation "
+                "storage is planned work of the GPU performance issue, #10); use "
+                "--precision tf32 (default) or fp32");
         return NULL;
     }
     if (precision != WN_PRECISION_FP32 && precision != WN_PRECISION_TF32) {
@@ -445,6 +447,7 @@ extern "C" wn_backend *wn_backend_cuda(int device, wn_precision precision) {
     be->conv2d_backward_filter = wn_cuda_conv2d_backward_filter;
     be->affine_act_forward = wn_cuda_affine_act_forward;
     be->affine_act_backward = wn_cuda_affine_act_backward;
+    be->bn_gamma_backward = wn_cuda_bn_gamma_backward;
     be->pool_forward = wn_cuda_pool_forward;
     be->pool_backward = wn_cuda_pool_backward;
     be->concat_forward = wn_cuda_concat_forward;

@@ -142,6 +142,10 @@ int wn_cuda_affine_act_forward(wn_backend *be, size_t count, int c, const float 
 int wn_cuda_affine_act_backward(wn_backend *be, size_t count, int c, const float *y,
                                 const float *dy, const float *scale, wn_activation act,
                                 float *dx, int accumulate, float *dshift, const char *layer);
+int wn_cuda_bn_gamma_backward(wn_backend *be, size_t count, int c, const float *x,
+                              const float *y, const float *dy, const float *mean,
+                              const float *inv_std, wn_activation act, float *dgamma,
+                              const char *layer);
 /* ---- kernels/pool.cu ---- */
 int wn_cuda_pool_forward(wn_backend *be, const wn_window *win, wn_pool_kind kind,
                          const float *x, float *y, const char *layer);

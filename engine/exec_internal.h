@@ -92,4 +92,48 @@ typedef struct wn_plan {
 int wn_plan_make(wn_plan *p, const wn_model *m, int batch, unsigned flags);
 void wn_plan_free(wn_plan *p);
 
+/* ---- device memory: what an executor needs, host-side arithmetic only (unit-tested
+ * on the CPU in tests/graph/test_exec_memory.c; used on the CUDA backend to refuse a
+ * plan that cannot fit before allocating anything, naming the largest batch that
+ * would). */
+
+#define WN_EXEC_ALLOC_ALIGN 256 /* the CUDA arena rounds every block to this */
+/* Kept free beyond the plan for the cuDNN workspace of the chosen algorithms (the
+ * algorithm search itself shrinks its workspace to what the driver can give). */
+#define WN_EXEC_WORKSPACE_RESERVE ((size_t)256 << 20)
+
+typedef struct wn_exec_sizes {
+    /* bytes of each backend allocation, exactly as the executor requests them */
+    size_t params, stats, bn;  /* [n_params], [n_stats], BN terms [bn_floats] floats */
+    size_t images;             /* one image buffer [batch, H, W, 3] uint8 */
+    int image_buffers;         /* 1; 2 on CUDA (double-buffered uploads) */
+    size_t labels, probs;      /* [batch] int32, [batch, classes] floats */
+    size_t preprocess;         /* [6] floats (EfficientNet-Lite), else 0: not allocated */
+    size_t step_stats;         /* [4] floats */
+    size_t arena;              /* activations and their gradients [arena_floats] */
+    size_t trainable;          /* grads, Adam m, Adam v: each this many bytes, or 0 */
+    size_t scratch;            /* the largest per-op scratch the CUDA backend takes
+                                  during a step (conv weight transposes, padded copies
+                                  for TF's asymmetric 'same' padding, search outputs) */
+    size_t requested;          /* sum of the allocations (what the backend is asked) */
+    size_t fixed_device;       /* device bytes of the part a new boundary keeps
+                                  (weights, BN terms, images, labels, probs, stats) */
+    size_t device;             /* device bytes in all: every allocation rounded to
+                                  WN_EXEC_ALLOC_ALIGN + scratch + WN_EXEC_WORKSPACE_RESERVE */
+} wn_exec_sizes;
+
+void wn_exec_sizes_make(const wn_model *m, const wn_plan *p, int image_buffers,
+                        wn_exec_sizes *s);
+
+/* The largest batch in [1, max_batch] whose executor (model's current boundary,
+ * `flags`) needs at most `available` device bytes: *largest = 0 when not even batch 1
+ * fits. Plans each candidate (binary search, then the answer is re-checked). */
+int wn_exec_largest_batch(const wn_model *m, unsigned flags, int image_buffers,
+                          size_t available, int max_batch, int *largest);
+
+/* WN_OK when plan p fits in `available` device bytes; otherwise WN_ERR with a message
+ * that gives what is needed (by part), what is free and the largest batch that fits. */
+int wn_exec_fit_check(const wn_model *m, const wn_plan *p, int image_buffers,
+                      size_t available);
+
 #endif

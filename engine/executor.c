@@ -1,11 +1,17 @@
 /* engine/executor.c — runs the plan of engine/plan.c on a backend: allocation,
  * weight upload, forward (training or inference), loss, backward to the boundary,
- * and Adam over the trainable suffix of params (engine/executor.h). */
+ * and Adam over the trainable suffix of params (engine/executor.h).
+ *
+ * On the CUDA backend two things differ, both invisible to the CPU backend: a plan is
+ * checked against the GPU's free memory before anything is allocated (a refusal names
+ * the largest batch that fits), and image batches go up on the copy stream into two
+ * alternating device buffers (see "image upload" below). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/backend_cuda.h"
 #include "engine/error.h"
 #include "engine/exec_internal.h"
 
@@ -18,7 +24,11 @@ struct wn_executor {
     float *stats;       /* backend [n_stats] */
     float *bn;          /* backend [plan.bn_floats]: per BN scale, negms, shift; ones */
     float *arena;       /* backend [plan.arena_floats] */
-    uint8_t *images;    /* backend [batch, H, W, 3] */
+    uint8_t *images[2]; /* backend [batch, H, W, 3] each; images[1] only on CUDA */
+    int image_buffers;  /* 1 (CPU) or 2 (CUDA: double-buffered uploads) */
+    int image_next;     /* CUDA: the buffer (and upload event slot) of the next batch */
+    int cuda;           /* 1 on the CUDA backend */
+    int alloc_failed;   /* an allocation failed (for the out-of-memory advice) */
     int32_t *labels;    /* backend [batch] */
     int32_t *zero_labels; /* host [batch]: predict's placeholder labels */
     float *probs;       /* backend [batch, num_classes]: predict's softmax */
@@ -40,8 +50,11 @@ struct wn_executor {
 
 static void *be_alloc(wn_executor *ex, size_t bytes, const char *what) {
     void *p = ex->be->alloc(ex->be, bytes ? bytes : 16);
-    if (!p) wn_fail_context("allocating %s (%.1f MiB) on %s: ", what, bytes / 1048576.0,
-                            ex->be->name);
+    if (!p) {
+        ex->alloc_failed = 1;
+        wn_fail_context("allocating %s (%.1f MiB) on %s: ", what, bytes / 1048576.0,
+                        ex->be->name);
+    }
     return p;
 }
 
@@ -58,6 +71,43 @@ static void free_plan_buffers(wn_executor *ex) {
     wn_plan_free(&ex->plan);
 }
 
+/* Device memory free for this executor's plan: what the GPU has free, the free space
+ * of the backend's arena, and what the executor itself holds already (its weights and
+ * image buffers, when a new boundary is planned). */
+static int cuda_available(wn_executor *ex, size_t *avail) {
+    wn_cuda_memory mem;
+    if (wn_cuda_memory_info(ex->be, &mem) != WN_OK) return WN_ERR;
+    *avail = mem.device_free + (mem.reserved > mem.in_use ? mem.reserved - mem.in_use : 0);
+    if (ex->params) {
+        wn_exec_sizes s;
+        wn_exec_sizes_make(ex->model, &ex->plan, ex->image_buffers, &s);
+        *avail += s.fixed_device;
+    }
+    return WN_OK;
+}
+
+/* After an allocation failed on CUDA although the plan was checked (fragmentation,
+ * another process): the current reason, plus the largest batch that fits in what is
+ * free once the failed plan's buffers are gone (call after freeing them) and `held`
+ * bytes that the executor still holds and would give back. */
+static int cuda_oom_advice(wn_backend *be, wn_model *m, int batch, unsigned flags,
+                           int image_buffers, size_t held) {
+    char reason[1024];
+    snprintf(reason, sizeof reason, "%s", wn_last_error());
+    wn_cuda_memory mem;
+    int largest = 0;
+    if (wn_cuda_memory_info(be, &mem) != WN_OK ||
+        wn_exec_largest_batch(m, flags, image_buffers,
+                              held + mem.device_free +
+                                  (mem.reserved > mem.in_use ? mem.reserved - mem.in_use : 0),
+                              batch - 1, &largest) != WN_OK)
+        return wn_fail("%s", reason);
+    if (largest > 0)
+        return wn_fail("%s; with the GPU memory free now, the largest batch that fits is %d: "
+                       "use --batch %d", reason, largest, largest);
+    return wn_fail("%s; with the GPU memory free now not even batch 1 fits", reason);
+}
+
 /* Plans for the model's current boundary and allocates the plan's buffers. */
 static int make_plan(wn_executor *ex, int batch, unsigned flags) {
     wn_backend *be = ex->be;
@@ -67,6 +117,14 @@ static int make_plan(wn_executor *ex, int batch, unsigned flags) {
             return wn_fail("layer %s: the %s backend cannot train a BatchNormalization gamma; "
                            "freeze it with a higher --fine-tune-at",
                            ex->model->graph.layers[ex->plan.steps[k].layer].name, ex->be->name);
+    if (ex->cuda) {
+        /* Refuse before allocating: a plan that cannot fit is a message, not a crash
+         * halfway through the first step. */
+        size_t avail;
+        if (cuda_available(ex, &avail) != WN_OK ||
+            wn_exec_fit_check(ex->model, &ex->plan, ex->image_buffers, avail) != WN_OK)
+            return WN_ERR;
+    }
     ex->arena = be_alloc(ex, ex->plan.arena_floats * sizeof(float), "activations");
     if (!ex->arena) return WN_ERR;
     ex->trainable_first = ex->model->trainable_first;
@@ -93,14 +151,19 @@ int wn_executor_create(wn_executor **out, wn_model *model, wn_backend *be, int b
     wn_executor *ex = calloc(1, sizeof *ex);
     if (!ex) return wn_fail("executor: out of memory");
     ex->model = model, ex->be = be;
+    ex->cuda = wn_backend_is_cuda(be);
+    ex->image_buffers = ex->cuda ? 2 : 1;
     const wn_graph *g = &model->graph;
     if (make_plan(ex, batch, flags) != WN_OK) goto fail;
+    size_t image_bytes = (size_t)batch * g->in_h * g->in_w * g->in_c;
     ex->params = be_alloc(ex, g->n_params * sizeof(float), "parameters");
     ex->stats = ex->params ? be_alloc(ex, g->n_stats * sizeof(float), "BN statistics") : NULL;
     ex->bn = ex->stats ? be_alloc(ex, ex->plan.bn_floats * sizeof(float), "BN terms") : NULL;
-    ex->images = ex->bn ? be_alloc(ex, (size_t)batch * g->in_h * g->in_w * g->in_c, "images")
-                        : NULL;
-    ex->labels = ex->images ? be_alloc(ex, (size_t)batch * sizeof(int32_t), "labels") : NULL;
+    ex->images[0] = ex->bn ? be_alloc(ex, image_bytes, "images") : NULL;
+    if (ex->images[0] && ex->image_buffers == 2)
+        ex->images[1] = be_alloc(ex, image_bytes, "images (second upload buffer)");
+    uint8_t *last_images = ex->images[ex->image_buffers - 1];
+    ex->labels = last_images ? be_alloc(ex, (size_t)batch * sizeof(int32_t), "labels") : NULL;
     ex->probs = ex->labels ? be_alloc(ex, (size_t)batch * model->num_classes * sizeof(float),
                                       "probabilities")
                            : NULL;
@@ -127,7 +190,11 @@ int wn_executor_create(wn_executor **out, wn_model *model, wn_backend *be, int b
     return WN_OK;
 fail:
     wn_fail_context("executor for %s, batch %d: ", model->backbone->name, batch);
-    wn_executor_destroy(ex);
+    {
+        int advise = ex->cuda && ex->alloc_failed, buffers = ex->image_buffers;
+        wn_executor_destroy(ex);
+        if (advise) cuda_oom_advice(be, model, batch, flags, buffers, 0);
+    }
     return WN_ERR;
 }
 
@@ -137,7 +204,8 @@ void wn_executor_destroy(wn_executor *ex) {
     be_release(ex, (void **)&ex->params);
     be_release(ex, (void **)&ex->stats);
     be_release(ex, (void **)&ex->bn);
-    be_release(ex, (void **)&ex->images);
+    be_release(ex, (void **)&ex->images[0]);
+    be_release(ex, (void **)&ex->images[1]);
     be_release(ex, (void **)&ex->labels);
     be_release(ex, (void **)&ex->probs);
     be_release(ex, (void **)&ex->preprocess);
@@ -150,13 +218,19 @@ int wn_executor_set_fine_tune(wn_executor *ex, int fine_tune_at) {
     int batch = ex->plan.batch;
     unsigned flags = ex->plan.flags;
     int old = ex->model->fine_tune_at;
+    wn_exec_sizes held; /* the weights and image buffers stay through a re-plan */
+    wn_exec_sizes_make(ex->model, &ex->plan, ex->image_buffers, &held);
     if (wn_model_set_fine_tune(ex->model, fine_tune_at) != WN_OK) return WN_ERR;
     free_plan_buffers(ex);
+    ex->alloc_failed = 0;
     if (make_plan(ex, batch, flags) != WN_OK) {
         /* Leave a usable executor behind: the previous boundary's plan. */
+        free_plan_buffers(ex);
+        if (ex->cuda && ex->alloc_failed)
+            cuda_oom_advice(ex->be, ex->model, batch, flags, ex->image_buffers,
+                            held.fixed_device);
         char reason[1024];
         snprintf(reason, sizeof reason, "%s", wn_last_error());
-        free_plan_buffers(ex);
         wn_model_set_fine_tune(ex->model, old);
         if (make_plan(ex, batch, flags) != WN_OK) return WN_ERR;
         return wn_fail("%s", reason);
@@ -282,8 +356,10 @@ static const float *weight(wn_executor *ex, const wn_layer *l, int k) {
     return k < l->n_weights ? ex->params + l->weights[k].offset : NULL;
 }
 
-static int step_forward(wn_executor *ex, const wn_step *s, int n, int training,
-                        const uint8_t *flips, const float *angles, uint64_t seed) {
+/* dev_images: the backend buffer holding this forward's uint8 batch. */
+static int step_forward(wn_executor *ex, const wn_step *s, int n, const uint8_t *dev_images,
+                        int training, const uint8_t *flips, const float *angles,
+                        uint64_t seed) {
     wn_backend *be = ex->be;
     const wn_graph *g = &ex->model->graph;
     const wn_layer *l = &g->layers[s->layer];
@@ -293,7 +369,7 @@ static int step_forward(wn_executor *ex, const wn_step *s, int n, int training,
     const float *x = s->n_in && s->in_val[0] >= 0 ? val_ptr(ex, s->in_val[0]) : NULL;
     switch (s->kind) {
     case WN_STEP_AUGMENT:
-        if (be->augment_preprocess(be, n, l->out_h, l->out_w, l->out_c, ex->images,
+        if (be->augment_preprocess(be, n, l->out_h, l->out_w, l->out_c, dev_images,
                                    training ? flips : NULL, training ? angles : NULL,
                                    y) != WN_OK)
             return WN_ERR;
@@ -351,19 +427,80 @@ static int step_forward(wn_executor *ex, const wn_step *s, int n, int training,
     return wn_fail("executor: step of layer %s has an unknown kind", l->name);
 }
 
+/* ---------------------------------------------------------------- image upload
+ *
+ * CPU backend: a copy into images[0], done when the call returns.
+ *
+ * CUDA backend (host staging): the uint8 batch goes up on the copy stream from the
+ * caller's buffer (the loader's pinned staging buffer, so the copy is a true
+ * asynchronous DMA; pageable memory works too, only slower) into images[0] and
+ * images[1] in turn, so that the upload of one batch overlaps the compute still
+ * queued from the previous one: its backward and Adam (train_step reads the loss
+ * right after the forward), or everything when the caller reads no per-step values.
+ * Events order it (engine/backend_cuda.h):
+ *   - the copy into a buffer waits until the compute stream has run the last reader
+ *     of that buffer, the augmentation of two uploads ago (upload_consumed);
+ *   - the compute stream waits for the copy before this forward (upload_ready);
+ *   - the host waits for the copy before the forward returns, so the caller may
+ *     refill its buffer as soon as the call returns (the loader does, at its next
+ *     batch). The host never waits for compute here. */
+
+static int images_upload(wn_executor *ex, const uint8_t *images, size_t bytes, int *slot) {
+    wn_backend *be = ex->be;
+    if (!ex->cuda) {
+        *slot = 0;
+        return be->copy_to_backend(be, ex->images[0], images, bytes);
+    }
+    int k = ex->image_next;
+    ex->image_next = 1 - k;
+    *slot = k;
+    if (wn_cuda_upload(be, k, ex->images[k], images, bytes) != WN_OK ||
+        wn_cuda_upload_acquire(be, k) != WN_OK)
+        return wn_fail_context("uploading a batch of images: ");
+    return WN_OK;
+}
+
+/* The augmentation, the buffer's only reader, has been queued. */
+static int images_consumed(wn_executor *ex, int slot) {
+    return ex->cuda ? wn_cuda_upload_release(ex->be, slot) : WN_OK;
+}
+
+/* The caller's buffer has been copied (CUDA: the copy stream's copy finished). */
+static int images_host_wait(wn_executor *ex, int slot) {
+    return ex->cuda ? wn_cuda_upload_host_wait(ex->be, slot) : WN_OK;
+}
+
 static int run_forward(wn_executor *ex, const uint8_t *images, int n, int training,
                        const uint8_t *flips, const float *angles, uint64_t seed) {
     const wn_graph *g = &ex->model->graph;
     if (n < 1 || n > ex->plan.batch)
         return wn_fail("executor: batch of %d images; this executor was planned for 1..%d", n,
                        ex->plan.batch);
-    if (ex->be->copy_to_backend(ex->be, ex->images, images,
-                                (size_t)n * g->in_h * g->in_w * g->in_c) != WN_OK)
+    int slot;
+    if (images_upload(ex, images, (size_t)n * g->in_h * g->in_w * g->in_c, &slot) != WN_OK)
         return WN_ERR;
-    for (int k = 0; k < ex->plan.n_steps; k++)
-        if (step_forward(ex, &ex->plan.steps[k], n, training, flips, angles, seed) != WN_OK)
-            return wn_fail_context("forward, layer %s: ",
-                                   g->layers[ex->plan.steps[k].layer].name);
+    int rc = WN_OK, consumed = 0;
+    for (int k = 0; k < ex->plan.n_steps && rc == WN_OK; k++) {
+        const wn_step *s = &ex->plan.steps[k];
+        rc = step_forward(ex, s, n, ex->images[slot], training, flips, angles, seed);
+        if (rc != WN_OK) wn_fail_context("forward, layer %s: ", g->layers[s->layer].name);
+        if (s->kind == WN_STEP_AUGMENT && !consumed) {
+            consumed = 1;
+            if (images_consumed(ex, slot) != WN_OK) rc = WN_ERR;
+        }
+    }
+    if (rc != WN_OK) {
+        /* The copy may still be in flight: let it finish before the caller's buffer
+         * can go away, and mark the device buffer free again; the reason stays. */
+        char reason[1024];
+        snprintf(reason, sizeof reason, "%s", wn_last_error());
+        if (!consumed) images_consumed(ex, slot);
+        images_host_wait(ex, slot);
+        return wn_fail("%s", reason);
+    }
+    if ((!consumed && images_consumed(ex, slot) != WN_OK) ||
+        images_host_wait(ex, slot) != WN_OK)
+        return WN_ERR;
     ex->last_n = n;
     return WN_OK;
 }
@@ -530,6 +667,10 @@ int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t
     if (run_forward(ex, images, n, 1, flips, angles, dropout_seed) != WN_OK) return WN_ERR;
     if (run_loss(ex, labels, n, NULL, grad_ptr(ex, ex->plan.logits_val), 1) != WN_OK)
         return WN_ERR;
+    /* The host's one read of the step, right after the loss: on CUDA it waits for the
+     * forward only, and backward and Adam stay queued when this returns, so the next
+     * batch's upload overlaps them. */
+    if (read_step_stats(ex, n, loss, correct) != WN_OK) return WN_ERR;
     for (int k = ex->plan.n_steps - 1; k >= 0; k--) {
         const wn_step *s = &ex->plan.steps[k];
         if (!s->backward) continue;
@@ -545,7 +686,7 @@ int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t
         if (ex->plan.bn[i].trainable && (bn_scale_update(ex, &ex->plan.bn[i]) != WN_OK ||
                                          bn_shift_update(ex, &ex->plan.bn[i]) != WN_OK))
             return WN_ERR;
-    return read_step_stats(ex, n, loss, correct);
+    return WN_OK;
 }
 
 int wn_executor_eval_batch(wn_executor *ex, const uint8_t *images, const int32_t *labels,
@@ -641,8 +782,10 @@ void wn_executor_plan_info(const wn_executor *ex, wn_plan_info *info) {
     info->arena_bytes = ex->plan.arena_floats * sizeof(float);
     info->weight_bytes = (g->n_params + g->n_stats + ex->plan.bn_floats) * sizeof(float);
     info->optimizer_bytes = 3 * ex->trainable * sizeof(float);
-    info->total_bytes = info->arena_bytes + info->weight_bytes + info->optimizer_bytes +
-                        (size_t)ex->plan.batch * (g->in_h * g->in_w * g->in_c + 4) + 16;
+    wn_exec_sizes sz;
+    wn_exec_sizes_make(ex->model, &ex->plan, ex->image_buffers, &sz);
+    info->total_bytes = sz.requested;
+    info->device_bytes = sz.device;
     info->steps = ex->plan.n_steps;
     info->backward_steps = ex->plan.backward_steps;
     info->lowest_backward_layer = ex->plan.lowest_backward_layer;

@@ -48,7 +48,9 @@ enum {
 
 /* Plans for `batch` images with the model's current boundary, allocates
  * everything on `be`, and uploads the model's weights. The model and backend must
- * outlive the executor. */
+ * outlive the executor. On the CUDA backend a plan that does not fit in the GPU's
+ * free memory is refused before anything is allocated, with a message that gives
+ * the largest batch that fits. */
 int wn_executor_create(wn_executor **out, wn_model *model, wn_backend *be, int batch,
                        unsigned flags);
 void wn_executor_destroy(wn_executor *ex);
@@ -69,7 +71,14 @@ int wn_executor_download_weights(wn_executor *ex);
  * The batch's loss sum and correct count are added to the executor's running
  * totals on the backend (read them with wn_executor_take_totals); when `loss` or
  * `correct` is non-NULL this step's mean loss and correct count are also returned
- * (this waits for the backend). */
+ * (this waits for the backend's forward and loss, once per step).
+ *
+ * Asynchronous backends (CUDA): backward and Adam may still be running when this
+ * returns; every call that reads results back (take_totals, read_grads,
+ * download_weights, ...) waits for them. The images are uploaded on a copy stream
+ * that overlaps the previous step's queued work: pass the loader's pinned staging
+ * buffer to make that copy asynchronous. In every case `images` has been read when
+ * a call of this API returns, and the caller may refill it at once. */
 int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t *labels,
                            int n, const uint8_t *flips, const float *angles,
                            uint64_t dropout_seed, float lr, float *loss, int *correct);
@@ -121,6 +130,9 @@ typedef struct wn_plan_info {
     double forward_flops;     /* per image: convolutions and Dense, 2 per multiply-add */
     double train_flops;       /* per image: forward + the weight and data gradients that
                                  backward computes under the current boundary */
+    size_t device_bytes;      /* GPU memory the plan needs on the CUDA backend: every
+                                 buffer, the largest per-op scratch and a cuDNN workspace
+                                 reserve (the out-of-memory check compares this) */
 } wn_plan_info;
 void wn_executor_plan_info(const wn_executor *ex, wn_plan_info *info);
 

@@ -1,9 +1,13 @@
 /* engine/plan.c — the executor's plan (engine/exec_internal.h): steps with BN +
  * Activation fusion, which values need gradients under the fine-tune boundary,
- * what backward must keep, and one arena whose offsets are packed by lifetime. */
+ * what backward must keep, and one arena whose offsets are packed by lifetime; and
+ * the device-memory arithmetic on top of it (bytes per part, the largest batch that
+ * fits in a given amount of GPU memory). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/cuda_plan.h"
 #include "engine/error.h"
 #include "engine/exec_internal.h"
 
@@ -279,4 +283,139 @@ int wn_plan_make(wn_plan *p, const wn_model *m, int batch, unsigned flags) {
         return WN_ERR;
     }
     return WN_OK;
+}
+
+/* ---------------------------------------------------------------- device memory */
+
+static size_t round_alloc(size_t bytes) {
+    /* be_alloc asks for at least 16 bytes; the CUDA arena rounds every block up */
+    if (bytes < 16) bytes = 16;
+    return (bytes + WN_EXEC_ALLOC_ALIGN - 1) / WN_EXEC_ALLOC_ALIGN * WN_EXEC_ALLOC_ALIGN;
+}
+
+/* The CUDA convolution's scratch for one conv step at the plan's batch, in floats:
+ * the KRSC copy of the weights, the padded copy of x (or of dx) where TF's 'same'
+ * padding is asymmetric, and the search output of an accumulating backward-data
+ * (engine/cuda_conv.cu); the most any one of its calls holds at once. */
+static size_t conv_scratch_floats(const wn_graph *g, const wn_step *s, int batch) {
+    const wn_layer *l = &g->layers[s->layer], *in = &g->layers[l->inputs[0]];
+    wn_window win;
+    if (wn_window_init(&win, batch, in->out_h, in->out_w, in->out_c, l->kh, l->kw, l->sh,
+                       l->sw, l->padding, l->name) != WN_OK)
+        return 0; /* planning already accepted the layer; cannot happen */
+    wn_conv_pad_plan pad;
+    wn_conv_pad_plan_make(&win, &pad);
+    int groups = l->type == WN_LAYER_DEPTHWISE_CONV2D ? in->out_c : 1;
+    size_t w = (size_t)l->kh * l->kw * (size_t)(in->out_c / groups) * l->out_c;
+    size_t x = (size_t)batch * in->out_h * in->out_w * in->out_c;
+    size_t xp = (size_t)batch * pad.in_h * pad.in_w * in->out_c;
+    size_t copy = pad.needs_copy ? xp : 0;
+    size_t most = w + copy; /* forward; backward filter is the same */
+    if (s->backward && s->in_grad[0]) {
+        size_t bd = w + copy + (s->in_accum[0] && !pad.needs_copy ? x : 0);
+        if (bd > most) most = bd;
+    }
+    return most;
+}
+
+void wn_exec_sizes_make(const wn_model *m, const wn_plan *p, int image_buffers,
+                        wn_exec_sizes *s) {
+    const wn_graph *g = &m->graph;
+    size_t b = (size_t)p->batch;
+    memset(s, 0, sizeof *s);
+    s->params = g->n_params * sizeof(float);
+    s->stats = g->n_stats * sizeof(float);
+    s->bn = p->bn_floats * sizeof(float);
+    s->images = b * g->in_h * g->in_w * g->in_c;
+    s->image_buffers = image_buffers;
+    s->labels = b * sizeof(int32_t);
+    s->probs = b * (size_t)m->num_classes * sizeof(float);
+    s->preprocess = m->backbone->preprocess == WN_PREPROCESS_LITE ? 6 * sizeof(float) : 0;
+    s->step_stats = 4 * sizeof(float);
+    s->arena = p->arena_floats * sizeof(float);
+    s->trainable = (p->flags & WN_EXEC_INFERENCE_ONLY)
+                       ? 0
+                       : wn_model_trainable_count(m) * sizeof(float);
+    size_t scratch = 0;
+    for (int k = 0; k < p->n_steps; k++)
+        if (p->steps[k].kind == WN_STEP_CONV) {
+            size_t f = conv_scratch_floats(g, &p->steps[k], p->batch);
+            if (f > scratch) scratch = f;
+        }
+    s->scratch = scratch * sizeof(float);
+
+    s->requested = s->params + s->stats + s->bn + (size_t)image_buffers * s->images +
+                   s->labels + s->probs + s->preprocess + s->step_stats + s->arena +
+                   3 * s->trainable;
+    s->fixed_device = round_alloc(s->params) + round_alloc(s->stats) + round_alloc(s->bn) +
+                      (size_t)image_buffers * round_alloc(s->images) +
+                      round_alloc(s->labels) + round_alloc(s->probs) +
+                      (s->preprocess ? round_alloc(s->preprocess) : 0) +
+                      round_alloc(s->step_stats);
+    s->device = s->fixed_device + round_alloc(s->arena) +
+                (s->trainable ? 3 * round_alloc(s->trainable) : 0) + s->scratch +
+                WN_EXEC_WORKSPACE_RESERVE;
+}
+
+/* 1 when batch `b` fits, 0 when not, WN_ERR when planning fails. */
+static int batch_fits(const wn_model *m, unsigned flags, int image_buffers, size_t available,
+                      int b) {
+    wn_plan p;
+    if (wn_plan_make(&p, m, b, flags) != WN_OK) return WN_ERR;
+    wn_exec_sizes s;
+    wn_exec_sizes_make(m, &p, image_buffers, &s);
+    wn_plan_free(&p);
+    return s.device <= available;
+}
+
+int wn_exec_largest_batch(const wn_model *m, unsigned flags, int image_buffers,
+                          size_t available, int max_batch, int *largest) {
+    *largest = 0;
+    if (max_batch < 1) return WN_OK;
+    /* Memory grows with the batch (every activation is batch x per-image), so the
+     * answer is found by bisection: lo fits (or is 0), hi does not (or is max + 1). */
+    int lo = 0, hi = max_batch + 1;
+    while (hi - lo > 1) {
+        int mid = lo + (hi - lo) / 2;
+        int fits = batch_fits(m, flags, image_buffers, available, mid);
+        if (fits < 0) return WN_ERR;
+        if (fits) lo = mid;
+        else hi = mid;
+    }
+    /* The arena's greedy packing is not provably monotone in the batch: the bisection's
+     * answer was planned and fits; it is what we report. */
+    *largest = lo;
+    return WN_OK;
+}
+
+static double mib(size_t bytes) { return bytes / 1048576.0; }
+
+int wn_exec_fit_check(const wn_model *m, const wn_plan *p, int image_buffers,
+                      size_t available) {
+    wn_exec_sizes s;
+    wn_exec_sizes_make(m, p, image_buffers, &s);
+    if (s.device <= available) return WN_OK;
+    int largest = 0;
+    if (wn_exec_largest_batch(m, p->flags, image_buffers, available, p->batch - 1,
+                              &largest) != WN_OK)
+        return wn_fail_context("out of GPU memory; finding the largest batch that fits: ");
+    char boundary[32];
+    if (m->fine_tune_at == WN_FINE_TUNE_NONE) snprintf(boundary, sizeof boundary, "none");
+    else snprintf(boundary, sizeof boundary, "%d", m->fine_tune_at);
+    char advice[200];
+    if (largest > 0)
+        snprintf(advice, sizeof advice, "the largest batch that fits is %d: use --batch %d",
+                 largest, largest);
+    else
+        snprintf(advice, sizeof advice,
+                 "not even batch 1 fits: use a smaller --image-size, a larger --fine-tune-at, "
+                 "or --backend cpu");
+    return wn_fail("out of GPU memory: %s at %dx%d, batch %d, fine-tune-at %s needs %.0f MiB "
+                   "(activations and gradients %.0f, weights %.0f, gradients and Adam state "
+                   "%.0f, images and the rest %.0f, per-op scratch %.0f, cuDNN workspace "
+                   "%.0f) but %.0f MiB are free; %s",
+                   m->backbone->name, m->image_h, m->image_w, p->batch, boundary, mib(s.device),
+                   mib(s.arena), mib(s.params + s.stats + s.bn), mib(3 * s.trainable),
+                   mib(s.fixed_device - (s.params + s.stats + s.bn)), mib(s.scratch),
+                   mib(WN_EXEC_WORKSPACE_RESERVE), mib(available), advice);
 }

@@ -89,6 +89,7 @@ int parity_selected(const parity_suite *s, const char *op);
 void parity_conv(parity_suite *s);
 void parity_dense(parity_suite *s);
 void parity_affine_act(parity_suite *s);
+void parity_bn_gamma(parity_suite *s);
 void parity_pool(parity_suite *s);
 void parity_concat(parity_suite *s);
 void parity_residual(parity_suite *s);

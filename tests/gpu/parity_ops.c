@@ -1,5 +1,5 @@
 /* tests/gpu/parity_ops.c — parity cases of our own kernels: affine + activation,
- * pooling, concatenation, the residual scale, global average pooling, dropout, the
+ * the BN gamma gradient, pooling, concatenation, the residual scale, global average pooling, dropout, the
  * fused loss, Adam and the fused augmentation. Every output is poisoned with NaN
  * before the op, every gradient with `accumulate` is also run on top of random
  * values, and every optional output is run present and absent. */
@@ -70,6 +70,56 @@ void parity_affine_act(parity_suite *s) {
     next:
         pbuf_free(s, &x), pbuf_free(s, &scale), pbuf_free(s, &shift), pbuf_free(s, &y);
         pbuf_free(s, &dy), pbuf_free(s, &dx), pbuf_free(s, &dshift);
+    }
+}
+
+/* ---------------------------------------------------------------- BN gamma gradient */
+
+/* bn_gamma_backward (scale=True BN, e.g. EfficientNet-Lite fine-tuning): dgamma[c] =
+ * sum of act-masked dy * (x - mean) * inv_std, a per-channel reduction like dshift. */
+void parity_bn_gamma(parity_suite *s) {
+    if (!parity_selected(s, "bn_gamma")) return;
+    struct { size_t pixels; int c; int quick; } shapes[] = {
+        {1, 1, 1}, {37 * 5, 33, 1}, {64 * 10 * 10, 1280, 0}, {8 * 40 * 40, 40, 0}, {1000, 3, 1}};
+    const char *act_name[] = {"none", "relu", "relu6"};
+    for (unsigned t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        if (s->quick && !shapes[t].quick) continue;
+        int c = shapes[t].c;
+        size_t count = shapes[t].pixels * c;
+        pbuf x = {0}, mean = {0}, inv_std = {0}, scale = {0}, shift = {0}, y = {0}, dy = {0},
+             dgamma = {0};
+        if (pbuf_new(s, &x, count * 4) || pbuf_new(s, &mean, c * 4) ||
+            pbuf_new(s, &inv_std, c * 4) || pbuf_new(s, &scale, c * 4) ||
+            pbuf_new(s, &shift, c * 4) || pbuf_new(s, &y, count * 4) ||
+            pbuf_new(s, &dy, count * 4) || pbuf_new(s, &dgamma, c * 4))
+            goto next;
+        /* y = act(x*scale + shift) spans both ReLU6 clamps, as in a real BN + ReLU6 */
+        if (pbuf_random(s, &x, -8, 8) || pbuf_random(s, &mean, -1, 1) ||
+            pbuf_random(s, &inv_std, 0.5f, 2.0f) || pbuf_random(s, &scale, 0.5f, 1.5f) ||
+            pbuf_random(s, &shift, -1, 1) || pbuf_random(s, &dy, -1, 1))
+            goto next;
+        for (int act = 0; act < 3; act++) {
+            char shape[96];
+            snprintf(shape, sizeof shape, "%zux%d %s", shapes[t].pixels, c, act_name[act]);
+            /* the mask input y: the CPU's forward output, the same bytes on both sides */
+            wn_backend *cpu = s->cpu;
+            if (cpu->affine_act_forward(cpu, count, c, (float *)x.cpu, (float *)scale.cpu,
+                                        (float *)shift.cpu, (wn_activation)act, (float *)y.cpu,
+                                        "parity_bn_gamma") != WN_OK ||
+                cpu->copy_to_host(cpu, y.host, y.cpu, y.bytes) != WN_OK || pbuf_upload(s, &y)) {
+                parity_fail(s, "bn_gamma_backward", shape, wn_last_error());
+                continue;
+            }
+            pbuf_poison(s, &dgamma);
+            if (ON_BOTH(s, "bn_gamma_backward", shape,
+                        be->bn_gamma_backward(be, count, c, F(x), F(y), F(dy), F(mean),
+                                              F(inv_std), (wn_activation)act, F(dgamma),
+                                              "parity_bn_gamma")))
+                parity_compare(s, "bn_gamma_backward", shape, &dgamma, s->tol_elementwise);
+        }
+    next:
+        pbuf_free(s, &x), pbuf_free(s, &mean), pbuf_free(s, &inv_std), pbuf_free(s, &scale);
+        pbuf_free(s, &shift), pbuf_free(s, &y), pbuf_free(s, &dy), pbuf_free(s, &dgamma);
     }
 }
 

@@ -35,6 +35,7 @@ static void run_all(parity_suite *s, int kernels) {
     parity_dense(s);
     if (kernels) { /* our kernels do not depend on the precision: run them once */
         parity_affine_act(s);
+        parity_bn_gamma(s);
         parity_pool(s);
         parity_concat(s);
         parity_residual(s);

@@ -64,10 +64,10 @@ int wn_progress_format_value(char *buf, size_t size, const char *name, double v)
 /* Progbar's _estimate_step_duration: after the first step, the mean of the later
  * ones; before, the elapsed time per step. */
 static double step_seconds(const wn_progress *p, double now) {
-    if (p->current <= 0) return 0;
-    if (p->t_first_step > 0 && p->current > 1)
-        return (now - p->t_first_step) / (p->current - 1);
-    return (now - p->t_start) / p->current;
+    if (p->current <= 0 || p->first_current <= 0) return 0;
+    if (p->current > p->first_current)
+        return (now - p->t_first_step) / (p->current - p->first_current);
+    return (now - p->t_start) / (p->current - p->first_current + 1);
 }
 
 void wn_progress_phase_begin(wn_progress *p) { p->t_phase = p->clock(); }
@@ -76,6 +76,7 @@ void wn_progress_epoch_begin(wn_progress *p, int epoch, int epochs, int steps) {
     p->target = steps;
     p->current = 0;
     p->t_first_step = 0;
+    p->first_current = 0;
     p->last_width = 0;
     p->t_start = p->clock();
     if (p->silent) return;
@@ -96,7 +97,7 @@ static void redraw(wn_progress *p, const char *line, int final) {
 void wn_progress_step(wn_progress *p, int current, double loss, double accuracy) {
     double now = p->clock();
     p->current = current;
-    if (current == 1) p->t_first_step = now;
+    if (!p->first_current) p->first_current = current, p->t_first_step = now;
     if (p->silent || !p->bar || current >= p->target) return; /* the last one: epoch_end */
     char line[512], part[128];
     size_t n = (size_t)wn_progress_format_bar(line, sizeof line, current, p->target);

@@ -11,8 +11,8 @@
  *   15/15 - 39s - loss: 0.6822 - categorical_accuracy: 0.7657 - val_loss: ... - 39s/epoch - 3s/step
  * The bar, the ETA and the time formats follow tf_keras/utils/generic_utils.py's
  * Progbar (30 characters, "%.4f" values, "ms/step" under a second). Step time is
- * the mean over the steps after the first (the first one includes warm-up), as
- * Progbar estimates it.
+ * the mean over the steps after the first one shown (which includes warm-up), as
+ * Progbar estimates it; an epoch resumed at step k starts counting there.
  */
 #ifndef WN_PROGRESS_H
 #define WN_PROGRESS_H
@@ -32,7 +32,8 @@ typedef struct wn_progress {
     int target;          /* steps in this epoch */
     int current;         /* steps done */
     double t_start;      /* clock at epoch start */
-    double t_first_step; /* clock after the first step (0 before) */
+    double t_first_step; /* clock after the first step shown (0 before) */
+    int first_current;   /* step number of that first step (> 1 when an epoch is resumed) */
     double t_phase;      /* clock at phase start */
     int last_width;      /* characters of the previous redraw (to blank leftovers) */
     double (*clock)(void); /* seconds; monotonic by default, replaceable by tests */

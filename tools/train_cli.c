@@ -756,6 +756,8 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
     const char *cmd = cli->command;
     int status = 1;
     double t0 = wn_clock_seconds();
+    /* Line-buffered even into a log file, so messages on stderr land in order. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
 
     /* The run folder: a new one, or the one being resumed. */
     if (cli->resume) {

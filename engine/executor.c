@@ -163,6 +163,11 @@ int wn_executor_create(wn_executor **out, wn_model *model, wn_backend *be, int b
     if (ex->images[0] && ex->image_buffers == 2)
         ex->images[1] = be_alloc(ex, image_bytes, "images (second upload buffer)");
     uint8_t *last_images = ex->images[ex->image_buffers - 1];
+    /* CUDA: the copy stream will write the image buffers, ordered by events only after
+     * this executor's own augmentations. The arena may have handed out blocks that
+     * queued compute (another executor's step, destroyed before it ran) still uses:
+     * let that finish once, here. */
+    if (last_images && ex->cuda && be->synchronize(be) != WN_OK) goto fail;
     ex->labels = last_images ? be_alloc(ex, (size_t)batch * sizeof(int32_t), "labels") : NULL;
     ex->probs = ex->labels ? be_alloc(ex, (size_t)batch * model->num_classes * sizeof(float),
                                       "probabilities")
@@ -785,6 +790,7 @@ void wn_executor_plan_info(const wn_executor *ex, wn_plan_info *info) {
     wn_exec_sizes sz;
     wn_exec_sizes_make(ex->model, &ex->plan, ex->image_buffers, &sz);
     info->total_bytes = sz.requested;
+    wn_exec_sizes_make(ex->model, &ex->plan, 2, &sz); /* as the CUDA backend plans it */
     info->device_bytes = sz.device;
     info->steps = ex->plan.n_steps;
     info->backward_steps = ex->plan.backward_steps;

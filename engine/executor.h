@@ -130,9 +130,10 @@ typedef struct wn_plan_info {
     double forward_flops;     /* per image: convolutions and Dense, 2 per multiply-add */
     double train_flops;       /* per image: forward + the weight and data gradients that
                                  backward computes under the current boundary */
-    size_t device_bytes;      /* GPU memory the plan needs on the CUDA backend: every
-                                 buffer, the largest per-op scratch and a cuDNN workspace
-                                 reserve (the out-of-memory check compares this) */
+    size_t device_bytes;      /* GPU memory this plan needs on the CUDA backend (also
+                                 when the executor runs on the CPU): every buffer, the
+                                 largest per-op scratch and a cuDNN workspace reserve;
+                                 the out-of-memory check compares this */
 } wn_plan_info;
 void wn_executor_plan_info(const wn_executor *ex, wn_plan_info *info);
 

@@ -1,12 +1,22 @@
 /* tests/gpu/test_gpu_model.c — the whole model on both backends through the executor
- * (engine/executor.h): the notebook's InceptionResNetV2 + head at a small input,
- * batch 2, the same initial weights (random, BN statistics moved off 0/1) on the CPU
- * backend (answer key) and the CUDA backend:
+ * (engine/executor.h): the notebook's InceptionResNetV2 + head at a small input, and
+ * EfficientNet-Lite0 (depthwise convolutions, ReLU6, BN with a trainable gamma),
+ * batch 2, the same initial weights (random, BN statistics and gamma moved off 1/0)
+ * on the CPU backend (answer key) and the CUDA backend:
  *   1. inference forward: backbone output and logits;
  *   2. one training step at a fine-tune boundary, augmentation (fixed flips and
  *      angles) and dropout (fixed seed) included: the loss, the correct count, every
- *      weight gradient of the trainable suffix, and every weight after Adam.
- * Boundaries: 0 ("all": backward through every layer) and 500 (the notebook's).
+ *      weight gradient of the trainable suffix (BN gamma included), and every weight
+ *      after Adam.
+ *   3. host staging (irv2, boundary 500): a sequence of train steps and evals whose
+ *      images come from two pinned buffers filled in turn like the loader's, some
+ *      steps reading the loss (the host waits for the forward only) and some not
+ *      (nothing waits: uploads on the copy stream overlap queued compute, ordered
+ *      by events), each buffer overwritten with other pixels as soon as the call that
+ *      read it returns: the losses read, the running totals, a prediction and every
+ *      weight at the end must match the CPU running the same sequence.
+ * Boundaries: irv2 0 ("all": backward through every layer) and 500 (the notebook's);
+ * efficientnet_lite0 0 and 100.
  *
  * Tolerances (normwise relative error) are for a 780-layer network, not one op:
  * rounding differences of single ops (TF32: ~5e-4 each) compound through ~250
@@ -18,7 +28,7 @@
  * the errors actually seen.
  *
  * Usage: test_gpu_model [--quick] [--self-test] [IMAGE_SIZE]
- *   --quick: fp32 only, boundary 0 only (compute-sanitizer);
+ *   --quick: fp32 only, boundary 0 only, and the staging sequence (compute-sanitizer);
  *   --self-test: a second CPU backend stands in for the GPU (results must be
  *   bit-identical: the CPU backend is deterministic).
  * Exit: 0 passed, 1 failed, 77 skipped (no CUDA build or no usable GPU). */
@@ -28,6 +38,7 @@
 #include <string.h>
 
 #include "engine/backend.h"
+#include "engine/backend_cuda.h"
 #include "engine/error.h"
 #include "engine/executor.h"
 #include "engine/model.h"
@@ -65,12 +76,17 @@ static void compare(const char *what, const char *prec, const float *ref, const 
     fflush(stdout);
 }
 
-/* BN statistics away from the fresh 0/1 so that the affine terms matter. */
+/* BN statistics (and gamma, where there is one) away from the fresh 1/0/0/1 so that
+ * the affine terms matter. */
 static void randomize_stats(wn_model *m) {
     for (int i = 0; i < m->graph.n_layers; i++) {
         const wn_layer *l = &m->graph.layers[i];
         if (l->type != WN_LAYER_BATCHNORM) continue;
         int k = l->has_gamma ? 1 : 0;
+        if (l->has_gamma) {
+            float *gamma = wn_model_weight_data(m, &l->weights[0]);
+            for (int c = 0; c < l->out_c; c++) gamma[c] = (float)(0.6 + 0.8 * urand());
+        }
         float *beta = wn_model_weight_data(m, &l->weights[k]);
         float *mean = wn_model_weight_data(m, &l->weights[k + 1]);
         float *var = wn_model_weight_data(m, &l->weights[k + 2]);
@@ -139,6 +155,229 @@ out:
     return rc;
 }
 
+typedef struct precision_case {
+    wn_precision p;
+    const char *name;
+    double out, grad, weight;
+} precision_case;
+
+static const precision_case precs[] = {
+    {WN_PRECISION_FP32, "fp32", 1e-4, 1e-3, 1e-3},
+    {WN_PRECISION_TF32, "tf32", 2e-2, 5e-2, 1e-3},
+};
+
+/* Parts 1 and 2 for one architecture. */
+static int parity_model(wn_backend *cpu, const char *arch, int size, const int *boundaries,
+                        int n_boundaries, int quick, int self_test) {
+    wn_model m;
+    if (wn_model_create(&m, arch, size, size, CLASSES, 42) != WN_OK) {
+        printf("FAIL setup %s: %s\n", arch, wn_last_error());
+        fails++;
+        return WN_ERR;
+    }
+    randomize_stats(&m);
+    float *params0 = malloc(m.graph.n_params * sizeof(float));
+    inputs in;
+    size_t npix = (size_t)BATCH * size * size * 3;
+    in.images = malloc(npix);
+    if (!params0 || !in.images) return WN_ERR;
+    memcpy(params0, m.params, m.graph.n_params * sizeof(float));
+    for (size_t i = 0; i < npix; i++) in.images[i] = (uint8_t)(urand() * 256.0);
+    in.labels[0] = 1, in.labels[1] = 4;
+    in.flips[0] = 1, in.flips[1] = 0;
+    in.angles[0] = 0.3f, in.angles[1] = -1.1f;
+    in.dropout_seed = 20251125;
+    printf("whole-model parity: %s %dx%d, batch %d%s\n", arch, size, size, BATCH,
+           self_test ? " (self-test: CPU against CPU)" : "");
+
+    for (int b = 0; b < (quick ? 1 : n_boundaries); b++) {
+        result ref;
+        if (run_backend(&m, params0, cpu, boundaries[b], &in, &ref) != WN_OK) {
+            printf("FAIL CPU reference at fine-tune-at %d: %s\n", boundaries[b], wn_last_error());
+            fails++;
+            break;
+        }
+        size_t nt = wn_model_trainable_count(&m);
+        const wn_layer *bo = &m.graph.layers[m.backbone_output];
+        size_t nf = (size_t)BATCH * bo->out_h * bo->out_w * bo->out_c;
+        for (int p = 0; p < (quick ? 1 : 2); p++) {
+            wn_backend *gpu = self_test ? wn_backend_cpu() : wn_backend_cuda(0, precs[p].p);
+            if (!gpu) {
+                printf("FAIL creating the CUDA backend: %s\n", wn_last_error());
+                fails++;
+                continue;
+            }
+            result got;
+            char what[80];
+            const char *pn = precs[p].name;
+            double t_out = self_test ? 0.0 : precs[p].out, t_grad = self_test ? 0.0 : precs[p].grad,
+                   t_w = self_test ? 0.0 : precs[p].weight;
+            if (run_backend(&m, params0, gpu, boundaries[b], &in, &got) != WN_OK) {
+                printf("FAIL %s run at fine-tune-at %d: %s\n", gpu->name, boundaries[b],
+                       wn_last_error());
+                fails++;
+            } else {
+                snprintf(what, sizeof what, "%s backbone output (inference)", arch);
+                compare(what, pn, ref.features, got.features, nf, t_out);
+                snprintf(what, sizeof what, "%s logits (inference)", arch);
+                compare(what, pn, ref.logits, got.logits, (size_t)BATCH * CLASSES, t_out);
+                snprintf(what, sizeof what, "%s train step loss, ft=%d", arch, boundaries[b]);
+                compare(what, pn, &ref.loss, &got.loss, 1, t_out);
+                cases++;
+                if (got.correct != ref.correct && t_out == 0.0) {
+                    fails++;
+                    printf("FAIL correct count %d vs %d\n", got.correct, ref.correct);
+                }
+                snprintf(what, sizeof what, "%s weight gradients, ft=%d", arch, boundaries[b]);
+                compare(what, pn, ref.grads, got.grads, nt, t_grad);
+                snprintf(what, sizeof what, "%s weights after Adam, ft=%d", arch, boundaries[b]);
+                compare(what, pn, ref.params, got.params, m.graph.n_params, t_w);
+            }
+            result_free(&got);
+            gpu->destroy(gpu);
+        }
+        result_free(&ref);
+    }
+    free(params0), free(in.images);
+    wn_model_free(&m);
+    return WN_OK;
+}
+
+/* ---------------------------------------------------------------- part 3: staging */
+
+enum { SEQ = 7 }; /* calls in the staging sequence */
+
+/* The sequence: t = train step, e = eval batch; 1 = reads the per-step values. Runs
+ * of calls that read nothing let the host run ahead of the GPU. */
+static const struct { char kind; int read; } seq[SEQ] = {
+    {'t', 1}, {'t', 0}, {'t', 0}, {'t', 1}, {'e', 0}, {'t', 0}, {'e', 1}};
+
+typedef struct seq_result {
+    float loss[SEQ];
+    int correct[SEQ];
+    double totals_loss;
+    long totals_correct, totals_seen;
+    float probs[BATCH * CLASSES];
+    float *params;
+} seq_result;
+
+/* Runs the sequence on `be`, every batch taken from staging[k % 2] (the loader's two
+ * slots), which is refilled with batch k just before call k and overwritten with
+ * other pixels as soon as call k returns. */
+static int run_sequence(wn_model *m, const float *params0, wn_backend *be, uint8_t *staging[2],
+                        const uint8_t *batches, const int32_t *labels, seq_result *r) {
+    size_t image_bytes = (size_t)BATCH * m->image_h * m->image_w * 3;
+    memset(r, 0, sizeof *r);
+    memcpy(m->params, params0, m->graph.n_params * sizeof(float));
+    r->params = malloc(m->graph.n_params * sizeof(float));
+    if (!r->params) return wn_fail("out of memory");
+    wn_executor *ex = NULL;
+    int rc = WN_ERR;
+    if (wn_executor_create(&ex, m, be, BATCH, 0) != WN_OK) goto out;
+    for (int k = 0; k < SEQ; k++) {
+        uint8_t *buf = staging[k % 2];
+        memcpy(buf, batches + (size_t)k * image_bytes, image_bytes);
+        const int32_t *lab = labels + (size_t)k * BATCH;
+        float *loss = seq[k].read ? &r->loss[k] : NULL;
+        int *correct = seq[k].read ? &r->correct[k] : NULL;
+        uint8_t flips[BATCH] = {(uint8_t)(k & 1), (uint8_t)(~k & 1)};
+        float angles[BATCH] = {0.1f * k, -0.2f * k};
+        int call = seq[k].kind == 't'
+                       ? wn_executor_train_step(ex, buf, lab, BATCH, flips, angles,
+                                                (uint64_t)(1000 + k), 1e-3f, loss, correct)
+                       : wn_executor_eval_batch(ex, buf, lab, BATCH, loss, correct);
+        if (call != WN_OK) goto out;
+        /* The executor promised the buffer is read: scribble over it at once. */
+        memset(buf, (k * 37 + 11) & 0xFF, image_bytes);
+    }
+    if (wn_executor_take_totals(ex, &r->totals_loss, &r->totals_correct, &r->totals_seen) !=
+        WN_OK)
+        goto out;
+    memcpy(staging[0], batches, image_bytes);
+    if (wn_executor_predict(ex, staging[0], BATCH, r->probs) != WN_OK) goto out;
+    memset(staging[0], 0x5A, image_bytes);
+    if (wn_executor_download_weights(ex) != WN_OK) goto out;
+    memcpy(r->params, m->params, m->graph.n_params * sizeof(float));
+    rc = WN_OK;
+out:
+    if (ex) wn_executor_destroy(ex);
+    memcpy(m->params, params0, m->graph.n_params * sizeof(float));
+    return rc;
+}
+
+static void parity_staging(wn_backend *cpu, int size, int self_test) {
+    wn_model m;
+    if (wn_model_create(&m, "irv2", size, size, CLASSES, 7) != WN_OK ||
+        wn_model_set_fine_tune(&m, 500) != WN_OK) {
+        printf("FAIL setup: %s\n", wn_last_error());
+        fails++;
+        return;
+    }
+    randomize_stats(&m);
+    size_t image_bytes = (size_t)BATCH * size * size * 3;
+    float *params0 = malloc(m.graph.n_params * sizeof(float));
+    uint8_t *batches = malloc(SEQ * image_bytes);
+    int32_t labels[SEQ * BATCH];
+    uint8_t *pageable[2] = {malloc(image_bytes), malloc(image_bytes)};
+    if (!params0 || !batches || !pageable[0] || !pageable[1]) return;
+    memcpy(params0, m.params, m.graph.n_params * sizeof(float));
+    for (size_t i = 0; i < SEQ * image_bytes; i++) batches[i] = (uint8_t)(urand() * 256.0);
+    for (int i = 0; i < SEQ * BATCH; i++) labels[i] = (int32_t)(urand() * CLASSES);
+    printf("host staging: irv2 %dx%d, fine-tune-at 500, %d calls from two %s buffers\n", size,
+           size, SEQ, self_test ? "ordinary (self-test)" : "pinned");
+
+    seq_result ref, got;
+    if (run_sequence(&m, params0, cpu, pageable, batches, labels, &ref) != WN_OK) {
+        printf("FAIL CPU reference sequence: %s\n", wn_last_error());
+        fails++;
+        goto done;
+    }
+    wn_backend *gpu = self_test ? wn_backend_cpu() : wn_backend_cuda(0, WN_PRECISION_FP32);
+    uint8_t *pinned[2] = {NULL, NULL};
+    if (!self_test) {
+        pinned[0] = wn_cuda_host_alloc(image_bytes);
+        pinned[1] = pinned[0] ? wn_cuda_host_alloc(image_bytes) : NULL;
+    }
+    uint8_t *staging[2] = {self_test ? pageable[0] : pinned[0],
+                           self_test ? pageable[1] : pinned[1]};
+    if (!gpu || !staging[0] || !staging[1]) {
+        printf("FAIL creating the CUDA backend or pinned buffers: %s\n", wn_last_error());
+        fails++;
+    } else if (run_sequence(&m, params0, gpu, staging, batches, labels, &got) != WN_OK) {
+        printf("FAIL %s sequence: %s\n", gpu->name, wn_last_error());
+        fails++;
+    } else {
+        double t_out = self_test ? 0.0 : precs[0].out, t_w = self_test ? 0.0 : precs[0].weight;
+        for (int k = 0; k < SEQ; k++) {
+            if (!seq[k].read) continue;
+            char what[80];
+            snprintf(what, sizeof what, "staged call %d (%s) loss", k,
+                     seq[k].kind == 't' ? "train" : "eval");
+            compare(what, "fp32", &ref.loss[k], &got.loss[k], 1, t_out);
+        }
+        float tl[2] = {(float)ref.totals_loss, (float)got.totals_loss};
+        compare("staged running loss total", "fp32", &tl[0], &tl[1], 1, t_out);
+        cases++;
+        if (got.totals_seen != ref.totals_seen ||
+            (t_out == 0.0 && got.totals_correct != ref.totals_correct)) {
+            fails++;
+            printf("FAIL running totals: seen %ld vs %ld, correct %ld vs %ld\n", got.totals_seen,
+                   ref.totals_seen, got.totals_correct, ref.totals_correct);
+        }
+        compare("staged predict probabilities", "fp32", ref.probs, got.probs,
+                (size_t)BATCH * CLASSES, t_out);
+        compare("staged weights after the sequence", "fp32", ref.params, got.params,
+                m.graph.n_params, t_w);
+        free(got.params);
+    }
+    if (!self_test) wn_cuda_host_free(pinned[0]), wn_cuda_host_free(pinned[1]);
+    if (gpu) gpu->destroy(gpu);
+    free(ref.params);
+done:
+    free(params0), free(batches), free(pageable[0]), free(pageable[1]);
+    wn_model_free(&m);
+}
+
 int main(int argc, char **argv) {
     int quick = 0, self_test = 0, size = 75;
     for (int i = 1; i < argc; i++) {
@@ -153,81 +392,15 @@ int main(int argc, char **argv) {
         return 77;
     }
     wn_backend *cpu = wn_backend_cpu();
-    wn_model m;
-    if (!cpu || wn_model_create(&m, "irv2", size, size, CLASSES, 42) != WN_OK) {
+    if (!cpu) {
         fprintf(stderr, "FAIL setup: %s\n", wn_last_error());
         return 1;
     }
-    randomize_stats(&m);
-    float *params0 = malloc(m.graph.n_params * sizeof(float));
-    inputs in;
-    size_t npix = (size_t)BATCH * size * size * 3;
-    in.images = malloc(npix);
-    if (!params0 || !in.images) return 1;
-    memcpy(params0, m.params, m.graph.n_params * sizeof(float));
-    for (size_t i = 0; i < npix; i++) in.images[i] = (uint8_t)(urand() * 256.0);
-    in.labels[0] = 1, in.labels[1] = 4;
-    in.flips[0] = 1, in.flips[1] = 0;
-    in.angles[0] = 0.3f, in.angles[1] = -1.1f;
-    in.dropout_seed = 20251125;
-    printf("whole-model parity: irv2 %dx%d, batch %d%s\n", size, size, BATCH,
-           self_test ? " (self-test: CPU against CPU)" : "");
-
-    struct { wn_precision p; const char *name; double out, grad, weight; } precs[] = {
-        {WN_PRECISION_FP32, "fp32", 1e-4, 1e-3, 1e-3},
-        {WN_PRECISION_TF32, "tf32", 2e-2, 5e-2, 1e-3},
-    };
-    int boundaries[] = {0, 500};
-    for (int b = 0; b < (quick ? 1 : 2); b++) {
-        result ref;
-        if (run_backend(&m, params0, cpu, boundaries[b], &in, &ref) != WN_OK) {
-            printf("FAIL CPU reference at fine-tune-at %d: %s\n", boundaries[b], wn_last_error());
-            return 1;
-        }
-        size_t nt = wn_model_trainable_count(&m);
-        const wn_layer *bo = &m.graph.layers[m.backbone_output];
-        size_t nf = (size_t)BATCH * bo->out_h * bo->out_w * bo->out_c;
-        for (int p = 0; p < (quick ? 1 : 2); p++) {
-            wn_backend *gpu = self_test ? wn_backend_cpu() : wn_backend_cuda(0, precs[p].p);
-            if (!gpu) {
-                printf("FAIL creating the CUDA backend: %s\n", wn_last_error());
-                fails++;
-                continue;
-            }
-            result got;
-            char what[64];
-            const char *pn = precs[p].name;
-            double t_out = self_test ? 0.0 : precs[p].out, t_grad = self_test ? 0.0 : precs[p].grad,
-                   t_w = self_test ? 0.0 : precs[p].weight;
-            if (run_backend(&m, params0, gpu, boundaries[b], &in, &got) != WN_OK) {
-                printf("FAIL %s run at fine-tune-at %d: %s\n", gpu->name, boundaries[b],
-                       wn_last_error());
-                fails++;
-            } else {
-                snprintf(what, sizeof what, "backbone output (inference)");
-                compare(what, pn, ref.features, got.features, nf, t_out);
-                compare("logits (inference)", pn, ref.logits, got.logits, (size_t)BATCH * CLASSES,
-                        t_out);
-                snprintf(what, sizeof what, "train step loss, ft=%d", boundaries[b]);
-                compare(what, pn, &ref.loss, &got.loss, 1, t_out);
-                cases++;
-                if (got.correct != ref.correct && t_out == 0.0) {
-                    fails++;
-                    printf("FAIL correct count %d vs %d\n", got.correct, ref.correct);
-                }
-                snprintf(what, sizeof what, "weight gradients, ft=%d", boundaries[b]);
-                compare(what, pn, ref.grads, got.grads, nt, t_grad);
-                snprintf(what, sizeof what, "weights after Adam, ft=%d", boundaries[b]);
-                compare(what, pn, ref.params, got.params, m.graph.n_params, t_w);
-            }
-            result_free(&got);
-            gpu->destroy(gpu);
-        }
-        result_free(&ref);
-    }
+    const int irv2_boundaries[] = {0, 500}, lite_boundaries[] = {0, 100};
+    parity_model(cpu, "irv2", size, irv2_boundaries, 2, quick, self_test);
+    parity_model(cpu, "efficientnet_lite0", 64, lite_boundaries, 2, quick, self_test);
+    parity_staging(cpu, size, self_test);
     printf("\n%d comparisons, %d failed\n", cases, fails);
-    free(params0), free(in.images);
-    wn_model_free(&m);
     cpu->destroy(cpu);
     return fails ? 1 : 0;
 }

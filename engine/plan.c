@@ -288,7 +288,7 @@ int wn_plan_make(wn_plan *p, const wn_model *m, int batch, unsigned flags) {
 /* ---------------------------------------------------------------- device memory */
 
 static size_t round_alloc(size_t bytes) {
-    /* be_alloc asks for at least 16 bytes; the CUDA arena rounds every block up */
+    /* the CUDA arena rounds every block up (an empty buffer is asked as 16 bytes) */
     if (bytes < 16) bytes = 16;
     return (bytes + WN_EXEC_ALLOC_ALIGN - 1) / WN_EXEC_ALLOC_ALIGN * WN_EXEC_ALLOC_ALIGN;
 }
@@ -344,9 +344,12 @@ void wn_exec_sizes_make(const wn_model *m, const wn_plan *p, int image_buffers,
         }
     s->scratch = scratch * sizeof(float);
 
-    s->requested = s->params + s->stats + s->bn + (size_t)image_buffers * s->images +
-                   s->labels + s->probs + s->preprocess + s->step_stats + s->arena +
-                   3 * s->trainable;
+    /* be_alloc asks for 16 bytes when a buffer is empty (a model without BN) */
+#define WN_REQ(b) ((b) ? (b) : 16)
+    s->requested = WN_REQ(s->params) + WN_REQ(s->stats) + WN_REQ(s->bn) +
+                   (size_t)image_buffers * s->images + s->labels + s->probs + s->preprocess +
+                   s->step_stats + WN_REQ(s->arena) + (s->trainable ? 3 * s->trainable : 0);
+#undef WN_REQ
     s->fixed_device = round_alloc(s->params) + round_alloc(s->stats) + round_alloc(s->bn) +
                       (size_t)image_buffers * round_alloc(s->images) +
                       round_alloc(s->labels) + round_alloc(s->probs) +

@@ -3,7 +3,8 @@
  *
  * The ops live in cuda_conv.cu (cuDNN), cuda_dense.cu (cuBLAS) and kernels/<family>.cu
  * (our kernels over the element functions of kernels/<family>.h). Everything runs on one
- * compute stream; batch uploads may use the copy stream (engine/backend_cuda.h).
+ * compute stream; the executor's image-batch uploads use the copy stream, ordered by
+ * events (engine/backend_cuda.h, engine/executor.c).
  *
  * Memory: every device buffer comes from one arena (engine/cuda_plan.h) that takes
  * 64 MiB chunks from cudaMalloc (or one planned chunk, wn_cuda_reserve) and never

@@ -9,7 +9,8 @@ that names the file, layer or option, and nothing that was written before is los
    within --max-pixels 300000000;
 2. weight files (`wastenet train --weights`): truncated, empty, not HDF5, missing, wrong
    shape, wrong dtype, a missing layer, an extra layer, NaN and Inf weights: exit 1, the
-   message names the file and the layer, no checkpoint or weights written; the good
+   message names the file and the layer, no checkpoint or weights written; files that
+   crash or hang the HDF5 library (found by fuzzing): exit 1 naming the file; the good
    files (whole model, notop, rewritten) load and train;
 3. command lines: unknown options and commands, missing values, out-of-range values
    (batch 0, negative learning rate, --fine-tune-at beyond the layer count, ...): exit
@@ -23,7 +24,9 @@ that names the file, layer or option, and nothing that was written before is los
    and the final checkpoint equals an uninterrupted run's bit for bit.
 Runs as `nobody` where a test needs permissions to bite (when run as root).
 
-usage: test_cli_reliability.py WASTENET MAKE_BAD_CORPUS CORPUS_IMAGES
+usage: test_cli_reliability.py WASTENET MAKE_BAD_CORPUS CORPUS_IMAGES UPSTREAM_H5
+(UPSTREAM_H5: tests/fuzz/upstream/h5_keras, weight files on which Debian's HDF5 1.10.8
+crashes or loops forever: wastenet must end with exit 1 and a message naming the file)
 """
 import json
 import os
@@ -36,7 +39,7 @@ import sys
 import tempfile
 import time
 
-WASTENET, MAKE, CORPUS = sys.argv[1:4]
+WASTENET, MAKE, CORPUS, UPSTREAM = sys.argv[1:5]
 failures = []
 
 
@@ -170,6 +173,14 @@ def test_weights(tmp, data):
         for d in run_dirs(runs, f"w{i}"):
             left = [f for f in os.listdir(d) if f.endswith((".ckpt", ".h5"))]
             check(not left, f"weights {name}: nothing trained or saved ({left})")
+    # files that crash or hang the HDF5 library itself: isolated in a child (host/isolate.h)
+    env = dict(os.environ, WN_H5_READ_TIMEOUT="5")
+    for i, name in enumerate(sorted(os.listdir(UPSTREAM))):
+        path = os.path.join(UPSTREAM, name)
+        r = run(train_args(data, runs, f"u{i}", weights=path), env=env, timeout=120)
+        check(r.returncode == 1 and path in r.stderr,
+              f"weights {name} (crashes/hangs HDF5 1.10.8): exit {r.returncode} (want 1), "
+              f"the file named: {last_line(r.stderr)}")
     for i, name in enumerate(["good_whole.h5", "good_notop.h5", "rewritten_notop.h5"]):
         r = run(train_args(data, runs, f"g{i}", weights=os.path.join(wdir, name)))
         check(r.returncode == 0 and "weights: " + os.path.join(wdir, name) in r.stdout,

@@ -295,7 +295,7 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
 }
 
 /* The options a run was started with: <run>/command.txt, one argument per line. */
-static char **saved_argv;
+static char **volatile saved_argv; /* volatile: a store the optimiser would drop (never read) */
 
 
 static int saved_args_read(const char *run_dir, int *argc_out, char ***argv_out) {

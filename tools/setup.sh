@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake pkg-config libturbojpeg0-dev libpng-dev libhdf5-dev
           libdnnl-dev libopenblas-dev python3 python3-venv python3-matplotlib
           python3-numpy python3-h5py python3-pip)
+# The test command also fuzzes (libFuzzer ships in clang's runtime package).
+if [ "${1:-}" = "--test" ]; then packages+=(clang libclang-rt-dev); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,8 +35,7 @@ if [ "${1:-}" = "--test" ]; then
   if [ ! -x .venv/bin/python ]; then
     "$py" -m venv .venv
   fi
-  if ! .venv/bin/python -c "import tensorflow, tf_keras, h5py, numpy" 2>/dev/null; then
-    echo "setup: installing the Python test environment in .venv (tensorflow-cpu, tf-keras, h5py)"
-    .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
-  fi
+  # pip is a quick no-op when tests/requirements.txt is already satisfied.
+  echo "setup: Python test environment in .venv (tests/requirements.txt)"
+  .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 fi

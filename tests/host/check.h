@@ -4,6 +4,7 @@
 #define WN_TESTS_HOST_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
 
 static int check_failures;
 
@@ -14,6 +15,17 @@ static int check_failures;
             fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
             fprintf(stderr, __VA_ARGS__);                                        \
             fprintf(stderr, "\n");                                               \
+        }                                                                        \
+    } while (0)
+
+/* snprintf into a char array; a path that does not fit fails the test at once
+ * (checking the result is also what keeps -Wformat-truncation quiet). */
+#define PATH_PRINTF(buf, ...)                                                    \
+    do {                                                                         \
+        int path_len_ = snprintf((buf), sizeof(buf), __VA_ARGS__);               \
+        if (path_len_ < 0 || (size_t)path_len_ >= sizeof(buf)) {                 \
+            fprintf(stderr, "%s:%d: path too long\n", __FILE__, __LINE__);      \
+            exit(1);                                                             \
         }                                                                        \
     } while (0)
 

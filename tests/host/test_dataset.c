@@ -17,8 +17,8 @@
 
 static void touch(const char *root, const char *rel) {
     char path[4096], dir[4096];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    snprintf(dir, sizeof dir, "%s", path);
+    PATH_PRINTF(path, "%s/%s", root, rel);
+    PATH_PRINTF(dir, "%s", path);
     *strrchr(dir, '/') = '\0';
     fx_mkdirs(dir);
     fx_write_bytes(path, "x", 1);
@@ -38,7 +38,7 @@ static char last_report[4096];
 static void on_report(void *user, const char *path, const char *reason) {
     (void)user;
     reports++;
-    snprintf(last_report, sizeof last_report, "%s: %s", path, reason);
+    PATH_PRINTF(last_report, "%s: %s", path, reason);
 }
 
 static void test_order(const char *split) {
@@ -59,7 +59,7 @@ static void test_order(const char *split) {
     CHECK(ds.n_files == TREE_FILES, "files: %d want %d", ds.n_files, TREE_FILES);
     for (int i = 0; i < ds.n_files && i < TREE_FILES; i++) {
         char want[4096];
-        snprintf(want, sizeof want, "%s/%s", split, tree[i]);
+        PATH_PRINTF(want, "%s/%s", split, tree[i]);
         CHECK(!strcmp(ds.paths[i], want), "file %d: %s want %s", i, ds.paths[i], want);
         CHECK(ds.labels[i] == (i < TREE_A ? 0 : 1), "label %d: %d", i, ds.labels[i]);
     }
@@ -84,7 +84,7 @@ static void test_order(const char *split) {
         CHECK(!strcmp(ds.class_names[0], "b_class") && !strcmp(ds.class_names[1], "A_class"),
               "fixed order not kept");
         char want[4096];
-        snprintf(want, sizeof want, "%s/%s", split, tree[0]);
+        PATH_PRINTF(want, "%s/%s", split, tree[0]);
         CHECK(!strcmp(ds.paths[0], want), "fixed order: first file %s", ds.paths[0]);
         CHECK(ds.labels[0] == 1 && ds.labels[TREE_FILES - 1] == 0, "fixed order labels %d %d",
               ds.labels[0], ds.labels[TREE_FILES - 1]);
@@ -106,20 +106,20 @@ static void test_problems(const char *root) {
     wn_dataset ds;
     char split[4096], path[4096];
     /* A missing split folder. */
-    snprintf(split, sizeof split, "%s/validation", root);
+    PATH_PRINTF(split, "%s/validation", root);
     CHECK(wn_dataset_scan(&ds, split, NULL, 0, NULL) == WN_ERR &&
               strstr(wn_last_error(), split) && strstr(wn_last_error(), "not found"),
           "missing split: %s", wn_last_error());
     /* A split with no class folders. */
-    snprintf(split, sizeof split, "%s/flat", root);
+    PATH_PRINTF(split, "%s/flat", root);
     touch(split, "a.jpg");
     CHECK(wn_dataset_scan(&ds, split, NULL, 0, NULL) == WN_ERR &&
               strstr(wn_last_error(), "no class folders"),
           "no class folders: %s", wn_last_error());
     /* An empty class folder: an error by default; with skip_bad one report. */
-    snprintf(split, sizeof split, "%s/with_empty", root);
+    PATH_PRINTF(split, "%s/with_empty", root);
     touch(split, "full/a.jpg");
-    snprintf(path, sizeof path, "%s/empty", split);
+    PATH_PRINTF(path, "%s/empty", split);
     fx_mkdirs(path);
     CHECK(wn_dataset_scan(&ds, split, NULL, 0, NULL) == WN_ERR &&
               strstr(wn_last_error(), path) && strstr(wn_last_error(), "no images"),
@@ -134,10 +134,10 @@ static void test_problems(const char *root) {
     wn_dataset_free(&ds);
 
     /* An unreadable sub-folder. Root ignores permissions: check as `nobody`. */
-    snprintf(split, sizeof split, "%s/locked", root);
+    PATH_PRINTF(split, "%s/locked", root);
     touch(split, "cls/a.jpg");
     touch(split, "cls/private/b.jpg");
-    snprintf(path, sizeof path, "%s/cls/private", split);
+    PATH_PRINTF(path, "%s/cls/private", split);
     chmod(path, 0);
     pid_t pid = fork();
     if (pid == 0) {
@@ -160,7 +160,7 @@ static void test_problems(const char *root) {
 int main(void) {
     char root[4096], split[4200];
     if (fx_temp_dir(root, sizeof root, "dataset") != 0) return 1;
-    snprintf(split, sizeof split, "%s/train", root);
+    PATH_PRINTF(split, "%s/train", root);
     test_order(split);
     test_problems(root);
     fx_remove_tree(root);

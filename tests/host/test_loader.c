@@ -29,9 +29,9 @@ static void make_split(const char *split) {
         for (int j = 0; j < PER_CLASS; j++) {
             int file = c * PER_CLASS + j; /* scan order: c0 first, names sorted */
             char dir[4096], path[4200];
-            snprintf(dir, sizeof dir, "%s/c%d", split, c);
+            PATH_PRINTF(dir, "%s/c%d", split, c);
             fx_mkdirs(dir);
-            snprintf(path, sizeof path, "%s/img%02d.png", dir, j);
+            PATH_PRINTF(path, "%s/img%02d.png", dir, j);
             int w = 5 + (file % 7) * 3, h = 4 + (file % 5) * 2;
             uint8_t *px = malloc((size_t)w * h * 3), rgb[3];
             colour_of(file, c, rgb);
@@ -179,12 +179,12 @@ static void test_bad(const char *split, const char *formats_bad) {
     /* Two bad files in class c1, sorting after the good ones ("bad_" > "img"). */
     char path[4200];
     size_t n;
-    snprintf(path, sizeof path, "%s/truncated.jpg", formats_bad);
+    PATH_PRINTF(path, "%s/truncated.jpg", formats_bad);
     uint8_t *data = fx_read_file(path, &n);
-    snprintf(path, sizeof path, "%s/c1/bad_truncated.jpg", split);
+    PATH_PRINTF(path, "%s/c1/bad_truncated.jpg", split);
     fx_write_bytes(path, data, n);
     free(data);
-    snprintf(path, sizeof path, "%s/c2/bad_empty.jpg", split);
+    PATH_PRINTF(path, "%s/c2/bad_empty.jpg", split);
     fx_write_bytes(path, "", 0);
     wn_dataset ds;
     CHECK(wn_dataset_scan(&ds, split, NULL, 0, NULL) == WN_OK && ds.n_files == N_GOOD + 2, "rescan");
@@ -237,8 +237,8 @@ static void test_bad(const char *split, const char *formats_bad) {
 int main(void) {
     char root[4096], split[4200], bad[4200];
     if (fx_temp_dir(root, sizeof root, "loader") != 0) return 1;
-    snprintf(split, sizeof split, "%s/train", root);
-    snprintf(bad, sizeof bad, "%s/bad", root);
+    PATH_PRINTF(split, "%s/train", root);
+    PATH_PRINTF(bad, "%s/bad", root);
     make_split(split);
     CHECK(fx_write_bad_set(bad) == 0, "bad set");
     wn_dataset ds;

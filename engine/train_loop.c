@@ -41,6 +41,16 @@ static double sample_loss(const float *z, int k, int label) {
 
 int wn_evaluate(wn_executor *ex, const wn_model *m, wn_loader *ld, wn_eval_result *r,
                 wn_confusion *cm, float *probs, int32_t *labels, int32_t *indices) {
+    return wn_evaluate_ctl(ex, m, ld, NULL, r, cm, probs, labels, indices);
+}
+
+static int eval_stop_requested(const wn_eval_control *ctl) {
+    return ctl && ctl->interrupt && *ctl->interrupt;
+}
+
+int wn_evaluate_ctl(wn_executor *ex, const wn_model *m, wn_loader *ld,
+                    const wn_eval_control *ctl, wn_eval_result *r, wn_confusion *cm,
+                    float *probs, int32_t *labels, int32_t *indices) {
     memset(r, 0, sizeof *r);
     int k = m->num_classes;
     int detailed = cm || probs || labels || indices;
@@ -63,10 +73,19 @@ int wn_evaluate(wn_executor *ex, const wn_model *m, wn_loader *ld, wn_eval_resul
         rc = wn_executor_take_totals(ex, &drop, &dc, &ds); /* start from zero */
     }
     wn_batch b;
-    int got;
+    int got = 0, batch = 0;
     while (rc == WN_OK && (got = wn_loader_next(ld, &b)) == 1) {
+        /* Checked before every batch, the first too, and only when one is left: a
+         * pass whose last batch is done is complete. */
+        if (eval_stop_requested(ctl)) {
+            r->interrupted = 1;
+            break;
+        }
+        batch++;
         if (!detailed) {
             rc = wn_executor_eval_batch(ex, b.pixels, b.labels, b.count, NULL, NULL);
+            if (rc == WN_OK && ctl && ctl->after_batch)
+                ctl->after_batch(ctl->hook_user, ctl->pass ? ctl->pass : "", ctl->epoch, batch);
             continue;
         }
         rc = wn_executor_predict(ex, b.pixels, b.count, p);
@@ -83,6 +102,8 @@ int wn_evaluate(wn_executor *ex, const wn_model *m, wn_loader *ld, wn_eval_resul
             if (indices) indices[seen + i] = b.indices[i];
         }
         seen += b.count;
+        if (rc == WN_OK && ctl && ctl->after_batch)
+            ctl->after_batch(ctl->hook_user, ctl->pass ? ctl->pass : "", ctl->epoch, batch);
     }
     if (rc == WN_OK && got < 0) rc = WN_ERR;
     if (rc == WN_OK && !detailed) rc = wn_executor_take_totals(ex, &loss_sum, &correct, &seen);
@@ -355,6 +376,7 @@ int wn_train_phase(wn_executor *ex, wn_model *m, wn_loader *train, wn_loader *va
                 wn_progress_step(o->progress, step, run_loss / (double)run_seen,
                                  (double)((float)run_correct / (float)run_seen));
             }
+            if (o->after_batch) o->after_batch(o->hook_user, "train", epoch + 1, step);
             int stop_now = (o->interrupt && *o->interrupt) ||
                            (o->interrupt_after_steps > 0 &&
                             steps_this_call >= o->interrupt_after_steps);
@@ -398,7 +420,27 @@ int wn_train_phase(wn_executor *ex, wn_model *m, wn_loader *train, wn_loader *va
             goto out;
         }
         wn_eval_result v;
-        if ((rc = wn_evaluate(ex, m, val, &v, NULL, NULL, NULL, NULL)) != WN_OK) goto out;
+        wn_eval_control vc = {o->interrupt, o->after_batch, o->hook_user, "validation", epoch + 1};
+        if ((rc = wn_evaluate_ctl(ex, m, val, &vc, &v, NULL, NULL, NULL, NULL)) != WN_OK) goto out;
+        if (v.interrupted) {
+            /* Stopped inside the validation pass: its batches so far are discarded.
+             * The checkpoint says "every step of this epoch done", with the epoch's
+             * training totals and the RNG state at its start, so a resume replays the
+             * epoch's draws, skips all its steps and validates it from the start. */
+            st.rng = at_start;
+            rc = save_checkpoint(ex, m, o, &st, epoch, steps, WN_PHASE_RUNNING, l, c, n);
+            if (rc != WN_OK) goto out;
+            if (o->progress && !o->progress->silent && o->progress->bar)
+                fputc('\n', o->progress->out);
+            res->interrupted = 1;
+            res->epochs_done = epoch;
+            snprintf(res->message, sizeof res->message,
+                     "%s: interrupted during epoch %d's validation (its %d training steps are "
+                     "done; the validation is redone on resume); checkpoint %s",
+                     o->phase, epoch + 1, steps, o->checkpoint ? o->checkpoint : "(none)");
+            rc = wn_executor_download_weights(ex);
+            goto out;
+        }
         if (!isfinite(v.loss)) {
             st.rng = at_start;
             rc = diverge(ex, m, o, &st, res, epoch, 0, "validation loss", v.loss);

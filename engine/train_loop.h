@@ -18,9 +18,13 @@
  *
  * Faults:
  *  - interruption (*interrupt set, e.g. by a SIGINT/SIGTERM handler): the current
- *    step finishes, a checkpoint of the partly done epoch is written, and the call
- *    returns WN_OK with result.interrupted = 1; resuming from that checkpoint ends
- *    with the same weights as a run that was never interrupted;
+ *    training step, or the current validation batch, finishes, a checkpoint of the
+ *    partly done epoch is written, and the call returns WN_OK with
+ *    result.interrupted = 1; resuming from that checkpoint ends with the same
+ *    weights as a run that was never interrupted. An interrupted validation pass is
+ *    discarded: the checkpoint records every training step of the epoch as done
+ *    (step = steps per epoch, with the epoch's training totals), and the resumed
+ *    run validates the epoch again from its first batch;
  *  - a NaN or Inf training or validation loss stops the phase at once: the best
  *    weights so far (or, before the first epoch ends, the phase's starting
  *    weights) are put back, the checkpoint records WN_PHASE_DIVERGED, and the call
@@ -47,6 +51,12 @@
 extern "C" {
 #endif
 
+/* Tests: called after each training step (pass "train") and each validation or
+ * test batch ("validation", "test") with the 1-based epoch (the pass's own number
+ * for "test") and the 1-based batch; e.g. to send the process a signal at an exact
+ * point. */
+typedef void (*wn_batch_hook)(void *user, const char *pass, int epoch, int batch);
+
 typedef struct wn_train_options {
     const char *phase;        /* name in history and checkpoint: "transfer", "finetune" */
     int phase_index;          /* 0, 1, ...: selects the RNG stream and loader epochs */
@@ -61,9 +71,12 @@ typedef struct wn_train_options {
     wn_restore_mode restore;  /* WN_RESTORE_AT_END by default (tf-keras >= 2.16) */
     const char *checkpoint;   /* checkpoint path, or NULL for none */
     int resume;               /* 1: continue from `checkpoint` when it exists */
-    volatile sig_atomic_t *interrupt; /* non-zero: stop after the current step */
+    volatile sig_atomic_t *interrupt; /* non-zero: stop after the current step or
+                                         validation batch */
     long interrupt_after_steps; /* tests: act as if interrupted after this many steps
                                    of this call (0: never) */
+    wn_batch_hook after_batch;  /* tests: see wn_batch_hook (NULL: none) */
+    void *hook_user;
     wn_progress *progress;    /* NULL: quiet */
     wn_history *history;      /* rows appended per epoch (NULL: none kept) */
     const char *report_dir;   /* rewrite history.json/csv here after each epoch (NULL: no) */
@@ -96,6 +109,8 @@ typedef struct wn_eval_result {
     double accuracy;  /* float32 correct / samples, as Keras reports it */
     long samples;
     long correct;
+    int interrupted;  /* stopped early by wn_eval_control.interrupt: the figures
+                         cover only the first `samples` images */
 } wn_eval_result;
 
 /* Evaluates every image of `ld` (inference mode, no augmentation). Optional outputs
@@ -104,6 +119,23 @@ typedef struct wn_eval_result {
  * indices[size], in the loader's order. */
 int wn_evaluate(wn_executor *ex, const wn_model *m, wn_loader *ld, wn_eval_result *r,
                 wn_confusion *cm, float *probs, int32_t *labels, int32_t *indices);
+
+/* How an evaluation may be stopped part way (Ctrl-C during a validation or test
+ * pass takes effect after the current batch). */
+typedef struct wn_eval_control {
+    volatile sig_atomic_t *interrupt; /* non-zero: stop before the next batch */
+    wn_batch_hook after_batch;        /* tests (NULL: none) */
+    void *hook_user;
+    const char *pass;                 /* the hook's pass name: "validation", "test" */
+    int epoch;                        /* the hook's epoch number */
+} wn_eval_control;
+
+/* wn_evaluate, stoppable: with ctl->interrupt set before or during the pass it
+ * returns WN_OK with r->interrupted = 1 after the batch in progress (the outputs hold
+ * the batches done). ctl may be NULL (= wn_evaluate). */
+int wn_evaluate_ctl(wn_executor *ex, const wn_model *m, wn_loader *ld,
+                    const wn_eval_control *ctl, wn_eval_result *r, wn_confusion *cm,
+                    float *probs, int32_t *labels, int32_t *indices);
 
 /* Reads a finished (or interrupted) phase's checkpoint into the model's host weights
  * (checking that it belongs to this model), for `wastenet run --resume` to skip a

@@ -48,9 +48,12 @@ static void usage(FILE *out) {
             "  --json              one JSON document on stdout instead of text\n"
             "  --backend NAME      auto (default), cpu or cuda\n"
             "  --batch N           images per forward pass (default 16)\n"
+            "  --max-pixels N      refuse images larger than N pixels (width x height;\n"
+            "                      default %zu), checked from the header\n"
             "  -h, --help          this help\n\n"
             "example:\n"
-            "  wastenet predict --weights runs/R/finetune_weights.h5 dataset_images/test/glass/*.jpg\n");
+            "  wastenet predict --weights runs/R/finetune_weights.h5 dataset_images/test/glass/*.jpg\n",
+            (size_t)WN_DEFAULT_MAX_PIXELS);
 }
 
 static const char *const notebook_classes[6] = {"cardboard", "glass", "metal",
@@ -160,10 +163,10 @@ static int load_model(wn_model *m, const char *weights, const char *arch, int si
 }
 
 /* Fills dst [size, size, 3] from an image file, as the training loader does. */
-static int load_image(wn_image_decoder *dec, wn_resizer *rs, const char *path, int h, int w,
-                      uint8_t *dst) {
+static int load_image(wn_image_decoder *dec, wn_resizer *rs, const char *path, size_t max_pixels,
+                      int h, int w, uint8_t *dst) {
     wn_image img;
-    if (wn_image_decode_file(dec, path, 0, &img) != WN_OK) return WN_ERR;
+    if (wn_image_decode_file(dec, path, max_pixels, &img) != WN_OK) return WN_ERR;
     return wn_resize_bilinear_u8(rs, img.pixels, img.height, img.width, dst, h, w);
 }
 
@@ -215,9 +218,11 @@ int cmd_predict(int argc, char **argv) {
         {"image-size", required_argument, 0, 's'}, {"classes", required_argument, 0, 'c'},
         {"top", required_argument, 0, 'k'}, {"json", no_argument, 0, 'j'},
         {"backend", required_argument, 0, 'b'}, {"batch", required_argument, 0, 'B'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"max-pixels", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *weights = NULL, *arch = "irv2", *class_list = NULL, *backend = "auto";
     int size = 320, top = 3, json = 0, batch = 16, opt;
+    size_t max_pixels = WN_DEFAULT_MAX_PIXELS;
     optind = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -255,6 +260,16 @@ int cmd_predict(int argc, char **argv) {
                 return 2;
             }
             break;
+        case 'p': {
+            long long v = strtoll(optarg, &end, 10);
+            if (*end || end == optarg || v < 1 || v > (1LL << 40)) {
+                fprintf(stderr, "wastenet predict: --max-pixels %s: expected a positive number "
+                                "of pixels (width x height, at most 2^40)\n", optarg);
+                return 2;
+            }
+            max_pixels = (size_t)v;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         case ':':
             fprintf(stderr, "wastenet predict: %s needs a value\n", argv[optind - 1]);
@@ -335,7 +350,8 @@ int cmd_predict(int argc, char **argv) {
     for (int start = 0; start < n_img; start += batch) {
         int n = 0;
         for (int i = start; i < n_img && i < start + batch; i++) {
-            if (load_image(dec, rs, paths[i], m.image_h, m.image_w, pixels + (size_t)n * per) != WN_OK) {
+            if (load_image(dec, rs, paths[i], max_pixels, m.image_h, m.image_w,
+                           pixels + (size_t)n * per) != WN_OK) {
                 errors[i] = strdup(wn_last_error());
                 failed++;
                 continue;

@@ -1,13 +1,13 @@
-/* tools/train_cli.c — the shared body of `wastenet train` and `wastenet run`
- * (see train_cli.h). */
+/* tools/train_cli.c — the shared body of `wastenet train` and `wastenet run` (see
+ * train_cli.h): set-up (data, model, weights, backend), the run folder, the phases
+ * (train, export weights, evaluate on the test set, per-class report) and the
+ * pictures. Options: tools/train_options.c; signals: tools/train_signals.c. */
 #include "tools/train_cli.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,367 +28,10 @@
 #include "engine/train_loop.h"
 #include "host/atomic_file.h"
 #include "host/dataset.h"
+#include "host/image_cache.h"
 #include "host/loader.h"
 #include "host/model_weights.h"
-
-/* ------------------------------------------------------------------ options */
-
-static void usage(FILE *out, int is_run) {
-    if (is_run)
-        fprintf(out,
-                "usage: wastenet run [options]\n\n"
-                "The notebook, end to end: transfer learning (backbone frozen, --lr), then\n"
-                "fine-tuning from layer --fine-tune-at (--fine-tune-lr), each with early stopping\n"
-                "on the validation accuracy; after each phase the test accuracy, the per-class\n"
-                "analysis and the weights; at the end the pictures. Everything goes to\n"
-                "runs/<timestamp>-<name>/; each phase is checkpointed after every epoch and\n"
-                "resumable (--resume).\n\n");
-    else
-        fprintf(out,
-                "usage: wastenet train [options]\n\n"
-                "One training phase (the notebook's train_and_test_model): fit with early\n"
-                "stopping on the validation accuracy, then the test accuracy, the per-class\n"
-                "analysis, the weights and the pictures, in runs/<timestamp>-<name>/.\n"
-                "Checkpointed after every epoch; resumable (--resume).\n\n");
-    fprintf(out,
-            "data and model:\n"
-            "  --data DIR            data set with train/, validation/ and test/ (default\n"
-            "                        dataset_images); classes are the sub-folders of train/\n"
-            "  --model NAME          backbone: irv2 (default), efficientnet_lite0..2, tiny_cnn\n"
-            "  --weights FILE|auto|none  starting weights: a Keras .h5 (backbone-only notop\n"
-            "                        or whole model); auto (default) = the official ImageNet\n"
-            "                        file in weights/ for irv2 (weights/README.md), the\n"
-            "                        converted one for efficientnet_lite*, none otherwise;\n"
-            "                        none = Keras's random initialisation\n"
-            "  --image-size N        images are resized to N x N (default 320)\n"
-            "  --skip-bad            skip unreadable images (one warning each) instead of stopping\n"
-            "training:\n"
-            "  --epochs N            maximum epochs per phase (default 20)\n"
-            "  --lr X                Adam learning rate%s (default 1e-3)\n"
-            "%s"
-            "  --fine-tune-at none|all|N  freeze backbone layers [0, N) (Keras layers[:N]);%s\n"
-            "  --batch N             batch size (default 64)\n"
-            "  --seed N              seed of the initialisation, shuffling, augmentation and\n"
-            "                        dropout (default 42)\n"
-            "  --no-augment          no random flip/rotation (preprocess only)\n"
-            "  --rotation F          RandomRotation factor: angles in [-F*2pi, F*2pi) (default 0.2)\n"
-            "  --no-early-stopping   run every epoch\n"
-            "  --patience N          early stopping patience (default 2)\n"
-            "  --min-delta X         smallest improvement that counts (default 0.001)\n"
-            "  --restore MODE        best weights: at-end (default; tf-keras >= 2.16 restores\n"
-            "                        them whenever training ends), on-stop (TF <= 2.15: only\n"
-            "                        when early stopping fires), never\n"
-            "  --backend NAME        auto (default: cuda when a GPU is usable), cpu, cuda\n"
-            "  --precision P         CUDA math: tf32 (default), fp32, bf16\n"
-            "output:\n"
-            "  --runs DIR            parent of run folders (default runs)\n"
-            "  --name NAME           run folder suffix (default %s)\n"
-            "  --resume RUN_DIR      continue an interrupted run with its saved options\n"
-            "                        (options given again override them)\n"
-            "  --progress MODE       auto (bar on a terminal, one line per epoch otherwise),\n"
-            "                        bar, lines, none\n"
-            "  --no-plots            do not call tools/plots.py\n"
-            "  --grid-class NAME     class of the true/false positive grid (default trash,\n"
-            "                        else the weakest class)\n"
-            "  -h, --help            this help\n\n"
-            "Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits\n"
-            "with status 130; a second Ctrl-C exits at once (the last checkpoint is intact).\n\n"
-            "example:\n"
-            "  wastenet %s --data dataset_images%s\n"
-            "  wastenet %s --resume runs/20250101-120000-%s\n",
-            is_run ? " of transfer learning" : "",
-            is_run ? "  --fine-tune-lr X      Adam learning rate of fine-tuning (default 1e-5)\n" : "",
-            is_run ? " fine-tuning's\n                        boundary (default 500)"
-                   : " default none\n                        (backbone frozen: transfer learning)",
-            is_run ? "run" : "train", is_run ? "run" : "train",
-            is_run ? " --epochs 20 --fine-tune-at 500" : " --model tiny_cnn --weights none",
-            is_run ? "run" : "train", is_run ? "run" : "train");
-}
-
-enum {
-    OPT_DATA = 256, OPT_MODEL, OPT_WEIGHTS, OPT_IMAGE_SIZE, OPT_SKIP_BAD, OPT_EPOCHS, OPT_LR,
-    OPT_FT_LR, OPT_FT_AT, OPT_BATCH, OPT_SEED, OPT_NO_AUGMENT, OPT_ROTATION, OPT_NO_ES,
-    OPT_PATIENCE, OPT_MIN_DELTA, OPT_RESTORE, OPT_BACKEND, OPT_PRECISION, OPT_RUNS, OPT_NAME,
-    OPT_RESUME, OPT_PROGRESS, OPT_NO_PLOTS, OPT_GRID_CLASS
-};
-
-static const struct option long_options[] = {
-    {"data", required_argument, 0, OPT_DATA},
-    {"model", required_argument, 0, OPT_MODEL},
-    {"weights", required_argument, 0, OPT_WEIGHTS},
-    {"image-size", required_argument, 0, OPT_IMAGE_SIZE},
-    {"skip-bad", no_argument, 0, OPT_SKIP_BAD},
-    {"epochs", required_argument, 0, OPT_EPOCHS},
-    {"lr", required_argument, 0, OPT_LR},
-    {"fine-tune-lr", required_argument, 0, OPT_FT_LR},
-    {"fine-tune-at", required_argument, 0, OPT_FT_AT},
-    {"batch", required_argument, 0, OPT_BATCH},
-    {"seed", required_argument, 0, OPT_SEED},
-    {"no-augment", no_argument, 0, OPT_NO_AUGMENT},
-    {"rotation", required_argument, 0, OPT_ROTATION},
-    {"no-early-stopping", no_argument, 0, OPT_NO_ES},
-    {"patience", required_argument, 0, OPT_PATIENCE},
-    {"min-delta", required_argument, 0, OPT_MIN_DELTA},
-    {"restore", required_argument, 0, OPT_RESTORE},
-    {"backend", required_argument, 0, OPT_BACKEND},
-    {"precision", required_argument, 0, OPT_PRECISION},
-    {"runs", required_argument, 0, OPT_RUNS},
-    {"name", required_argument, 0, OPT_NAME},
-    {"resume", required_argument, 0, OPT_RESUME},
-    {"progress", required_argument, 0, OPT_PROGRESS},
-    {"no-plots", no_argument, 0, OPT_NO_PLOTS},
-    {"grid-class", required_argument, 0, OPT_GRID_CLASS},
-    {"help", no_argument, 0, 'h'},
-    {0, 0, 0, 0}};
-
-static void set_defaults(wn_train_cli *c, int is_run) {
-    memset(c, 0, sizeof *c);
-    c->is_run = is_run;
-    c->command = is_run ? "run" : "train";
-    c->data = "dataset_images";
-    c->model = "irv2";
-    c->weights = "auto";
-    c->image_size = 320;
-    c->batch = 64;
-    c->epochs = 20;
-    c->lr = 1e-3f;
-    c->finetune_lr = 1e-5f;
-    c->fine_tune_at = is_run ? 500 : WN_FINE_TUNE_NONE;
-    c->seed = 42;
-    c->augment = 1;
-    c->rotation = 0.2f;
-    c->early_stopping = 1;
-    c->patience = 2;
-    c->min_delta = 0.001;
-    c->restore = WN_RESTORE_AT_END;
-    c->backend = "auto";
-    c->precision = "tf32";
-    c->runs_root = "runs";
-    c->name = is_run ? "run" : "train";
-    c->progress = "auto";
-    c->plots = 1;
-}
-
-static int bad(const char *cmd, const char *fmt, const char *arg) {
-    fprintf(stderr, "wastenet %s: ", cmd);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see 'wastenet %s --help')\n", cmd);
-    return 2;
-}
-
-static int parse_int(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) return -1;
-    *out = v;
-    return 0;
-}
-
-/* One pass of getopt over argv into c. */
-static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
-    const char *cmd = c->command;
-    long n;
-    double x;
-    int opt;
-    optind = 0; /* glibc: full re-initialisation, so several passes work */
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_DATA: c->data = optarg; break;
-        case OPT_MODEL: c->model = optarg; break;
-        case OPT_WEIGHTS: c->weights = optarg; break;
-        case OPT_IMAGE_SIZE:
-            if (parse_int(optarg, 1, 8192, &n)) return bad(cmd, "--image-size %s: expected 1..8192", optarg);
-            c->image_size = (int)n;
-            break;
-        case OPT_SKIP_BAD: c->skip_bad = 1; break;
-        case OPT_EPOCHS:
-            if (parse_int(optarg, 1, 100000, &n)) return bad(cmd, "--epochs %s: expected a positive integer", optarg);
-            c->epochs = (int)n;
-            break;
-        case OPT_LR:
-            if (parse_double(optarg, &x) || !(x > 0)) return bad(cmd, "--lr %s: expected a positive number", optarg);
-            c->lr = (float)x;
-            break;
-        case OPT_FT_LR:
-            if (!c->is_run) return bad(cmd, "--fine-tune-lr%s: only for 'wastenet run' (use --lr)", "");
-            if (parse_double(optarg, &x) || !(x > 0)) return bad(cmd, "--fine-tune-lr %s: expected a positive number", optarg);
-            c->finetune_lr = (float)x;
-            break;
-        case OPT_FT_AT: {
-            int v;
-            if (wn_fine_tune_parse(optarg, &v) != WN_OK)
-                return bad(cmd, "--fine-tune-at %s: expected none, all or a layer index", optarg);
-            c->fine_tune_at = v;
-            break;
-        }
-        case OPT_BATCH:
-            if (parse_int(optarg, 1, 65536, &n)) return bad(cmd, "--batch %s: expected a positive integer", optarg);
-            c->batch = (int)n;
-            break;
-        case OPT_SEED: {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(optarg, &end, 0);
-            if (errno || end == optarg || *end || optarg[0] == '-')
-                return bad(cmd, "--seed %s: expected a non-negative integer", optarg);
-            c->seed = v;
-            break;
-        }
-        case OPT_NO_AUGMENT: c->augment = 0; break;
-        case OPT_ROTATION:
-            if (parse_double(optarg, &x) || x < 0 || x > 1)
-                return bad(cmd, "--rotation %s: expected a factor in [0, 1] (0.2 = +-72 degrees)", optarg);
-            c->rotation = (float)x;
-            break;
-        case OPT_NO_ES: c->early_stopping = 0; break;
-        case OPT_PATIENCE:
-            if (parse_int(optarg, 0, 100000, &n)) return bad(cmd, "--patience %s: expected an integer >= 0", optarg);
-            c->patience = (int)n;
-            break;
-        case OPT_MIN_DELTA:
-            if (parse_double(optarg, &x) || x < 0) return bad(cmd, "--min-delta %s: expected a number >= 0", optarg);
-            c->min_delta = x;
-            break;
-        case OPT_RESTORE:
-            if (wn_restore_mode_parse(optarg, &c->restore) != WN_OK)
-                return bad(cmd, "--restore %s: expected at-end, on-stop or never", optarg);
-            break;
-        case OPT_BACKEND:
-            if (strcmp(optarg, "auto") && strcmp(optarg, "cpu") && strcmp(optarg, "cuda"))
-                return bad(cmd, "--backend %s: expected auto, cpu or cuda", optarg);
-            c->backend = optarg;
-            break;
-        case OPT_PRECISION:
-            if (strcmp(optarg, "tf32") && strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
-                return bad(cmd, "--precision %s: expected tf32, fp32 or bf16", optarg);
-            c->precision = optarg;
-            break;
-        case OPT_RUNS: c->runs_root = optarg; break;
-        case OPT_NAME: c->name = optarg; break;
-        case OPT_RESUME: c->resume = optarg; break;
-        case OPT_PROGRESS:
-            if (strcmp(optarg, "auto") && strcmp(optarg, "bar") && strcmp(optarg, "lines") &&
-                strcmp(optarg, "none"))
-                return bad(cmd, "--progress %s: expected auto, bar, lines or none", optarg);
-            c->progress = optarg;
-            break;
-        case OPT_NO_PLOTS: c->plots = 0; break;
-        case OPT_GRID_CLASS: c->grid_class = optarg; break;
-        case 'h': *help = 1; return 0;
-        case ':': return bad(cmd, "%s needs a value", argv[optind - 1]);
-        default: return bad(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return bad(cmd, "unexpected argument '%s'", argv[optind]);
-    return 0;
-}
-
-/* The options a run was started with: <run>/command.txt, one argument per line. */
-static char **volatile saved_argv; /* volatile: a store the optimiser would drop (never read) */
-
-
-static int saved_args_read(const char *run_dir, int *argc_out, char ***argv_out) {
-    char path[4096];
-    if (wn_path_join(path, sizeof path, run_dir, "command.txt") != WN_OK) return WN_ERR;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return wn_fail("cannot resume %s: %s: %s (is it a run folder of wastenet train/run?)",
-                       run_dir, path, strerror(errno));
-    int cap = 16, n = 1;
-    char **argv = malloc((size_t)cap * sizeof *argv), line[4200];
-    if (!argv) {
-        fclose(f);
-        return wn_fail("out of memory");
-    }
-    argv[0] = strdup("resume");
-    while (fgets(line, sizeof line, f)) {
-        size_t len = strlen(line);
-        if (len && line[len - 1] == '\n') line[--len] = '\0';
-        if (n + 1 >= cap) {
-            char **grown = realloc(argv, (size_t)(cap *= 2) * sizeof *argv);
-            if (!grown) {
-                fclose(f);
-                return wn_fail("out of memory");
-            }
-            argv = grown;
-        }
-        argv[n++] = strdup(line);
-    }
-    fclose(f);
-    argv[n] = NULL;
-    *argc_out = n;
-    *argv_out = argv;
-    saved_argv = argv; /* kept for the life of the process: options point into it */
-    return WN_OK;
-}
-
-int wn_train_cli_parse(wn_train_cli *cli, int is_run, int argc, char **argv, int *help) {
-    *help = 0;
-    set_defaults(cli, is_run);
-    int rc = parse_pass(cli, argc, argv, help);
-    if (rc || *help) {
-        if (*help) usage(stdout, is_run);
-        return rc;
-    }
-    if (!cli->resume) return 0;
-    /* Resume: the saved options first, then this command line over them. */
-    const char *resume = cli->resume;
-    int sargc;
-    char **sargv;
-    if (saved_args_read(resume, &sargc, &sargv) != WN_OK) {
-        fprintf(stderr, "wastenet %s: %s\n", cli->command, wn_last_error());
-        return 2;
-    }
-    set_defaults(cli, is_run);
-    if ((rc = parse_pass(cli, sargc, sargv, help)) != 0) return rc;
-    rc = parse_pass(cli, argc, argv, help);
-    cli->resume = resume;
-    return rc;
-}
-
-/* ------------------------------------------------------------------ signals */
-
-static volatile sig_atomic_t g_interrupt = 0;
-
-static void on_signal(int sig) {
-    static const char again[] =
-        "\nwastenet: stopped at once; the last checkpoint is intact (resume with --resume)\n";
-    static const char first[] =
-        "\nwastenet: stopping after this step and writing a checkpoint "
-        "(press Ctrl-C again to quit at once)\n";
-    if (g_interrupt) {
-        ssize_t w = write(STDERR_FILENO, again, sizeof again - 1);
-        (void)w;
-        _exit(128 + sig);
-    }
-    g_interrupt = 1;
-    ssize_t w = write(STDERR_FILENO, first, sizeof first - 1);
-    (void)w;
-}
-
-static void install_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    /* One handler at a time: a second signal waits until the first has set the flag. */
-    sigaddset(&sa.sa_mask, SIGINT);
-    sigaddset(&sa.sa_mask, SIGTERM);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
+#include "tools/train_signals.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -400,17 +43,6 @@ static int file_exists(const char *path) {
 static int dir_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* --weights auto: the pretrained file this project documents for the backbone. */
-static const char *auto_weights(const char *model, char *buf, size_t size) {
-    if (!strcmp(model, "irv2"))
-        snprintf(buf, size, "weights/inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5");
-    else if (!strncmp(model, "efficientnet_lite", 17))
-        snprintf(buf, size, "weights/%s_imagenet_notop.h5", model);
-    else
-        return NULL;
-    return buf;
 }
 
 static int write_command(const char *run_dir, int argc, char **argv) {
@@ -430,20 +62,27 @@ static int write_command(const char *run_dir, int argc, char **argv) {
     return wn_atomic_commit(&af);
 }
 
-/* Temporary files "<name>.tmp.<pid>" left by a process killed while writing
- * (host/atomic_file.h): the real files beside them are intact; remove the leftovers. */
+/* The pid of a temporary name "<name>.tmp.<pid>" (host/atomic_file.h), or 0. */
+static long temporary_pid(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t || !t[5]) return 0;
+    const char *p = t + 5;
+    while (*p >= '0' && *p <= '9') p++;
+    return *p ? 0 : atol(t + 5);
+}
+
+/* Temporary files left by a process killed while writing: the real files beside
+ * them are intact (the rename never happened); remove the leftovers of processes
+ * that are gone. A live process (kill(pid, 0) succeeds, or fails with EPERM: it
+ * exists but is someone else's) may still be writing its file: keep it. */
 static void remove_stale_temporaries(const char *run_dir) {
     DIR *d = opendir(run_dir);
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
-        const char *t = strstr(e->d_name, ".tmp.");
-        if (!t || !t[5]) continue;
-        const char *p = t + 5;
-        while (*p >= '0' && *p <= '9') p++;
-        if (*p) continue;
-        long pid = atol(t + 5);
-        if (pid == (long)getpid() || (kill((pid_t)pid, 0) == 0)) continue; /* still alive */
+        long pid = temporary_pid(e->d_name);
+        if (pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno == EPERM) continue;
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);
         if (unlink(path) == 0) printf("removed %s (left by an interrupted write)\n", path);
@@ -525,14 +164,56 @@ static void make_plots(const wn_train_cli *cli, const char *run_dir) {
                 python, script);
 }
 
+/* ------------------------------------------------------------------ test hook */
+
+/* WN_TEST_SIGNAL_AT (tests only) makes the process send itself SIGINT (or SIGTERM
+ * with a ":TERM" suffix) at an exact point, so the tests can check what a signal
+ * does there without racing: "setup" (the training data just loaded), "folder" (the
+ * new run folder just created), "train:E:B", "validation:E:B" (after batch B of
+ * epoch E) or "test:P:B" (after batch B of the P-th test evaluation: 1 transfer or
+ * train, 2 fine-tuning). */
+typedef struct test_signal {
+    char pass[16];
+    int n, batch, sig, armed;
+} test_signal;
+
+static test_signal g_test_signal;
+
+static void test_signal_parse(void) {
+    const char *v = getenv("WN_TEST_SIGNAL_AT");
+    memset(&g_test_signal, 0, sizeof g_test_signal);
+    if (!v || !*v) return;
+    char pass[16] = "", term[8] = "";
+    int n = 0, batch = 0;
+    if (sscanf(v, "%15[a-z]:%d:%d:%7s", pass, &n, &batch, term) < 1) return;
+    snprintf(g_test_signal.pass, sizeof g_test_signal.pass, "%s", pass);
+    g_test_signal.n = n, g_test_signal.batch = batch;
+    g_test_signal.sig = strstr(v, ":TERM") ? SIGTERM : SIGINT;
+    g_test_signal.armed = 1;
+}
+
+static void test_signal_at(const char *pass, int n, int batch) {
+    test_signal *t = &g_test_signal;
+    if (!t->armed || strcmp(t->pass, pass) || t->n != n || t->batch != batch) return;
+    t->armed = 0;
+    raise(t->sig);
+}
+
+static void test_signal_hook(void *user, const char *pass, int epoch, int batch) {
+    (void)user;
+    test_signal_at(pass, epoch, batch);
+}
+
 /* ------------------------------------------------------------------ the command */
 
 typedef struct session {
     wn_train_cli *cli;
     char run_dir[4096];
+    int new_run_dir;            /* 1: this process created run_dir (not a resume) */
     wn_dataset train_ds, val_ds, test_ds;
     int have_test;
     wn_loader *train, *val, *test;
+    size_t cache_left;          /* --cache auto: bytes of the budget not yet used */
     wn_model model;
     int have_model;
     wn_backend *be;
@@ -541,23 +222,43 @@ typedef struct session {
     wn_history history;
 } session;
 
+static size_t default_cache_budget(void) { /* host/loader.c's default: half the RAM */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return (size_t)1 << 30;
+    return (size_t)pages * (size_t)page / 2;
+}
+
 static int open_split(session *s, wn_dataset *ds, wn_loader **ld, const char *split, int shuffle,
                       const wn_dataset *classes_from) {
+    const wn_train_cli *cli = s->cli;
     char dir[4096];
-    if (wn_path_join(dir, sizeof dir, s->cli->data, split) != WN_OK) return WN_ERR;
-    wn_scan_options so = {s->cli->skip_bad, on_bad_file, NULL};
+    if (wn_path_join(dir, sizeof dir, cli->data, split) != WN_OK) return WN_ERR;
+    wn_scan_options so = {cli->skip_bad, on_bad_file, NULL};
     if (wn_dataset_scan(ds, dir, classes_from ? (const char *const *)classes_from->class_names : NULL,
                         classes_from ? classes_from->n_classes : 0, &so) != WN_OK)
         return WN_ERR;
     wn_dataset_print_found(ds, stdout);
     wn_loader_options lo;
     wn_loader_options_default(&lo);
-    lo.height = lo.width = s->cli->image_size;
-    lo.batch = s->cli->batch;
+    lo.height = lo.width = cli->image_size;
+    lo.batch = cli->batch;
     lo.shuffle = shuffle;
-    lo.seed = s->cli->seed;
-    lo.skip_bad = s->cli->skip_bad;
+    lo.seed = cli->seed;
+    lo.skip_bad = cli->skip_bad;
     lo.on_bad_file = on_bad_file;
+    lo.max_pixels = cli->max_pixels;
+    /* auto: the budget covers every split together, the training split first. */
+    size_t need = wn_image_cache_bytes(ds, cli->image_size, cli->image_size);
+    lo.mode = cli->cache_mode;
+    if (lo.mode == WN_LOADER_AUTO) {
+        lo.mode = need <= s->cache_left ? WN_LOADER_CACHE : WN_LOADER_STREAM;
+        if (lo.mode == WN_LOADER_CACHE) s->cache_left -= need;
+    }
+    if (lo.mode == WN_LOADER_CACHE)
+        printf("%s: decoding into RAM (%.1f MiB)\n", split, (double)need / (1 << 20));
+    else
+        printf("%s: streamed from the files every epoch%s\n", split,
+               cli->cache_mode == WN_LOADER_AUTO ? " (over the --cache-budget left)" : "");
     if (wn_loader_open(ld, ds, &lo) != WN_OK) return wn_fail_context("%s: ", dir);
     if (wn_loader_size(*ld) == 0) return wn_fail("%s: no usable images", dir);
     return WN_OK;
@@ -581,7 +282,7 @@ static int load_start_weights(session *s) {
         return WN_OK;
     }
     if (!strcmp(w, "auto")) {
-        w = auto_weights(s->cli->model, buf, sizeof buf);
+        w = wn_train_cli_auto_weights(s->cli->model, buf, sizeof buf);
         if (!w) {
             printf("weights: no pretrained file for %s: random initialisation (seed %llu)\n",
                    s->cli->model, (unsigned long long)s->cli->seed);
@@ -620,8 +321,111 @@ static int write_preview(session *s) {
     return rc;
 }
 
-/* Test evaluation and the per-class analysis of a phase. */
-static int evaluate_test(session *s, const char *phase) {
+/* Set-up, before anything is written: the data, the model with its starting weights,
+ * the backend and the executor. A signal meanwhile ends the process at once. */
+static int session_setup(session *s) {
+    wn_train_cli *cli = s->cli;
+    s->cache_left = cli->cache_budget ? cli->cache_budget : default_cache_budget();
+    /* Data: classes from train/, the same classes required of validation/ and test/. */
+    if (open_split(s, &s->train_ds, &s->train, "train", 1, NULL) != WN_OK) return WN_ERR;
+    test_signal_at("setup", 0, 0);
+    if (open_split(s, &s->val_ds, &s->val, "validation", 0, &s->train_ds) != WN_OK) return WN_ERR;
+    char test_dir[4096];
+    wn_path_join(test_dir, sizeof test_dir, cli->data, "test");
+    if (dir_exists(test_dir)) {
+        if (open_split(s, &s->test_ds, &s->test, "test", 0, &s->train_ds) != WN_OK) return WN_ERR;
+        s->have_test = 1;
+    } else {
+        printf("no %s folder: no test evaluation\n", test_dir);
+    }
+    if (s->train_ds.n_classes < 2)
+        return wn_fail("%s/train has %d class folder%s: a classifier needs at least 2", cli->data,
+                       s->train_ds.n_classes, s->train_ds.n_classes == 1 ? "" : "s");
+
+    /* The model, its starting weights, the backend and the executor. */
+    if (wn_model_create(&s->model, cli->model, cli->image_size, cli->image_size,
+                        s->train_ds.n_classes, cli->seed) != WN_OK)
+        return WN_ERR;
+    s->have_model = 1;
+    if (load_start_weights(s) != WN_OK) return WN_ERR;
+    int first_boundary = cli->is_run ? WN_FINE_TUNE_NONE : cli->fine_tune_at;
+    if (cli->is_run && wn_model_set_fine_tune(&s->model, cli->fine_tune_at) != WN_OK)
+        return WN_ERR; /* wn_train_cli_check has checked it already; kept as the backstop */
+    if (wn_model_set_fine_tune(&s->model, first_boundary) != WN_OK) return WN_ERR;
+    if (!(s->be = make_backend(cli))) return WN_ERR;
+    printf("backend: %s, batch %d, %dx%d images, %d classes, seed %llu\n", s->be->name, cli->batch,
+           cli->image_size, cli->image_size, s->train_ds.n_classes, (unsigned long long)cli->seed);
+    return wn_executor_create(&s->ex, &s->model, s->be, cli->batch, 0);
+}
+
+/* Removes a run folder this process created during start-up, with what start-up
+ * wrote into it. A folder holding a checkpoint is never touched; anything else
+ * unexpected in it makes rmdir fail and the folder stays. */
+static void remove_new_run_dir(session *s) {
+    if (!s->new_run_dir) return;
+    DIR *d = opendir(s->run_dir);
+    if (!d) return;
+    static const char *const ours[] = {"command.txt", "classes.txt", "augment_preview.npy"};
+    struct dirent *e;
+    int has_checkpoint = 0;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n > 5 && !strcmp(e->d_name + n - 5, ".ckpt")) has_checkpoint = 1;
+    }
+    if (has_checkpoint) {
+        closedir(d);
+        return;
+    }
+    rewinddir(d);
+    char path[4400];
+    while ((e = readdir(d))) {
+        int remove = temporary_pid(e->d_name) == (long)getpid();
+        for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) remove |= !strcmp(e->d_name, ours[i]);
+        if (!remove) continue;
+        snprintf(path, sizeof path, "%s/%s", s->run_dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    if (rmdir(s->run_dir) == 0) s->new_run_dir = 0;
+}
+
+/* After set-up: the run folder and what it holds before the first epoch (command,
+ * classes, augmentation preview). A new folder is made only now, so a run that
+ * cannot start leaves none behind; signals are held meanwhile (train_signals.h).
+ * Returns 0, 1 (failed: the new folder removed) or 130 (interrupted: the same). */
+static int make_run_folder(session *s, int argc, char **argv) {
+    wn_train_cli *cli = s->cli;
+    wn_train_signals_enter_hold();
+    int rc = WN_OK;
+    if (cli->resume) {
+        remove_stale_temporaries(s->run_dir);
+    } else {
+        rc = wn_run_dir_create(s->run_dir, sizeof s->run_dir, cli->runs_root, cli->name, time(NULL));
+        if (rc == WN_OK) {
+            s->new_run_dir = 1;
+            rc = write_command(s->run_dir, argc, argv);
+        }
+        if (rc == WN_OK) printf("run folder: %s\n", s->run_dir);
+        test_signal_at("folder", 0, 0);
+    }
+    if (rc == WN_OK) rc = write_classes(s->run_dir, &s->train_ds);
+    if (rc == WN_OK && cli->augment) rc = write_preview(s);
+    if (rc != WN_OK) {
+        fprintf(stderr, "wastenet %s: %s\n", cli->command, wn_last_error());
+        remove_new_run_dir(s);
+        return 1;
+    }
+    if (wn_train_signals_leave_hold()) {
+        remove_new_run_dir(s);
+        fputs(wn_train_signals_setup_message(), stderr);
+        return WN_EXIT_INTERRUPTED;
+    }
+    return 0;
+}
+
+/* Test evaluation and the per-class analysis of a phase. *interrupted is set when a
+ * signal stopped the pass (nothing written then: a resume evaluates again). */
+static int evaluate_test(session *s, const char *phase, int index, int *interrupted) {
     int n = wn_loader_size(s->test), k = s->model.num_classes;
     float *probs = malloc((size_t)n * (size_t)k * sizeof *probs);
     int32_t *labels = malloc((size_t)n * sizeof *labels), *indices = malloc((size_t)n * sizeof *indices);
@@ -631,14 +435,22 @@ static int evaluate_test(session *s, const char *phase) {
     wn_class_report rep;
     int rc = WN_ERR, have_rep = 0;
     memset(&cm, 0, sizeof cm);
+    *interrupted = 0;
     if (!probs || !labels || !indices || !paths || !lab) {
         wn_fail("test evaluation: out of memory");
         goto out;
     }
     if (wn_confusion_init(&cm, k) != WN_OK) goto out;
     wn_eval_result r;
+    wn_eval_control ctl = {&wn_train_interrupt, test_signal_hook, NULL, "test", index + 1};
     printf("evaluating on the test set (%d images)...\n", n);
-    if (wn_evaluate(s->ex, &s->model, s->test, &r, &cm, probs, labels, indices) != WN_OK) goto out;
+    if (wn_evaluate_ctl(s->ex, &s->model, s->test, &ctl, &r, &cm, probs, labels, indices) != WN_OK)
+        goto out;
+    if (r.interrupted) {
+        *interrupted = 1;
+        rc = WN_OK;
+        goto out;
+    }
     printf("%s: test loss %.4f, accuracy on test set = %.2f %%\n", phase, r.loss, r.accuracy * 100);
     if (wn_report_write_test(s->run_dir, phase, r.loss, r.accuracy, r.samples) != WN_OK) goto out;
     if (wn_class_report_compute(&cm, &rep) != WN_OK) goto out;
@@ -690,7 +502,8 @@ static int run_phase(session *s, const char *phase, const char *title, int index
     o.seed = cli->seed, o.augment = cli->augment, o.rotation = cli->rotation;
     o.early_stopping = cli->early_stopping, o.min_delta = cli->min_delta;
     o.patience = cli->patience, o.restore = cli->restore;
-    o.checkpoint = ckpt, o.resume = cli->resume != NULL, o.interrupt = &g_interrupt;
+    o.checkpoint = ckpt, o.resume = cli->resume != NULL, o.interrupt = &wn_train_interrupt;
+    o.after_batch = test_signal_hook;
     const char *stop_after = getenv("WN_TEST_INTERRUPT_AFTER_STEPS"); /* tests only */
     if (stop_after) o.interrupt_after_steps = atol(stop_after);
     o.progress = &s->progress, o.history = &s->history, o.report_dir = s->run_dir;
@@ -729,9 +542,16 @@ static int run_phase(session *s, const char *phase, const char *title, int index
         return 1;
     }
     printf("%s: weights saved to %s (Keras layout: model.load_weights)\n", phase, weights);
-    if (s->have_test && evaluate_test(s, phase) != WN_OK) {
+    int interrupted = 0;
+    if (s->have_test && evaluate_test(s, phase, index, &interrupted) != WN_OK) {
         fprintf(stderr, "wastenet %s: %s\n", cli->command, wn_last_error());
         return 1;
+    }
+    if (interrupted) {
+        fprintf(stderr, "%s: interrupted during the test evaluation; the phase's training is "
+                        "finished and saved (%s).\nResume with: wastenet %s --resume %s\n",
+                phase, ckpt, cli->command, s->run_dir);
+        return WN_EXIT_INTERRUPTED;
     }
     return res.status == WN_PHASE_DIVERGED ? 1 : 0;
 }
@@ -758,8 +578,22 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
     double t0 = wn_clock_seconds();
     /* Line-buffered even into a log file, so messages on stderr land in order. */
     setvbuf(stdout, NULL, _IOLBF, 0);
+    test_signal_parse();
 
-    /* The run folder: a new one, or the one being resumed. */
+    /* Everything the options alone can tell, before any data is read. */
+    int rc = wn_train_cli_check(cli);
+    if (rc) return rc;
+    char setup_message[1024];
+    if (cli->resume)
+        snprintf(setup_message, sizeof setup_message,
+                 "wastenet %s: interrupted during set-up; %s is unchanged. Resume with: "
+                 "wastenet %s --resume %s", cmd, cli->resume, cmd, cli->resume);
+    else
+        snprintf(setup_message, sizeof setup_message,
+                 "wastenet %s: interrupted during set-up (loading data, model and weights): "
+                 "nothing was trained or written, there is nothing to resume", cmd);
+    wn_train_signals_install(setup_message);
+
     if (cli->resume) {
         if (!dir_exists(cli->resume)) {
             fprintf(stderr, "wastenet %s: --resume %s: no such run folder\n", cmd, cli->resume);
@@ -770,49 +604,12 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
         wn_path_join(hist, sizeof hist, s.run_dir, "history.csv");
         if (wn_history_read_csv(&s.history, hist) != WN_OK) goto fail;
         printf("resuming %s\n", s.run_dir);
-        remove_stale_temporaries(s.run_dir);
-    } else {
-        if (wn_run_dir_create(s.run_dir, sizeof s.run_dir, cli->runs_root, cli->name, time(NULL)) != WN_OK ||
-            write_command(s.run_dir, argc, argv) != WN_OK)
-            goto fail;
-        printf("run folder: %s\n", s.run_dir);
     }
-    install_signals();
-
-    /* Data: classes from train/, the same classes required of validation/ and test/. */
-    if (open_split(&s, &s.train_ds, &s.train, "train", 1, NULL) != WN_OK ||
-        open_split(&s, &s.val_ds, &s.val, "validation", 0, &s.train_ds) != WN_OK)
-        goto fail;
-    char test_dir[4096];
-    wn_path_join(test_dir, sizeof test_dir, cli->data, "test");
-    if (dir_exists(test_dir)) {
-        if (open_split(&s, &s.test_ds, &s.test, "test", 0, &s.train_ds) != WN_OK) goto fail;
-        s.have_test = 1;
-    } else {
-        printf("no %s folder: no test evaluation\n", test_dir);
+    if (session_setup(&s) != WN_OK) goto fail;
+    if ((status = make_run_folder(&s, argc, argv)) != 0) {
+        session_close(&s);
+        return status;
     }
-    if (s.train_ds.n_classes < 2) {
-        wn_fail("%s/train has %d class folder%s: a classifier needs at least 2", cli->data,
-                s.train_ds.n_classes, s.train_ds.n_classes == 1 ? "" : "s");
-        goto fail;
-    }
-    if (write_classes(s.run_dir, &s.train_ds) != WN_OK) goto fail;
-
-    /* The model, its starting weights, the backend and the executor. */
-    if (wn_model_create(&s.model, cli->model, cli->image_size, cli->image_size,
-                        s.train_ds.n_classes, cli->seed) != WN_OK)
-        goto fail;
-    s.have_model = 1;
-    if (load_start_weights(&s) != WN_OK) goto fail;
-    int first_boundary = cli->is_run ? WN_FINE_TUNE_NONE : cli->fine_tune_at;
-    if (cli->is_run && wn_model_set_fine_tune(&s.model, cli->fine_tune_at) != WN_OK)
-        goto fail; /* check the fine-tune boundary now, not after transfer learning */
-    if (wn_model_set_fine_tune(&s.model, first_boundary) != WN_OK) goto fail;
-    if (!(s.be = make_backend(cli))) goto fail;
-    printf("backend: %s, batch %d, %dx%d images, %d classes, seed %llu\n", s.be->name, cli->batch,
-           cli->image_size, cli->image_size, s.train_ds.n_classes, (unsigned long long)cli->seed);
-    if (wn_executor_create(&s.ex, &s.model, s.be, cli->batch, 0) != WN_OK) goto fail;
-    if (cli->augment && write_preview(&s) != WN_OK) goto fail;
 
     wn_progress_mode pm = !strcmp(cli->progress, "bar")     ? WN_PROGRESS_BAR
                           : !strcmp(cli->progress, "lines") ? WN_PROGRESS_LINES
@@ -822,7 +619,7 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
     if (cli->is_run) {
         status = run_phase(&s, "transfer", "transfer learning (backbone frozen)", 0, cli->lr,
                            WN_FINE_TUNE_NONE);
-        if (status == 0 && g_interrupt) { /* Ctrl-C during the test evaluation */
+        if (status == 0 && wn_train_interrupt) { /* Ctrl-C while writing the reports */
             fprintf(stderr, "transfer learning is finished and saved; fine-tuning has not "
                             "started.\nResume with: wastenet %s --resume %s\n",
                     cmd, s.run_dir);

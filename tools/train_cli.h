@@ -4,14 +4,20 @@
  * pictures (tools/plots.py).
  *
  * Exit statuses of both commands: 0 done; 1 failed (a message on stderr; for a
- * diverged phase the best weights are kept and reported); 2 bad usage; 130
- * interrupted by Ctrl-C/SIGTERM after writing a checkpoint (the message says how to
- * resume).
+ * diverged phase the best weights are kept and reported); 2 bad usage, including a
+ * value the chosen model cannot take (found before any data is read); 130
+ * interrupted by Ctrl-C/SIGTERM: during set-up at once (nothing written), during
+ * training after writing a checkpoint (the message says how to resume).
+ *
+ * The run folder (runs/<timestamp>-<name>/) is created only once set-up has
+ * succeeded (data, model, weights, backend): a run that cannot start leaves nothing
+ * behind. Signals: tools/train_signals.h.
  */
 #ifndef WN_TOOLS_TRAIN_CLI_H
 #define WN_TOOLS_TRAIN_CLI_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine/early_stopping.h"
@@ -42,6 +48,9 @@ typedef struct wn_train_cli {
     const char *resume;      /* run folder to continue, or NULL */
     const char *progress;    /* auto, bar, lines, none */
     int skip_bad;
+    size_t max_pixels;       /* decoder limit per image, width x height (host/image_decode.h) */
+    int cache_mode;          /* WN_LOADER_AUTO, _CACHE (--cache ram) or _STREAM (host/loader.h) */
+    size_t cache_budget;     /* auto: bytes for the decoded images of all splits; 0 = half the RAM */
     int plots;
     const char *grid_class;  /* class of the TP/FN/FP grid (plots.py default) */
 } wn_train_cli;
@@ -50,6 +59,20 @@ typedef struct wn_train_cli {
  * Returns 0, or 2 after printing a usage error (or 1 with --help printed: the
  * caller then exits 0 — see *help). */
 int wn_train_cli_parse(wn_train_cli *cli, int is_run, int argc, char **argv, int *help);
+
+/* What can be checked before any data is read, so that a mistake costs no scan or
+ * load: the model name, --image-size against the model's minimum, --fine-tune-at
+ * against its backbone's layer count and --name (exit status 2: the option and the
+ * valid range named); the --weights file, the --runs folder and --backend cuda (1).
+ * Returns 0, or the exit status after printing the message. */
+int wn_train_cli_check(const wn_train_cli *cli);
+
+/* --weights auto: the pretrained file this project documents for the backbone
+ * (weights/README.md) into buf, or NULL when there is none (random initialisation). */
+const char *wn_train_cli_auto_weights(const char *model, char *buf, size_t size);
+
+/* A byte count: "8589934592", "512M", "8G", "8GiB", "1.5T" (binary units). 0 or -1. */
+int wn_parse_bytes(const char *s, size_t *out);
 
 /* The whole command: set-up, phases, reports, pictures. Returns the exit status. */
 int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv);

@@ -252,7 +252,7 @@ def main():
                 (["--batch", "0"], 2, "--batch 0"),
                 (["--lr", "-1"], 2, "negative --lr"),
                 (["--rotation", "2"], 2, "--rotation 2"),
-                (["--fine-tune-at", "11"], 1, "--fine-tune-at beyond the layers"),
+                (["--fine-tune-at", "11"], 2, "--fine-tune-at beyond the layers"),
                 (["--frobnicate"], 2, "unknown option")):
             r = run(base_args(data, runs, "bad", epochs=1) + args)
             check(r.returncode == want and r.stderr.strip() != "",

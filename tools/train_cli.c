@@ -228,16 +228,25 @@ static size_t default_cache_budget(void) { /* host/loader.c's default: half the 
     return (size_t)pages * (size_t)page / 2;
 }
 
-static int open_split(session *s, wn_dataset *ds, wn_loader **ld, const char *split, int shuffle,
-                      const wn_dataset *classes_from) {
-    const wn_train_cli *cli = s->cli;
+/* Lists a split's files (no image is read yet). */
+static int scan_split(session *s, wn_dataset *ds, const char *split, const wn_dataset *classes_from) {
     char dir[4096];
-    if (wn_path_join(dir, sizeof dir, cli->data, split) != WN_OK) return WN_ERR;
-    wn_scan_options so = {cli->skip_bad, on_bad_file, NULL};
+    if (wn_path_join(dir, sizeof dir, s->cli->data, split) != WN_OK) return WN_ERR;
+    wn_scan_options so = {s->cli->skip_bad, on_bad_file, NULL};
     if (wn_dataset_scan(ds, dir, classes_from ? (const char *const *)classes_from->class_names : NULL,
                         classes_from ? classes_from->n_classes : 0, &so) != WN_OK)
         return WN_ERR;
     wn_dataset_print_found(ds, stdout);
+    return WN_OK;
+}
+
+/* The loader of a scanned split: where the images are decoded (cache mode) or the
+ * decoding set up (stream mode). */
+static int open_loader(session *s, const wn_dataset *ds, wn_loader **ld, const char *split,
+                       int shuffle) {
+    const wn_train_cli *cli = s->cli;
+    char dir[4096];
+    if (wn_path_join(dir, sizeof dir, cli->data, split) != WN_OK) return WN_ERR;
     wn_loader_options lo;
     wn_loader_options_default(&lo);
     lo.height = lo.width = cli->image_size;
@@ -321,28 +330,28 @@ static int write_preview(session *s) {
     return rc;
 }
 
-/* Set-up, before anything is written: the data, the model with its starting weights,
- * the backend and the executor. A signal meanwhile ends the process at once. */
+/* Set-up, before anything is written: the file lists, the model with its starting
+ * weights, the backend and the executor, then the images (decoded now in cache
+ * mode). A signal meanwhile ends the process at once (train_signals.h). */
 static int session_setup(session *s) {
     wn_train_cli *cli = s->cli;
-    s->cache_left = cli->cache_budget ? cli->cache_budget : default_cache_budget();
-    /* Data: classes from train/, the same classes required of validation/ and test/. */
-    if (open_split(s, &s->train_ds, &s->train, "train", 1, NULL) != WN_OK) return WN_ERR;
-    test_signal_at("setup", 0, 0);
-    if (open_split(s, &s->val_ds, &s->val, "validation", 0, &s->train_ds) != WN_OK) return WN_ERR;
+    /* The file lists: classes from train/, the same classes required of validation/
+     * and test/. */
+    if (scan_split(s, &s->train_ds, "train", NULL) != WN_OK ||
+        scan_split(s, &s->val_ds, "validation", &s->train_ds) != WN_OK)
+        return WN_ERR;
     char test_dir[4096];
     wn_path_join(test_dir, sizeof test_dir, cli->data, "test");
-    if (dir_exists(test_dir)) {
-        if (open_split(s, &s->test_ds, &s->test, "test", 0, &s->train_ds) != WN_OK) return WN_ERR;
-        s->have_test = 1;
-    } else {
-        printf("no %s folder: no test evaluation\n", test_dir);
-    }
+    s->have_test = dir_exists(test_dir);
+    if (s->have_test && scan_split(s, &s->test_ds, "test", &s->train_ds) != WN_OK) return WN_ERR;
+    if (!s->have_test) printf("no %s folder: no test evaluation\n", test_dir);
     if (s->train_ds.n_classes < 2)
         return wn_fail("%s/train has %d class folder%s: a classifier needs at least 2", cli->data,
                        s->train_ds.n_classes, s->train_ds.n_classes == 1 ? "" : "s");
 
-    /* The model, its starting weights, the backend and the executor. */
+    /* The model, its starting weights, the backend and the executor, before the
+     * images are decoded: a bad weight file or a batch the GPU cannot hold is found
+     * in seconds, not after loading the data. */
     if (wn_model_create(&s->model, cli->model, cli->image_size, cli->image_size,
                         s->train_ds.n_classes, cli->seed) != WN_OK)
         return WN_ERR;
@@ -355,7 +364,15 @@ static int session_setup(session *s) {
     if (!(s->be = make_backend(cli))) return WN_ERR;
     printf("backend: %s, batch %d, %dx%d images, %d classes, seed %llu\n", s->be->name, cli->batch,
            cli->image_size, cli->image_size, s->train_ds.n_classes, (unsigned long long)cli->seed);
-    return wn_executor_create(&s->ex, &s->model, s->be, cli->batch, 0);
+    if (wn_executor_create(&s->ex, &s->model, s->be, cli->batch, 0) != WN_OK) return WN_ERR;
+
+    /* The images. */
+    s->cache_left = cli->cache_budget ? cli->cache_budget : default_cache_budget();
+    if (open_loader(s, &s->train_ds, &s->train, "train", 1) != WN_OK) return WN_ERR;
+    test_signal_at("setup", 0, 0);
+    if (open_loader(s, &s->val_ds, &s->val, "validation", 0) != WN_OK) return WN_ERR;
+    if (s->have_test && open_loader(s, &s->test_ds, &s->test, "test", 0) != WN_OK) return WN_ERR;
+    return WN_OK;
 }
 
 /* Removes a run folder this process created during start-up, with what start-up

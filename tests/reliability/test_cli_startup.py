@@ -12,9 +12,10 @@ test pass.
    size below its minimum, an unknown model) exit 2 naming the option and the valid
    range, before any data is read (with a --data folder that does not exist, the
    message is about the option; also when resuming);
-3. a run that fails during start-up (bad weight file, one class, a pixel-limit
-   refusal, a full disk while the run folder's first files are written) leaves no run
-   folder; a resumed run whose set-up fails leaves its folder as it was;
+3. a run that fails during start-up (bad weight file, found before any image is
+   decoded; one class; a pixel-limit refusal; a full disk while the run folder's
+   first files are written) leaves no run folder; a resumed run whose set-up fails
+   leaves its folder as it was;
 4. a signal during set-up exits 130 at once with a message (nothing to resume): one
    raised at a fixed point (WN_TEST_SIGNAL_AT), a real SIGINT from outside while the
    training images are still being decoded, one while the run folder is being
@@ -216,8 +217,10 @@ def test_startup_failures(tmp, data, runs, ref):
     with open(not_h5, "w") as f:
         f.write("these are not weights\n")
     r = run(train_args(data, runs, "sf_weights", extra=["--weights", not_h5]))
-    check(r.returncode == 1 and not_h5 in r.stderr and run_dirs(runs, "sf_weights") == [],
-          f"a bad weight file: exit {r.returncode}, no run folder left: {tail(r.stderr)}")
+    check(r.returncode == 1 and not_h5 in r.stderr and run_dirs(runs, "sf_weights") == []
+          and "decoding into RAM" not in r.stdout,
+          f"a bad weight file: exit {r.returncode}, found before any image is decoded, no run "
+          f"folder left: {tail(r.stderr)}")
     one = os.path.join(tmp, "one_class")
     for split in ("train", "validation", "test"):
         shutil.copytree(os.path.join(data, split, "circle"), os.path.join(one, split, "circle"))

@@ -288,6 +288,22 @@ def test_setup_signals(tmp, data, runs, ref):
           f"a real SIGINT while the training images decode: exit {p.returncode} after "
           f"{took:.2f} s, before the validation split: {tail(err)}")
 
+    # --resume removes the temporaries of processes that are gone, not of live ones
+    copy = os.path.join(runs, "20000101-000000-tmp_copy")
+    shutil.copytree(ref, copy)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = os.path.join(copy, f"train.ckpt.tmp.{gone.pid}")
+    live = os.path.join(copy, f"history.json.tmp.{os.getpid()}")
+    for path in (dead, live):
+        with open(path, "wb") as f:
+            f.write(b"half a file")
+    r = run(["train", "--resume", copy])
+    check(r.returncode == 0 and not os.path.exists(dead) and os.path.exists(live)
+          and f"removed {dead}" in r.stdout,
+          f"--resume removes a dead process's temporary, keeps a live one's: {tail(r.stdout)}")
+    shutil.rmtree(copy)
+
     # during a resume's set-up: the run folder is left exactly as it was
     before = snapshot(ref)
     r = run(["train", "--resume", ref], env={"WN_TEST_SIGNAL_AT": "setup"})

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,12 +45,17 @@ int wn_isolate_run(const char *path, int (*fn)(const char *, void *), void *user
     int fds[2];
     if (pipe(fds) != 0) return WN_OK; /* no isolation possible: the caller's read decides */
     fflush(NULL); /* nothing buffered is written twice */
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]), close(fds[1]);
         return WN_OK;
     }
     if (pid == 0) {
+        /* A reader hung inside the library must not outlive a parent that was
+         * signalled alone (kill <pid>): the kernel kills it when the parent dies. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1); /* the parent died before prctl */
         close(fds[0]);
         child_main(fds[1], path, fn, user);
     }

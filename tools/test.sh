@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh --test
 tools/build.sh build
+# Test programs link OpenMP directly (no re-exec as in `wastenet`): make them wait
+# passively too, or parallel tests spinning against each other run 10-70x slower.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # 1. every test (CPU, Keras parity, GPU parity skipped without a GPU)
 (cd build && ctest --output-on-failure -j "$(nproc)" "$@")
 # 2. the CPU suite again under AddressSanitizer + UBSan + LeakSanitizer

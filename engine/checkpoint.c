@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "engine/error.h"
+#include "engine/model.h"
 #include "host/atomic_file.h"
 
 static const unsigned char wn_ckpt_magic[8] = {'W', 'N', 'C', 'K', 'P', 'T', 0, 1};
@@ -223,5 +224,31 @@ int wn_checkpoint_load(wn_checkpoint *ck, const char *path) {
 done:
     fclose(fp);
     if (rc != WN_OK) wn_checkpoint_free(ck);
+    return rc;
+}
+
+int wn_checkpoint_is_file(const char *path) {
+    unsigned char magic[6] = {0};
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    size_t n = fread(magic, 1, sizeof magic, fp);
+    fclose(fp);
+    return n == sizeof magic && !memcmp(magic, wn_ckpt_magic, sizeof magic);
+}
+
+int wn_checkpoint_load_model(wn_model *m, const char *path) {
+    wn_checkpoint ck;
+    if (wn_checkpoint_load(&ck, path) != WN_OK) return WN_ERR;
+    int rc = wn_model_create(m, ck.arch, ck.image_h, ck.image_w, ck.num_classes, 0);
+    if (rc == WN_OK && (ck.n_params != m->graph.n_params || ck.n_stats != m->graph.n_stats)) {
+        rc = wn_fail("%s: holds %zu + %zu weights, but model %s has %zu + %zu", path,
+                     ck.n_params, ck.n_stats, ck.arch, m->graph.n_params, m->graph.n_stats);
+        wn_model_free(m);
+    }
+    if (rc == WN_OK) {
+        memcpy(m->params, ck.params, ck.n_params * sizeof(float));
+        memcpy(m->stats, ck.stats, ck.n_stats * sizeof(float));
+    }
+    wn_checkpoint_free(&ck);
     return rc;
 }

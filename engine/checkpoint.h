@@ -77,6 +77,14 @@ void wn_checkpoint_free(wn_checkpoint *ck);
 
 int wn_checkpoint_exists(const char *path);
 
+/* 1 when path starts with the checkpoint magic ("WNCKPT"), else 0. */
+int wn_checkpoint_is_file(const char *path);
+
+struct wn_model;
+/* Builds the model a checkpoint names (architecture, image size, classes) into *m and
+ * fills its weights from it; on failure *m is left freed. */
+int wn_checkpoint_load_model(struct wn_model *m, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -415,3 +415,13 @@ int wn_model_weights_save(const wn_model *m, const char *path, wn_weights_scope 
     free(ol), free(ow);
     return rc;
 }
+
+int wn_model_weights_head_classes(const char *path) {
+    wn_h5_file *f;
+    if (wn_h5_open(path, &f) != WN_OK) return 0;
+    int classes = 0, i = wn_h5_find_layer(f, "dense");
+    if (i >= 0 && f->layers[i].n_weights >= 1 && f->layers[i].weights[0].rank == 2)
+        classes = (int)f->layers[i].weights[0].dims[1];
+    wn_h5_close(f);
+    return classes;
+}

@@ -59,6 +59,10 @@ int wn_model_weights_load(wn_model *m, const char *path, wn_weights_info *info);
 
 /* Writes m's weights to `path`: scope WN_WEIGHTS_WHOLE_MODEL (the notebook's outer
  * layout) or WN_WEIGHTS_BACKBONE_ONLY (the notop layout). */
+/* Output units of a whole-model file's head (its "dense" kernel (in, out)), or 0 when
+ * the file has none (a backbone-only file) or cannot be read. */
+int wn_model_weights_head_classes(const char *path);
+
 int wn_model_weights_save(const wn_model *m, const char *path, wn_weights_scope scope);
 
 #ifdef __cplusplus

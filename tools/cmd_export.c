@@ -54,39 +54,14 @@ static input_kind sniff(const char *path) {
     return INPUT_UNKNOWN;
 }
 
-/* Output units of the file's head ("dense" kernel (in, out)), or 0. */
-static int h5_head_classes(const char *path) {
-    wn_h5_file *f;
-    if (wn_h5_open(path, &f) != WN_OK) return 0;
-    int classes = 0, i = wn_h5_find_layer(f, "dense");
-    if (i >= 0 && f->layers[i].n_weights >= 1 && f->layers[i].weights[0].rank == 2)
-        classes = (int)f->layers[i].weights[0].dims[1];
-    wn_h5_close(f);
-    return classes;
-}
-
 /* Builds the model `weights` describes and fills its weights. */
 static int load_input(wn_model *m, const char *weights, const char *arch, int classes,
                       int backbone_only) {
     switch (sniff(weights)) {
-    case INPUT_CHECKPOINT: {
-        wn_checkpoint ck;
-        if (wn_checkpoint_load(&ck, weights) != WN_OK) return WN_ERR;
-        int rc = wn_model_create(m, ck.arch, ck.image_h, ck.image_w, ck.num_classes, 0);
-        if (rc == WN_OK && (ck.n_params != m->graph.n_params || ck.n_stats != m->graph.n_stats)) {
-            rc = wn_fail("%s: holds %zu + %zu weights, but model %s has %zu + %zu", weights,
-                         ck.n_params, ck.n_stats, ck.arch, m->graph.n_params, m->graph.n_stats);
-            wn_model_free(m);
-        }
-        if (rc == WN_OK) {
-            memcpy(m->params, ck.params, ck.n_params * sizeof(float));
-            memcpy(m->stats, ck.stats, ck.n_stats * sizeof(float));
-        }
-        wn_checkpoint_free(&ck);
-        return rc;
-    }
+    case INPUT_CHECKPOINT:
+        return wn_checkpoint_load_model(m, weights);
     case INPUT_H5: {
-        if (classes <= 0) classes = h5_head_classes(weights);
+        if (classes <= 0) classes = wn_model_weights_head_classes(weights);
         if (classes <= 0) classes = 6;
         const wn_backbone_def *def = wn_backbone_find(arch);
         if (!def) return WN_ERR;

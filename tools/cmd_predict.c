@@ -107,44 +107,9 @@ static int names_from_run_folder(names *c, const char *weights) {
     return c->n;
 }
 
-static int is_checkpoint(const char *path) {
-    unsigned char magic[6] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t n = fread(magic, 1, sizeof magic, f);
-    fclose(f);
-    return n == 6 && !memcmp(magic, "WNCKPT", 6);
-}
-
-/* Output units of an .h5 file's "dense" layer, or 0. */
-static int h5_head_classes(const char *path) {
-    wn_h5_file *f;
-    if (wn_h5_open(path, &f) != WN_OK) return 0;
-    int classes = 0, i = wn_h5_find_layer(f, "dense");
-    if (i >= 0 && f->layers[i].n_weights >= 1 && f->layers[i].weights[0].rank == 2)
-        classes = (int)f->layers[i].weights[0].dims[1];
-    wn_h5_close(f);
-    return classes;
-}
-
 static int load_model(wn_model *m, const char *weights, const char *arch, int size) {
-    if (is_checkpoint(weights)) {
-        wn_checkpoint ck;
-        if (wn_checkpoint_load(&ck, weights) != WN_OK) return WN_ERR;
-        int rc = wn_model_create(m, ck.arch, ck.image_h, ck.image_w, ck.num_classes, 0);
-        if (rc == WN_OK && (ck.n_params != m->graph.n_params || ck.n_stats != m->graph.n_stats)) {
-            rc = wn_fail("%s: holds %zu + %zu weights, model %s has %zu + %zu", weights,
-                         ck.n_params, ck.n_stats, ck.arch, m->graph.n_params, m->graph.n_stats);
-            wn_model_free(m);
-        }
-        if (rc == WN_OK) {
-            memcpy(m->params, ck.params, ck.n_params * sizeof(float));
-            memcpy(m->stats, ck.stats, ck.n_stats * sizeof(float));
-        }
-        wn_checkpoint_free(&ck);
-        return rc;
-    }
-    int classes = h5_head_classes(weights);
+    if (wn_checkpoint_is_file(weights)) return wn_checkpoint_load_model(m, weights);
+    int classes = wn_model_weights_head_classes(weights);
     if (classes <= 0)
         return wn_fail("%s: no dense head found: predict needs the whole model's weights (a "
                        "checkpoint, or a *_weights.h5 from a run), not a backbone-only file",

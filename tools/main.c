@@ -39,7 +39,10 @@ static void print_usage(FILE *out) {
             WN_VERSION);
     for (int i = 0; i < wn_command_count; i++)
         fprintf(out, "  %-14s %s\n", wn_commands[i].name, wn_commands[i].summary);
-    fprintf(out, "\nexample:\n  wastenet data dataset_images\n");
+    fprintf(out, "\nexamples:\n"
+                 "  wastenet data dataset_images\n"
+                 "  wastenet run --data dataset_images --model irv2 --weights "
+                 "weights/inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5\n");
 }
 
 /* OpenMP threads spin-wait by default between parallel regions. On a busy machine

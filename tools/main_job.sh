@@ -31,8 +31,8 @@ echo "main job: $irv2 is absent; using EfficientNet-Lite2 with ImageNet weights 
 tools/fetch_efficientnet_lite.sh lite2
 # Chosen on the validation split (docs/RESULTS.md): Lite2 at its native 260x260,
 # transfer learning at 1e-3, then fine-tuning from block5a_expand_conv (layer 96 of 186)
-# at 1e-4; batch 32; at most 12 epochs a phase with the notebook's early stopping.
+# at 3e-5; batch 32; at most 12 epochs a phase with the notebook's early stopping.
 exec build/wastenet run --data dataset_images --model efficientnet_lite2 \
   --weights weights/efficientnet_lite2_imagenet_notop.h5 \
   --image-size 260 --batch 32 --epochs 12 --lr 1e-3 \
-  --fine-tune-at 96 --fine-tune-lr 1e-4 --name efficientnet_lite2 "$@"
+  --fine-tune-at 96 --fine-tune-lr 3e-5 --name efficientnet_lite2 "$@"

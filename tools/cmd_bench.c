@@ -18,6 +18,7 @@
 #include "engine/error.h"
 #include "engine/executor.h"
 #include "engine/model.h"
+#include "tools/bench_clock.h"
 #include "tools/commands.h"
 
 #define NOTEBOOK_S_PER_STEP 39.0 /* SEED.md: fine_tune_at 500, batch 64, 320x320, CPU */
@@ -32,17 +33,6 @@ static void usage(FILE *out) {
             "boundary, Adam) on random images and prints the median seconds per step,\n"
             "images/s, GFLOP/s and memory beside the notebook's 39 s/step.\n"
             "Defaults: --steps 5 --warmup 1 on the CPU, --steps 50 --warmup 5 on CUDA.\n");
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static uint64_t xorshift(uint64_t *s) {
@@ -129,9 +119,9 @@ int cmd_bench(int argc, char **argv) {
         be->destroy(be);
         return 1;
     }
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (wn_executor_create(&ex, &m, be, batch, 0) != WN_OK) goto fail;
-    double t_plan = now_s() - t0;
+    double t_plan = bench_now_s() - t0;
     size_t npix = (size_t)batch * size * size * 3;
     images = malloc(npix);
     flips = malloc((size_t)batch);
@@ -171,17 +161,17 @@ int cmd_bench(int argc, char **argv) {
                                 0.4 * 3.14159265358979);
         }
         float loss;
-        double ts = now_s();
+        double ts = bench_now_s();
         if (wn_executor_train_step(ex, images, labels, batch, flips, angles, seed + s, lr, &loss,
                                    NULL) != WN_OK)
             goto fail;
-        double dt = now_s() - ts;
+        double dt = bench_now_s() - ts;
         printf("  %s %d: %.3f s (loss %.4f)\n", s < warmup ? "warm-up" : "step",
                s < warmup ? s + 1 : s - warmup + 1, dt, loss);
         fflush(stdout);
         if (s >= warmup) times[s - warmup] = dt;
     }
-    qsort(times, (size_t)steps, sizeof(double), cmp_double);
+    qsort(times, (size_t)steps, sizeof(double), bench_cmp_double);
     double med = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -20,6 +20,7 @@
 #include "host/image_decode.h"
 #include "host/loader.h"
 #include "host/resize.h"
+#include "tools/bench_clock.h"
 #include "tools/commands.h"
 
 static void usage(FILE *out) {
@@ -37,15 +38,9 @@ static void usage(FILE *out) {
             "example:\n  wastenet bench-loader dataset_images/train --size 320 --batch 64\n");
 }
 
-static double clock_s(clockid_t id) {
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-static double now(void) { return clock_s(CLOCK_MONOTONIC); }
 /* CPU seconds used by all threads of this process: images per CPU second is the
  * per-core rate even when other programs share the cores. */
-static double cpu_now(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
+static double cpu_now(void) { return bench_clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 /* Cold decode + resize of all files with `threads` threads; returns images/s (wall)
  * and images per CPU second in *per_cpu_s. */
@@ -53,9 +48,9 @@ static double bench_cold(const wn_dataset *ds, int size, int threads, uint8_t *d
                          char **errors, double *per_cpu_s) {
     wn_decode_pool *pool = wn_decode_pool_new(threads, 0);
     if (!pool) return -1;
-    double t0 = now(), c0 = cpu_now();
+    double t0 = bench_now_s(), c0 = cpu_now();
     int rc = wn_decode_pool_run(pool, ds, files, ds->n_files, size, size, dst, errors);
-    double t = now() - t0, cpu = cpu_now() - c0;
+    double t = bench_now_s() - t0, cpu = cpu_now() - c0;
     wn_decode_pool_free(pool);
     int bad = 0;
     for (int i = 0; i < ds->n_files; i++) {
@@ -78,11 +73,11 @@ static void bench_split(const wn_dataset *ds, int size, uint8_t *dst) {
     int n = 0;
     for (int i = 0; dec && rs && i < ds->n_files; i++) {
         wn_image img;
-        double t0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+        double t0 = bench_clock_s(CLOCK_THREAD_CPUTIME_ID);
         if (wn_image_decode_file(dec, ds->paths[i], 0, &img) != WN_OK) continue;
-        double t1 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+        double t1 = bench_clock_s(CLOCK_THREAD_CPUTIME_ID);
         wn_resize_bilinear_u8(rs, img.pixels, img.height, img.width, dst, size, size);
-        t_dec += t1 - t0, t_res += clock_s(CLOCK_THREAD_CPUTIME_ID) - t1, n++;
+        t_dec += t1 - t0, t_res += bench_clock_s(CLOCK_THREAD_CPUTIME_ID) - t1, n++;
     }
     if (n)
         printf("  one core, CPU time: decode %.0f images/s (%.2f ms), resize %.0f images/s (%.2f ms)\n",
@@ -95,15 +90,15 @@ static void bench_split(const wn_dataset *ds, int size, uint8_t *dst) {
 static double bench_batches(const wn_dataset *ds, const wn_loader_options *o, double seconds,
                             const char *what) {
     wn_loader *ld;
-    double t_open = now();
+    double t_open = bench_now_s();
     if (wn_loader_open(&ld, ds, o) != WN_OK) {
         fprintf(stderr, "wastenet bench-loader: %s\n", wn_last_error());
         return -1;
     }
-    t_open = now() - t_open;
+    t_open = bench_now_s() - t_open;
     long batches = 0, images = 0, full = 0;
     unsigned checksum = 0;
-    double t0 = now(), t = 0;
+    double t0 = bench_now_s(), t = 0;
     for (int epoch = 0; t < seconds; epoch++) {
         wn_batch b;
         int r;
@@ -118,7 +113,7 @@ static double bench_batches(const wn_dataset *ds, const wn_loader_options *o, do
             wn_loader_close(ld);
             return -1;
         }
-        t = now() - t0;
+        t = bench_now_s() - t0;
     }
     double bps = batches / t;
     printf("  %s: %.1f batches/s of %dx%dx%dx3 (%.0f images/s, %.2f GB/s), %ld batches in "

@@ -18,6 +18,7 @@
 #include "engine/error.h"
 #include "engine/graph.h"
 #include "engine/model.h"
+#include "tools/bench_clock.h"
 #include "tools/commands.h"
 
 typedef struct shape_stat {
@@ -26,17 +27,6 @@ typedef struct shape_stat {
     int bias, count, trainable; /* occurrences; how many are at/above the boundary */
     double t_fwd, t_bwd_data, t_bwd_filter, t_affine; /* seconds per call, median */
 } shape_stat;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -54,11 +44,11 @@ static void usage(FILE *out) {
     do {                                                                             \
         if ((call) != WN_OK) goto fail;                                              \
         for (int r_ = 0; r_ < repeat; r_++) {                                        \
-            double t0_ = now_s();                                                    \
+            double t0_ = bench_now_s();                                                    \
             if ((call) != WN_OK) goto fail;                                          \
-            times[r_] = now_s() - t0_;                                               \
+            times[r_] = bench_now_s() - t0_;                                               \
         }                                                                            \
-        qsort(times, (size_t)repeat, sizeof(double), cmp_double);                    \
+        qsort(times, (size_t)repeat, sizeof(double), bench_cmp_double);                    \
         (result) = times[repeat / 2];                                                \
     } while (0)
 

@@ -62,8 +62,14 @@ def file_size_limit(n):
     return limit
 
 
+# `nobody` may not reach the build folder (a clone in a 0700 mkdtemp folder): main()
+# copies the binary into the test's 0755 folder and runs it from there as nobody.
+NOBODY_WASTENET = WASTENET
+
+
 def run(args, preexec=None, env=None, timeout=300):
-    return subprocess.run([WASTENET, *args], capture_output=True, text=True, preexec_fn=preexec,
+    exe = NOBODY_WASTENET if preexec is as_nobody else WASTENET
+    return subprocess.run([exe, *args], capture_output=True, text=True, preexec_fn=preexec,
                           env=env, timeout=timeout)
 
 
@@ -399,8 +405,12 @@ def test_kill9(tmp, data):
 
 
 def main():
+    global NOBODY_WASTENET
     tmp = tempfile.mkdtemp(prefix="wn_reliability_")
     os.chmod(tmp, 0o755)
+    NOBODY_WASTENET = os.path.join(tmp, "wastenet")
+    shutil.copy(WASTENET, NOBODY_WASTENET)
+    os.chmod(NOBODY_WASTENET, 0o755)
     try:
         data = os.path.join(tmp, "data")
         subprocess.run([MAKE, "dataset", data], check=True)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
 
 /* ------------------------------------------------------------ string lists */
 

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/error.h"
-#include "host/atomic_file.h"
+#include "host/base/error.h"
+#include "host/base/atomic_file.h"
 #include "host/isolate.h"
 
 #define WN_NAME_BUF 512 /* room for "layer '<name>': weight_names" */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
 #include "host/image_decode.h"
 #include "host/resize.h"
 

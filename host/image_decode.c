@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <turbojpeg.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
 
 struct wn_image_decoder {
     tjhandle tj;

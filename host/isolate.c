@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
 
 static double now_seconds(void) {
     struct timespec t;

@@ -15,7 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
+#include "host/base/rng.h"
 #include "host/image_cache.h"
 #include "host/staging.h"
 
@@ -59,19 +60,13 @@ struct wn_loader {
 
 /* ------------------------------------------------------------ shuffling */
 
-/* splitmix64: a good 64-bit mixer; one stream per (seed, epoch). */
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+/* One splitmix64 stream per (seed, epoch) (host/base/rng.h). */
 
 /* Uniform in [0, range) without modulo bias (rejection). */
 static uint64_t rng_below(uint64_t *s, uint64_t range) {
     const uint64_t threshold = (0 - range) % range;
     for (;;) {
-        uint64_t r = splitmix64(s);
+        uint64_t r = wn_splitmix64(s);
         if (r >= threshold) return r % range;
     }
 }
@@ -82,7 +77,7 @@ static void order_make(int32_t *order, int n, int shuffle, uint64_t seed, int ep
     for (int i = 0; i < n; i++) order[i] = i;
     if (!shuffle) return;
     uint64_t s = seed;
-    uint64_t key = splitmix64(&s) ^ ((uint64_t)(uint32_t)epoch * 0xD1B54A32D192ED03ull);
+    uint64_t key = wn_splitmix64(&s) ^ ((uint64_t)(uint32_t)epoch * 0xD1B54A32D192ED03ull);
     s = key;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)rng_below(&s, (uint64_t)i + 1);
@@ -201,7 +196,7 @@ void wn_loader_options_default(wn_loader_options *o) {
     o->height = o->width = 256;
     o->batch = 32;
     o->mode = WN_LOADER_AUTO;
-    o->pinned = 1;
+    o->staging = NULL;
 }
 
 static size_t default_cache_budget(void) {
@@ -246,7 +241,7 @@ int wn_loader_open(wn_loader **out, const wn_dataset *ds, const wn_loader_option
     }
     for (int k = 0; k < 2; k++) {
         loader_slot *s = &ld->slot[k];
-        if (wn_staging_alloc(&s->pixels, (size_t)opt->batch * ld->image_bytes, opt->pinned) !=
+        if (wn_staging_alloc(&s->pixels, (size_t)opt->batch * ld->image_bytes, opt->staging) !=
             WN_OK) {
             rc = WN_ERR;
             goto fail;

@@ -50,6 +50,7 @@
 #include <stdint.h>
 
 #include "host/dataset.h"
+#include "host/staging.h"
 #include "host/image_decode.h" /* WN_DEFAULT_MAX_PIXELS */
 
 #ifdef __cplusplus
@@ -68,8 +69,8 @@ typedef struct wn_loader_options {
     size_t cache_budget_bytes; /* auto mode: cache if it fits; 0 = half the RAM */
     int threads;               /* decode threads; 0 = all cores */
     size_t max_pixels;         /* per image, checked from the header; 0 = default */
-    int pinned;                /* 1: cudaHostAlloc staging when built with CUDA and
-                                  a GPU is present (falls back silently otherwise) */
+    const wn_host_allocator *staging; /* staging buffers' memory (the backend's pinned
+                                  host memory for a GPU run); NULL: aligned malloc */
     wn_bad_file_fn on_bad_file;/* skip_bad reports (may be NULL) */
     void *on_bad_file_user;
 } wn_loader_options;
@@ -86,7 +87,7 @@ typedef struct wn_batch {
 typedef struct wn_loader wn_loader;
 
 /* batch 32, 256x256 (Keras's defaults), no shuffle, seed 0, auto mode, all cores,
- * default pixel limit, pinned if possible, stop on bad files. */
+ * default pixel limit, ordinary staging memory, stop on bad files. */
 void wn_loader_options_default(wn_loader_options *opt);
 
 /* Opens a loader over ds (which must outlive it). In cache mode this decodes and
@@ -111,7 +112,7 @@ int wn_loader_batches_per_epoch(const wn_loader *ld);
 int wn_loader_bad_count(const wn_loader *ld);
 /* WN_LOADER_CACHE or WN_LOADER_STREAM: what auto chose. */
 int wn_loader_mode(const wn_loader *ld);
-/* 1 when the staging buffers are pinned (cudaHostAlloc). */
+/* 1 when the staging buffers are pinned (the allocator said so). */
 int wn_loader_pinned(const wn_loader *ld);
 
 #ifdef __cplusplus

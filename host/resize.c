@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
 
 typedef struct resize_axis {
     int in, out;       /* the sizes this plan is for */

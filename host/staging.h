@@ -1,7 +1,8 @@
 /* host/staging.h — the host buffers a batch is assembled in before it goes to the
- * device: pinned (page-locked, cudaHostAlloc) when wastenet is built with CUDA and a
- * GPU is present, so that cudaMemcpyAsync from them overlaps compute; otherwise
- * 64-byte aligned ordinary memory (cache lines, SIMD loads). */
+ * backend. Their memory comes from a caller's allocator: the backend's host_alloc
+ * (pinned, page-locked memory on CUDA, so that copies from it overlap compute) when a
+ * training run passes one, otherwise 64-byte aligned ordinary memory (cache lines,
+ * SIMD loads). host/ knows no backend: the allocator is two callbacks. */
 #ifndef WN_STAGING_H
 #define WN_STAGING_H
 
@@ -11,19 +12,24 @@
 extern "C" {
 #endif
 
+typedef struct wn_host_allocator {
+    void *(*alloc)(void *user, size_t bytes); /* NULL (with a reason) on failure */
+    void (*free)(void *user, void *p);
+    void *user;
+    int pinned; /* 1: its memory is page-locked (asynchronous device copies) */
+} wn_host_allocator;
+
 typedef struct wn_staging {
     void *ptr;    /* [bytes], 64-byte aligned */
     size_t bytes;
-    int pinned;   /* 1: from cudaHostAlloc (free with wn_staging_free only) */
+    int pinned;   /* 1: from a pinned allocator */
+    wn_host_allocator from; /* who frees it (alloc == NULL: free()) */
 } wn_staging;
 
-/* want_pinned 1: try pinned memory (falls back to aligned memory without CUDA, without
- * a GPU, or when pinning fails). */
-int wn_staging_alloc(wn_staging *s, size_t bytes, int want_pinned);
+/* `a` NULL: aligned ordinary memory. Otherwise a's memory, falling back to ordinary
+ * memory when a's allocation fails (pinning can run out where malloc does not). */
+int wn_staging_alloc(wn_staging *s, size_t bytes, const wn_host_allocator *a);
 void wn_staging_free(wn_staging *s);
-
-/* 1 when built with CUDA and at least one GPU is visible. */
-int wn_staging_gpu_present(void);
 
 #ifdef __cplusplus
 }

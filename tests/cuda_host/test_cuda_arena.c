@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/cuda_plan.h"
-#include "engine/error.h"
+#include "kernels/common/cuda_arena.h"
+#include "host/base/error.h"
 
 typedef struct fake_device {
     size_t limit;       /* bytes the "device" has */

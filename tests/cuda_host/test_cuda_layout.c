@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/cuda_plan.h"
-#include "engine/error.h"
+#include "kernels/conv/conv_cuda_plan.h"
+#include "kernels/common/launch.h"
+#include "host/base/error.h"
 
 #define CHECK(cond, ...)                                                                       \
     do {                                                                                       \

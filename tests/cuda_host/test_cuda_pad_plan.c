@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/cuda_plan.h"
-#include "engine/error.h"
+#include "kernels/conv/conv_cuda_plan.h"
+#include "host/base/error.h"
 
 static unsigned long long rng_state = 0x9E3779B97F4A7C15ull;
 static unsigned rnd(unsigned n) {

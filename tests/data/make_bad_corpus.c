@@ -34,10 +34,10 @@
 #include <turbojpeg.h>
 #include <zlib.h>
 
-#include "engine/error.h"
-#include "engine/model.h"
+#include "host/base/error.h"
+#include "engine/model/model.h"
 #include "host/h5_keras.h"
-#include "host/model_weights.h"
+#include "engine/train/model_weights.h"
 #include "tests/data/bad_corpus.h"
 
 /* ---------------------------------------------------------------- small helpers */

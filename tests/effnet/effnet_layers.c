@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "engine/error.h"
-#include "engine/graph.h"
-#include "engine/model.h"
+#include "host/base/error.h"
+#include "engine/model/graph.h"
+#include "engine/model/model.h"
 
 int main(int argc, char **argv) {
     if (argc != 3) {

@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/backend.h"
-#include "engine/error.h"
-#include "engine/executor.h"
-#include "engine/model.h"
+#include "engine/runtime/backend.h"
+#include "host/base/error.h"
+#include "engine/runtime/executor.h"
+#include "engine/model/model.h"
 
 #define CHECK(call)                                                         \
     do {                                                                    \
@@ -86,7 +86,7 @@ int main(void) {
     float *grads = malloc(trainable * sizeof *grads);
     float loss0;
     int correct;
-    CHECK(wn_executor_train_step(ex, img, lab, BATCH, NULL, NULL, 1, 0.0f, &loss0, &correct));
+    CHECK(wn_executor_train_step(ex, img, lab, BATCH, NULL, NULL, 1, &WN_ADAM_KERAS(0.0f), &loss0, &correct));
     CHECK(wn_executor_read_grads(ex, grads));
 
     /* Probes: for each BN kind, the gamma channel with the largest analytic gradient
@@ -146,7 +146,7 @@ int main(void) {
     size_t moved = gw->offset + (size_t)probes[3].index; /* top_bn's largest gradient */
     float before = m.params[moved];
     float loss1;
-    CHECK(wn_executor_train_step(ex, img, lab, BATCH, NULL, NULL, 2, 1e-2f, &loss1, &correct));
+    CHECK(wn_executor_train_step(ex, img, lab, BATCH, NULL, NULL, 2, &WN_ADAM_KERAS(1e-2f), &loss1, &correct));
     CHECK(wn_executor_download_weights(ex));
     float after = m.params[moved];
     float l_backend, l_reupload;
@@ -164,7 +164,7 @@ int main(void) {
     }
 
     wn_executor_destroy(ex);
-    be->destroy(be);
+    wn_backend_destroy(be);
     wn_model_free(&m);
     free(img), free(grads);
     if (fails) {

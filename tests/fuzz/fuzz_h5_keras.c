@@ -21,7 +21,7 @@
 
 #include <hdf5.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
 #include "host/h5_keras.h"
 
 /* Weights larger than this are indexed but not read (a 16-byte dataset header can

@@ -1,23 +1,20 @@
 /* tests/gpu/parity.c — the harness of the GPU parity suite (see parity.h). */
 #include "tests/gpu/parity.h"
+#include "host/base/rng.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
 
 void parity_seed(uint64_t seed) { rng_state = seed ? seed : 0x853c49e6748fea9bull; }
 
 uint64_t parity_rand_u64(void) {
-    /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return wn_splitmix64(&rng_state);
 }
 
 float parity_uniform(float lo, float hi) {
@@ -32,12 +29,12 @@ int pbuf_new(parity_suite *s, pbuf *b, size_t bytes) {
     memset(b, 0, sizeof *b);
     b->bytes = bytes;
     b->host = malloc(bytes ? bytes : 1);
-    b->cpu = s->cpu->alloc(s->cpu, bytes);
+    b->cpu = wn_backend_alloc(s->cpu, bytes);
     size_t guard = PARITY_GUARD * sizeof(float);
     /* The trailing guard starts at the next float boundary: a uint8 buffer of odd size
      * would otherwise put its floats at a misaligned address (UBSan; a CUDA error). */
     size_t data = (bytes + sizeof(float) - 1) / sizeof(float) * sizeof(float);
-    b->gpu_base = s->gpu->alloc(s->gpu, data + 2 * guard);
+    b->gpu_base = wn_backend_alloc(s->gpu, data + 2 * guard);
     if (!b->host || !b->cpu || !b->gpu_base) {
         char why[300];
         snprintf(why, sizeof why, "allocating %zu bytes failed: %s", bytes, wn_last_error());
@@ -46,8 +43,8 @@ int pbuf_new(parity_suite *s, pbuf *b, size_t bytes) {
     }
     b->gpu = (char *)b->gpu_base + guard;
     /* sentinels before and after the GPU buffer */
-    if (s->gpu->fill(s->gpu, (float *)b->gpu_base, PARITY_GUARD, PARITY_SENTINEL) != WN_OK ||
-        s->gpu->fill(s->gpu, (float *)((char *)b->gpu + data), PARITY_GUARD, PARITY_SENTINEL) !=
+    if (wn_backend_fill(s->gpu, (float *)b->gpu_base, PARITY_GUARD, PARITY_SENTINEL) != WN_OK ||
+        wn_backend_fill(s->gpu, (float *)((char *)b->gpu + data), PARITY_GUARD, PARITY_SENTINEL) !=
             WN_OK) {
         parity_fail(s, "fill guards", "", wn_last_error());
         return WN_ERR;
@@ -57,14 +54,14 @@ int pbuf_new(parity_suite *s, pbuf *b, size_t bytes) {
 
 void pbuf_free(parity_suite *s, pbuf *b) {
     free(b->host);
-    if (b->cpu) s->cpu->free(s->cpu, b->cpu);
-    if (b->gpu_base) s->gpu->free(s->gpu, b->gpu_base);
+    if (b->cpu) wn_backend_free(s->cpu, b->cpu);
+    if (b->gpu_base) wn_backend_free(s->gpu, b->gpu_base);
     memset(b, 0, sizeof *b);
 }
 
 int pbuf_upload(parity_suite *s, pbuf *b) {
-    if (s->cpu->copy_to_backend(s->cpu, b->cpu, b->host, b->bytes) != WN_OK ||
-        s->gpu->copy_to_backend(s->gpu, b->gpu, b->host, b->bytes) != WN_OK) {
+    if (wn_backend_copy_to_backend(s->cpu, b->cpu, b->host, b->bytes) != WN_OK ||
+        wn_backend_copy_to_backend(s->gpu, b->gpu, b->host, b->bytes) != WN_OK) {
         parity_fail(s, "upload", "", wn_last_error());
         return WN_ERR;
     }
@@ -79,8 +76,8 @@ int pbuf_random(parity_suite *s, pbuf *b, float lo, float hi) {
 
 int pbuf_poison(parity_suite *s, pbuf *b) {
     size_t n = b->bytes / sizeof(float);
-    if (s->cpu->fill(s->cpu, (float *)b->cpu, n, NAN) != WN_OK ||
-        s->gpu->fill(s->gpu, (float *)b->gpu, n, NAN) != WN_OK) {
+    if (wn_backend_fill(s->cpu, (float *)b->cpu, n, NAN) != WN_OK ||
+        wn_backend_fill(s->gpu, (float *)b->gpu, n, NAN) != WN_OK) {
         parity_fail(s, "poison", "", wn_last_error());
         return WN_ERR;
     }
@@ -105,8 +102,8 @@ void parity_compare(parity_suite *s, const char *op, const char *shape, pbuf *b,
         free(ref), free(got);
         return;
     }
-    if (s->cpu->copy_to_host(s->cpu, ref, b->cpu, b->bytes) != WN_OK ||
-        s->gpu->copy_to_host(s->gpu, got, b->gpu_base, b->bytes + 2 * guard) != WN_OK) {
+    if (wn_backend_copy_to_host(s->cpu, ref, b->cpu, b->bytes) != WN_OK ||
+        wn_backend_copy_to_host(s->gpu, got, b->gpu_base, b->bytes + 2 * guard) != WN_OK) {
         parity_fail(s, op, shape, wn_last_error());
         free(ref), free(got);
         return;

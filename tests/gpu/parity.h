@@ -6,7 +6,7 @@
  *
  * A case runs one backend op on both sides with identical inputs:
  *
- *   ON_BOTH(s, be->residual_forward(be, count, F(x), F(r), 0.17f, F(y), "res"));
+ *   ON_BOTH(s, wn_op_scaled_add(be, count, F(x), F(r), 0.17f, F(y), "res"));
  *
  * where inside ON_BOTH `be` is the side's backend and F(b)/P(b) the side's pointer.
  */
@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/backend.h"
+#include "engine/runtime/backend.h"
 
 #define PARITY_GUARD 64          /* floats of sentinel before and after GPU buffers */
 #define PARITY_SENTINEL 1234.5f  /* a value no op writes by accident */

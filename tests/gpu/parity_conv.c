@@ -8,7 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
 #include "tests/gpu/parity.h"
 
 typedef struct conv_case {
@@ -64,26 +64,26 @@ static void conv_one(parity_suite *s, const conv_case *cc, int with_bias) {
     if (parity_selected(s, "conv2d_forward")) {
         pbuf_poison(s, &y);
         if (ON_BOTH(s, "conv2d_forward", shape,
-                    be->conv2d_forward(be, &d, F(x), F(w), with_bias ? F(b) : NULL, F(y),
+                    wn_op_conv2d_forward(be, &d, F(x), F(w), with_bias ? F(b) : NULL, F(y),
                                        "parity_conv")))
             parity_compare(s, "conv2d_forward", shape, &y, s->tol_matmul);
     }
     if (parity_selected(s, "conv2d_backward_data")) {
         pbuf_poison(s, &dx);
         if (ON_BOTH(s, "conv2d_backward_data", shape,
-                    be->conv2d_backward_data(be, &d, F(dy), F(w), F(dx), 0, "parity_conv")))
+                    wn_op_conv2d_backward_data(be, &d, F(dy), F(w), F(dx), 0, "parity_conv")))
             parity_compare(s, "conv2d_backward_data", shape, &dx, s->tol_matmul);
         /* accumulate onto the same random values on both sides */
         pbuf_random(s, &dx, -1, 1);
         if (ON_BOTH(s, "conv2d_backward_data+=", shape,
-                    be->conv2d_backward_data(be, &d, F(dy), F(w), F(dx), 1, "parity_conv")))
+                    wn_op_conv2d_backward_data(be, &d, F(dy), F(w), F(dx), 1, "parity_conv")))
             parity_compare(s, "conv2d_backward_data+=", shape, &dx, s->tol_matmul);
     }
     if (parity_selected(s, "conv2d_backward_filter")) {
         pbuf_poison(s, &dw);
         pbuf_poison(s, &db);
         if (ON_BOTH(s, "conv2d_backward_filter", shape,
-                    be->conv2d_backward_filter(be, &d, F(x), F(dy), F(dw),
+                    wn_op_conv2d_backward_filter(be, &d, F(x), F(dy), F(dw),
                                                with_bias ? F(db) : NULL, "parity_conv"))) {
             parity_compare(s, "conv2d_backward_filter", shape, &dw, s->tol_matmul);
             if (with_bias) parity_compare(s, "conv2d_backward_filter db", shape, &db, s->tol_matmul);
@@ -132,14 +132,14 @@ void parity_dense(parity_suite *s) {
         for (int bias = 0; bias < 2; bias++) {
             pbuf_poison(s, &y);
             if (ON_BOTH(s, "dense_forward", shape,
-                        be->dense_forward(be, c->n, c->in, c->out, F(x), F(w), bias ? F(b) : NULL,
+                        wn_op_dense_forward(be, c->n, c->in, c->out, F(x), F(w), bias ? F(b) : NULL,
                                           F(y), "parity_dense")))
                 parity_compare(s, bias ? "dense_forward +b" : "dense_forward", shape, &y,
                                s->tol_matmul);
         }
         pbuf_poison(s, &dx), pbuf_poison(s, &dw), pbuf_poison(s, &db);
         if (ON_BOTH(s, "dense_backward", shape,
-                    be->dense_backward(be, c->n, c->in, c->out, F(x), F(w), F(dy), F(dx), F(dw),
+                    wn_op_dense_backward(be, c->n, c->in, c->out, F(x), F(w), F(dy), F(dx), F(dw),
                                        F(db), "parity_dense"))) {
             parity_compare(s, "dense_backward dx", shape, &dx, s->tol_matmul);
             parity_compare(s, "dense_backward dw", shape, &dw, s->tol_matmul);
@@ -148,7 +148,7 @@ void parity_dense(parity_suite *s) {
         /* no data gradient below the head: dx NULL must leave nothing half-done */
         pbuf_poison(s, &dw), pbuf_poison(s, &db);
         if (ON_BOTH(s, "dense_backward (no dx)", shape,
-                    be->dense_backward(be, c->n, c->in, c->out, F(x), F(w), F(dy), NULL, F(dw),
+                    wn_op_dense_backward(be, c->n, c->in, c->out, F(x), F(w), F(dy), NULL, F(dw),
                                        F(db), "parity_dense")))
             parity_compare(s, "dense_backward (no dx) dw", shape, &dw, s->tol_matmul);
     next:

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
 #include "tests/gpu/parity.h"
 
 /* ---------------------------------------------------------------- affine + act */
@@ -38,13 +38,13 @@ void parity_affine_act(parity_suite *s) {
                 const int sc = form == 0, sh = form < 2;
                 pbuf_poison(s, &y);
                 if (!ON_BOTH(s, "affine_act_forward", shape,
-                             be->affine_act_forward(be, count, c, F(x), sc ? F(scale) : NULL,
+                             wn_op_affine_act_forward(be, count, c, F(x), sc ? F(scale) : NULL,
                                                     sh ? F(shift) : NULL, (wn_activation)act, F(y),
                                                     "parity_bn")))
                     continue;
                 parity_compare(s, "affine_act_forward", shape, &y, s->tol_elementwise);
                 /* backward reads the forward output: give both sides the CPU's y */
-                if (s->cpu->copy_to_host(s->cpu, y.host, y.cpu, y.bytes) || pbuf_upload(s, &y))
+                if (wn_backend_copy_to_host(s->cpu, y.host, y.cpu, y.bytes) || pbuf_upload(s, &y))
                     continue;
                 for (int variant = 0; variant < 4; variant++) {
                     int want_dx = variant != 1, want_dshift = variant >= 1, acc = variant == 3;
@@ -55,7 +55,7 @@ void parity_affine_act(parity_suite *s) {
                     else pbuf_poison(s, &dx);
                     pbuf_poison(s, &dshift);
                     if (!ON_BOTH(s, "affine_act_backward", vshape,
-                                 be->affine_act_backward(be, count, c, F(y), F(dy),
+                                 wn_op_affine_act_backward(be, count, c, F(y), F(dy),
                                                          sc ? F(scale) : NULL, (wn_activation)act,
                                                          want_dx ? F(dx) : NULL, acc,
                                                          want_dshift ? F(dshift) : NULL,
@@ -103,16 +103,16 @@ void parity_bn_gamma(parity_suite *s) {
             snprintf(shape, sizeof shape, "%zux%d %s", shapes[t].pixels, c, act_name[act]);
             /* the mask input y: the CPU's forward output, the same bytes on both sides */
             wn_backend *cpu = s->cpu;
-            if (cpu->affine_act_forward(cpu, count, c, (float *)x.cpu, (float *)scale.cpu,
+            if (wn_op_affine_act_forward(cpu, count, c, (float *)x.cpu, (float *)scale.cpu,
                                         (float *)shift.cpu, (wn_activation)act, (float *)y.cpu,
                                         "parity_bn_gamma") != WN_OK ||
-                cpu->copy_to_host(cpu, y.host, y.cpu, y.bytes) != WN_OK || pbuf_upload(s, &y)) {
+                wn_backend_copy_to_host(cpu, y.host, y.cpu, y.bytes) != WN_OK || pbuf_upload(s, &y)) {
                 parity_fail(s, "bn_gamma_backward", shape, wn_last_error());
                 continue;
             }
             pbuf_poison(s, &dgamma);
             if (ON_BOTH(s, "bn_gamma_backward", shape,
-                        be->bn_gamma_backward(be, count, c, F(x), F(y), F(dy), F(mean),
+                        wn_op_bn_gamma_backward(be, count, c, F(x), F(y), F(dy), F(mean),
                                               F(inv_std), (wn_activation)act, F(dgamma),
                                               "parity_bn_gamma")))
                 parity_compare(s, "bn_gamma_backward", shape, &dgamma, s->tol_elementwise);
@@ -152,14 +152,14 @@ void parity_pool(parity_suite *s) {
                      cases[t].pad == WN_PAD_SAME ? "same" : "valid");
             pbuf_poison(s, &y);
             if (!ON_BOTH(s, "pool_forward", shape,
-                         be->pool_forward(be, &win, (wn_pool_kind)kind, F(x), F(y), "parity_pool")))
+                         wn_op_pool_forward(be, &win, (wn_pool_kind)kind, F(x), F(y), "parity_pool")))
                 continue;
             parity_compare(s, "pool_forward", shape, &y, s->tol_elementwise);
             for (int acc = 0; acc < 2; acc++) {
                 if (acc) pbuf_random(s, &dx, -1, 1);
                 else pbuf_poison(s, &dx);
                 if (ON_BOTH(s, "pool_backward", shape,
-                            be->pool_backward(be, &win, (wn_pool_kind)kind, F(x), F(y), F(dy), F(dx),
+                            wn_op_pool_backward(be, &win, (wn_pool_kind)kind, F(x), F(y), F(dy), F(dx),
                                               acc, "parity_pool")))
                     parity_compare(s, acc ? "pool_backward+=" : "pool_backward", shape, &dx,
                                    s->tol_elementwise);
@@ -204,7 +204,7 @@ void parity_concat(parity_suite *s) {
                 }
             pbuf_poison(s, &y);
             if (ON_BOTH(s, "concat_forward", shape,
-                        be->concat_forward(be, pixels, n_in, xs[side_], cases[t].ch, F(y),
+                        wn_op_concat_forward(be, pixels, n_in, xs[side_], cases[t].ch, F(y),
                                            "parity_concat")))
                 parity_compare(s, "concat_forward", shape, &y, 0.0);
             for (int acc = 0; acc < 2; acc++) {
@@ -213,7 +213,7 @@ void parity_concat(parity_suite *s) {
                     else pbuf_poison(s, &dx[i]);
                 }
                 if (!ON_BOTH(s, "concat_backward", shape,
-                             be->concat_backward(be, pixels, n_in, F(dy), cases[t].ch, dxs[side_],
+                             wn_op_concat_backward(be, pixels, n_in, F(dy), cases[t].ch, dxs[side_],
                                                  acc, "parity_concat")))
                     continue;
                 for (int i = 0; i < n_in; i++) {
@@ -251,14 +251,14 @@ void parity_residual(parity_suite *s) {
             goto next;
         pbuf_poison(s, &y);
         if (ON_BOTH(s, "residual_forward", shape,
-                    be->residual_forward(be, count, F(x), F(r), scale, F(y), "parity_res")))
+                    wn_op_scaled_add(be, count, F(x), F(r), scale, F(y), "parity_res")))
             parity_compare(s, "residual_forward", shape, &y, s->tol_elementwise);
         for (int variant = 0; variant < 4; variant++) { /* both, dx only, dr only, both += */
             int acc = variant == 3, want_dx = variant != 2, want_dr = variant != 1;
             if (acc) pbuf_random(s, &dx, -1, 1), pbuf_random(s, &dr, -1, 1);
             else pbuf_poison(s, &dx), pbuf_poison(s, &dr);
             if (!ON_BOTH(s, "residual_backward", shape,
-                         be->residual_backward(be, count, F(dy), scale, want_dx ? F(dx) : NULL,
+                         wn_op_scaled_add_backward(be, count, F(dy), scale, want_dx ? F(dx) : NULL,
                                                want_dr ? F(dr) : NULL, acc, "parity_res")))
                 continue;
             if (want_dx) parity_compare(s, acc ? "residual_backward dx+=" : "residual_backward dx", shape, &dx, s->tol_elementwise);
@@ -267,7 +267,7 @@ void parity_residual(parity_suite *s) {
         /* dx aliasing dy (the executor passes the gradient through in place) */
         pbuf_poison(s, &dr);
         if (ON_BOTH(s, "residual_backward alias", shape,
-                    be->residual_backward(be, count, F(dy), scale, F(dy), F(dr), 0, "parity_res"))) {
+                    wn_op_scaled_add_backward(be, count, F(dy), scale, F(dy), F(dr), 0, "parity_res"))) {
             parity_compare(s, "residual_backward alias dr", shape, &dr, s->tol_elementwise);
             parity_compare(s, "residual_backward alias dx", shape, &dy, 0.0);
         }
@@ -294,13 +294,13 @@ void parity_gap(parity_suite *s) {
             pbuf_new(s, &dx, nx * 4) || pbuf_random(s, &x, -1, 3) || pbuf_random(s, &dy, -1, 1))
             goto next;
         pbuf_poison(s, &y);
-        if (ON_BOTH(s, "gap_forward", shape, be->gap_forward(be, n, hw, c, F(x), F(y), "parity_gap")))
+        if (ON_BOTH(s, "gap_forward", shape, wn_op_gap_forward(be, n, hw, c, F(x), F(y), "parity_gap")))
             parity_compare(s, "gap_forward", shape, &y, s->tol_elementwise);
         for (int acc = 0; acc < 2; acc++) {
             if (acc) pbuf_random(s, &dx, -1, 1);
             else pbuf_poison(s, &dx);
             if (ON_BOTH(s, "gap_backward", shape,
-                        be->gap_backward(be, n, hw, c, F(dy), F(dx), acc, "parity_gap")))
+                        wn_op_gap_backward(be, n, hw, c, F(dy), F(dx), acc, "parity_gap")))
                 parity_compare(s, acc ? "gap_backward+=" : "gap_backward", shape, &dx,
                                s->tol_elementwise);
         }
@@ -329,14 +329,14 @@ void parity_dropout(parity_suite *s) {
             pbuf_poison(s, &y);
             /* the masks must agree exactly: a different mask is a large error */
             if (ON_BOTH(s, "dropout_forward", shape,
-                        be->dropout_forward(be, count, rates[r], seed, offset, F(x), F(y),
+                        wn_op_dropout_forward(be, count, rates[r], seed, offset, F(x), F(y),
                                             "parity_dropout")))
                 parity_compare(s, "dropout_forward", shape, &y, s->tol_elementwise);
             for (int acc = 0; acc < 2; acc++) {
                 if (acc) pbuf_random(s, &dx, -1, 1);
                 else pbuf_poison(s, &dx);
                 if (ON_BOTH(s, "dropout_backward", shape,
-                            be->dropout_backward(be, count, rates[r], seed, offset, F(dy), F(dx),
+                            wn_op_dropout_backward(be, count, rates[r], seed, offset, F(dy), F(dx),
                                                  acc, "parity_dropout")))
                     parity_compare(s, acc ? "dropout_backward+=" : "dropout_backward", shape, &dx,
                                    s->tol_elementwise);
@@ -371,7 +371,7 @@ void parity_softmax_xent(parity_suite *s) {
             pbuf_upload(s, &stats);
             pbuf_poison(s, &probs), pbuf_poison(s, &dz);
             if (!ON_BOTH(s, "softmax_xent", shape,
-                         be->softmax_xent(be, n, k, F(z), (const int32_t *)P(labels), (float)n,
+                         wn_op_softmax_xent(be, n, k, F(z), (const int32_t *)P(labels), (float)n,
                                           variant ? NULL : F(probs), variant ? NULL : F(dz),
                                           F(stats))))
                 continue;
@@ -405,8 +405,8 @@ void parity_adam(parity_suite *s) {
                 pbuf_random(s, &m, -0.01f, 0.01f) || pbuf_random(s, &v, 0, 1e-4f))
                 goto next;
             if (ON_BOTH(s, "adam_update", shape,
-                        be->adam_update(be, count, F(p), F(g), F(m), F(v), 1e-4f, 0.9f, 0.999f,
-                                        1e-7f, steps[si]))) {
+                        wn_op_adam_update(be, count, F(p), F(g), F(m), F(v),
+                                          &WN_ADAM_KERAS(1e-4f), steps[si]))) {
                 parity_compare(s, "adam_update p", shape, &p, s->tol_elementwise);
                 parity_compare(s, "adam_update m", shape, &m, s->tol_elementwise);
                 parity_compare(s, "adam_update v", shape, &v, s->tol_elementwise);
@@ -445,7 +445,7 @@ void parity_augment(parity_suite *s) {
             pbuf_poison(s, &y);
             /* one transform, two launchers: the same bits are required */
             if (ON_BOTH(s, "augment_preprocess", shape,
-                        be->augment_preprocess(be, n, h, w, c, (const uint8_t *)P(x),
+                        wn_op_augment_preprocess(be, n, h, w, c, (const uint8_t *)P(x),
                                                variant < 2 ? flips : NULL,
                                                variant == 0 ? angles : NULL, F(y))))
                 parity_compare(s, "augment_preprocess", shape, &y, 0.0);

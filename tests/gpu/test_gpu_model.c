@@ -37,11 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/backend.h"
-#include "engine/backend_cuda.h"
-#include "engine/error.h"
-#include "engine/executor.h"
-#include "engine/model.h"
+#include "engine/runtime/backend.h"
+#include "engine/backends/cuda/backend_cuda.h"
+#include "host/base/error.h"
+#include "engine/runtime/executor.h"
+#include "engine/model/model.h"
 
 enum { BATCH = 2, CLASSES = 6 };
 
@@ -143,7 +143,7 @@ static int run_backend(wn_model *m, const float *params0, wn_backend *be, int fi
         wn_executor_read_output(ex, m->logits_layer, r->logits) != WN_OK)
         goto out;
     if (wn_executor_train_step(ex, in->images, in->labels, BATCH, in->flips, in->angles,
-                               in->dropout_seed, 1e-3f, &r->loss, &r->correct) != WN_OK ||
+                               in->dropout_seed, &WN_ADAM_KERAS(1e-3f), &r->loss, &r->correct) != WN_OK ||
         wn_executor_read_grads(ex, r->grads) != WN_OK ||
         wn_executor_download_weights(ex) != WN_OK)
         goto out;
@@ -234,7 +234,7 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
                 compare(what, pn, ref.params, got.params, m.graph.n_params, t_w);
             }
             result_free(&got);
-            gpu->destroy(gpu);
+            wn_backend_destroy(gpu);
         }
         result_free(&ref);
     }
@@ -284,7 +284,7 @@ static int run_sequence(wn_model *m, const float *params0, wn_backend *be, uint8
         float angles[BATCH] = {0.1f * k, -0.2f * k};
         int call = seq[k].kind == 't'
                        ? wn_executor_train_step(ex, buf, lab, BATCH, flips, angles,
-                                                (uint64_t)(1000 + k), 1e-3f, loss, correct)
+                                                (uint64_t)(1000 + k), &WN_ADAM_KERAS(1e-3f), loss, correct)
                        : wn_executor_eval_batch(ex, buf, lab, BATCH, loss, correct);
         if (call != WN_OK) goto out;
         /* The executor promised the buffer is read: scribble over it at once. */
@@ -333,13 +333,12 @@ static void parity_staging(wn_backend *cpu, int size, int self_test) {
         goto done;
     }
     wn_backend *gpu = self_test ? wn_backend_cpu() : wn_backend_cuda(0, WN_PRECISION_FP32);
-    uint8_t *pinned[2] = {NULL, NULL};
-    if (!self_test) {
-        pinned[0] = wn_cuda_host_alloc(image_bytes);
-        pinned[1] = pinned[0] ? wn_cuda_host_alloc(image_bytes) : NULL;
+    /* the backend's own staging memory: pinned on CUDA, aligned memory on the CPU */
+    uint8_t *staging[2] = {NULL, NULL};
+    if (gpu) {
+        staging[0] = gpu->ops->host_alloc(gpu, image_bytes);
+        staging[1] = staging[0] ? gpu->ops->host_alloc(gpu, image_bytes) : NULL;
     }
-    uint8_t *staging[2] = {self_test ? pageable[0] : pinned[0],
-                           self_test ? pageable[1] : pinned[1]};
     if (!gpu || !staging[0] || !staging[1]) {
         printf("FAIL creating the CUDA backend or pinned buffers: %s\n", wn_last_error());
         fails++;
@@ -370,8 +369,11 @@ static void parity_staging(wn_backend *cpu, int size, int self_test) {
                 m.graph.n_params, t_w);
         free(got.params);
     }
-    if (!self_test) wn_cuda_host_free(pinned[0]), wn_cuda_host_free(pinned[1]);
-    if (gpu) gpu->destroy(gpu);
+    if (gpu) {
+        if (staging[0]) gpu->ops->host_free(gpu, staging[0]);
+        if (staging[1]) gpu->ops->host_free(gpu, staging[1]);
+        wn_backend_destroy(gpu);
+    }
     free(ref.params);
 done:
     free(params0), free(batches), free(pageable[0]), free(pageable[1]);
@@ -388,7 +390,7 @@ int main(int argc, char **argv) {
     if (!self_test && !wn_cuda_available()) {
         wn_backend *probe = wn_backend_cuda(0, WN_PRECISION_TF32);
         printf("skipped: no usable CUDA GPU (%s)\n", probe ? "?" : wn_last_error());
-        if (probe) probe->destroy(probe);
+        if (probe) wn_backend_destroy(probe);
         return 77;
     }
     wn_backend *cpu = wn_backend_cpu();
@@ -401,6 +403,6 @@ int main(int argc, char **argv) {
     parity_model(cpu, "efficientnet_lite0", 64, lite_boundaries, 2, quick, self_test);
     parity_staging(cpu, size, self_test);
     printf("\n%d comparisons, %d failed\n", cases, fails);
-    cpu->destroy(cpu);
+    wn_backend_destroy(cpu);
     return fails ? 1 : 0;
 }

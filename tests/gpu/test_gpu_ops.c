@@ -26,8 +26,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/backend.h"
-#include "engine/error.h"
+#include "engine/runtime/backend.h"
+#include "host/base/error.h"
 #include "tests/gpu/parity.h"
 
 static void run_all(parity_suite *s, int kernels) {
@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
     if (!self_test && !wn_cuda_available()) {
         wn_backend *probe = wn_backend_cuda(0, WN_PRECISION_TF32);
         printf("skipped: no usable CUDA GPU (%s)\n", probe ? "?" : wn_last_error());
-        if (probe) probe->destroy(probe);
+        if (probe) wn_backend_destroy(probe);
         return 77;
     }
     printf("GPU parity suite, seed %llu%s%s\n", (unsigned long long)seed, quick ? " (quick)" : "",
@@ -95,9 +95,9 @@ int main(int argc, char **argv) {
             worst = s.worst_ratio;
             memcpy(worst_case, s.worst_case, sizeof worst_case);
         }
-        gpu->destroy(gpu);
+        wn_backend_destroy(gpu);
     }
-    cpu->destroy(cpu);
+    wn_backend_destroy(cpu);
     printf("\n%d comparisons, %d failed; closest to its tolerance: %s (%.0f%% of it)\n", cases,
            fails, worst_case[0] ? worst_case : "-", worst * 100.0);
     if (cases == 0) {

@@ -31,10 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/backend.h"
-#include "engine/error.h"
-#include "engine/executor.h"
-#include "engine/model.h"
+#include "engine/runtime/backend.h"
+#include "host/base/error.h"
+#include "engine/runtime/executor.h"
+#include "engine/model/model.h"
 
 #define MUST(call)                                                                       \
     do {                                                                                 \
@@ -269,7 +269,7 @@ int main(void) {
     printf("-- fine_tune_at 0: every weight trainable\n");
     float loss;
     int correct;
-    MUST(wn_executor_train_step(ex, b.images, b.labels, BATCH, NULL, NULL, 1, 0.0f, &loss,
+    MUST(wn_executor_train_step(ex, b.images, b.labels, BATCH, NULL, NULL, 1, &WN_ADAM_KERAS(0.0f), &loss,
                                 &correct));
     MUST(wn_executor_read_grads(ex, grads));
     check_gradients(ex, &m, &b, grads, NULL);
@@ -285,7 +285,7 @@ int main(void) {
         printf("FAIL: a data gradient below the boundary\n");
         failures++;
     }
-    MUST(wn_executor_train_step(ex, b.images, b.labels, BATCH, NULL, NULL, 1, 0.0f, &loss,
+    MUST(wn_executor_train_step(ex, b.images, b.labels, BATCH, NULL, NULL, 1, &WN_ADAM_KERAS(0.0f), &loss,
                                 &correct));
     MUST(wn_executor_read_grads(ex, grads));
     check_gradients(ex, &m, &b, grads, "dw_bn");
@@ -294,7 +294,7 @@ int main(void) {
     const char *gammas[] = {"stem_bn", "dw_bn", "project_bn", "top_bn"};
     float *before = malloc(m.graph.n_params * sizeof(float));
     memcpy(before, m.params, m.graph.n_params * sizeof(float));
-    MUST(wn_executor_train_step(ex, b.images, b.labels, BATCH, NULL, NULL, 1, 1e-2f, NULL, NULL));
+    MUST(wn_executor_train_step(ex, b.images, b.labels, BATCH, NULL, NULL, 1, &WN_ADAM_KERAS(1e-2f), NULL, NULL));
     MUST(wn_executor_download_weights(ex));
     for (int k = 0; k < 4; k++) {
         const wn_weight *w = gamma_of(&m, gammas[k]);
@@ -315,7 +315,7 @@ int main(void) {
     if (!same) failures++;
 
     wn_executor_destroy(ex);
-    be->destroy(be);
+    wn_backend_destroy(be);
     wn_model_free(&m);
     free(grads), free(before);
     if (failures) {

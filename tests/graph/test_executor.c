@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/backend.h"
-#include "engine/error.h"
-#include "engine/executor.h"
-#include "engine/model.h"
+#include "engine/runtime/backend.h"
+#include "host/base/error.h"
+#include "engine/runtime/executor.h"
+#include "engine/model/model.h"
 
 static int failures;
 static float fd_step = 1e-3f;
@@ -119,7 +119,7 @@ static void check_boundary(wn_model *m, wn_backend *be, const uint8_t *img,
         arena[t] = info.arena_bytes;
         float loss;
         int correct;
-        MUST(wn_executor_train_step(ex, img, labels, BATCH, NULL, NULL, 7, 1e-3f, &loss,
+        MUST(wn_executor_train_step(ex, img, labels, BATCH, NULL, NULL, 7, &WN_ADAM_KERAS(1e-3f), &loss,
                                     &correct));
         CHECK(isfinite(loss) && loss > 0.0f, "fine_tune_at %d: loss %g", bounds[t], loss);
         int below = 0, above = 0;
@@ -175,7 +175,7 @@ static void check_gradients(wn_model *m, wn_backend *be, const uint8_t *img,
     MUST(wn_executor_create(&ex, m, be, BATCH, 0));
     size_t first = m->trainable_first, nt = m->graph.n_params - first;
     float *g = malloc(nt * sizeof(float));
-    MUST(wn_executor_train_step(ex, img, labels, BATCH, NULL, NULL, 1, 0.0f, NULL, NULL));
+    MUST(wn_executor_train_step(ex, img, labels, BATCH, NULL, NULL, 1, &WN_ADAM_KERAS(0.0f), NULL, NULL));
     MUST(wn_executor_read_grads(ex, g));
     /* Per trainable layer, its weight element with the largest gradient. */
     int checked = 0, bad = 0, arrays = 0;
@@ -226,7 +226,7 @@ static void check_learning(wn_model *m, wn_backend *be, const uint8_t *img,
     MUST(wn_executor_create(&ex, m, be, BATCH, 0));
     float first = 0, loss = 0;
     for (int s = 0; s < 8; s++) {
-        MUST(wn_executor_train_step(ex, img, labels, BATCH, NULL, NULL, 100 + s, 1e-2f, &loss,
+        MUST(wn_executor_train_step(ex, img, labels, BATCH, NULL, NULL, 100 + s, &WN_ADAM_KERAS(1e-2f), &loss,
                                     NULL));
         if (s == 0) first = loss;
     }
@@ -264,7 +264,7 @@ int main(int argc, char **argv) {
 
     free(img);
     wn_model_free(&m);
-    be->destroy(be);
+    wn_backend_destroy(be);
     if (failures) {
         fprintf(stderr, "%d failure(s)\n", failures);
         return 1;

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h"
-#include "engine/graph.h"
-#include "engine/model.h"
+#include "host/base/error.h"
+#include "engine/model/graph.h"
+#include "engine/model/model.h"
 
 static int failures;
 

@@ -12,10 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine/checkpoint.h"
-#include "engine/error.h"
-#include "engine/model.h"
-#include "host/model_weights.h"
+#include "engine/train/checkpoint.h"
+#include "host/base/error.h"
+#include "engine/model/model.h"
+#include "engine/train/model_weights.h"
 
 static int failures;
 #define CHECK(cond, ...)                                                   \

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
 #include "host/h5_keras.h"
 
 static int failures;

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/error.h"
-#include "engine/model.h"
+#include "host/base/error.h"
+#include "engine/model/model.h"
 #include "host/h5_keras.h"
-#include "host/model_weights.h"
+#include "engine/train/model_weights.h"
 
 static int failures;
 #define CHECK(cond, ...)                                                   \

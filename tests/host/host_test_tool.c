@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
 #include "fixtures.h"
 #include "host/dataset.h"
 #include "host/image_decode.h"

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "engine/error.h"
+#include "host/base/error.h"
 #include "fixtures.h"
 #include "host/dataset.h"
 #include "host/loader.h"

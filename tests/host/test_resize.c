@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "engine/error.h"
+#include "host/base/error.h"
 #include "host/resize.h"
 
 /* resize_bilinear_op.cc, one output value at a time, no caching: the reference. */

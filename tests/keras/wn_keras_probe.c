@@ -20,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/backend.h"
-#include "engine/error.h"
-#include "engine/executor.h"
-#include "engine/model.h"
-#include "host/model_weights.h"
+#include "engine/runtime/backend.h"
+#include "host/base/error.h"
+#include "engine/runtime/executor.h"
+#include "engine/model/model.h"
+#include "engine/train/model_weights.h"
 
 static int fail(const char *what) {
     fprintf(stderr, "wn_keras_probe: %s: %s\n", what, wn_last_error());
@@ -94,7 +94,7 @@ static int cmd_forward(char **argv) {
     print_info(&info);
     printf(", \"backbone_shape\": [%d, %d, %d, %d]}\n", n, bo->out_h, bo->out_w, bo->out_c);
     wn_executor_destroy(ex);
-    be->destroy(be);
+    wn_backend_destroy(be);
     free(images), free(backbone), free(probs);
     wn_model_free(&m);
     return 0;
@@ -158,7 +158,7 @@ static int cmd_train_step(char **argv) {
     if (!be || wn_executor_create(&ex, &m, be, n, 0) != WN_OK) return fail("executor");
     float loss = 0;
     int correct = 0;
-    if (wn_executor_train_step(ex, images, labels, n, NULL, NULL, 0, lr, &loss, &correct) !=
+    if (wn_executor_train_step(ex, images, labels, n, NULL, NULL, 0, &WN_ADAM_KERAS(lr), &loss, &correct) !=
             WN_OK ||
         wn_executor_download_weights(ex) != WN_OK)
         return fail("train step");
@@ -174,7 +174,7 @@ static int cmd_train_step(char **argv) {
     printf(", \"loss\": %.9g, \"correct\": %d, \"trainable\": %zu}\n", loss, correct,
            wn_model_trainable_count(&m));
     wn_executor_destroy(ex);
-    be->destroy(be);
+    wn_backend_destroy(be);
     free(images), free(labels);
     wn_model_free(&m);
     return 0;

@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "engine/backend.h"
-#include "engine/error.h"
+#include "engine/runtime/backend.h"
+#include "host/base/error.h"
 
 int main(int argc, char **argv) {
     if (argc != 8) {
@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
     }
     fclose(f);
     wn_backend *be = wn_backend_cpu();
-    if (!be || be->augment_preprocess(be, n, h, w, c, x, flip, angle, y) != WN_OK) {
+    if (!be || wn_op_augment_preprocess(be, n, h, w, c, x, flip, angle, y) != WN_OK) {
         fprintf(stderr, "augment_dump: %s\n", wn_last_error());
         return 1;
     }
@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "augment_dump: cannot write %s\n", argv[7]);
         return 1;
     }
-    be->destroy(be);
+    wn_backend_destroy(be);
     free(x), free(flip), free(angle), free(y);
     return 0;
 }

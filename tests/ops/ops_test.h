@@ -29,8 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/backend.h"
-#include "engine/error.h"
+#include "engine/runtime/backend.h"
+#include "host/base/error.h"
 
 static int g_failures = 0, g_checks = 0;
 

@@ -14,7 +14,7 @@
  * form gives 0.24999684769; the textbook form (eps added to sqrt(v_hat)) would give
  * 0.2499090909, which the tolerance rejects.
  */
-#include "kernels/adam.h"
+#include "kernels/adam/adam.h"
 #include "tests/ops/ops_test.h"
 
 typedef struct {
@@ -41,7 +41,7 @@ int main(void) {
         /* each case as one element of a 3-element buffer, so the loop runs */
         float p[3] = {c->p, c->p, c->p}, g[3] = {c->g, c->g, c->g};
         float m[3] = {c->m, c->m, c->m}, v[3] = {c->v, c->v, c->v};
-        OK(be->adam_update(be, 3, p, g, m, v, c->lr, 0.9f, 0.999f, 1e-7f, c->t));
+        OK(wn_op_adam_update(be, 3, p, g, m, v, &WN_ADAM_KERAS(c->lr), c->t));
         for (int j = 0; j < 3; j++) {
             double du_want = c->want_p - c->p, du = (double)p[j] - c->p;
             /* the update is resolved to p's float spacing (|p| * 2^-24) plus 1e-4 relative */
@@ -63,8 +63,8 @@ int main(void) {
           (double)k.one_minus_b1, (double)k.one_minus_b2);
     /* t < 1 is refused */
     float p = 0, g = 0, m = 0, v = 0;
-    CHECK(be->adam_update(be, 1, &p, &g, &m, &v, 1e-3f, 0.9f, 0.999f, 1e-7f, 0) == WN_ERR,
+    CHECK(wn_op_adam_update(be, 1, &p, &g, &m, &v, &WN_ADAM_KERAS(1e-3f), 0) == WN_ERR,
           "adam step 0 must fail");
-    be->destroy(be);
+    wn_backend_destroy(be);
     return test_finish("test_adam");
 }

@@ -19,7 +19,7 @@
  */
 #include <math.h>
 
-#include "kernels/augment.h"
+#include "kernels/augment/augment.h"
 #include "tests/ops/ops_test.h"
 
 /* Integer reflection into [0, n): period 2n, mirrored halves. */
@@ -86,7 +86,7 @@ static void run_op(wn_backend *be, const uint8_t *img, int h, int w, int c, int 
                    float *y) {
     uint8_t f = (uint8_t)flip;
     poison(y, (size_t)h * w * c);
-    OK(be->augment_preprocess(be, 1, h, w, c, img, &f, &angle, y));
+    OK(wn_op_augment_preprocess(be, 1, h, w, c, img, &f, &angle, y));
 }
 
 static void test_identity_and_flip(wn_backend *be) {
@@ -119,7 +119,7 @@ static void test_identity_and_flip(wn_backend *be) {
     run_op(be, img, h, w, c, 0, 0.0f, y);
     CHECK(y[0] == -1.0f && y[1] == 1.0f, "preprocess of 0 and 255: %g %g", (double)y[0], (double)y[1]);
     /* NULL flip / angle arrays: plain preprocessing */
-    OK(be->augment_preprocess(be, 1, h, w, c, img, NULL, NULL, y));
+    OK(wn_op_augment_preprocess(be, 1, h, w, c, img, NULL, NULL, y));
     CHECK(y[0] == -1.0f && y[1] == 1.0f && y[5] == (float)img[5] / 127.5f - 1.0f, "NULL flip/angle");
     free(img), free(y);
 }
@@ -178,7 +178,7 @@ static void test_angles(wn_backend *be) {
             uint8_t flips[2] = {0, 1};
             float ang[2] = {angles[a], -angles[a] * 0.5f};
             poison(y, per * n_img);
-            OK(be->augment_preprocess(be, n_img, h, w, c, img, flips, ang, y));
+            OK(wn_op_augment_preprocess(be, n_img, h, w, c, img, flips, ang, y));
             double worst = 0;
             for (int i = 0; i < n_img; i++) {
                 const uint8_t *src = img + per * i;
@@ -233,6 +233,6 @@ int main(void) {
     test_right_angles(be);
     test_angles(be);
     test_small_angle_blend(be);
-    be->destroy(be);
+    wn_backend_destroy(be);
     return test_finish("test_augment");
 }

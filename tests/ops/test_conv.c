@@ -9,7 +9,7 @@
  * for T <= 1600); 2e-5 leaves room for oneDNN's blocked summation order while an
  * indexing error (a wrong or missing term, error ~ 1/T of the value at least) fails.
  */
-#include "engine/conv_reference.h"
+#include "kernels/conv/conv_reference.h"
 #include "tests/ops/ops_test.h"
 
 typedef struct conv_case {
@@ -26,7 +26,7 @@ typedef struct conv_fd_ctx {
 
 static void conv_fd_forward(void *p, float *y) {
     conv_fd_ctx *c = p;
-    OK(c->be->conv2d_forward(c->be, c->d, c->x, c->w, c->b, y, "fd"));
+    OK(wn_op_conv2d_forward(c->be, c->d, c->x, c->w, c->b, y, "fd"));
 }
 
 static void compare(const char *what, const conv_case *cc, const float *got, const float *ref,
@@ -59,30 +59,30 @@ static void run_case(wn_backend *be, const conv_case *cc, int fd_samples) {
     wn_conv_reference_forward(&d, x, w, b, yref);
     for (int rep = 0; rep < 2; rep++) {
         poison(y, ny);
-        OK(be->conv2d_forward(be, &d, x, w, b, y, "test"));
+        OK(wn_op_conv2d_forward(be, &d, x, w, b, y, "test"));
         compare(rep ? "forward (cached)" : "forward", cc, y, yref, ny);
     }
 
     /* backward data: overwrite, then accumulate onto a known base */
     wn_conv_reference_backward_data(&d, dy, w, dxref);
     poison(dx, nx);
-    OK(be->conv2d_backward_data(be, &d, dy, w, dx, 0, "test"));
+    OK(wn_op_conv2d_backward_data(be, &d, dy, w, dx, 0, "test"));
     compare("backward data", cc, dx, dxref, nx);
     float *base = rand_f(nx, -1, 1), *want = alloc_f(nx);
     for (size_t i = 0; i < nx; i++) dx[i] = base[i], want[i] = base[i] + dxref[i];
-    OK(be->conv2d_backward_data(be, &d, dy, w, dx, 1, "test"));
+    OK(wn_op_conv2d_backward_data(be, &d, dy, w, dx, 1, "test"));
     compare("backward data (accumulate)", cc, dx, want, nx);
 
     /* backward filter (+ bias) */
     wn_conv_reference_backward_filter(&d, x, dy, dwref, dbref);
     poison(dw, nw), poison(db, (size_t)d.k);
-    OK(be->conv2d_backward_filter(be, &d, x, dy, dw, cc->bias ? db : NULL, "test"));
+    OK(wn_op_conv2d_backward_filter(be, &d, x, dy, dw, cc->bias ? db : NULL, "test"));
     compare("backward filter", cc, dw, dwref, nw);
     if (cc->bias) compare("backward bias", cc, db, dbref, (size_t)d.k);
 
     /* finite differences through the oneDNN forward, analytic from oneDNN backward */
     if (fd_samples) {
-        OK(be->conv2d_backward_data(be, &d, dy, w, dx, 0, "test"));
+        OK(wn_op_conv2d_backward_data(be, &d, dy, w, dx, 0, "test"));
         conv_fd_ctx ctx = {be, &d, x, w, b};
         fd_spec s = {"conv dx", x, nx, dx, y, ny, dy, conv_fd_forward, &ctx, 0.0625f, 1e-3,
                      (size_t)fd_samples};
@@ -139,6 +139,6 @@ int main(void) {
         cc.c = rng_int(1, 9), cc.k = rng_int(1, 9), cc.groups = 1, cc.bias = rng_int(0, 1);
         run_case(be, &cc, 30);
     }
-    be->destroy(be);
+    wn_backend_destroy(be);
     return test_finish("test_conv");
 }

@@ -8,7 +8,7 @@
  * Keep rate: over N = 2^20 draws the kept fraction has standard deviation
  * sqrt(r(1-r)/N) <= 5e-4; the tolerance 3e-3 is 6 sigma.
  */
-#include "kernels/dropout.h"
+#include "kernels/dropout/dropout.h"
 #include "tests/ops/ops_test.h"
 
 int main(void) {
@@ -24,8 +24,8 @@ int main(void) {
     for (size_t ri = 0; ri < 3; ri++) {
         float rate = rates[ri], scale = 1.0f / (1.0f - rate);
         uint64_t seed = 1234 + ri, off = 977;
-        OK(be->dropout_forward(be, N, rate, seed, off, x, y, "d"));
-        OK(be->dropout_forward(be, N, rate, seed, off, x, y2, "d"));
+        OK(wn_op_dropout_forward(be, N, rate, seed, off, x, y, "d"));
+        OK(wn_op_dropout_forward(be, N, rate, seed, off, x, y2, "d"));
         CHECK(memcmp(y, y2, N * sizeof(float)) == 0, "rate %g: same (seed, offset) gave another mask", (double)rate);
         size_t kept = 0;
         int bad_scale = 0, bad_fn = 0;
@@ -41,18 +41,18 @@ int main(void) {
         CHECK(bad_scale == 0, "rate %g: %d survivors not scaled by 1/(1-rate)", (double)rate, bad_scale);
         CHECK(bad_fn == 0, "rate %g: %d elements differ from wn_dropout_keep", (double)rate, bad_fn);
         /* a slice at offset off + 1000 equals elements 1000.. of the full call */
-        OK(be->dropout_forward(be, 5000, rate, seed, off + 1000, x + 1000, y2, "d"));
+        OK(wn_op_dropout_forward(be, 5000, rate, seed, off + 1000, x + 1000, y2, "d"));
         CHECK(memcmp(y2, y + 1000, 5000 * sizeof(float)) == 0, "rate %g: mask depends on more than offset + i",
               (double)rate);
         /* another seed: masks agree only by chance, on r^2 + (1-r)^2 of elements */
-        OK(be->dropout_forward(be, N, rate, seed + 1, off, x, y2, "d"));
+        OK(wn_op_dropout_forward(be, N, rate, seed + 1, off, x, y2, "d"));
         size_t same = 0;
         for (size_t i = 0; i < N; i++) same += (y[i] != 0.0f) == (y2[i] != 0.0f);
         double want_same = rate * rate + (1 - rate) * (1 - rate);
         CHECK(fabs((double)same / N - want_same) <= 3e-3, "rate %g: seeds agree on %.4f of the mask, want %.4f",
               (double)rate, (double)same / N, want_same);
         /* backward uses the same mask */
-        OK(be->dropout_backward(be, N, rate, seed, off, x, y2, 0, "d"));
+        OK(wn_op_dropout_backward(be, N, rate, seed, off, x, y2, 0, "d"));
         CHECK(memcmp(y, y2, N * sizeof(float)) == 0, "rate %g: backward mask differs from forward", (double)rate);
     }
     /* the uniform draws: range, grid, mean and a 16-bin histogram */
@@ -71,10 +71,10 @@ int main(void) {
     for (int b = 0; b < 16; b++) chi2 += (bins[b] - e) * (bins[b] - e) / e;
     CHECK(chi2 < 50.0, "uniform histogram chi^2 %.1f over 15 degrees of freedom (p < 1e-5)", chi2);
     /* rate 0 keeps everything unchanged; rate 1 is refused */
-    OK(be->dropout_forward(be, 1000, 0.0f, 7, 0, x, y, "d"));
+    OK(wn_op_dropout_forward(be, 1000, 0.0f, 7, 0, x, y, "d"));
     CHECK(memcmp(x, y, 1000 * sizeof(float)) == 0, "rate 0 changed values");
-    CHECK(be->dropout_forward(be, 10, 1.0f, 7, 0, x, y, "d") == WN_ERR, "rate 1 must be refused");
+    CHECK(wn_op_dropout_forward(be, 10, 1.0f, 7, 0, x, y, "d") == WN_ERR, "rate 1 must be refused");
     free(x), free(y), free(y2);
-    be->destroy(be);
+    wn_backend_destroy(be);
     return test_finish("test_dropout");
 }

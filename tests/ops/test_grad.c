@@ -31,7 +31,7 @@ typedef struct {
 
 static void aff_fwd(void *p, float *y) {
     aff_ctx *a = p;
-    OK(be->affine_act_forward(be, a->count, a->c, a->x, a->scale, a->shift, a->act, y, "aff"));
+    OK(wn_op_affine_act_forward(be, a->count, a->c, a->x, a->scale, a->shift, a->act, y, "aff"));
 }
 
 static void test_affine_act(wn_activation act, int with_affine) {
@@ -56,7 +56,7 @@ static void test_affine_act(wn_activation act, int with_affine) {
     aff_fwd(&a, y);
     CHECK(all_finite(y, n), "affine_act forward left unwritten outputs");
     poison(dx, n);
-    OK(be->affine_act_backward(be, n, c, y, r, a.scale, act, dx, 0, a.shift ? dshift : NULL, "aff"));
+    OK(wn_op_affine_act_backward(be, n, c, y, r, a.scale, act, dx, 0, a.shift ? dshift : NULL, "aff"));
     char name[64];
     snprintf(name, sizeof name, "affine_act(act %d, affine %d) dx", (int)act, with_affine);
     fd_spec s = {name, a.x, n, dx, y, n, r, aff_fwd, &a, H, RTOL, 0};
@@ -69,10 +69,10 @@ static void test_affine_act(wn_activation act, int with_affine) {
     /* accumulate, and dx == NULL (frozen below) still gives dshift */
     float *base = rand_f(n, -1, 1), *acc = alloc_f(n), *dshift2 = alloc_f((size_t)c);
     memcpy(acc, base, n * sizeof(float));
-    OK(be->affine_act_backward(be, n, c, y, r, a.scale, act, acc, 1, NULL, "aff"));
+    OK(wn_op_affine_act_backward(be, n, c, y, r, a.scale, act, acc, 1, NULL, "aff"));
     check_accumulate("affine_act", dx, base, acc, n);
     if (a.shift) {
-        OK(be->affine_act_backward(be, n, c, y, r, a.scale, act, NULL, 0, dshift2, "aff"));
+        OK(wn_op_affine_act_backward(be, n, c, y, r, a.scale, act, NULL, 0, dshift2, "aff"));
         CHECK(memcmp(dshift, dshift2, (size_t)c * sizeof(float)) == 0,
               "affine_act: dshift differs when dx is NULL");
     }
@@ -90,7 +90,7 @@ typedef struct {
 
 static void pool_fwd(void *p, float *y) {
     pool_ctx *q = p;
-    OK(be->pool_forward(be, &q->win, q->kind, q->x, y, "pool"));
+    OK(wn_op_pool_forward(be, &q->win, q->kind, q->x, y, "pool"));
 }
 
 static void test_pool(wn_pool_kind kind, int n, int h, int w, int c, int k, int s, wn_padding pad) {
@@ -118,7 +118,7 @@ static void test_pool(wn_pool_kind kind, int n, int h, int w, int c, int k, int 
     poison(y, ny);
     pool_fwd(&q, y);
     poison(dx, nx);
-    OK(be->pool_backward(be, &q.win, kind, q.x, y, r, dx, 0, "pool"));
+    OK(wn_op_pool_backward(be, &q.win, kind, q.x, y, r, dx, 0, "pool"));
     char name[96];
     snprintf(name, sizeof name, "%s pool %dx%dx%dx%d k%d s%d %s dx", kind == WN_POOL_MAX ? "max" : "avg",
              n, h, w, c, k, s, pad == WN_PAD_SAME ? "same" : "valid");
@@ -126,7 +126,7 @@ static void test_pool(wn_pool_kind kind, int n, int h, int w, int c, int k, int 
     fd_check(&sp);
     float *base = rand_f(nx, -1, 1), *acc = alloc_f(nx);
     memcpy(acc, base, nx * sizeof(float));
-    OK(be->pool_backward(be, &q.win, kind, q.x, y, r, acc, 1, "pool"));
+    OK(wn_op_pool_backward(be, &q.win, kind, q.x, y, r, acc, 1, "pool"));
     check_accumulate(name, dx, base, acc, nx);
     free(q.x), free(y), free(r), free(dx), free(base), free(acc);
 }
@@ -142,7 +142,7 @@ typedef struct {
 
 static void cat_fwd(void *p, float *y) {
     cat_ctx *q = p;
-    OK(be->concat_forward(be, q->pixels, q->n_in, (const float *const *)q->x, q->ch, y, "cat"));
+    OK(wn_op_concat_forward(be, q->pixels, q->n_in, (const float *const *)q->x, q->ch, y, "cat"));
 }
 
 static void test_concat(void) {
@@ -158,7 +158,7 @@ static void test_concat(void) {
     for (int i = 0; i < q.n_in; i++) dx[i] = alloc_f(q.pixels * q.ch[i]);
     poison(y, ny);
     cat_fwd(&q, y);
-    OK(be->concat_backward(be, q.pixels, q.n_in, r, q.ch, dx, 0, "cat"));
+    OK(wn_op_concat_backward(be, q.pixels, q.n_in, r, q.ch, dx, 0, "cat"));
     for (int i = 0; i < q.n_in; i++) {
         fd_spec s = {"concat dx", q.x[i], q.pixels * q.ch[i], dx[i], y, ny, r, cat_fwd, &q, H, RTOL, 0};
         fd_check(&s);
@@ -172,7 +172,7 @@ static void test_concat(void) {
     }
     float *saved = acc[0];
     acc[0] = NULL;
-    OK(be->concat_backward(be, q.pixels, q.n_in, r, q.ch, acc, 1, "cat"));
+    OK(wn_op_concat_backward(be, q.pixels, q.n_in, r, q.ch, acc, 1, "cat"));
     acc[0] = saved;
     CHECK(memcmp(acc[0], base[0], q.pixels * q.ch[0] * sizeof(float)) == 0,
           "concat: a NULL gradient entry was written");
@@ -191,7 +191,7 @@ typedef struct {
 
 static void res_fwd(void *p, float *y) {
     res_ctx *q = p;
-    OK(be->residual_forward(be, q->n, q->x, q->r, q->scale, y, "res"));
+    OK(wn_op_scaled_add(be, q->n, q->x, q->r, q->scale, y, "res"));
 }
 
 static void test_residual(float scale) {
@@ -200,20 +200,20 @@ static void test_residual(float scale) {
     float *y = alloc_f(q.n), *g = rand_f(q.n, -1, 1), *dx = alloc_f(q.n), *dr = alloc_f(q.n);
     poison(y, q.n);
     res_fwd(&q, y);
-    OK(be->residual_backward(be, q.n, g, scale, dx, dr, 0, "res"));
+    OK(wn_op_scaled_add_backward(be, q.n, g, scale, dx, dr, 0, "res"));
     fd_spec s = {"residual dx", q.x, q.n, dx, y, q.n, g, res_fwd, &q, H, RTOL, 0};
     fd_check(&s);
     s.name = "residual dr", s.param = q.r, s.analytic = dr;
     fd_check(&s);
     float *bx = rand_f(q.n, -1, 1), *br = rand_f(q.n, -1, 1), *ax = alloc_f(q.n), *ar = alloc_f(q.n);
     memcpy(ax, bx, q.n * sizeof(float)), memcpy(ar, br, q.n * sizeof(float));
-    OK(be->residual_backward(be, q.n, g, scale, ax, ar, 1, "res"));
+    OK(wn_op_scaled_add_backward(be, q.n, g, scale, ax, ar, 1, "res"));
     check_accumulate("residual dx", dx, bx, ax, q.n);
     check_accumulate("residual dr", dr, br, ar, q.n);
     /* in place: the gradient flows through dx == dy */
     float *inplace = alloc_f(q.n);
     memcpy(inplace, g, q.n * sizeof(float));
-    OK(be->residual_backward(be, q.n, inplace, scale, inplace, ar, 0, "res"));
+    OK(wn_op_scaled_add_backward(be, q.n, inplace, scale, inplace, ar, 0, "res"));
     CHECK(memcmp(inplace, g, q.n * sizeof(float)) == 0 && memcmp(ar, dr, q.n * sizeof(float)) == 0,
           "residual backward in place (dx == dy) differs");
     free(q.x), free(q.r), free(y), free(g), free(dx), free(dr), free(bx), free(br), free(ax);
@@ -229,7 +229,7 @@ typedef struct {
 
 static void gap_fwd(void *p, float *y) {
     gap_ctx *q = p;
-    OK(be->gap_forward(be, q->n, q->hw, q->c, q->x, y, "gap"));
+    OK(wn_op_gap_forward(be, q->n, q->hw, q->c, q->x, y, "gap"));
 }
 
 static void test_gap(void) {
@@ -239,12 +239,12 @@ static void test_gap(void) {
     float *y = alloc_f(ny), *r = rand_f(ny, -1, 1), *dx = alloc_f(nx);
     poison(y, ny);
     gap_fwd(&q, y);
-    OK(be->gap_backward(be, q.n, q.hw, q.c, r, dx, 0, "gap"));
+    OK(wn_op_gap_backward(be, q.n, q.hw, q.c, r, dx, 0, "gap"));
     fd_spec s = {"gap dx", q.x, nx, dx, y, ny, r, gap_fwd, &q, H, RTOL, 0};
     fd_check(&s);
     float *base = rand_f(nx, -1, 1), *acc = alloc_f(nx);
     memcpy(acc, base, nx * sizeof(float));
-    OK(be->gap_backward(be, q.n, q.hw, q.c, r, acc, 1, "gap"));
+    OK(wn_op_gap_backward(be, q.n, q.hw, q.c, r, acc, 1, "gap"));
     check_accumulate("gap", dx, base, acc, nx);
     free(q.x), free(y), free(r), free(dx), free(base), free(acc);
 }
@@ -259,7 +259,7 @@ typedef struct {
 
 static void drop_fwd(void *p, float *y) {
     drop_ctx *q = p;
-    OK(be->dropout_forward(be, q->n, q->rate, q->seed, q->offset, q->x, y, "drop"));
+    OK(wn_op_dropout_forward(be, q->n, q->rate, q->seed, q->offset, q->x, y, "drop"));
 }
 
 static void test_dropout_grad(float rate) {
@@ -268,12 +268,12 @@ static void test_dropout_grad(float rate) {
     float *y = alloc_f(q.n), *r = rand_f(q.n, -1, 1), *dx = alloc_f(q.n);
     poison(y, q.n);
     drop_fwd(&q, y);
-    OK(be->dropout_backward(be, q.n, rate, q.seed, q.offset, r, dx, 0, "drop"));
+    OK(wn_op_dropout_backward(be, q.n, rate, q.seed, q.offset, r, dx, 0, "drop"));
     fd_spec s = {"dropout dx", q.x, q.n, dx, y, q.n, r, drop_fwd, &q, H, RTOL, 0};
     fd_check(&s);
     float *base = rand_f(q.n, -1, 1), *acc = alloc_f(q.n);
     memcpy(acc, base, q.n * sizeof(float));
-    OK(be->dropout_backward(be, q.n, rate, q.seed, q.offset, r, acc, 1, "drop"));
+    OK(wn_op_dropout_backward(be, q.n, rate, q.seed, q.offset, r, acc, 1, "drop"));
     check_accumulate("dropout", dx, base, acc, q.n);
     free(q.x), free(y), free(r), free(dx), free(base), free(acc);
 }
@@ -287,7 +287,7 @@ typedef struct {
 
 static void dense_fwd(void *p, float *y) {
     dense_ctx *q = p;
-    OK(be->dense_forward(be, q->n, q->in, q->out, q->x, q->w, q->b, y, "dense"));
+    OK(wn_op_dense_forward(be, q->n, q->in, q->out, q->x, q->w, q->b, y, "dense"));
 }
 
 static void test_dense(int with_bias) {
@@ -300,7 +300,7 @@ static void test_dense(int with_bias) {
     poison(y, ny);
     dense_fwd(&q, y);
     poison(dx, nx), poison(dw, nw), poison(db, (size_t)q.out);
-    OK(be->dense_backward(be, q.n, q.in, q.out, q.x, q.w, r, dx, dw, db, "dense"));
+    OK(wn_op_dense_backward(be, q.n, q.in, q.out, q.x, q.w, r, dx, dw, db, "dense"));
     fd_spec s = {"dense dx", q.x, nx, dx, y, ny, r, dense_fwd, &q, H, RTOL, 0};
     fd_check(&s);
     s.name = "dense dw", s.param = q.w, s.count = nw, s.analytic = dw;
@@ -324,7 +324,7 @@ typedef struct {
 static void xent_fwd(void *p, float *y) {
     xent_ctx *q = p;
     float stats[2] = {0, 0};
-    OK(be->softmax_xent(be, q->n, q->k, q->z, q->labels, (float)q->n, NULL, NULL, stats));
+    OK(wn_op_softmax_xent(be, q->n, q->k, q->z, q->labels, (float)q->n, NULL, NULL, stats));
     y[0] = stats[0] / (float)q->n; /* the batch-mean loss Keras differentiates */
 }
 
@@ -336,7 +336,7 @@ static void test_xent_grad(void) {
     for (int i = 0; i < q.n; i++) q.labels[i] = rng_int(0, q.k - 1);
     float *dz = alloc_f(nz), stats[2] = {0, 0}, one = 1.0f, y;
     poison(dz, nz);
-    OK(be->softmax_xent(be, q.n, q.k, q.z, q.labels, (float)q.n, NULL, dz, stats));
+    OK(wn_op_softmax_xent(be, q.n, q.k, q.z, q.labels, (float)q.n, NULL, dz, stats));
     /* Curved: the central difference's truncation error is h^2/6 * |L'''| and the
      * third derivative of logsumexp is below 1/4 per sample (1/n in the mean), so
      * h = 2^-6 bounds it by 7e-5 / n; the float loss rounds at ~2e-7 * |L|, giving
@@ -377,6 +377,6 @@ int main(void) {
     test_dropout_grad(0.0f), test_dropout_grad(0.2f), test_dropout_grad(0.5f);
     for (int rep = 0; rep < 4; rep++) test_dense(rep & 1);
     for (int rep = 0; rep < 6; rep++) test_xent_grad();
-    be->destroy(be);
+    wn_backend_destroy(be);
     return test_finish("test_grad");
 }

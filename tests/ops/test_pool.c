@@ -5,7 +5,7 @@
  * bit for bit to the kernels/pool.h element functions (which the CUDA kernels run)
  * and to a naive loop written from the definition.
  */
-#include "kernels/pool.h"
+#include "kernels/pool/pool.h"
 #include "tests/ops/ops_test.h"
 
 /* Naive pooling from the definition: window cell (ky, kx) of output (oy, ox) is
@@ -53,13 +53,13 @@ static void test_divisor_irv2(wn_backend *be) {
     size_t n = 37 * 37 * 2;
     float *x = alloc_f(n), *y = alloc_f(n);
     for (size_t i = 0; i < n; i++) x[i] = 3.0f;
-    OK(be->pool_forward(be, &v, WN_POOL_AVG, x, y, "avg"));
+    OK(wn_op_pool_forward(be, &v, WN_POOL_AVG, x, y, "avg"));
     int bad = 0;
     for (size_t i = 0; i < n; i++) bad += y[i] != 3.0f;
     CHECK(bad == 0, "average of a constant image differs from the constant at %d cells", bad);
     /* Corner value by hand: cells (0,0),(0,1),(1,0),(1,1) of a ramp. */
     for (size_t i = 0; i < n; i++) x[i] = (float)(i / 2); /* pixel index, both channels */
-    OK(be->pool_forward(be, &v, WN_POOL_AVG, x, y, "avg"));
+    OK(wn_op_pool_forward(be, &v, WN_POOL_AVG, x, y, "avg"));
     float corner = (0.0f + 1.0f + 37.0f + 38.0f) / 4.0f;
     float edge = (0.0f + 1.0f + 2.0f + 37.0f + 38.0f + 39.0f) / 6.0f; /* output (0, 1) */
     CHECK(y[0] == corner && y[1] == corner, "corner average %g, want %g", (double)y[0], (double)corner);
@@ -89,16 +89,16 @@ static void test_max_ties(wn_backend *be) {
     wn_window v;
     OK(wn_window_init(&v, 1, 5, 5, 1, 3, 3, 2, 2, WN_PAD_VALID, "p"));
     float x[25] = {0}, y[4], dy[4] = {1.0f, 2.0f, 4.0f, 8.0f}, dx[25];
-    OK(be->pool_forward(be, &v, WN_POOL_MAX, x, y, "p"));
-    OK(be->pool_backward(be, &v, WN_POOL_MAX, x, y, dy, dx, 0, "p"));
+    OK(wn_op_pool_forward(be, &v, WN_POOL_MAX, x, y, "p"));
+    OK(wn_op_pool_backward(be, &v, WN_POOL_MAX, x, y, dy, dx, 0, "p"));
     float want[25] = {0};
     want[0] = 1.0f, want[2] = 2.0f, want[10] = 4.0f, want[12] = 8.0f;
     CHECK(memcmp(dx, want, sizeof want) == 0, "max-pool ties: gradient not at the first maximum");
     /* Overlapping windows share the middle column/row: (0,2) is first for output
      * (0,1) only; a larger value at (2,2) takes all four outputs. */
     x[12] = 1.0f;
-    OK(be->pool_forward(be, &v, WN_POOL_MAX, x, y, "p"));
-    OK(be->pool_backward(be, &v, WN_POOL_MAX, x, y, dy, dx, 0, "p"));
+    OK(wn_op_pool_forward(be, &v, WN_POOL_MAX, x, y, "p"));
+    OK(wn_op_pool_backward(be, &v, WN_POOL_MAX, x, y, dy, dx, 0, "p"));
     memset(want, 0, sizeof want);
     want[12] = 15.0f;
     CHECK(memcmp(dx, want, sizeof want) == 0, "max-pool: shared maximum should collect 15, got %g",
@@ -120,7 +120,7 @@ static void test_against_definitions(wn_backend *be) {
         int *cnt = malloc(ny * sizeof(int));
         for (int kind = 0; kind < 2; kind++) {
             poison(y, ny);
-            OK(be->pool_forward(be, &v, (wn_pool_kind)kind, x, y, "p"));
+            OK(wn_op_pool_forward(be, &v, (wn_pool_kind)kind, x, y, "p"));
             naive_pool(&v, (wn_pool_kind)kind, x, yref, cnt);
             CHECK(memcmp(y, yref, ny * sizeof(float)) == 0,
                   "%s pool %dx%dx%dx%d k%d s%d pad%d differs from the definition",
@@ -155,7 +155,7 @@ static void test_against_definitions(wn_backend *be) {
                                 }
                             if (!kind) dxref[first] += dy[o];
                         }
-            OK(be->pool_backward(be, &v, (wn_pool_kind)kind, x, y, dy, dx, 0, "p"));
+            OK(wn_op_pool_backward(be, &v, (wn_pool_kind)kind, x, y, dy, dx, 0, "p"));
             double worst = 0;
             for (size_t i = 0; i < nx; i++) {
                 double e = fabs(dx[i] - dxref[i]);
@@ -179,6 +179,6 @@ int main(void) {
     test_same_asymmetric();
     test_max_ties(be);
     test_against_definitions(be);
-    be->destroy(be);
+    wn_backend_destroy(be);
     return test_finish("test_pool");
 }

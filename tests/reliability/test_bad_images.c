@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/error.h"
+#include "host/base/error.h"
 #include "host/image_decode.h"
 #include "host/resize.h"
 #include "tests/data/bad_corpus.h"

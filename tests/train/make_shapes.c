@@ -15,15 +15,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "host/base/rng.h"
+
 enum { S = 32 };
 
 static uint64_t rng_state;
-static double uniform(void) { /* splitmix64 -> [0, 1) */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return (double)((z ^ (z >> 31)) >> 11) * (1.0 / 9007199254740992.0);
-}
+static double uniform(void) { return wn_splitmix64_unit(&rng_state); }
 
 /* Is (x, y) inside the shape of class k centred at (cx, cy), size r, angle a? */
 static int inside(int k, double x, double y, double cx, double cy, double r, double a) {

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/augment_preview.h"
-#include "engine/error.h"
+#include "engine/train/augment_preview.h"
+#include "host/base/error.h"
 
 static int failures = 0;
 #define CHECK(cond, ...)                                                                 \

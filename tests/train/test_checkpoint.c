@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/augment_draws.h"
-#include "engine/checkpoint.h"
-#include "engine/error.h"
+#include "engine/train/augment_draws.h"
+#include "engine/train/checkpoint.h"
+#include "host/base/error.h"
 
 static int failures = 0;
 #define CHECK(cond, ...)                                                                 \

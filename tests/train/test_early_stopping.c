@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/early_stopping.h"
+#include "engine/train/early_stopping.h"
 
 static int failures = 0;
 #define CHECK(cond, ...)                                                                 \

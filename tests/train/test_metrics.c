@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/metrics.h"
+#include "engine/train/metrics.h"
 
 static int failures = 0;
 #define CHECK(cond, ...)                                                                 \

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/progress.h"
+#include "engine/train/progress.h"
 
 static int failures = 0;
 #define CHECK_STR(got, want)                                                             \

@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/augment_preview.h"
-#include "engine/error.h"
-#include "engine/run_report.h"
+#include "engine/train/augment_preview.h"
+#include "host/base/error.h"
+#include "engine/train/run_report.h"
 
 static int failures = 0;
 #define CHECK(cond, ...)                                                                 \

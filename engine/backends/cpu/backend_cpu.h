@@ -1,0 +1,18 @@
+/* engine/backends/cpu/backend_cpu.h — the CPU backend's constructor. */
+#ifndef WN_BACKEND_CPU_H
+#define WN_BACKEND_CPU_H
+
+#include "kernels/common/backend_ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The CPU backend (oneDNN convolutions, BLAS matrix products, OpenMP loops), or NULL
+ * with a reason. */
+wn_backend *wn_backend_cpu(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,28 @@
+/* engine/model/zoo/registry.c — the table of backbones `--model NAME` can build. */
+#include <string.h>
+
+#include "host/base/error.h"
+#include "engine/model/model.h"
+#include "engine/model/zoo/zoo.h"
+
+static const wn_backbone_def wn_backbones[] = {
+    {"irv2", "inception_resnet_v2", 75, WN_PREPROCESS_TF, wn_irv2_build},
+    {"efficientnet_lite0", "efficientnet_lite0", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite0_build},
+    {"efficientnet_lite1", "efficientnet_lite1", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite1_build},
+    {"efficientnet_lite2", "efficientnet_lite2", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite2_build},
+    {"tiny_cnn", "tiny_cnn", 8, WN_PREPROCESS_TF, wn_tiny_cnn_build},
+};
+
+int wn_backbone_count(void) { return (int)(sizeof wn_backbones / sizeof wn_backbones[0]); }
+
+const wn_backbone_def *wn_backbone_find(const char *name) {
+    for (int i = 0; i < wn_backbone_count(); i++)
+        if (!strcmp(wn_backbones[i].name, name)) return &wn_backbones[i];
+    char known[256] = "";
+    for (int i = 0; i < wn_backbone_count(); i++) {
+        if (i) strncat(known, ", ", sizeof known - strlen(known) - 1);
+        strncat(known, wn_backbones[i].name, sizeof known - strlen(known) - 1);
+    }
+    wn_fail("unknown model '%s' (known: %s)", name, known);
+    return NULL;
+}

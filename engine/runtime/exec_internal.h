@@ -1,0 +1,152 @@
+/* engine/runtime/exec_internal.h — the executor's plan, shared by engine/plan.c (which
+ * decides steps, gradients and buffer offsets from the graph alone) and
+ * engine/executor.c (which allocates and runs it). Not a public header.
+ *
+ * Vocabulary:
+ *  - a *step* is one backend call sequence in forward order: usually one layer; a
+ *    BatchNormalization whose only reader is an Activation is fused with it into
+ *    one affine_act step (the BN's own output is never stored);
+ *  - a *value* is a stored float tensor [batch, h, w, c], one per layer output;
+ *    a nested model's InputLayer and a fused BN have none (val_of = producer's / -1);
+ *  - time runs 0..S-1 over forward steps, S is the loss, and the backward of step
+ *    s runs at time 2S - s; every value and gradient lives over an interval of
+ *    that timeline, and buffers whose intervals do not overlap share memory.
+ */
+#ifndef WN_EXEC_INTERNAL_H
+#define WN_EXEC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/runtime/executor.h"
+
+typedef enum {
+    WN_STEP_AUGMENT,
+    WN_STEP_CONV,      /* Conv2D or DepthwiseConv2D (groups = C) */
+    WN_STEP_AFFINE,    /* BN, BN + Activation, or a bare Activation */
+    WN_STEP_POOL,
+    WN_STEP_CONCAT,
+    WN_STEP_RESIDUAL,  /* x + scale*r; Add of two inputs is scale 1 */
+    WN_STEP_ADD,       /* Add of n inputs: a chain of residual calls */
+    WN_STEP_GAP,
+    WN_STEP_DROPOUT,
+    WN_STEP_DENSE
+} wn_step_kind;
+
+typedef struct wn_step {
+    wn_step_kind kind;
+    int layer;          /* main graph layer (conv, BN, act, ...) */
+    int out_layer;      /* layer whose output this step writes (the act when fused) */
+    int bn;             /* index into wn_plan.bn, -1 when no BN */
+    wn_activation act;
+    int n_in;
+    int in_val[WN_MAX_INPUTS];  /* value ids read (-1: the uint8 image input) */
+    int out_val;
+    int backward;       /* 1: its output needs a gradient, so backward runs */
+    int wgrad;          /* 1: its layer's weights are trainable: weight gradients */
+    int gamma_grad;     /* 1: a BN with trainable gamma: bn_gamma_backward reads x */
+    int in_grad[WN_MAX_INPUTS];   /* 1: compute the gradient of input i */
+    int in_accum[WN_MAX_INPUTS];  /* 1: add to it (another reader wrote it first) */
+} wn_step;
+
+typedef struct wn_value {
+    int layer;          /* graph layer that owns it */
+    size_t floats;      /* [batch, h, w, c] */
+    size_t per_image;   /* h * w * c */
+    int start, end;     /* live interval of the forward value */
+    size_t offset;      /* in the arena, floats */
+    int requires_grad;  /* some trainable weight lies below it */
+    int grad_start, grad_end;
+    size_t grad_offset; /* in the arena, floats (valid when requires_grad) */
+} wn_value;
+
+typedef struct wn_bn_entry {
+    int layer;
+    int c;
+    /* offsets (floats) of its five [c] arrays in the BN buffer, each aligned: */
+    size_t scale;       /* gamma / sqrt(var + eps) (gamma = 1 when absent) */
+    size_t negms;       /* -mean * scale */
+    size_t shift;       /* beta - mean * scale = beta + negms */
+    size_t inv_std;     /* 1 / sqrt(var + eps) */
+    size_t negmean;     /* -mean */
+    int trainable;      /* beta (and gamma) trainable: scale (when gamma) and shift
+                           are recomputed after each update */
+} wn_bn_entry;
+
+typedef struct wn_plan {
+    int batch;
+    unsigned flags;
+    int n_steps;
+    wn_step *steps;
+    int n_values;
+    wn_value *values;
+    int *val_of;        /* [n_layers] value id of each layer's output, -1 none */
+    int n_bn;
+    wn_bn_entry *bn;
+    size_t bn_floats;   /* the 5 arrays of every BN (wn_bn_entry) */
+    size_t arena_floats;
+    int logits_val, backbone_val;
+    int lowest_backward_layer;
+    int backward_steps;
+} wn_plan;
+
+/* Builds the plan for model's current boundary (no backend calls). */
+int wn_plan_make(wn_plan *p, const wn_model *m, int batch, unsigned flags);
+void wn_plan_free(wn_plan *p);
+
+/* ---- backend memory: one list of the buffers an executor allocates, used both to
+ * allocate them (engine/runtime/executor.c) and to tell, before allocating anything,
+ * whether a plan fits in what the backend has free (unit-tested on the CPU in
+ * tests/graph/test_exec_memory.c, with a backend standing in for a small GPU). */
+
+typedef enum {
+    /* kept through a re-plan (a new fine-tune boundary) */
+    WN_EXEC_BUF_PARAMS,     /* [n_params] floats */
+    WN_EXEC_BUF_STATS,      /* [n_stats] floats */
+    WN_EXEC_BUF_BN,         /* [bn_floats]: BN terms (wn_bn_entry) */
+    WN_EXEC_BUF_IMAGES,     /* [upload slot][batch, H, W, 3] uint8: one buffer per slot */
+    WN_EXEC_BUF_LABELS,     /* [batch] int32 */
+    WN_EXEC_BUF_PROBS,      /* [batch, classes] floats: predict's softmax */
+    WN_EXEC_BUF_PREPROCESS, /* [6] floats (EfficientNet-Lite's preprocessing), optional */
+    WN_EXEC_BUF_STEP_STATS, /* [4] floats: this step's loss and correct count, totals */
+    /* made anew by each plan */
+    WN_EXEC_BUF_ARENA,      /* [arena_floats]: activations and their gradients */
+    WN_EXEC_BUF_GRADS,      /* [trainable] floats, optional (none when inference-only) */
+    WN_EXEC_BUF_ADAM_M,
+    WN_EXEC_BUF_ADAM_V,
+    WN_EXEC_BUF_COUNT
+} wn_exec_buffer_id;
+
+#define WN_EXEC_BUF_FIRST_PLANNED WN_EXEC_BUF_ARENA
+
+typedef struct wn_exec_buffer {
+    const char *what;  /* for messages: "activations", "Adam m", ... */
+    size_t bytes;      /* what the executor asks the backend for; 0: not allocated */
+    int copies;        /* how many such buffers (the image buffer: one per upload slot) */
+} wn_exec_buffer;
+
+typedef struct wn_exec_sizes {
+    wn_exec_buffer buf[WN_EXEC_BUF_COUNT];
+    size_t requested;  /* sum of what is asked (bytes x copies) */
+    size_t fixed;      /* rounded bytes of the buffers kept through a re-plan */
+    size_t planned;    /* rounded bytes of the buffers each plan makes */
+    size_t scratch;    /* the largest scratch one convolution call takes */
+    size_t needed;     /* fixed + planned + scratch + the backend's reserve */
+} wn_exec_sizes;
+
+/* The buffers of an executor for plan p of model m on backend be (its upload slots,
+ * allocation rounding, reserve and convolution scratch). */
+void wn_exec_sizes_make(wn_backend *be, const wn_model *m, const wn_plan *p,
+                        wn_exec_sizes *s);
+
+/* The largest batch in [1, max_batch] whose executor (model's current boundary,
+ * `flags`) needs at most `available` bytes on be: *largest = 0 when not even batch 1
+ * fits. Plans each candidate (binary search, then the answer is re-checked). */
+int wn_exec_largest_batch(wn_backend *be, const wn_model *m, unsigned flags,
+                          size_t available, int max_batch, int *largest);
+
+/* WN_OK when plan p fits in `available` bytes of be; otherwise WN_ERR with a message
+ * that gives what is needed (by part), what is free and the largest batch that fits. */
+int wn_exec_fit_check(wn_backend *be, const wn_model *m, const wn_plan *p, size_t available);
+
+#endif

@@ -1,0 +1,149 @@
+/* kernels/augment/augment.h — the fused training augmentation + preprocess, one output
+ * element per call (KERAS_SEMANTICS §4, §5):
+ *
+ *   1. RandomFlip('horizontal'): the image is mirrored left-right when flip != 0;
+ *   2. RandomRotation: output pixel (x, y) samples the (flipped) image at
+ *        xi = a0*x + a1*y + a2,  yi = b0*x + b1*y + b2
+ *      (TensorFlow's ImageProjectiveTransformV3 with Keras's rotation matrix), each
+ *      coordinate mapped by the reflect rule, then bilinear interpolation;
+ *   3. preprocess_input: v / 127.5 - 1.
+ *
+ * The arithmetic follows TensorFlow's kernel (core/kernels/image/image_ops.h)
+ * operation by operation in float32. On the GPU every operation is written with
+ * round-to-nearest intrinsics so nvcc cannot fuse multiply-adds: the CPU and the
+ * GPU then produce the same bits from the same transform.
+ */
+#ifndef WN_KERNELS_AUGMENT_H
+#define WN_KERNELS_AUGMENT_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "kernels/common/backend_ops.h"
+#include "kernels/common/hd.h"
+
+#ifdef __CUDA_ARCH__
+#define WN_AUG_MUL(a, b) __fmul_rn((a), (b))
+#define WN_AUG_ADD(a, b) __fadd_rn((a), (b))
+#define WN_AUG_SUB(a, b) __fsub_rn((a), (b))
+#define WN_AUG_DIV(a, b) __fdiv_rn((a), (b))
+#else
+#define WN_AUG_MUL(a, b) ((a) * (b))
+#define WN_AUG_ADD(a, b) ((a) + (b))
+#define WN_AUG_SUB(a, b) ((a) - (b))
+#define WN_AUG_DIV(a, b) ((a) / (b))
+#endif
+
+/* Output-to-input map of one image: xi = a0*x + a1*y + a2, yi = b0*x + b1*y + b2. */
+typedef struct wn_augment_xform {
+    float a0, a1, a2, b0, b1, b2;
+} wn_augment_xform;
+
+/* Host side, once per image: Keras's get_rotation_matrix for `angle` radians
+ * (positive = counter-clockwise) about the pixel-index centre, in float32:
+ *   [cos, -sin, ((W-1) - (cos(W-1) - sin(H-1)))/2, sin, cos, ((H-1) - (sin(W-1) + cos(H-1)))/2]
+ * angle 0 gives the identity exactly. */
+static inline wn_augment_xform wn_augment_rotation(float angle, int h, int w) {
+    float c = cosf(angle), s = sinf(angle);
+    float wm1 = (float)w - 1.0f, hm1 = (float)h - 1.0f;
+    wn_augment_xform t;
+    t.a0 = c;
+    t.a1 = -s;
+    t.a2 = (wm1 - (c * wm1 - s * hm1)) / 2.0f;
+    t.b0 = s;
+    t.b1 = c;
+    t.b2 = (hm1 - (s * wm1 + c * hm1)) / 2.0f;
+    return t;
+}
+
+/* TensorFlow's FILL_REFLECT coordinate map on an axis of `len` cells:
+ * "d c b a | a b c d | d c b a", i.e. half-sample symmetric about -0.5 and
+ * len - 0.5, then clamped to [0, len - 1]. */
+WN_HD static inline float wn_augment_reflect(float coord, int len) {
+    float c = coord;
+    if (c < 0.0f) {
+        if (len <= 1) {
+            c = 0.0f;
+        } else {
+            long long sz2 = 2LL * len;
+            /* TF: in_coord = sz2 * (int64)(-in_coord / sz2) + in_coord */
+            long long k = (long long)WN_AUG_DIV(-c, (float)sz2);
+            c = WN_AUG_ADD((float)(sz2 * k), c);
+            c = (c < (float)(-len)) ? WN_AUG_ADD(c, (float)sz2) : WN_AUG_SUB(-c, 1.0f);
+        }
+    } else if (c > (float)(len - 1)) {
+        if (len <= 1) {
+            c = 0.0f;
+        } else {
+            long long sz2 = 2LL * len;
+            long long k = (long long)WN_AUG_DIV(c, (float)sz2);
+            c = WN_AUG_SUB(c, (float)(sz2 * k));
+            if (c >= (float)len) c = WN_AUG_SUB(WN_AUG_SUB((float)sz2, c), 1.0f);
+        }
+    }
+    float hi = (float)(len - 1);
+    return c < 0.0f ? 0.0f : (c > hi ? hi : c);
+}
+
+/* Channel ch of pixel (y, x) of the horizontally flipped (flip != 0) or original
+ * image img[h][w][c]; cells outside the image read 0 (TF's fill value, only ever
+ * used with weight 0 after the reflect clamp). */
+WN_HD static inline float wn_augment_read(const uint8_t *img, int h, int w, int c, int flip,
+                                          long long y, long long x, int ch) {
+    if (y < 0 || y >= h || x < 0 || x >= w) return 0.0f;
+    long long sx = flip ? (long long)w - 1 - x : x;
+    return (float)img[(y * w + sx) * c + ch];
+}
+
+/* Bilinear sample at mapped, in-range coordinates (yf, xf), TF's formula and order. */
+WN_HD static inline float wn_augment_bilinear(const uint8_t *img, int h, int w, int c,
+                                              int flip, float yf, float xf, int ch) {
+    float y0 = floorf(yf), x0 = floorf(xf);
+    float y1 = WN_AUG_ADD(y0, 1.0f), x1 = WN_AUG_ADD(x0, 1.0f);
+    long long iy0 = (long long)y0, ix0 = (long long)x0, iy1 = (long long)y1,
+              ix1 = (long long)x1;
+    float wx1 = WN_AUG_SUB(x1, xf), wx0 = WN_AUG_SUB(xf, x0);
+    float top = WN_AUG_ADD(WN_AUG_MUL(wx1, wn_augment_read(img, h, w, c, flip, iy0, ix0, ch)),
+                           WN_AUG_MUL(wx0, wn_augment_read(img, h, w, c, flip, iy0, ix1, ch)));
+    float bot = WN_AUG_ADD(WN_AUG_MUL(wx1, wn_augment_read(img, h, w, c, flip, iy1, ix0, ch)),
+                           WN_AUG_MUL(wx0, wn_augment_read(img, h, w, c, flip, iy1, ix1, ch)));
+    return WN_AUG_ADD(WN_AUG_MUL(WN_AUG_SUB(y1, yf), top), WN_AUG_MUL(WN_AUG_SUB(yf, y0), bot));
+}
+
+/* The augmented, rotated value of output (y, x, ch) before preprocessing, in [0, 255]. */
+WN_HD static inline float wn_augment_value(const uint8_t *img, int h, int w, int c, int flip,
+                                           const wn_augment_xform *t, int y, int x, int ch) {
+    float fx = (float)x, fy = (float)y;
+    /* (a0*x + a1*y + a2) / 1.0f: TF divides by the projection, exactly 1 here. */
+    float xi = WN_AUG_ADD(WN_AUG_ADD(WN_AUG_MUL(t->a0, fx), WN_AUG_MUL(t->a1, fy)), t->a2);
+    float yi = WN_AUG_ADD(WN_AUG_ADD(WN_AUG_MUL(t->b0, fx), WN_AUG_MUL(t->b1, fy)), t->b2);
+    float xm = wn_augment_reflect(xi, w), ym = wn_augment_reflect(yi, h);
+    return wn_augment_bilinear(img, h, w, c, flip, ym, xm, ch);
+}
+
+/* preprocess_input mode 'tf': x / 127.5 - 1 (a true division, then a subtraction). */
+WN_HD static inline float wn_preprocess_tf(float v) {
+    return WN_AUG_SUB(WN_AUG_DIV(v, 127.5f), 1.0f);
+}
+
+/* One output element of the fused op: flip, rotate (reflect, bilinear), preprocess.
+ * img is one image [h][w][c]; t is that image's transform. */
+WN_HD static inline float wn_augment_pixel(const uint8_t *img, int h, int w, int c, int flip,
+                                           const wn_augment_xform *t, int y, int x, int ch) {
+    return wn_preprocess_tf(wn_augment_value(img, h, w, c, flip, t, y, x, ch));
+}
+
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* ---- entry points: augment_cpu.c (CPU backend), augment.cu (CUDA backend) ---- */
+int wn_cpu_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
+                              const uint8_t *flip, const float *angle, float *y);
+int wn_cuda_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
+                               const uint8_t *flip, const float *angle, float *y);
+#ifdef __cplusplus
+}
+#endif
+
+#endif

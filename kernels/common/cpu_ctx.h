@@ -1,0 +1,40 @@
+/* kernels/common/cpu_ctx.h — the CPU backend's state, shared by its files
+ * (engine/backends/cpu/backend_cpu.c makes it and fills the table; the ops live in
+ * kernels/<family>/<family>_cpu.c). A leaf header: it reaches no further than the
+ * backend contract (kernels/common/backend_ops.h).
+ */
+#ifndef WN_CPU_CTX_H
+#define WN_CPU_CTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/common/backend_ops.h"
+
+typedef struct wn_cpu_conv_cache wn_cpu_conv_cache; /* kernels/conv/conv_cpu.c */
+
+/* Reusable host buffer, grown when an op first needs more (never inside a steady
+ * training step: every shape is seen in the first step). */
+typedef struct wn_cpu_buffer {
+    void *p;
+    size_t bytes;
+} wn_cpu_buffer;
+
+typedef struct wn_cpu_ctx {
+    wn_cpu_conv_cache *conv;   /* oneDNN engine, stream and per-shape primitives */
+    wn_cpu_buffer accum;       /* conv backward-data result when accumulating */
+    wn_cpu_buffer partial;     /* per-thread partial sums (doubles) of reductions */
+} wn_cpu_ctx;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* Makes `buf` at least `bytes` long (64-byte aligned); WN_ERR with a reason
+ * (engine/backends/cpu/backend_cpu.c). */
+int wn_cpu_buffer_reserve(wn_cpu_buffer *buf, size_t bytes, const char *what);
+void wn_cpu_buffer_release(wn_cpu_buffer *buf);
+#ifdef __cplusplus
+}
+#endif
+
+#endif

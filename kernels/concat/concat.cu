@@ -1,0 +1,61 @@
+/* kernels/concat/concat.cu — channel concatenation of n_in NHWC tensors with the same
+ * pixels, and its gradient (slices of dy back to each input).
+ *
+ * Pure data movement, so no element-function header: one launch per input, one
+ * thread per element of that input; y[p, off + c] = x_i[p, c]. Backward copies (or
+ * adds, when accumulating) the slice back; inputs whose dx is NULL are skipped.
+ */
+#include "kernels/common/cuda_ctx.h"
+#include "kernels/concat/concat.h"
+
+static __global__ void concat_slice_kernel(size_t pixels, int ci, int total, int offset,
+                                           const float *__restrict__ src, float *__restrict__ dst,
+                                           int to_concat, int accumulate) {
+    WN_GRID_LOOP(i, pixels * ci) {
+        size_t p = i / (size_t)ci;
+        int ch = (int)(i % (size_t)ci);
+        size_t wide = p * total + offset + ch;
+        if (to_concat) dst[wide] = src[i];
+        else dst[i] = accumulate ? dst[i] + src[wide] : src[wide];
+    }
+}
+
+static int total_channels(int n_in, const int *channels, const char *who, int *total) {
+    *total = 0;
+    for (int i = 0; i < n_in; i++) {
+        if (channels[i] < 1) return wn_fail("%s: input %d has %d channels", who, i, channels[i]);
+        *total += channels[i];
+    }
+    return WN_OK;
+}
+
+int wn_cuda_concat_forward(wn_backend *be, size_t pixels, int n_in, const float *const *x,
+                           const int *channels, float *y, const char *layer) {
+    int total;
+    if (total_channels(n_in, channels, layer ? layer : "concat_forward", &total) != WN_OK)
+        return WN_ERR;
+    wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
+    for (int i = 0, off = 0; i < n_in; off += channels[i], i++) {
+        size_t count = pixels * channels[i];
+        if (!count) continue;
+        concat_slice_kernel<<<wn_cuda_blocks(ctx, count), WN_CUDA_THREADS, 0, ctx->stream>>>(
+            pixels, channels[i], total, off, x[i], y, 1, 0);
+    }
+    return wn_cuda_op_done(be, "concat_forward kernel", layer);
+}
+
+int wn_cuda_concat_backward(wn_backend *be, size_t pixels, int n_in, const float *dy,
+                            const int *channels, float *const *dx, int accumulate,
+                            const char *layer) {
+    int total;
+    if (total_channels(n_in, channels, layer ? layer : "concat_backward", &total) != WN_OK)
+        return WN_ERR;
+    wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
+    for (int i = 0, off = 0; i < n_in; off += channels[i], i++) {
+        size_t count = pixels * channels[i];
+        if (!count || !dx[i]) continue;
+        concat_slice_kernel<<<wn_cuda_blocks(ctx, count), WN_CUDA_THREADS, 0, ctx->stream>>>(
+            pixels, channels[i], total, off, dy, dx[i], 0, accumulate);
+    }
+    return wn_cuda_op_done(be, "concat_backward kernel", layer);
+}

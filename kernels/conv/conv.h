@@ -1,0 +1,34 @@
+/* kernels/conv/conv.h — the conv family's entry points: conv_cpu.c for the CPU
+ * backend, conv.cu for the CUDA backend (see kernels/common/backend_ops.h for what each
+ * op computes). */
+#ifndef WN_KERNELS_CONV_H
+#define WN_KERNELS_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/common/backend_ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* ---- entry points: conv_cpu.c (CPU backend), conv.cu (CUDA backend) ---- */
+int wn_cpu_conv_cache_create(wn_cpu_conv_cache **cache);
+void wn_cpu_conv_cache_destroy(wn_cpu_conv_cache *cache);
+int wn_cpu_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
+                          const float *w, const float *bias, float *y, const char *layer);
+int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const float *dy,
+                                const float *w, float *dx, int accumulate, const char *layer);
+int wn_cpu_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
+                                  const float *dy, float *dw, float *db, const char *layer);
+int wn_cuda_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
+                           const float *w, const float *bias, float *y, const char *layer);
+int wn_cuda_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const float *dy,
+                                 const float *w, float *dx, int accumulate, const char *layer);
+int wn_cuda_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
+                                   const float *dy, float *dw, float *db, const char *layer);
+#ifdef __cplusplus
+}
+#endif
+
+#endif

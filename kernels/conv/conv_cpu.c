@@ -1,0 +1,405 @@
+/* kernels/conv/conv_cpu.c — Conv2D forward, backward-data and backward-filter on the CPU
+ * through oneDNN (Debian libdnnl 2.6, C API).
+ *
+ * Activations stay in the engine's NHWC layout (oneDNN's nhwc tag, no reorder);
+ * weights arrive as Keras's HWIO (hwio, or hwigo with groups for depthwise) and are
+ * reordered to whatever blocked layout the chosen implementation prefers. TF's
+ * asymmetric 'same' padding maps directly onto oneDNN's separate left/right padding.
+ *
+ * Every (kind, shape) gets one cache entry created on first use and kept for the
+ * backend's life: the primitive, its memory objects (data handles are set per
+ * call, which allocates nothing), the reordered-weights buffer and the reorder.
+ * Scratchpads are in "user" mode and share one buffer owned by the cache, so a
+ * training step after the first allocates nothing.
+ */
+#include <dnnl.h>
+#include <dnnl_debug.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common/cpu_ctx.h"
+#include "kernels/conv/conv.h"
+#include "host/base/error.h"
+
+typedef enum { CONV_FWD = 0, CONV_BWD_DATA = 1, CONV_BWD_FILTER = 2 } conv_kind;
+
+/* Everything that selects a primitive. */
+typedef struct conv_key {
+    int kind, bias;
+    int n, h, w, c, k, groups;
+    int kh, kw, sh, sw;
+    int pt, pb, pl, pr;
+    int oh, ow;
+} conv_key;
+
+typedef struct conv_entry {
+    conv_key key;
+    dnnl_primitive_t prim;
+    dnnl_memory_t act_a;    /* fwd: src x; bwd-data: diff_dst dy; bwd-filter: src x */
+    dnnl_memory_t act_b;    /* fwd: dst y; bwd-data: diff_src dx; bwd-filter: diff_dst dy */
+    dnnl_memory_t wei;      /* weights (or diff weights) in the primitive's layout */
+    dnnl_memory_t wei_user; /* the same in Keras's HWIO, NULL when layouts agree */
+    dnnl_primitive_t reorder; /* user -> primitive (fwd, bwd-data) or back (bwd-filter) */
+    dnnl_memory_t reorder_scratch;
+    dnnl_memory_t bias;     /* bias (fwd) or diff bias (bwd-filter), or NULL */
+    dnnl_memory_t scratch;  /* scratchpad, handle = the cache's shared buffer */
+} conv_entry;
+
+struct wn_cpu_conv_cache {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    conv_entry *items; /* [n_items] */
+    int n_items, cap_items;
+    wn_cpu_buffer scratch; /* shared by every primitive's scratchpad */
+};
+
+#define DNNL_TRY(call)                                                                  \
+    do {                                                                                \
+        dnnl_status_t st_ = (call);                                                     \
+        if (st_ != dnnl_success)                                                        \
+            return wn_fail("%s: oneDNN call %s failed: %s", who, #call,                 \
+                           dnnl_status2str(st_));                                       \
+    } while (0)
+
+int wn_cpu_conv_cache_create(wn_cpu_conv_cache **out) {
+    const char *who = "CPU backend";
+    wn_cpu_conv_cache *c = calloc(1, sizeof *c);
+    if (!c) return wn_fail("%s: out of memory creating the convolution cache", who);
+    *out = c;
+    DNNL_TRY(dnnl_engine_create(&c->engine, dnnl_cpu, 0));
+    DNNL_TRY(dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags));
+    return WN_OK;
+}
+
+static void conv_entry_destroy(conv_entry *e) {
+    if (e->prim) dnnl_primitive_destroy(e->prim);
+    if (e->reorder) dnnl_primitive_destroy(e->reorder);
+    dnnl_memory_t mems[] = {e->act_a, e->act_b, e->wei, e->wei_user, e->reorder_scratch,
+                            e->bias, e->scratch};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        if (mems[i]) dnnl_memory_destroy(mems[i]);
+    memset(e, 0, sizeof *e);
+}
+
+void wn_cpu_conv_cache_destroy(wn_cpu_conv_cache *c) {
+    if (!c) return;
+    for (int i = 0; i < c->n_items; i++) conv_entry_destroy(&c->items[i]);
+    free(c->items);
+    if (c->stream) dnnl_stream_destroy(c->stream);
+    if (c->engine) dnnl_engine_destroy(c->engine);
+    wn_cpu_buffer_release(&c->scratch);
+    free(c);
+}
+
+static conv_key conv_key_make(conv_kind kind, int bias, const wn_conv_desc *d) {
+    conv_key k;
+    memset(&k, 0, sizeof k);
+    const wn_window *w = &d->win;
+    k.kind = kind, k.bias = bias;
+    k.n = w->n, k.h = w->h, k.w = w->w, k.c = w->c, k.k = d->k;
+    k.groups = d->groups < 1 ? 1 : d->groups;
+    k.kh = w->kh, k.kw = w->kw, k.sh = w->sh, k.sw = w->sw;
+    k.pt = w->pad_top, k.pb = w->pad_bottom, k.pl = w->pad_left, k.pr = w->pad_right;
+    k.oh = w->oh, k.ow = w->ow;
+    return k;
+}
+
+/* Memory descriptors: NHWC activations, HWIO user weights (or HWIGO grouped),
+ * weights of any layout for the primitive to choose, a K-vector bias. */
+static int conv_mds(const conv_key *k, dnnl_memory_desc_t *src, dnnl_memory_desc_t *dst,
+                    dnnl_memory_desc_t *wei_user, dnnl_memory_desc_t *wei_any,
+                    dnnl_memory_desc_t *bias, const char *who) {
+    dnnl_dims_t src_dims = {k->n, k->c, k->h, k->w};
+    dnnl_dims_t dst_dims = {k->n, k->k, k->oh, k->ow};
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(src, 4, src_dims, dnnl_f32, dnnl_nhwc));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(dst, 4, dst_dims, dnnl_f32, dnnl_nhwc));
+    if (k->groups == 1) {
+        dnnl_dims_t wd = {k->k, k->c, k->kh, k->kw};
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_user, 4, wd, dnnl_f32, dnnl_hwio));
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    } else {
+        /* Keras HWIO (kh, kw, C/G, K) with K = G*(K/G), output channel g*(K/G)+o:
+         * memory order h, w, i, g, o = oneDNN's hwigo. */
+        dnnl_dims_t wd = {k->groups, k->k / k->groups, k->c / k->groups, k->kh, k->kw};
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_user, 5, wd, dnnl_f32, dnnl_hwigo));
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_any, 5, wd, dnnl_f32, dnnl_format_tag_any));
+    }
+    dnnl_dims_t bd = {k->k};
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(bias, 1, bd, dnnl_f32, dnnl_x));
+    return WN_OK;
+}
+
+static int conv_desc_init(const conv_key *k, conv_kind kind, dnnl_convolution_desc_t *cd,
+                          const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
+                          const dnnl_memory_desc_t *bias, const dnnl_memory_desc_t *dst,
+                          const char *who) {
+    dnnl_dims_t strides = {k->sh, k->sw}, dil = {0, 0};
+    dnnl_dims_t pad_l = {k->pt, k->pl}, pad_r = {k->pb, k->pr};
+    if (kind == CONV_FWD)
+        DNNL_TRY(dnnl_dilated_convolution_forward_desc_init(
+            cd, dnnl_forward_training, dnnl_convolution_direct, src, wei, bias, dst, strides,
+            dil, pad_l, pad_r));
+    else if (kind == CONV_BWD_DATA)
+        DNNL_TRY(dnnl_dilated_convolution_backward_data_desc_init(
+            cd, dnnl_convolution_direct, src, wei, dst, strides, dil, pad_l, pad_r));
+    else
+        DNNL_TRY(dnnl_dilated_convolution_backward_weights_desc_init(
+            cd, dnnl_convolution_direct, src, wei, bias, dst, strides, dil, pad_l, pad_r));
+    return WN_OK;
+}
+
+/* Grows the shared scratchpad to cover `md` and creates a memory object for it. */
+static int conv_scratch_make(wn_cpu_conv_cache *c, const_dnnl_primitive_desc_t pd,
+                             dnnl_memory_t *mem, const char *who) {
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
+    if (bytes == 0) return WN_OK;
+    if (wn_cpu_buffer_reserve(&c->scratch, bytes, "oneDNN scratchpad") != WN_OK)
+        return wn_fail_context("%s: ", who);
+    DNNL_TRY(dnnl_memory_create(mem, md, c->engine, DNNL_MEMORY_NONE));
+    return WN_OK;
+}
+
+static int conv_entry_build(wn_cpu_conv_cache *c, conv_entry *e, const char *who) {
+    const conv_key *k = &e->key;
+    dnnl_memory_desc_t src, dst, wei_user, wei_any, bias;
+    if (conv_mds(k, &src, &dst, &wei_user, &wei_any, &bias, who) != WN_OK) return WN_ERR;
+
+    dnnl_primitive_attr_t attr = NULL;
+    DNNL_TRY(dnnl_primitive_attr_create(&attr));
+    dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (st != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        return wn_fail("%s: oneDNN scratchpad mode: %s", who, dnnl_status2str(st));
+    }
+
+    /* The forward descriptor is the primitive (fwd) or the hint (backward). */
+    dnnl_convolution_desc_t fd, bd;
+    dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL;
+    int rc = WN_ERR;
+    const dnnl_memory_desc_t *fwd_bias = (k->kind == CONV_FWD && k->bias) ? &bias : NULL;
+    if (conv_desc_init(k, CONV_FWD, &fd, &src, &wei_any, fwd_bias, &dst, who) != WN_OK) goto done;
+    st = dnnl_primitive_desc_create(&fwd_pd, &fd, attr, c->engine, NULL);
+    if (st != dnnl_success) {
+        wn_fail("%s: oneDNN has no convolution for input %dx%dx%dx%d, kernel %dx%d, stride "
+                "%dx%d, %d groups: %s", who, k->n, k->h, k->w, k->c, k->kh, k->kw, k->sh, k->sw,
+                k->groups, dnnl_status2str(st));
+        goto done;
+    }
+    if (k->kind == CONV_FWD) {
+        pd = fwd_pd, fwd_pd = NULL;
+    } else {
+        const dnnl_memory_desc_t *bwd_bias = (k->kind == CONV_BWD_FILTER && k->bias) ? &bias : NULL;
+        if (conv_desc_init(k, (conv_kind)k->kind, &bd, &src, &wei_any, bwd_bias, &dst, who) != WN_OK)
+            goto done;
+        st = dnnl_primitive_desc_create(&pd, &bd, attr, c->engine, fwd_pd);
+        if (st != dnnl_success) {
+            wn_fail("%s: oneDNN has no convolution backward for this shape: %s", who,
+                    dnnl_status2str(st));
+            goto done;
+        }
+    }
+    if (dnnl_primitive_create(&e->prim, pd) != dnnl_success) {
+        wn_fail("%s: oneDNN could not create the convolution primitive", who);
+        goto done;
+    }
+
+    /* Activations: plain NHWC in every direction (the tag is fixed, not "any"). */
+    if (dnnl_memory_create(&e->act_a, k->kind == CONV_BWD_DATA ? &dst : &src, c->engine,
+                           DNNL_MEMORY_NONE) != dnnl_success ||
+        dnnl_memory_create(&e->act_b, k->kind == CONV_FWD ? &dst : k->kind == CONV_BWD_DATA ? &src : &dst,
+                           c->engine, DNNL_MEMORY_NONE) != dnnl_success) {
+        wn_fail("%s: oneDNN memory objects for activations", who);
+        goto done;
+    }
+
+    /* Weights: the primitive's layout; a reorder from/to HWIO when it differs. */
+    dnnl_query_t wq = k->kind == CONV_BWD_FILTER ? dnnl_query_diff_weights_md : dnnl_query_weights_md;
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, wq, 0);
+    if (dnnl_memory_desc_equal(wmd, &wei_user)) {
+        if (dnnl_memory_create(&e->wei, wmd, c->engine, DNNL_MEMORY_NONE) != dnnl_success) {
+            wn_fail("%s: oneDNN weight memory", who);
+            goto done;
+        }
+    } else {
+        dnnl_primitive_desc_t rpd = NULL;
+        const dnnl_memory_desc_t *from = k->kind == CONV_BWD_FILTER ? wmd : &wei_user;
+        const dnnl_memory_desc_t *to = k->kind == CONV_BWD_FILTER ? &wei_user : wmd;
+        if (dnnl_memory_create(&e->wei, wmd, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
+            dnnl_memory_create(&e->wei_user, &wei_user, c->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+            dnnl_reorder_primitive_desc_create(&rpd, from, c->engine, to, c->engine, attr) !=
+                dnnl_success) {
+            wn_fail("%s: oneDNN weight reorder between HWIO and the convolution's layout", who);
+            goto done;
+        }
+        st = dnnl_primitive_create(&e->reorder, rpd);
+        if (st == dnnl_success && conv_scratch_make(c, rpd, &e->reorder_scratch, who) != WN_OK)
+            st = dnnl_runtime_error;
+        dnnl_primitive_desc_destroy(rpd);
+        if (st != dnnl_success) {
+            if (!wn_last_error()[0]) wn_fail("%s: oneDNN weight reorder primitive", who);
+            goto done;
+        }
+    }
+    if (k->bias && k->kind != CONV_BWD_DATA &&
+        dnnl_memory_create(&e->bias, &bias, c->engine, DNNL_MEMORY_NONE) != dnnl_success) {
+        wn_fail("%s: oneDNN bias memory", who);
+        goto done;
+    }
+    if (conv_scratch_make(c, pd, &e->scratch, who) != WN_OK) goto done;
+    rc = WN_OK;
+done:
+    if (fwd_pd) dnnl_primitive_desc_destroy(fwd_pd);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* The cached entry for (kind, shape), built on first use. */
+static int conv_entry_get(wn_cpu_conv_cache *c, const conv_key *key, conv_entry **out,
+                          const char *who) {
+    for (int i = 0; i < c->n_items; i++)
+        if (memcmp(&c->items[i].key, key, sizeof *key) == 0) {
+            *out = &c->items[i];
+            return WN_OK;
+        }
+    if (c->n_items == c->cap_items) {
+        int cap = c->cap_items ? 2 * c->cap_items : 64;
+        conv_entry *items = realloc(c->items, (size_t)cap * sizeof *items);
+        if (!items) return wn_fail("%s: out of memory growing the convolution cache", who);
+        c->items = items, c->cap_items = cap;
+    }
+    conv_entry *e = &c->items[c->n_items];
+    memset(e, 0, sizeof *e);
+    e->key = *key;
+    if (conv_entry_build(c, e, who) != WN_OK) {
+        conv_entry_destroy(e);
+        return WN_ERR;
+    }
+    c->n_items++;
+    *out = e;
+    return WN_OK;
+}
+
+static int conv_validate(const wn_conv_desc *d, const char *who) {
+    int g = d->groups < 1 ? 1 : d->groups;
+    if (d->k < 1 || d->win.c % g || d->k % g)
+        return wn_fail("%s: %d input and %d output channels cannot form %d groups", who,
+                       d->win.c, d->k, g);
+    return WN_OK;
+}
+
+static int conv_run(wn_cpu_conv_cache *c, conv_entry *e, int nargs, dnnl_exec_arg_t *args,
+                    const char *who) {
+    if (e->scratch) {
+        DNNL_TRY(dnnl_memory_set_data_handle(e->scratch, c->scratch.p));
+        args[nargs].arg = DNNL_ARG_SCRATCHPAD, args[nargs].memory = e->scratch, nargs++;
+    }
+    DNNL_TRY(dnnl_primitive_execute(e->prim, c->stream, nargs, args));
+    DNNL_TRY(dnnl_stream_wait(c->stream));
+    return WN_OK;
+}
+
+static int conv_reorder_weights(wn_cpu_conv_cache *c, conv_entry *e, const float *user,
+                                const char *who) {
+    DNNL_TRY(dnnl_memory_set_data_handle(e->wei_user, (void *)user));
+    dnnl_exec_arg_t args[3];
+    int n = 0;
+    int to_user = e->key.kind == CONV_BWD_FILTER;
+    args[n].arg = DNNL_ARG_FROM, args[n].memory = to_user ? e->wei : e->wei_user, n++;
+    args[n].arg = DNNL_ARG_TO, args[n].memory = to_user ? e->wei_user : e->wei, n++;
+    if (e->reorder_scratch) {
+        DNNL_TRY(dnnl_memory_set_data_handle(e->reorder_scratch, c->scratch.p));
+        args[n].arg = DNNL_ARG_SCRATCHPAD, args[n].memory = e->reorder_scratch, n++;
+    }
+    DNNL_TRY(dnnl_primitive_execute(e->reorder, c->stream, n, args));
+    DNNL_TRY(dnnl_stream_wait(c->stream));
+    return WN_OK;
+}
+
+static wn_cpu_conv_cache *conv_cache(wn_backend *be) {
+    return ((wn_cpu_ctx *)be->ctx)->conv;
+}
+
+int wn_cpu_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
+                          const float *w, const float *bias, float *y, const char *layer) {
+    const char *who = layer ? layer : "conv2d_forward";
+    if (conv_validate(d, who) != WN_OK) return WN_ERR;
+    wn_cpu_conv_cache *c = conv_cache(be);
+    conv_key key = conv_key_make(CONV_FWD, bias != NULL, d);
+    conv_entry *e;
+    if (conv_entry_get(c, &key, &e, who) != WN_OK) return WN_ERR;
+    if (e->reorder) {
+        if (conv_reorder_weights(c, e, w, who) != WN_OK) return WN_ERR;
+    } else {
+        DNNL_TRY(dnnl_memory_set_data_handle(e->wei, (void *)w));
+    }
+    DNNL_TRY(dnnl_memory_set_data_handle(e->act_a, (void *)x));
+    DNNL_TRY(dnnl_memory_set_data_handle(e->act_b, y));
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->act_a}, {DNNL_ARG_WEIGHTS, e->wei},
+                               {DNNL_ARG_DST, e->act_b}};
+    int n = 3;
+    if (bias) {
+        DNNL_TRY(dnnl_memory_set_data_handle(e->bias, (void *)bias));
+        args[n].arg = DNNL_ARG_BIAS, args[n].memory = e->bias, n++;
+    }
+    return conv_run(c, e, n, args, who);
+}
+
+int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const float *dy,
+                                const float *w, float *dx, int accumulate, const char *layer) {
+    const char *who = layer ? layer : "conv2d_backward_data";
+    if (conv_validate(d, who) != WN_OK) return WN_ERR;
+    wn_cpu_ctx *ctx = be->ctx;
+    wn_cpu_conv_cache *c = ctx->conv;
+    conv_key key = conv_key_make(CONV_BWD_DATA, 0, d);
+    conv_entry *e;
+    if (conv_entry_get(c, &key, &e, who) != WN_OK) return WN_ERR;
+    if (e->reorder) {
+        if (conv_reorder_weights(c, e, w, who) != WN_OK) return WN_ERR;
+    } else {
+        DNNL_TRY(dnnl_memory_set_data_handle(e->wei, (void *)w));
+    }
+    /* oneDNN overwrites diff_src; to accumulate, compute into a side buffer and add. */
+    size_t count = (size_t)d->win.n * d->win.h * d->win.w * d->win.c;
+    float *out = dx;
+    if (accumulate) {
+        if (wn_cpu_buffer_reserve(&ctx->accum, count * sizeof(float), "gradient accumulation") != WN_OK)
+            return wn_fail_context("%s: ", who);
+        out = ctx->accum.p;
+    }
+    DNNL_TRY(dnnl_memory_set_data_handle(e->act_a, (void *)dy));
+    DNNL_TRY(dnnl_memory_set_data_handle(e->act_b, out));
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, e->act_a}, {DNNL_ARG_WEIGHTS, e->wei},
+                               {DNNL_ARG_DIFF_SRC, e->act_b}};
+    if (conv_run(c, e, 3, args, who) != WN_OK) return WN_ERR;
+    if (accumulate) {
+        const float *a = out;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < count; i++) dx[i] += a[i];
+    }
+    return WN_OK;
+}
+
+int wn_cpu_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
+                                  const float *dy, float *dw, float *db, const char *layer) {
+    const char *who = layer ? layer : "conv2d_backward_filter";
+    if (conv_validate(d, who) != WN_OK) return WN_ERR;
+    wn_cpu_conv_cache *c = conv_cache(be);
+    conv_key key = conv_key_make(CONV_BWD_FILTER, db != NULL, d);
+    conv_entry *e;
+    if (conv_entry_get(c, &key, &e, who) != WN_OK) return WN_ERR;
+    if (!e->reorder) DNNL_TRY(dnnl_memory_set_data_handle(e->wei, dw));
+    DNNL_TRY(dnnl_memory_set_data_handle(e->act_a, (void *)x));
+    DNNL_TRY(dnnl_memory_set_data_handle(e->act_b, (void *)dy));
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->act_a}, {DNNL_ARG_DIFF_DST, e->act_b},
+                               {DNNL_ARG_DIFF_WEIGHTS, e->wei}};
+    int n = 3;
+    if (db) {
+        DNNL_TRY(dnnl_memory_set_data_handle(e->bias, db));
+        args[n].arg = DNNL_ARG_DIFF_BIAS, args[n].memory = e->bias, n++;
+    }
+    if (conv_run(c, e, n, args, who) != WN_OK) return WN_ERR;
+    if (e->reorder) return conv_reorder_weights(c, e, dw, who);
+    return WN_OK;
+}

@@ -1,0 +1,184 @@
+/* tools/cli/cmd_export.c — `wastenet export --format h5`: writes a model's weights in the
+ * HDF5 layout Keras's model.load_weights() reads (host/model_weights.h): the
+ * notebook's whole get_model() (nested backbone group + head), or with
+ * --backbone-only the notop layout. The input is a wastenet checkpoint or any weight
+ * file wastenet loads. The output is written atomically, then read back and compared
+ * bit for bit before the command reports success. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/train/checkpoint.h"
+#include "host/base/error.h"
+#include "engine/model/model.h"
+#include "host/h5_keras.h"
+#include "engine/train/model_weights.h"
+#include "tools/cli/commands.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: wastenet export --format h5 --weights FILE --out FILE [options]\n\n"
+            "Writes weights that Keras loads. By default the notebook's whole model, for\n"
+            "`model.load_weights(FILE)` on its get_model() (InceptionResNetV2 as a nested\n"
+            "model, then GlobalAveragePooling2D, Dropout and Dense); with --backbone-only the\n"
+            "backbone alone, in the layout of Keras's official *_notop.h5 files. The file is\n"
+            "written atomically and read back bit-exactly before success is reported.\n\n"
+            "options:\n"
+            "  --format h5         the output format (only h5)\n"
+            "  --weights FILE      a wastenet checkpoint (<run>/<phase>.ckpt: its current\n"
+            "                      weights) or a Keras/wastenet .h5 weight file\n"
+            "  --out FILE          the .h5 file to write (replaced atomically)\n"
+            "  --backbone-only     write the backbone alone (notop layout)\n"
+            "  --model NAME        backbone of an .h5 input (default irv2; a checkpoint\n"
+            "                      names its own)\n"
+            "  --classes N         classes of an .h5 input's head (default: read from its\n"
+            "                      dense layer, else 6)\n"
+            "  -h, --help          this help\n\n"
+            "examples:\n"
+            "  wastenet export --format h5 --weights runs/R/finetune.ckpt --out weights/model.h5\n"
+            "  wastenet export --format h5 --backbone-only --weights runs/R/finetune.ckpt \\\n"
+            "      --out weights/backbone_notop.h5\n");
+}
+
+typedef enum { INPUT_UNKNOWN, INPUT_H5, INPUT_CHECKPOINT } input_kind;
+
+static input_kind sniff(const char *path) {
+    unsigned char magic[8] = {0};
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return INPUT_UNKNOWN;
+    size_t n = fread(magic, 1, sizeof magic, fp);
+    fclose(fp);
+    if (n == 8 && !memcmp(magic, "\x89HDF\r\n\x1a\n", 8)) return INPUT_H5;
+    if (n >= 6 && !memcmp(magic, "WNCKPT", 6)) return INPUT_CHECKPOINT;
+    return INPUT_UNKNOWN;
+}
+
+/* Builds the model `weights` describes and fills its weights. */
+static int load_input(wn_model *m, const char *weights, const char *arch, int classes,
+                      int backbone_only) {
+    switch (sniff(weights)) {
+    case INPUT_CHECKPOINT:
+        return wn_checkpoint_load_model(m, weights);
+    case INPUT_H5: {
+        if (classes <= 0) classes = wn_model_weights_head_classes(weights);
+        if (classes <= 0) classes = 6;
+        const wn_backbone_def *def = wn_backbone_find(arch);
+        if (!def) return WN_ERR;
+        /* weights do not depend on the image size: build at the smallest one */
+        if (wn_model_create(m, arch, def->min_size, def->min_size, classes, 0) != WN_OK)
+            return WN_ERR;
+        wn_weights_info info;
+        if (wn_model_weights_load(m, weights, &info) != WN_OK) {
+            wn_model_free(m);
+            return WN_ERR;
+        }
+        if (info.scope == WN_WEIGHTS_BACKBONE_ONLY && !backbone_only) {
+            wn_model_free(m);
+            return wn_fail("%s holds the backbone only (no head); export it with "
+                           "--backbone-only, or export a trained model's checkpoint",
+                           weights);
+        }
+        return WN_OK;
+    }
+    default:
+        return wn_fail("%s: neither a wastenet checkpoint nor an HDF5 weight file (or "
+                       "unreadable)",
+                       weights);
+    }
+}
+
+/* Reads `path` back into a second model and compares every weight bit for bit. */
+static int verify(const wn_model *m, const char *arch, const char *path, int backbone_only) {
+    wn_model back;
+    if (wn_model_create(&back, arch, m->image_h, m->image_w, m->num_classes, 1) != WN_OK)
+        return WN_ERR;
+    /* make every value differ from m's first, so an unloaded weight cannot pass */
+    for (size_t i = 0; i < back.graph.n_params; i++) back.params[i] = -m->params[i] - 1.0f;
+    for (size_t i = 0; i < back.graph.n_stats; i++) back.stats[i] = -m->stats[i] - 1.0f;
+    int rc = wn_model_weights_load(&back, path, NULL);
+    for (int i = 0; rc == WN_OK && i < m->graph.n_layers; i++) {
+        const wn_layer *l = &m->graph.layers[i];
+        if (backbone_only && l->block != 1) continue;
+        for (int k = 0; k < l->n_weights; k++) {
+            const wn_weight *w = &l->weights[k];
+            const float *a = (w->in_stats ? m->stats : m->params) + w->offset;
+            const float *b = (w->in_stats ? back.stats : back.params) + w->offset;
+            if (memcmp(a, b, w->count * sizeof(float))) {
+                rc = wn_fail("%s: read back, layer '%s' weight '%s' differs from what was "
+                             "written",
+                             path, l->name, w->name);
+                break;
+            }
+        }
+    }
+    wn_model_free(&back);
+    return rc;
+}
+
+int cmd_export(int argc, char **argv) {
+    static const struct option opts[] = {{"format", required_argument, 0, 'f'},
+                                         {"weights", required_argument, 0, 'w'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"backbone-only", no_argument, 0, 'b'},
+                                         {"model", required_argument, 0, 'm'},
+                                         {"classes", required_argument, 0, 'c'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *format = "h5", *weights = NULL, *out = NULL, *arch = "irv2";
+    int backbone_only = 0, classes = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f': format = optarg; break;
+        case 'w': weights = optarg; break;
+        case 'o': out = optarg; break;
+        case 'b': backbone_only = 1; break;
+        case 'm': arch = optarg; break;
+        case 'c':
+            classes = atoi(optarg);
+            if (classes < 2) {
+                fprintf(stderr, "wastenet export: --classes needs a number >= 2\n");
+                return 2;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "wastenet export: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (strcmp(format, "h5")) {
+        fprintf(stderr, "wastenet export: unknown --format '%s' (only h5)\n", format);
+        return 2;
+    }
+    if (!weights || !out) {
+        fprintf(stderr, "wastenet export: --weights and --out are required\n\n");
+        usage(stderr);
+        return 2;
+    }
+
+    wn_model m;
+    if (load_input(&m, weights, arch, classes, backbone_only) != WN_OK) {
+        fprintf(stderr, "wastenet export: %s\n", wn_last_error());
+        return 1;
+    }
+    const char *model_arch = m.backbone->name;
+    wn_weights_scope scope = backbone_only ? WN_WEIGHTS_BACKBONE_ONLY : WN_WEIGHTS_WHOLE_MODEL;
+    int rc = wn_model_weights_save(&m, out, scope);
+    if (rc == WN_OK) rc = verify(&m, model_arch, out, backbone_only);
+    if (rc != WN_OK) {
+        fprintf(stderr, "wastenet export: %s\n", wn_last_error());
+        wn_model_free(&m);
+        return 1;
+    }
+    printf("wrote %s: %s (%s, %d classes), %zu weights, read back bit-exactly\n", out,
+           backbone_only ? "backbone only, Keras notop layout"
+                         : "whole model, Keras get_model() layout",
+           m.backbone->keras_name, m.num_classes,
+           backbone_only ? m.backbone_params : m.graph.n_params + m.graph.n_stats);
+    wn_model_free(&m);
+    return 0;
+}

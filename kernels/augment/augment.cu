@@ -42,8 +42,6 @@ static __global__ void augment_kernel(int n, int h, int w, int c, const uint8_t 
 
 int wn_cuda_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
                                const uint8_t *flip, const float *angle, float *y) {
-    if (n < 1 || h < 1 || w < 1 || c < 1)
-        return wn_fail("augment_preprocess: invalid shape %dx%dx%dx%d", n, h, w, c);
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     augment_param *host = (augment_param *)calloc((size_t)n, sizeof *host);
     if (!host) return wn_fail("augment_preprocess: out of host memory");

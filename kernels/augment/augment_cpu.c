@@ -9,8 +9,6 @@
 int wn_cpu_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
                               const uint8_t *flip, const float *angle, float *y) {
     (void)be;
-    if (n < 1 || h < 1 || w < 1 || c < 1)
-        return wn_fail("augment_preprocess: invalid shape %dx%dx%dx%d", n, h, w, c);
     size_t image = (size_t)h * w * c;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)

@@ -11,10 +11,7 @@ int wn_cpu_concat_forward(wn_backend *be, size_t pixels, int n_in, const float *
     (void)be;
     const char *who = layer ? layer : "concat_forward";
     int total = 0;
-    for (int i = 0; i < n_in; i++) {
-        if (channels[i] < 1) return wn_fail("%s: input %d has %d channels", who, i, channels[i]);
-        total += channels[i];
-    }
+    for (int i = 0; i < n_in; i++) total += channels[i];
 #pragma omp parallel for schedule(static)
     for (size_t p = 0; p < pixels; p++) {
         float *out = y + p * total;
@@ -32,10 +29,7 @@ int wn_cpu_concat_backward(wn_backend *be, size_t pixels, int n_in, const float 
     (void)be;
     const char *who = layer ? layer : "concat_backward";
     int total = 0;
-    for (int i = 0; i < n_in; i++) {
-        if (channels[i] < 1) return wn_fail("%s: input %d has %d channels", who, i, channels[i]);
-        total += channels[i];
-    }
+    for (int i = 0; i < n_in; i++) total += channels[i];
 #pragma omp parallel for schedule(static)
     for (size_t p = 0; p < pixels; p++) {
         const float *g = dy + p * total;

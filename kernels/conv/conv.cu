@@ -86,19 +86,10 @@ typedef struct conv_call {
     float *out_tmp;                 /* scratch output (padded dx, dw KRSC, search output) */
 } conv_call;
 
-static int check_desc(const wn_conv_desc *d, const char *layer) {
-    int g = d->groups < 1 ? 1 : d->groups;
-    if (d->k < 1 || d->win.c % g || d->k % g)
-        return wn_fail("layer '%s': %d input and %d output channels do not split into %d groups",
-                       layer ? layer : "?", d->win.c, d->k, g);
-    return WN_OK;
-}
-
 static int conv_call_setup(wn_backend *be, conv_call *cc) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     const wn_conv_desc *d = cc->d;
     const char *layer = cc->layer;
-    if (check_desc(d, layer) != WN_OK) return WN_ERR;
     wn_conv_pad_plan_make(&d->win, &cc->plan);
     cc->groups = d->groups < 1 ? 1 : d->groups;
     cc->cg = d->win.c / cc->groups;

@@ -13,6 +13,8 @@
 extern "C" {
 #endif
 /* ---- entry points: conv_cpu.c (CPU backend), conv.cu (CUDA backend) ---- */
+/* The CPU backend's oneDNN engine, stream and per-shape primitives (kernels/common/cpu_ctx.h). */
+typedef struct wn_cpu_conv_cache wn_cpu_conv_cache;
 int wn_cpu_conv_cache_create(wn_cpu_conv_cache **cache);
 void wn_cpu_conv_cache_destroy(wn_cpu_conv_cache *cache);
 int wn_cpu_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,

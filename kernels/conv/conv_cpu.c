@@ -281,14 +281,6 @@ static int conv_entry_get(wn_cpu_conv_cache *c, const conv_key *key, conv_entry 
     return WN_OK;
 }
 
-static int conv_validate(const wn_conv_desc *d, const char *who) {
-    int g = d->groups < 1 ? 1 : d->groups;
-    if (d->k < 1 || d->win.c % g || d->k % g)
-        return wn_fail("%s: %d input and %d output channels cannot form %d groups", who,
-                       d->win.c, d->k, g);
-    return WN_OK;
-}
-
 static int conv_run(wn_cpu_conv_cache *c, conv_entry *e, int nargs, dnnl_exec_arg_t *args,
                     const char *who) {
     if (e->scratch) {
@@ -324,7 +316,6 @@ static wn_cpu_conv_cache *conv_cache(wn_backend *be) {
 int wn_cpu_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
                           const float *w, const float *bias, float *y, const char *layer) {
     const char *who = layer ? layer : "conv2d_forward";
-    if (conv_validate(d, who) != WN_OK) return WN_ERR;
     wn_cpu_conv_cache *c = conv_cache(be);
     conv_key key = conv_key_make(CONV_FWD, bias != NULL, d);
     conv_entry *e;
@@ -349,7 +340,6 @@ int wn_cpu_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
 int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const float *dy,
                                 const float *w, float *dx, int accumulate, const char *layer) {
     const char *who = layer ? layer : "conv2d_backward_data";
-    if (conv_validate(d, who) != WN_OK) return WN_ERR;
     wn_cpu_ctx *ctx = be->ctx;
     wn_cpu_conv_cache *c = ctx->conv;
     conv_key key = conv_key_make(CONV_BWD_DATA, 0, d);
@@ -384,7 +374,6 @@ int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const flo
 int wn_cpu_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
                                   const float *dy, float *dw, float *db, const char *layer) {
     const char *who = layer ? layer : "conv2d_backward_filter";
-    if (conv_validate(d, who) != WN_OK) return WN_ERR;
     wn_cpu_conv_cache *c = conv_cache(be);
     conv_key key = conv_key_make(CONV_BWD_FILTER, db != NULL, d);
     conv_entry *e;

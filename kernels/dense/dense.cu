@@ -18,17 +18,9 @@
 #include "kernels/common/cuda_ctx.h"
 #include "kernels/dense/dense.h"
 
-static int dims_ok(int n, int in, int out, const char *layer) {
-    if (n < 1 || in < 1 || out < 1)
-        return wn_fail("layer '%s': invalid Dense shape (batch %d, %d -> %d)", layer ? layer : "?",
-                       n, in, out);
-    return WN_OK;
-}
-
 int wn_cuda_dense_forward(wn_backend *be, int n, int in, int out, const float *x,
                           const float *w, const float *b, float *y, const char *layer) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
-    if (dims_ok(n, in, out, layer) != WN_OK) return WN_ERR;
     const float one = 1.0f, zero = 0.0f;
     CUBLAS_CHECK(cublasSgemm(ctx->cublas, CUBLAS_OP_N, CUBLAS_OP_N, out, n, in, &one, w, out, x,
                              in, &zero, y, out),
@@ -43,7 +35,6 @@ int wn_cuda_dense_backward(wn_backend *be, int n, int in, int out, const float *
                            const float *w, const float *dy, float *dx, float *dw, float *db,
                            const char *layer) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
-    if (dims_ok(n, in, out, layer) != WN_OK) return WN_ERR;
     const float one = 1.0f, zero = 0.0f;
     if (dx)
         CUBLAS_CHECK(cublasSgemm(ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, in, n, out, &one, w, out,

@@ -34,8 +34,6 @@ static __global__ void gap_backward_kernel(int n, int hw, int c, const float *__
 
 int wn_cuda_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, float *y,
                         const char *layer) {
-    if (n < 1 || hw < 1 || c < 1)
-        return wn_fail("%s: invalid shape %dx%dx%d", layer ? layer : "gap_forward", n, hw, c);
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     gap_forward_kernel<<<wn_cuda_blocks(ctx, (size_t)n * c), WN_CUDA_THREADS, 0, ctx->stream>>>(
         n, hw, c, x, y);
@@ -44,8 +42,6 @@ int wn_cuda_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, fl
 
 int wn_cuda_gap_backward(wn_backend *be, int n, int hw, int c, const float *dy, float *dx,
                          int accumulate, const char *layer) {
-    if (n < 1 || hw < 1 || c < 1)
-        return wn_fail("%s: invalid shape %dx%dx%d", layer ? layer : "gap_backward", n, hw, c);
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     size_t count = (size_t)n * hw * c;
     gap_backward_kernel<<<wn_cuda_blocks(ctx, count), WN_CUDA_THREADS, 0, ctx->stream>>>(

@@ -10,7 +10,6 @@
 int wn_cpu_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, float *y,
                        const char *layer) {
     const char *who = layer ? layer : "gap_forward";
-    if (n < 1 || hw < 1 || c < 1) return wn_fail("%s: invalid shape %dx%dx%d", who, n, hw, c);
     wn_cpu_ctx *ctx = be->ctx;
     int max_threads = omp_get_max_threads();
     if (wn_cpu_buffer_reserve(&ctx->partial, (size_t)max_threads * c * sizeof(double),
@@ -36,7 +35,6 @@ int wn_cpu_gap_backward(wn_backend *be, int n, int hw, int c, const float *dy, f
                         int accumulate, const char *layer) {
     (void)be;
     const char *who = layer ? layer : "gap_backward";
-    if (n < 1 || hw < 1 || c < 1) return wn_fail("%s: invalid shape %dx%dx%d", who, n, hw, c);
     float fhw = (float)hw;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)

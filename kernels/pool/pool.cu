@@ -13,16 +13,6 @@
 #include "kernels/common/cuda_ctx.h"
 #include "kernels/pool/pool.h"
 
-static int check_pool(const wn_window *win, wn_pool_kind kind, const char *who) {
-    if (kind != WN_POOL_MAX && kind != WN_POOL_AVG)
-        return wn_fail("%s: unknown pooling kind %d", who, (int)kind);
-    if (win->oh < 1 || win->ow < 1 || win->pad_top >= win->kh || win->pad_left >= win->kw)
-        return wn_fail("%s: invalid pooling geometry (output %dx%d, padding %d/%d for a %dx%d "
-                       "window)",
-                       who, win->oh, win->ow, win->pad_top, win->pad_left, win->kh, win->kw);
-    return WN_OK;
-}
-
 /* The window by value: kernels read it from the constant parameter bank. */
 static __global__ void pool_forward_kernel(wn_window win, int kind, const float *__restrict__ x,
                                            float *__restrict__ y) {
@@ -60,7 +50,6 @@ static __global__ void pool_backward_kernel(wn_window win, int kind, const float
 
 int wn_cuda_pool_forward(wn_backend *be, const wn_window *win, wn_pool_kind kind,
                          const float *x, float *y, const char *layer) {
-    if (check_pool(win, kind, layer ? layer : "pool_forward") != WN_OK) return WN_ERR;
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     size_t count = (size_t)win->n * win->oh * win->ow * win->c;
     pool_forward_kernel<<<wn_cuda_blocks(ctx, count), WN_CUDA_THREADS, 0, ctx->stream>>>(
@@ -72,7 +61,6 @@ int wn_cuda_pool_backward(wn_backend *be, const wn_window *win, wn_pool_kind kin
                           const float *x, const float *y, const float *dy, float *dx,
                           int accumulate, const char *layer) {
     (void)y; /* the first maximum is found again from x, as on the CPU */
-    if (check_pool(win, kind, layer ? layer : "pool_backward") != WN_OK) return WN_ERR;
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     size_t count = (size_t)win->n * win->h * win->w * win->c;
     pool_backward_kernel<<<wn_cuda_blocks(ctx, count), WN_CUDA_THREADS, 0, ctx->stream>>>(

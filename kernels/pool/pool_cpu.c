@@ -7,21 +7,10 @@
 #include "kernels/common/cpu_ctx.h"
 #include "kernels/pool/pool.h"
 
-static int check_pool(const wn_window *win, wn_pool_kind kind, const char *who) {
-    if (kind != WN_POOL_MAX && kind != WN_POOL_AVG)
-        return wn_fail("%s: unknown pooling kind %d", who, (int)kind);
-    if (win->oh < 1 || win->ow < 1 || win->pad_top >= win->kh || win->pad_left >= win->kw)
-        return wn_fail("%s: invalid pooling geometry (output %dx%d, padding %d/%d for a %dx%d "
-                       "window)", who, win->oh, win->ow, win->pad_top, win->pad_left, win->kh,
-                       win->kw);
-    return WN_OK;
-}
-
 int wn_cpu_pool_forward(wn_backend *be, const wn_window *win, wn_pool_kind kind,
                         const float *x, float *y, const char *layer) {
     (void)be;
     const char *who = layer ? layer : "pool_forward";
-    if (check_pool(win, kind, who) != WN_OK) return WN_ERR;
     const int C = win->c;
     /* Vectorised over channels; per channel this is exactly wn_pool_max_at /
      * wn_pool_avg_at (same first cell, same scan order, same final division). */
@@ -63,7 +52,6 @@ int wn_cpu_pool_backward(wn_backend *be, const wn_window *win, wn_pool_kind kind
                          int accumulate, const char *layer) {
     (void)be, (void)y;
     const char *who = layer ? layer : "pool_backward";
-    if (check_pool(win, kind, who) != WN_OK) return WN_ERR;
     const int C = win->c;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < win->n; n++)

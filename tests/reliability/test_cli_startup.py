@@ -106,7 +106,7 @@ def history(d):
 
 
 def ckpt_header(data):
-    """(phase, epoch, step, status) from a checkpoint (layout in engine/checkpoint.h)."""
+    """(phase, epoch, step, status) from a checkpoint (layout in engine/train/checkpoint.h)."""
     off = 8 + 4 + 4
     phase = data[off:off + 32].split(b"\0")[0].decode()
     h, w, k, ft, epoch, step, emax, status = struct.unpack_from("<8i", data, off + 64)

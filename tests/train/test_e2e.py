@@ -72,7 +72,7 @@ def ckpt_bytes(rd, phase="train"):
 
 
 def ckpt_header(data):
-    """(phase, epoch, step, status) from a checkpoint (layout in engine/checkpoint.h)."""
+    """(phase, epoch, step, status) from a checkpoint (layout in engine/train/checkpoint.h)."""
     off = 8 + 4 + 4
     phase = data[off:off + 32].split(b"\0")[0].decode()
     off += 64

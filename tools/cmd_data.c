@@ -13,6 +13,7 @@
 #include "host/dataset.h"
 #include "host/image_decode.h"
 #include "tools/commands.h"
+#include "tools/option_bounds.h"
 
 static const char *const split_names[] = {"train", "validation", "test"};
 enum { N_SPLITS = 3, MAX_SIZES_SHOWN = 3 };
@@ -158,26 +159,27 @@ int cmd_data(int argc, char **argv) {
     int skip_bad = 0, threads = 0, c;
     size_t max_pixels = WN_DEFAULT_MAX_PIXELS;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        char *end;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        long v;
         switch (c) {
         case 's': skip_bad = 1; break;
         case 'p':
-            max_pixels = strtoull(optarg, &end, 10);
-            if (*end || !max_pixels) {
-                fprintf(stderr, "wastenet data: --max-pixels wants a positive number\n");
+            if (wn_opt_int("data", "--max-pixels", optarg, 1, 1L << 40, "(width x height)", &v))
                 return 2;
-            }
+            max_pixels = (size_t)v;
             break;
         case 't':
-            threads = (int)strtol(optarg, &end, 10);
-            if (*end || threads < 1) {
-                fprintf(stderr, "wastenet data: --threads wants a positive number\n");
+            if (wn_opt_int("data", "--threads", optarg, 1, WN_MAX_THREADS, "(decode threads)", &v))
                 return 2;
-            }
+            threads = (int)v;
             break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case ':':
+            fprintf(stderr, "wastenet data: %s needs a value (see 'wastenet data --help')\n",
+                    argv[optind - 1]);
+            return 2;
+        default: return wn_opt_unknown("data", argc, argv, optind, optopt);
         }
     }
     if (optind != argc - 1) {
@@ -185,6 +187,7 @@ int cmd_data(int argc, char **argv) {
         return 2;
     }
     const char *root = argv[optind];
+    if (wn_opt_path("data", "DIR", root)) return 2;
 
     /* A data-set folder holds at least one of the split folders; otherwise DIR is a split. */
     char paths[N_SPLITS][4096];

@@ -167,7 +167,7 @@ static void make_plots(const wn_train_cli *cli, const char *run_dir) {
 /* ------------------------------------------------------------------ test hook */
 
 /* WN_TEST_SIGNAL_AT (tests only) makes the process send itself SIGINT (or SIGTERM
- * with a ":TERM" suffix) at an exact point, so the tests can check what a signal
+ * with a ":TERM" suffix, SIGHUP with ":HUP") at an exact point, so the tests can check what a signal
  * does there without racing: "setup" (the training data just loaded), "folder" (the
  * new run folder just created), "train:E:B", "validation:E:B" (after batch B of
  * epoch E) or "test:P:B" (after batch B of the P-th test evaluation: 1 transfer or
@@ -188,7 +188,7 @@ static void test_signal_parse(void) {
     if (sscanf(v, "%15[a-z]:%d:%d:%7s", pass, &n, &batch, term) < 1) return;
     snprintf(g_test_signal.pass, sizeof g_test_signal.pass, "%s", pass);
     g_test_signal.n = n, g_test_signal.batch = batch;
-    g_test_signal.sig = strstr(v, ":TERM") ? SIGTERM : SIGINT;
+    g_test_signal.sig = strstr(v, ":TERM") ? SIGTERM : strstr(v, ":HUP") ? SIGHUP : SIGINT;
     g_test_signal.armed = 1;
 }
 
@@ -625,7 +625,7 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
     if (session_setup(&s) != WN_OK) goto fail;
     if ((status = make_run_folder(&s, argc, argv)) != 0) {
         session_close(&s);
-        return status;
+        return status == WN_EXIT_INTERRUPTED ? wn_train_signals_exit_status() : status;
     }
 
     wn_progress_mode pm = !strcmp(cli->progress, "bar")     ? WN_PROGRESS_BAR
@@ -658,7 +658,7 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
            status == 0 ? "done" : status == WN_EXIT_INTERRUPTED ? "interrupted" : "failed",
            (wn_clock_seconds() - t0) / 60, s.run_dir);
     session_close(&s);
-    return status;
+    return status == WN_EXIT_INTERRUPTED ? wn_train_signals_exit_status() : status;
 fail:
     fprintf(stderr, "wastenet %s: %s\n", cmd, wn_last_error());
     session_close(&s);

@@ -126,7 +126,7 @@ static int report_split(const char *dir, const char *label, const wn_dataset *tr
     printf("  %-16s %6s %6s %5s  %s\n", "class", "label", "files", "bad", "sizes (count)");
     int bad_total = 0, png = 0, jpeg = 0;
     for (int c = 0; c < ds.n_classes; c++) {
-        int bad = 0;
+        int bad = ds.n_skipped_class[c]; /* entries the scan skipped (--skip-bad) */
         for (int i = 0; i < ds.n_files; i++)
             if (ds.labels[i] == c && info[i].error) bad++;
         char sizes[256];
@@ -134,6 +134,9 @@ static int report_split(const char *dir, const char *label, const wn_dataset *tr
         printf("  %-16s %6d %6d %5d  %s\n", ds.class_names[c], c, counts[c], bad, sizes);
         bad_total += bad;
     }
+    int in_classes = 0; /* skipped entries beside the class folders count in the total */
+    for (int c = 0; c < ds.n_classes; c++) in_classes += ds.n_skipped_class[c];
+    bad_total += ds.n_skipped - in_classes;
     for (int i = 0; i < ds.n_files; i++) {
         if (info[i].error) continue;
         png += info[i].format == WN_IMAGE_PNG, jpeg += info[i].format == WN_IMAGE_JPEG;

@@ -240,6 +240,59 @@ static int scan_split(session *s, wn_dataset *ds, const char *split, const wn_da
     return WN_OK;
 }
 
+/* Files of class c the loader found bad (0 without a loader). */
+static int count_bad_in_class(const wn_dataset *ds, const wn_loader *ld, int c) {
+    int n = 0;
+    for (int i = 0; ld && i < ds->n_files; i++) n += ds->labels[i] == c && wn_loader_file_is_bad(ld, i);
+    return n;
+}
+
+/* Usable images of class c: scanned files not (yet) found bad by the loader. */
+static int usable_in_class(const wn_dataset *ds, const wn_loader *ld, int c) {
+    int n = 0;
+    for (int i = 0; i < ds->n_files; i++)
+        n += ds->labels[i] == c && !(ld && wn_loader_file_is_bad(ld, i));
+    return n;
+}
+
+/* --skip-bad must not leave a class of the training split without images: the model
+ * would be trained on fewer classes than its head has, silently. Checked after the
+ * scan and again once the training images are decoded (cache mode). */
+static int check_no_empty_train_class(const session *s, const wn_loader *ld) {
+    for (int c = 0; c < s->train_ds.n_classes; c++)
+        if (usable_in_class(&s->train_ds, ld, c) == 0)
+            return wn_fail("%s/train/%s: class '%s' has no usable image left (%d skipped as "
+                           "bad): every training class needs images; fix or replace its "
+                           "files, or remove the class folder from every split",
+                           s->cli->data, s->train_ds.class_names[c], s->train_ds.class_names[c],
+                           s->train_ds.n_skipped_class[c] + count_bad_in_class(&s->train_ds, ld, c));
+    return WN_OK;
+}
+
+/* With --skip-bad, what was left out, per split and class (printed at the end: in
+ * stream mode bad files are found while training). */
+static void print_skipped(const session *s) {
+    const struct { const char *split; const wn_dataset *ds; const wn_loader *ld; } sp[] = {
+        {"train", &s->train_ds, s->train}, {"validation", &s->val_ds, s->val},
+        {"test", &s->test_ds, s->test}};
+    for (size_t k = 0; k < sizeof sp / sizeof sp[0]; k++) {
+        const wn_dataset *ds = sp[k].ds;
+        if (!ds->n_classes) continue;
+        int total = ds->n_skipped;
+        for (int c = 0; c < ds->n_classes; c++) total += count_bad_in_class(ds, sp[k].ld, c);
+        printf("skipped (--skip-bad) in %s: %d", sp[k].split, total);
+        if (total) {
+            printf(" (");
+            for (int c = 0; c < ds->n_classes; c++)
+                printf("%s%s %d of %d", c ? ", " : "", ds->class_names[c],
+                       ds->n_skipped_class[c] + count_bad_in_class(ds, sp[k].ld, c),
+                       ds->n_skipped_class[c] + usable_in_class(ds, NULL, c));
+            printf(")");
+        }
+        printf("\n");
+    }
+}
+
 /* The loader of a scanned split: where the images are decoded (cache mode) or the
  * decoding set up (stream mode). */
 static int open_loader(session *s, const wn_dataset *ds, wn_loader **ld, const char *split,
@@ -348,6 +401,7 @@ static int session_setup(session *s) {
     if (s->train_ds.n_classes < 2)
         return wn_fail("%s/train has %d class folder%s: a classifier needs at least 2", cli->data,
                        s->train_ds.n_classes, s->train_ds.n_classes == 1 ? "" : "s");
+    if (check_no_empty_train_class(s, NULL) != WN_OK) return WN_ERR;
 
     /* The model, its starting weights, the backend and the executor, before the
      * images are decoded: a bad weight file or a batch the GPU cannot hold is found
@@ -369,6 +423,7 @@ static int session_setup(session *s) {
     /* The images. */
     s->cache_left = cli->cache_budget ? cli->cache_budget : default_cache_budget();
     if (open_loader(s, &s->train_ds, &s->train, "train", 1) != WN_OK) return WN_ERR;
+    if (check_no_empty_train_class(s, s->train) != WN_OK) return WN_ERR;
     test_signal_at("setup", 0, 0);
     if (open_loader(s, &s->val_ds, &s->val, "validation", 0) != WN_OK) return WN_ERR;
     if (s->have_test && open_loader(s, &s->test_ds, &s->test, "test", 0) != WN_OK) return WN_ERR;
@@ -653,6 +708,7 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
         else snprintf(title, sizeof title, "backbone trainable from layer %d", cli->fine_tune_at);
         status = run_phase(&s, "train", title, 0, cli->lr, cli->fine_tune_at);
     }
+    if (cli->skip_bad) print_skipped(&s);
     if (status != WN_EXIT_INTERRUPTED && cli->plots) make_plots(cli, s.run_dir);
     printf("%s: %s in %.1f minutes; everything is in %s\n", cmd,
            status == 0 ? "done" : status == WN_EXIT_INTERRUPTED ? "interrupted" : "failed",

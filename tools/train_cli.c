@@ -31,6 +31,8 @@
 #include "host/image_cache.h"
 #include "host/loader.h"
 #include "host/model_weights.h"
+#include "engine/checkpoint.h"
+#include "tools/run_lock.h"
 #include "tools/train_signals.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -164,6 +166,117 @@ static void make_plots(const wn_train_cli *cli, const char *run_dir) {
                 python, script);
 }
 
+/* ------------------------------------------------------------------ resume checks */
+
+static const char *const train_phases[] = {"train", NULL};
+static const char *const run_phases[] = {"transfer", "finetune", NULL};
+
+/* Which checkpoints of `phases` the folder holds: names into buf ("transfer.ckpt"). */
+static int folder_checkpoints(const char *dir, const char *const *phases, char *buf, size_t size) {
+    int n = 0;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; phases[i]; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s.ckpt", dir, phases[i]);
+        if (!file_exists(path)) continue;
+        int w = snprintf(buf + used, size - used, "%s%s.ckpt", n ? ", " : "", phases[i]);
+        if (w > 0 && (size_t)w < size - used) used += (size_t)w;
+        n++;
+    }
+    return n;
+}
+
+/* --resume, before any data is read: the folder must be one of this command, and
+ * each of its checkpoints must have been written with this model, image size, seed
+ * and batch (version 2 files record the command and batch too). Returns 0 or the
+ * exit status (2) after the message. */
+static int check_resume_folder(const wn_train_cli *cli) {
+    const char *dir = cli->resume, *cmd = cli->command;
+    const char *const *mine = cli->is_run ? run_phases : train_phases;
+    const char *const *theirs = cli->is_run ? train_phases : run_phases;
+    const char *other = cli->is_run ? "train" : "run";
+    char found[256], others[256];
+    int n_mine = folder_checkpoints(dir, mine, found, sizeof found);
+    if (!n_mine && folder_checkpoints(dir, theirs, others, sizeof others)) {
+        fprintf(stderr, "wastenet %s: --resume %s: a run folder of 'wastenet %s' (it holds %s), "
+                        "not of 'wastenet %s': resume it with 'wastenet %s --resume %s', or "
+                        "start a new run\n",
+                cmd, dir, other, others, cmd, other, dir);
+        return 2;
+    }
+    for (int i = 0; mine[i]; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s.ckpt", dir, mine[i]);
+        wn_checkpoint ck;
+        if (!file_exists(path) || wn_checkpoint_read_info(&ck, path) != WN_OK)
+            continue; /* a damaged file: the phase's full read says what is wrong */
+        char what[512] = "";
+        if (strcmp(ck.arch, cli->model))
+            snprintf(what, sizeof what, "--model %s, this run uses --model %s", ck.arch, cli->model);
+        else if (ck.image_h != cli->image_size || ck.image_w != cli->image_size)
+            snprintf(what, sizeof what, "--image-size %d, this run uses --image-size %d",
+                     ck.image_h, cli->image_size);
+        else if (ck.seed != cli->seed)
+            snprintf(what, sizeof what, "--seed %llu, this run uses --seed %llu",
+                     (unsigned long long)ck.seed, (unsigned long long)cli->seed);
+        else if (ck.command[0] && strcmp(ck.command, cmd))
+            snprintf(what, sizeof what, "'wastenet %s', this is 'wastenet %s'", ck.command, cmd);
+        else if (ck.batch && ck.batch != cli->batch)
+            snprintf(what, sizeof what, "--batch %d, this run uses --batch %d", ck.batch, cli->batch);
+        wn_checkpoint_free(&ck);
+        if (what[0]) {
+            fprintf(stderr, "wastenet %s: --resume %s: %s was written with %s; resume with the "
+                            "run's own options (leave them out: they are read from "
+                            "command.txt), or start a new run\n",
+                    cmd, dir, path, what);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* --resume, after the training split is scanned: its classes, in label order, must be
+ * those the run started with (classes.txt; the checkpoint checks them again). */
+static int check_resume_classes(const char *run_dir, const char *data, const wn_dataset *train) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/classes.txt", run_dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return WN_OK; /* a folder interrupted before it was written */
+    char line[4200];
+    int n = 0, same = 1;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (n >= train->n_classes || strcmp(line, train->class_names[n])) same = 0;
+        n++;
+    }
+    fclose(f);
+    if (same && n == train->n_classes) return WN_OK;
+    /* Read again for the message: "'a', 'b'" then and now. */
+    char was[1024] = "", now[1024] = "";
+    size_t u = 0;
+    if ((f = fopen(path, "r"))) {
+        while (fgets(line, sizeof line, f) && u + 8 < sizeof was) {
+            line[strcspn(line, "\n")] = '\0';
+            int w = snprintf(was + u, sizeof was - u, "%s'%s'", u ? ", " : "", line);
+            if (w < 0 || (size_t)w >= sizeof was - u) break;
+            u += (size_t)w;
+        }
+        fclose(f);
+    }
+    u = 0;
+    for (int c = 0; c < train->n_classes; c++) {
+        int w = snprintf(now + u, sizeof now - u, "%s'%s'", u ? ", " : "", train->class_names[c]);
+        if (w < 0 || (size_t)w >= sizeof now - u) break;
+        u += (size_t)w;
+    }
+    return wn_fail("--resume %s: the run was trained on the classes %s (classes.txt, in label "
+                   "order); %s/train now has %s: class folders were renamed, added or "
+                   "removed, and resuming would relabel them; restore the folders or start a "
+                   "new run",
+                   run_dir, was, data, now);
+}
+
 /* ------------------------------------------------------------------ test hook */
 
 /* WN_TEST_SIGNAL_AT (tests only) makes the process send itself SIGINT (or SIGTERM
@@ -220,6 +333,7 @@ typedef struct session {
     wn_executor *ex;
     wn_progress progress;
     wn_history history;
+    int lock_fd;                /* tools/run_lock.h; -1 before the folder is locked */
 } session;
 
 static size_t default_cache_budget(void) { /* host/loader.c's default: half the RAM */
@@ -402,6 +516,7 @@ static int session_setup(session *s) {
         return wn_fail("%s/train has %d class folder%s: a classifier needs at least 2", cli->data,
                        s->train_ds.n_classes, s->train_ds.n_classes == 1 ? "" : "s");
     if (check_no_empty_train_class(s, NULL) != WN_OK) return WN_ERR;
+    if (cli->resume && check_resume_classes(s->run_dir, cli->data, &s->train_ds) != WN_OK) return WN_ERR;
 
     /* The model, its starting weights, the backend and the executor, before the
      * images are decoded: a bad weight file or a batch the GPU cannot hold is found
@@ -437,7 +552,10 @@ static void remove_new_run_dir(session *s) {
     if (!s->new_run_dir) return;
     DIR *d = opendir(s->run_dir);
     if (!d) return;
-    static const char *const ours[] = {"command.txt", "classes.txt", "augment_preview.npy"};
+    static const char *const ours[] = {"command.txt", "classes.txt", "augment_preview.npy",
+                                       WN_RUN_LOCK_NAME};
+    wn_run_unlock(s->lock_fd);
+    s->lock_fd = -1;
     struct dirent *e;
     int has_checkpoint = 0;
     while ((e = readdir(d))) {
@@ -475,8 +593,10 @@ static int make_run_folder(session *s, int argc, char **argv) {
         rc = wn_run_dir_create(s->run_dir, sizeof s->run_dir, cli->runs_root, cli->name, time(NULL));
         if (rc == WN_OK) {
             s->new_run_dir = 1;
-            rc = write_command(s->run_dir, argc, argv);
+            s->lock_fd = wn_run_lock(s->run_dir, stdout);
+            if (s->lock_fd < 0) rc = WN_ERR;
         }
+        if (rc == WN_OK) rc = write_command(s->run_dir, argc, argv);
         if (rc == WN_OK) printf("run folder: %s\n", s->run_dir);
         test_signal_at("folder", 0, 0);
     }
@@ -576,15 +696,26 @@ static int run_phase(session *s, const char *phase, const char *title, int index
     o.patience = cli->patience, o.restore = cli->restore;
     o.checkpoint = ckpt, o.resume = cli->resume != NULL, o.interrupt = &wn_train_interrupt;
     o.after_batch = test_signal_hook;
+    o.command = cli->command, o.batch = cli->batch;
+    o.class_names = (const char *const *)s->train_ds.class_names;
+    o.n_class_names = s->train_ds.n_classes;
     const char *stop_after = getenv("WN_TEST_INTERRUPT_AFTER_STEPS"); /* tests only */
     if (stop_after) o.interrupt_after_steps = atol(stop_after);
     o.progress = &s->progress, o.history = &s->history, o.report_dir = s->run_dir;
     wn_train_result res;
     if (wn_train_phase(s->ex, &s->model, s->train, s->val, &o, &res) != WN_OK) {
         fprintf(stderr, "wastenet %s: %s\n", cli->command, wn_last_error());
-        if (file_exists(ckpt))
-            fprintf(stderr, "The last checkpoint (%s) is intact: after fixing the cause, resume "
-                            "with: wastenet %s --resume %s\n", ckpt, cli->command, s->run_dir);
+        /* Only said when it is true: the failure may be the checkpoint itself (a
+         * checksum mismatch), or a resume it refused. */
+        wn_checkpoint ck;
+        if (file_exists(ckpt) && wn_checkpoint_load(&ck, ckpt) == WN_OK) {
+            int fits = wn_train_check_identity(&ck, &o, ckpt) == WN_OK;
+            wn_checkpoint_free(&ck);
+            if (fits)
+                fprintf(stderr, "The last checkpoint (%s) is intact: after fixing the cause, "
+                                "resume with: wastenet %s --resume %s\n",
+                        ckpt, cli->command, s->run_dir);
+        }
         return 1;
     }
     if (res.resumed)
@@ -629,6 +760,8 @@ static int run_phase(session *s, const char *phase, const char *title, int index
 }
 
 static void session_close(session *s) {
+    wn_run_unlock(s->lock_fd);
+    s->lock_fd = -1;
     if (s->ex) wn_executor_destroy(s->ex);
     if (s->be && s->be->destroy) s->be->destroy(s->be);
     if (s->have_model) wn_model_free(&s->model);
@@ -645,6 +778,7 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
     session s;
     memset(&s, 0, sizeof s);
     s.cli = cli;
+    s.lock_fd = -1;
     const char *cmd = cli->command;
     int status = 1;
     double t0 = wn_clock_seconds();
@@ -672,6 +806,8 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
             return 2;
         }
         snprintf(s.run_dir, sizeof s.run_dir, "%s", cli->resume);
+        if ((rc = check_resume_folder(cli)) != 0) return rc;
+        if ((s.lock_fd = wn_run_lock(s.run_dir, stdout)) < 0) goto fail;
         char hist[4200];
         wn_path_join(hist, sizeof hist, s.run_dir, "history.csv");
         if (wn_history_read_csv(&s.history, hist) != WN_OK) goto fail;

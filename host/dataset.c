@@ -124,6 +124,14 @@ static entry_kind entry_kind_of(const char *path, char *reason, size_t reason_si
  * go on, WN_ERR to stop. */
 static int scan_problem(const wn_scan_options *opt, wn_dataset *ds, const char *path,
                         const char *reason) {
+    /* A path of thousands of bytes would crowd the reason out of the message: its
+     * start and end are enough to find it. */
+    char shown[400];
+    size_t n = strlen(path);
+    if (n >= sizeof shown) {
+        snprintf(shown, sizeof shown, "%.150s...%s", path, path + n - 150);
+        path = shown;
+    }
     if (!opt || !opt->skip_bad) return wn_fail("%s: %s", path, reason);
     ds->n_skipped++;
     if (opt->report) opt->report(opt->report_user, path, reason);

@@ -19,8 +19,8 @@ int wn_opt_int(const char *cmd, const char *option, const char *arg, long lo, lo
     long v = strtol(arg, &end, 10);
     if (errno || end == arg || *end || v < lo || v > hi) {
         char msg[512];
-        snprintf(msg, sizeof msg, "%s %s: expected an integer in %ld..%ld%s%s", option, arg,
-                 lo, hi, what ? " " : "", what ? what : "");
+        snprintf(msg, sizeof msg, "%s %s: expected %s in %ld..%ld%s%s", option, arg,
+                 lo >= 1 ? "a positive integer" : "an integer", lo, hi, what ? " " : "", what ? what : "");
         return refuse(cmd, msg);
     }
     *out = v;

@@ -1,65 +1,73 @@
-/* tools/run_lock.c — flock on <run>/lock (see run_lock.h). */
+/* tools/run_lock.c — flock on the run folder, pid in <run>/lock (see run_lock.h). */
 #include "tools/run_lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/error.h"
+#include "host/atomic_file.h"
 
-static long read_pid(int fd) {
-    char buf[32] = {0};
-    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-    return n > 0 ? atol(buf) : 0;
+static int lock_path(char *out, size_t size, const char *run_dir) {
+    int len = snprintf(out, size, "%s/%s", run_dir, WN_RUN_LOCK_NAME);
+    if (len < 0 || (size_t)len >= size) return wn_fail("%s: path too long", run_dir);
+    return WN_OK;
 }
 
-int wn_run_lock(const char *run_dir, FILE *note) {
+static long recorded_pid(const char *run_dir) {
+    char path[4200], buf[32] = {0};
+    if (lock_path(path, sizeof path, run_dir) != WN_OK) return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    long pid = fgets(buf, sizeof buf, f) ? atol(buf) : 0;
+    fclose(f);
+    return pid;
+}
+
+int wn_run_lock(const char *run_dir) {
+    int fd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        wn_fail("cannot open the run folder %s: %s", run_dir, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+    int err = errno;
+    close(fd);
+    if (err != EWOULDBLOCK) {
+        wn_fail("cannot lock the run folder %s: %s", run_dir, strerror(err));
+        return -1;
+    }
+    long pid = recorded_pid(run_dir);
+    char who[64] = "another wastenet process";
+    if (pid > 0) snprintf(who, sizeof who, "another wastenet process (pid %ld)", pid);
+    wn_fail("the run folder %s is in use by %s: two processes on one folder would overwrite "
+            "each other's checkpoints; wait for it to finish or stop it, or start a new run",
+            run_dir, who);
+    return -1;
+}
+
+int wn_run_lock_record(const char *run_dir, FILE *note) {
     char path[4200];
-    int len = snprintf(path, sizeof path, "%s/%s", run_dir, WN_RUN_LOCK_NAME);
-    if (len < 0 || (size_t)len >= sizeof path) return wn_fail("%s: path too long", run_dir);
-    /* O_NOFOLLOW: the lock is a plain file of the folder, never a link elsewhere. */
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
-    if (fd < 0)
-        return wn_fail("cannot lock the run folder %s: %s: %s", run_dir, path, strerror(errno)), -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return wn_fail("cannot lock the run folder %s: %s is not a regular file", run_dir, path), -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int err = errno;
-        long pid = read_pid(fd);
-        close(fd);
-        if (err == EWOULDBLOCK) {
-            char who[64] = "another process";
-            if (pid > 0) snprintf(who, sizeof who, "another wastenet process (pid %ld)", pid);
-            return wn_fail("the run folder %s is in use by %s: two processes on one folder "
-                           "would overwrite each other's checkpoints; wait for it to finish "
-                           "or stop it, or start a new run",
-                           run_dir, who), -1;
-        }
-        return wn_fail("cannot lock the run folder %s: %s", run_dir, strerror(err)), -1;
-    }
-    long old = read_pid(fd);
+    if (lock_path(path, sizeof path, run_dir) != WN_OK) return WN_ERR;
+    long old = recorded_pid(run_dir);
+    /* We hold the flock, so whoever wrote `old` no longer holds it: it is gone (or it
+     * is a process with that pid number now, which is not using the folder). */
     if (old > 0 && old != (long)getpid() && note)
         fprintf(note, "note: %s was left by process %ld, which is gone (killed?): lock taken "
                       "over\n", path, old);
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
-        int err = errno;
-        close(fd);
-        return wn_fail("cannot write the lock file %s: %s", path, strerror(err)), -1;
-    }
-    return fd;
+    wn_atomic_file af;
+    if (wn_atomic_open(&af, path) != WN_OK) return WN_ERR;
+    fprintf(af.fp, "%ld\n", (long)getpid());
+    return wn_atomic_commit(&af);
 }
 
-void wn_run_unlock(int fd) {
+void wn_run_unlock(const char *run_dir, int fd, int recorded) {
     if (fd < 0) return;
-    if (ftruncate(fd, 0) != 0) { /* a pid left behind only causes a note next time */ }
+    char path[4200];
+    if (recorded && lock_path(path, sizeof path, run_dir) == WN_OK) unlink(path);
     close(fd);
 }

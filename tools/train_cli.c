@@ -334,6 +334,7 @@ typedef struct session {
     wn_progress progress;
     wn_history history;
     int lock_fd;                /* tools/run_lock.h; -1 before the folder is locked */
+    int lock_recorded;          /* <run>/lock written by this process */
 } session;
 
 static size_t default_cache_budget(void) { /* host/loader.c's default: half the RAM */
@@ -554,8 +555,8 @@ static void remove_new_run_dir(session *s) {
     if (!d) return;
     static const char *const ours[] = {"command.txt", "classes.txt", "augment_preview.npy",
                                        WN_RUN_LOCK_NAME};
-    wn_run_unlock(s->lock_fd);
-    s->lock_fd = -1;
+    wn_run_unlock(s->run_dir, s->lock_fd, s->lock_recorded);
+    s->lock_fd = -1, s->lock_recorded = 0;
     struct dirent *e;
     int has_checkpoint = 0;
     while ((e = readdir(d))) {
@@ -593,13 +594,14 @@ static int make_run_folder(session *s, int argc, char **argv) {
         rc = wn_run_dir_create(s->run_dir, sizeof s->run_dir, cli->runs_root, cli->name, time(NULL));
         if (rc == WN_OK) {
             s->new_run_dir = 1;
-            s->lock_fd = wn_run_lock(s->run_dir, stdout);
+            s->lock_fd = wn_run_lock(s->run_dir);
             if (s->lock_fd < 0) rc = WN_ERR;
         }
         if (rc == WN_OK) rc = write_command(s->run_dir, argc, argv);
         if (rc == WN_OK) printf("run folder: %s\n", s->run_dir);
         test_signal_at("folder", 0, 0);
     }
+    if (rc == WN_OK && (rc = wn_run_lock_record(s->run_dir, stdout)) == WN_OK) s->lock_recorded = 1;
     if (rc == WN_OK) rc = write_classes(s->run_dir, &s->train_ds);
     if (rc == WN_OK && cli->augment) rc = write_preview(s);
     if (rc != WN_OK) {
@@ -760,8 +762,8 @@ static int run_phase(session *s, const char *phase, const char *title, int index
 }
 
 static void session_close(session *s) {
-    wn_run_unlock(s->lock_fd);
-    s->lock_fd = -1;
+    wn_run_unlock(s->run_dir, s->lock_fd, s->lock_recorded);
+    s->lock_fd = -1, s->lock_recorded = 0;
     if (s->ex) wn_executor_destroy(s->ex);
     if (s->be && s->be->destroy) s->be->destroy(s->be);
     if (s->have_model) wn_model_free(&s->model);
@@ -786,8 +788,11 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_signal_parse();
 
-    /* Everything the options alone can tell, before any data is read. */
-    int rc = wn_train_cli_check(cli);
+    /* Everything the options alone can tell, before any data is read; first whether
+     * a --resume folder belongs to this command (its saved options may not even fit
+     * this command's defaults). */
+    int rc = cli->resume ? check_resume_folder(cli) : 0;
+    if (!rc) rc = wn_train_cli_check(cli);
     if (rc) return rc;
     char setup_message[1024];
     if (cli->resume)
@@ -806,8 +811,7 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
             return 2;
         }
         snprintf(s.run_dir, sizeof s.run_dir, "%s", cli->resume);
-        if ((rc = check_resume_folder(cli)) != 0) return rc;
-        if ((s.lock_fd = wn_run_lock(s.run_dir, stdout)) < 0) goto fail;
+        if ((s.lock_fd = wn_run_lock(s.run_dir)) < 0) goto fail;
         char hist[4200];
         wn_path_join(hist, sizeof hist, s.run_dir, "history.csv");
         if (wn_history_read_csv(&s.history, hist) != WN_OK) goto fail;

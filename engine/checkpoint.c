@@ -10,6 +10,7 @@
 #include "engine/error.h"
 #include "engine/model.h"
 #include "host/atomic_file.h"
+#include "host/regular_file.h"
 
 static const unsigned char wn_ckpt_magic[8] = {'W', 'N', 'C', 'K', 'P', 'T', 0, 1};
 #define WN_CKPT_VERSION 2u /* 2: + the run identity (command, batch, class names) */
@@ -213,8 +214,9 @@ static int read_array(stream *s, float **out, size_t n) {
 
 int wn_checkpoint_load(wn_checkpoint *ck, const char *path) {
     memset(ck, 0, sizeof *ck);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return wn_fail("cannot read checkpoint %s: %s", path, strerror(errno));
+    const char *why;
+    FILE *fp = wn_fopen_regular(path, "rb", &why);
+    if (!fp) return wn_fail("cannot read checkpoint %s: %s", path, why);
     stream s = {fp, {0xCBF29CE484222325ull}, path, 0};
     unsigned char magic[8];
     uint32_t version = 0, endian = 0;
@@ -272,8 +274,9 @@ done:
 
 int wn_checkpoint_read_info(wn_checkpoint *ck, const char *path) {
     memset(ck, 0, sizeof *ck);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return wn_fail("cannot read checkpoint %s: %s", path, strerror(errno));
+    const char *why;
+    FILE *fp = wn_fopen_regular(path, "rb", &why);
+    if (!fp) return wn_fail("cannot read checkpoint %s: %s", path, why);
     stream s = {fp, {0xCBF29CE484222325ull}, path, 0};
     unsigned char magic[8];
     uint32_t version = 0, endian = 0;
@@ -300,7 +303,7 @@ done:
 
 int wn_checkpoint_is_file(const char *path) {
     unsigned char magic[6] = {0};
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = wn_fopen_regular(path, "rb", NULL);
     if (!fp) return 0;
     size_t n = fread(magic, 1, sizeof magic, fp);
     fclose(fp);

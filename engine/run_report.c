@@ -11,6 +11,7 @@
 
 #include "engine/error.h"
 #include "host/atomic_file.h"
+#include "host/regular_file.h"
 
 /* ------------------------------------------------------------------ history */
 
@@ -42,10 +43,11 @@ static const char wn_history_header[] =
     "phase,epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds";
 
 int wn_history_read_csv(wn_history *h, const char *path) {
-    FILE *f = fopen(path, "r");
+    const char *why;
+    FILE *f = wn_fopen_regular(path, "r", &why);
     if (!f) {
         if (errno == ENOENT) return WN_OK;
-        return wn_fail("cannot read %s: %s", path, strerror(errno));
+        return wn_fail("cannot read %s: %s", path, why);
     }
     char line[1024];
     int lineno = 0, rc = WN_OK;

@@ -15,6 +15,7 @@
 #include "host/atomic_file.h"
 #include "host/h5_keras.h"
 #include "host/model_weights.h"
+#include "host/regular_file.h"
 #include "tools/commands.h"
 #include "tools/option_bounds.h"
 
@@ -47,7 +48,7 @@ typedef enum { INPUT_UNKNOWN, INPUT_H5, INPUT_CHECKPOINT } input_kind;
 
 static input_kind sniff(const char *path) {
     unsigned char magic[8] = {0};
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = wn_fopen_regular(path, "rb", NULL);
     if (!fp) return INPUT_UNKNOWN;
     size_t n = fread(magic, 1, sizeof magic, fp);
     fclose(fp);

@@ -26,6 +26,7 @@
 #include "host/image_decode.h"
 #include "host/resize.h"
 #include "tools/commands.h"
+#include "host/regular_file.h"
 #include "tools/option_bounds.h"
 
 enum { IMAGENET_CLASSES = 1000, NAME_LEN = 64 };
@@ -52,8 +53,9 @@ static void usage(FILE *out) {
 
 /* Reads {"0": ["n01440764", "tench"], ...}: names[i] = the second string of key i. */
 static int read_class_names(const char *path, char (*names)[NAME_LEN]) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return wn_fail("%s: cannot open the class index", path);
+    const char *why;
+    FILE *f = wn_fopen_regular(path, "rb", &why);
+    if (!f) return wn_fail("%s: cannot open the class index: %s", path, why);
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     rewind(f);

@@ -28,6 +28,7 @@
 #include "host/model_weights.h"
 #include "host/resize.h"
 #include "tools/commands.h"
+#include "host/regular_file.h"
 #include "tools/option_bounds.h"
 
 static void usage(FILE *out) {
@@ -97,7 +98,7 @@ static int names_from_run_folder(names *c, const char *weights) {
     char copy[4096], path[4200];
     snprintf(copy, sizeof copy, "%s", weights);
     snprintf(path, sizeof path, "%s/classes.txt", dirname(copy));
-    FILE *f = fopen(path, "r");
+    FILE *f = wn_fopen_regular(path, "r", NULL);
     if (!f) return 0;
     char line[512];
     while (fgets(line, sizeof line, f)) {
@@ -109,6 +110,10 @@ static int names_from_run_folder(names *c, const char *weights) {
 }
 
 static int load_model(wn_model *m, const char *weights, const char *arch, int size) {
+    const char *why;
+    FILE *probe = wn_fopen_regular(weights, "rb", &why);
+    if (!probe) return wn_fail("%s: cannot read the weights: %s", weights, why);
+    fclose(probe);
     if (wn_checkpoint_is_file(weights)) return wn_checkpoint_load_model(m, weights);
     int classes = wn_model_weights_head_classes(weights);
     if (classes <= 0)

@@ -11,6 +11,7 @@
 
 #include "engine/error.h"
 #include "host/atomic_file.h"
+#include "host/regular_file.h"
 
 static int lock_path(char *out, size_t size, const char *run_dir) {
     int len = snprintf(out, size, "%s/%s", run_dir, WN_RUN_LOCK_NAME);
@@ -21,7 +22,7 @@ static int lock_path(char *out, size_t size, const char *run_dir) {
 static long recorded_pid(const char *run_dir) {
     char path[4200], buf[32] = {0};
     if (lock_path(path, sizeof path, run_dir) != WN_OK) return 0;
-    FILE *f = fopen(path, "r");
+    FILE *f = wn_fopen_regular(path, "r", NULL);
     if (!f) return 0;
     long pid = fgets(buf, sizeof buf, f) ? atol(buf) : 0;
     fclose(f);

@@ -31,6 +31,7 @@
 #include "host/image_cache.h"
 #include "host/loader.h"
 #include "host/model_weights.h"
+#include "host/regular_file.h"
 #include "engine/checkpoint.h"
 #include "tools/run_lock.h"
 #include "tools/train_signals.h"
@@ -241,7 +242,7 @@ static int check_resume_folder(const wn_train_cli *cli) {
 static int check_resume_classes(const char *run_dir, const char *data, const wn_dataset *train) {
     char path[4200];
     snprintf(path, sizeof path, "%s/classes.txt", run_dir);
-    FILE *f = fopen(path, "r");
+    FILE *f = wn_fopen_regular(path, "r", NULL);
     if (!f) return WN_OK; /* a folder interrupted before it was written */
     char line[4200];
     int n = 0, same = 1;
@@ -255,7 +256,7 @@ static int check_resume_classes(const char *run_dir, const char *data, const wn_
     /* Read again for the message: "'a', 'b'" then and now. */
     char was[1024] = "", now[1024] = "";
     size_t u = 0;
-    if ((f = fopen(path, "r"))) {
+    if ((f = wn_fopen_regular(path, "r", NULL))) {
         while (fgets(line, sizeof line, f) && u + 8 < sizeof was) {
             line[strcspn(line, "\n")] = '\0';
             int w = snprintf(was + u, sizeof was - u, "%s'%s'", u ? ", " : "", line);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "engine/run_report.h"
 #include "host/image_decode.h"
 #include "host/loader.h"
+#include "host/regular_file.h"
 #include "tools/option_bounds.h"
 
 static void usage(FILE *out, int is_run) {
@@ -357,10 +359,11 @@ static char **volatile saved_argv; /* volatile: a store the optimiser would drop
 static int saved_args_read(const char *run_dir, int *argc_out, char ***argv_out) {
     char path[4096];
     if (wn_path_join(path, sizeof path, run_dir, "command.txt") != WN_OK) return WN_ERR;
-    FILE *f = fopen(path, "r");
+    const char *why;
+    FILE *f = wn_fopen_regular(path, "r", &why);
     if (!f)
         return wn_fail("cannot resume %s: %s: %s (is it a run folder of wastenet train/run?)",
-                       run_dir, path, strerror(errno));
+                       run_dir, path, why);
     int cap = 16, n = 1;
     char **argv = malloc((size_t)cap * sizeof *argv), line[4200];
     if (!argv) {
@@ -440,6 +443,16 @@ static int check_runs_root(const wn_train_cli *c) {
     for (;;) {
         struct stat st;
         if (stat(path, &st) == 0) {
+            char real[PATH_MAX];
+            if (realpath(path, real) &&
+                (!strcmp(real, "/dev") || !strcmp(real, "/proc") || !strcmp(real, "/sys") ||
+                 !strncmp(real, "/dev/", 5) || !strncmp(real, "/proc/", 6) ||
+                 !strncmp(real, "/sys/", 5))) {
+                wn_fail("--runs %s: %s is a system folder (/dev, /proc or /sys): choose "
+                        "another folder with --runs",
+                        c->runs_root, real);
+                return fail_check(c, 1, wn_last_error());
+            }
             if (!S_ISDIR(st.st_mode)) {
                 wn_fail("--runs %s: %s is not a folder", c->runs_root, path);
                 return fail_check(c, 1, wn_last_error());

@@ -165,6 +165,26 @@ def test_output_paths(tmp, data, ckpt):
     check(r.returncode == 1 and fifo in err(r) and stat.S_ISFIFO(os.lstat(fifo).st_mode),
           f"--runs a pipe: exit {r.returncode}, named, kept: {tail(err(r))}")
 
+    # --runs a system folder: refused before a folder is made there (root could)
+    r = run(train_args(data, "/dev", "p"))
+    check(r.returncode == 1 and "system folder" in err(r)
+          and not [n for n in os.listdir("/dev") if n.endswith("-p")],
+          f"--runs /dev: refused, nothing made in /dev: {tail(err(r))}")
+    # readers: a pipe where wastenet reads is refused, never waited on
+    r = run(["predict", "--weights", fifo, "--image-size", "32", fifo], timeout=60)
+    check(r.returncode == 1 and "named pipe" in err(r) and fifo in err(r),
+          f"predict --weights a pipe: refused at once naming it: {tail(err(r))}")
+    r = run(["predict", "--weights", ckpt, "--image-size", "32", fifo], timeout=60)
+    check(r.returncode == 1 and "named pipe" in err(r) and fifo in err(r),
+          f"predict of an image that is a pipe: refused at once naming it: {tail(err(r))}")
+    dh = interrupted_run(tmp, data, "histcsv")
+    if dh:
+        hist = os.path.join(dh, "history.csv")
+        os.unlink(hist)
+        os.mkfifo(hist)
+        r = run(["train", "--resume", dh], timeout=60)
+        check(r.returncode == 1 and hist in err(r) and "named pipe" in err(r),
+              f"resume with history.csv a pipe: refused at once, named: {tail(err(r))}")
     # a run writer: history.json replaced by a pipe before a resume
     d = interrupted_run(tmp, data, "histfifo")
     if d:

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "host/base/error.h"
 
@@ -75,20 +76,47 @@ static int has_image_extension(const char *name) {
     return 0;
 }
 
-typedef enum { ENTRY_OTHER, ENTRY_FILE, ENTRY_DIR } entry_kind;
+typedef enum { ENTRY_OTHER, ENTRY_FILE, ENTRY_DIR, ENTRY_BAD } entry_kind;
 
-/* follow: stat() (class folders, like tf.io.gfile.isdir) or lstat() (inside a class:
- * a symbolic link to a folder is not descended, so links cannot loop; a link to a
- * file counts as a file, like os.walk's file list). */
-static entry_kind entry_kind_of(const char *path, int follow) {
+/* What an entry is, following symbolic links like tf.io.gfile.walk (tf-keras's
+ * iter_valid_files with follow_links=False): a link to a folder is a folder (it is
+ * descended), a link to a file a file. ENTRY_BAD: it cannot be used and the scan
+ * must say so (reason filled): a link to nothing, a path over the system's limit, a
+ * pipe/device/socket named like an image, an entry that cannot be examined. */
+static entry_kind entry_kind_of(const char *path, char *reason, size_t reason_size) {
     struct stat st;
-    if ((follow ? stat(path, &st) : lstat(path, &st)) != 0) return ENTRY_OTHER;
+    if (stat(path, &st) != 0) {
+        int err = errno;
+        struct stat lst;
+        if (err == ENOENT && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+            char to[1024];
+            ssize_t n = readlink(path, to, sizeof to - 1);
+            to[n > 0 ? n : 0] = '\0';
+            snprintf(reason, reason_size,
+                     "a symbolic link to %s, which does not exist (a dangling link); remove "
+                     "it or make it point to an image",
+                     n > 0 ? to : "?");
+        } else if (err == ENAMETOOLONG) {
+            snprintf(reason, reason_size,
+                     "path of %zu bytes is longer than the system allows (%s); move the data "
+                     "set to a shorter path or rename its folders",
+                     strlen(path), strerror(err));
+        } else if (err == ELOOP) {
+            snprintf(reason, reason_size, "symbolic links that loop (%s); remove the link",
+                     strerror(err));
+        } else {
+            snprintf(reason, reason_size, "cannot examine it (%s)", strerror(err));
+        }
+        return ENTRY_BAD;
+    }
     if (S_ISDIR(st.st_mode)) return ENTRY_DIR;
     if (S_ISREG(st.st_mode)) return ENTRY_FILE;
-    if (S_ISLNK(st.st_mode)) {
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) return ENTRY_FILE;
-        return ENTRY_OTHER;
-    }
+    snprintf(reason, reason_size, "not a regular file (%s); remove it",
+             S_ISFIFO(st.st_mode)  ? "a named pipe"
+             : S_ISSOCK(st.st_mode) ? "a socket"
+             : S_ISCHR(st.st_mode)  ? "a character device"
+             : S_ISBLK(st.st_mode)  ? "a block device"
+                                    : "an unusual file type");
     return ENTRY_OTHER;
 }
 
@@ -96,14 +124,27 @@ static entry_kind entry_kind_of(const char *path, int follow) {
  * go on, WN_ERR to stop. */
 static int scan_problem(const wn_scan_options *opt, wn_dataset *ds, const char *path,
                         const char *reason) {
+    /* A path of thousands of bytes would crowd the reason out of the message: its
+     * start and end are enough to find it. */
+    char shown[400];
+    size_t n = strlen(path);
+    if (n >= sizeof shown) {
+        snprintf(shown, sizeof shown, "%.150s...%s", path, path + n - 150);
+        path = shown;
+    }
     if (!opt || !opt->skip_bad) return wn_fail("%s: %s", path, reason);
     ds->n_skipped++;
     if (opt->report) opt->report(opt->report_user, path, reason);
     return WN_OK;
 }
 
-/* Lists the entries of `dir` into folders (full paths) and files (full paths). */
-static int list_folder(const char *dir, str_list *folders, str_list *files, int *unreadable) {
+/* Lists the entries of `dir` into folders (full paths) and files (full paths).
+ * Entries that cannot be used are reported through scan_problem when `ds` is given
+ * (the folder pass; the file pass lists the same entries again and stays quiet): a
+ * dangling link or a too-long path whatever its name (Keras would list it and then
+ * fail to read it), a pipe, device or socket only when named like an image. */
+static int list_folder(const char *dir, str_list *folders, str_list *files, int *unreadable,
+                       wn_dataset *ds, const wn_scan_options *opt) {
     DIR *d = opendir(dir);
     *unreadable = 0;
     if (!d) {
@@ -119,17 +160,25 @@ static int list_folder(const char *dir, str_list *folders, str_list *files, int 
             rc = wn_fail("out of memory while scanning %s", dir);
             break;
         }
-        entry_kind k = entry_kind_of(full, 0);
+        char reason[1200];
+        entry_kind k = entry_kind_of(full, reason, sizeof reason);
         if (k == ENTRY_DIR && folders)
-            rc = str_list_push(folders, full);
+            rc = str_list_push(folders, full), full = NULL;
         else if (k == ENTRY_FILE && files && has_image_extension(e->d_name))
-            rc = str_list_push(files, full);
-        else
-            free(full);
+            rc = str_list_push(files, full), full = NULL;
+        else if (ds && (k == ENTRY_BAD || (k == ENTRY_OTHER && has_image_extension(e->d_name))))
+            rc = scan_problem(opt, ds, full, reason);
+        free(full);
     }
     closedir(d);
     return rc;
 }
+
+/* A folder's identity, to notice a folder reached a second time through a link. */
+typedef struct folder_id {
+    dev_t dev;
+    ino_t ino;
+} folder_id;
 
 /* All image files under one class folder, in Keras's order: walk roots sorted by
  * their full path, the files of each root sorted by name. Because every file of a
@@ -138,15 +187,45 @@ static int list_folder(const char *dir, str_list *folders, str_list *files, int 
 static int scan_class(const char *class_dir, str_list *out, wn_dataset *ds,
                       const wn_scan_options *opt) {
     str_list roots = {0}, pending = {0};
+    /* Folders already walked (device, inode): a linked folder seen before — a link to
+     * an ancestor, which tf.io.gfile.walk would follow until the path is too long, or
+     * a second link to the same folder — is reported and not walked again. */
+    folder_id *seen = NULL;
+    int n_seen = 0, cap_seen = 0;
     int rc = str_list_push(&pending, strdup(class_dir));
     /* Collect every folder of the tree (depth-first; order fixed by the sort). */
     while (rc == WN_OK && pending.count > 0) {
         char *dir = pending.items[--pending.count];
+        struct stat st;
+        if (stat(dir, &st) == 0) {
+            int again = 0;
+            for (int i = 0; i < n_seen && !again; i++)
+                again = seen[i].dev == st.st_dev && seen[i].ino == st.st_ino;
+            if (again) {
+                rc = scan_problem(opt, ds, dir,
+                                  "a symbolic link to a folder already scanned (a loop or a "
+                                  "second link to it): its images are not counted twice; "
+                                  "remove the link");
+                free(dir);
+                continue;
+            }
+            if (n_seen == cap_seen) {
+                cap_seen = cap_seen ? 2 * cap_seen : 16;
+                folder_id *grown = realloc(seen, (size_t)cap_seen * sizeof *seen);
+                if (!grown) {
+                    free(dir);
+                    rc = wn_fail("out of memory while scanning %s", class_dir);
+                    break;
+                }
+                seen = grown;
+            }
+            seen[n_seen].dev = st.st_dev, seen[n_seen].ino = st.st_ino, n_seen++;
+        }
         rc = str_list_push(&roots, dir);
         if (rc != WN_OK) break;
         int unreadable;
         str_list sub = {0};
-        rc = list_folder(dir, &sub, NULL, &unreadable);
+        rc = list_folder(dir, &sub, NULL, &unreadable, ds, opt);
         if (rc == WN_OK && unreadable) {
             char reason[160];
             snprintf(reason, sizeof reason,
@@ -160,12 +239,13 @@ static int scan_class(const char *class_dir, str_list *out, wn_dataset *ds,
         }
         str_list_free(&sub);
     }
+    free(seen);
     str_list_free(&pending);
     if (rc == WN_OK && roots.count > 1) qsort(roots.items, (size_t)roots.count, sizeof(char *), cmp_str);
     for (int r = 0; rc == WN_OK && r < roots.count; r++) {
         str_list files = {0};
         int unreadable;
-        rc = list_folder(roots.items[r], NULL, &files, &unreadable); /* reported above */
+        rc = list_folder(roots.items[r], NULL, &files, &unreadable, NULL, NULL); /* reported above */
         if (rc == WN_OK && files.count > 1) qsort(files.items, (size_t)files.count, sizeof(char *), cmp_str);
         for (int i = 0; rc == WN_OK && i < files.count; i++) {
             rc = str_list_push(out, files.items[i]);
@@ -186,6 +266,7 @@ void wn_dataset_free(wn_dataset *ds) {
     free(ds->class_names);
     free(ds->paths);
     free(ds->labels);
+    free(ds->n_skipped_class);
     free(ds->dir);
     memset(ds, 0, sizeof *ds);
 }
@@ -233,6 +314,26 @@ static int check_class_names(const char *dir, const str_list *folders,
                    dir, extra, missing);
 }
 
+/* Class names end up one per line in classes.txt, in CSV/JSON reports and on the
+ * terminal: a control character (a newline, a tab, an escape) would break them, so
+ * such a folder is refused whatever --skip-bad says. */
+static int check_class_folder_name(const char *full, const char *name) {
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) {
+            char shown[512];
+            size_t k = 0;
+            for (const unsigned char *p = (const unsigned char *)name; *p && k + 5 < sizeof shown; p++)
+                if (*p < 0x20 || *p == 0x7f) k += (size_t)snprintf(shown + k, sizeof shown - k, "\\x%02x", *p);
+                else shown[k++] = (char)*p;
+            shown[k] = '\0';
+            return wn_fail("class folder '%s' in %s: its name holds a control character "
+                           "(byte 0x%02x); class names are written one per line "
+                           "(classes.txt) and into reports: rename the folder",
+                           shown, full, *c);
+        }
+    return WN_OK;
+}
+
 int wn_dataset_scan(wn_dataset *ds, const char *dir, const char *const *class_names,
                     int n_class_names, const wn_scan_options *opt) {
     memset(ds, 0, sizeof *ds);
@@ -258,9 +359,13 @@ int wn_dataset_scan(wn_dataset *ds, const char *dir, const char *const *class_na
             rc = wn_fail("out of memory while scanning %s", dir);
             break;
         }
-        int is_dir = entry_kind_of(full, 1) == ENTRY_DIR;
+        char reason[1200];
+        entry_kind k = entry_kind_of(full, reason, sizeof reason);
+        if (k == ENTRY_DIR && (rc = check_class_folder_name(full, e->d_name)) == WN_OK)
+            rc = str_list_push(&folders, strdup(e->d_name));
+        else if (k == ENTRY_BAD) /* e.g. a link to a class folder that is gone */
+            rc = scan_problem(opt, ds, full, reason);
         free(full);
-        if (is_dir) rc = str_list_push(&folders, strdup(e->d_name));
     }
     closedir(d);
     if (rc != WN_OK) goto fail;
@@ -275,7 +380,8 @@ int wn_dataset_scan(wn_dataset *ds, const char *dir, const char *const *class_na
     ds->dir = strdup(dir);
     ds->n_classes = folders.count;
     ds->class_names = calloc((size_t)folders.count, sizeof(char *));
-    if (!ds->dir || !ds->class_names) {
+    ds->n_skipped_class = calloc((size_t)folders.count, sizeof(int));
+    if (!ds->dir || !ds->class_names || !ds->n_skipped_class) {
         rc = wn_fail("out of memory while scanning %s", dir);
         goto fail;
     }
@@ -306,6 +412,7 @@ int wn_dataset_scan(wn_dataset *ds, const char *dir, const char *const *class_na
                               "class folder has no images (.bmp .gif .jpeg .jpg .png); add "
                               "images or remove the folder");
         free(class_dir);
+        ds->n_skipped_class[label] += ds->n_skipped - skipped_before;
         if (rc == WN_OK && (size_t)files.count > labels_cap) {
             size_t cap = (size_t)files.cap;
             int32_t *nl = realloc(labels, cap * sizeof *nl);

@@ -8,13 +8,20 @@
  *   its index in that list. Passing class_names fixes the order instead; then the set
  *   of folders must equal the set of names, else the scan fails naming the split and
  *   the differing classes (this is how validation/test are checked against training).
- * - Files: each class folder is walked recursively (symbolic links not followed,
- *   like os.walk(followlinks=False)); folders are visited in sorted path order and
+ * - Files: each class folder is walked recursively, following symbolic links to
+ *   folders and files like tf-keras (its default follow_links=False walks with
+ *   tf.io.gfile.walk, whose isdir() follows links; Keras 3 walks with os.walk and
+ *   does not: docs/DATA.md); a folder reached a second time (a link loop, two links
+ *   to one folder) is a problem, not walked again; folders are visited in sorted path order and
  *   the files of one folder in sorted name order ("img10" < "img2"); the lists are
  *   concatenated class by class. Only the extension is looked at here: content is
  *   sniffed later by the decoder (host/image_decode.h).
+ * - Class folder names with a control character (newline, tab, ...) fail the scan
+ *   always: they would break classes.txt and the reports.
  * - Problems found while scanning (an unreadable sub-folder, a class folder with no
- *   images) fail the scan with a message naming the folder, unless skip_bad is set:
+ *   images, a dangling symbolic link, a path longer than the system allows, a pipe,
+ *   device or socket named like an image, a folder seen twice) fail the scan with a
+ *   message naming the entry, unless skip_bad is set:
  *   then each one is reported once through the `report` callback and the scan goes on.
  *   A missing or unreadable split folder always fails.
  *
@@ -42,7 +49,8 @@ typedef struct wn_dataset {
     int n_files;
     char **paths;        /* [n_files] "dir/<class>/.../<file>", in Keras's order */
     int32_t *labels;     /* [n_files] class index of each file */
-    int n_skipped;       /* folders skipped while scanning (skip_bad) */
+    int n_skipped;       /* entries skipped while scanning (skip_bad) */
+    int *n_skipped_class;/* [n_classes] of them, per class (split-level ones in none) */
 } wn_dataset;
 
 typedef struct wn_scan_options {

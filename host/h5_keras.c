@@ -14,6 +14,7 @@
 #include "host/base/error.h"
 #include "host/base/atomic_file.h"
 #include "host/isolate.h"
+#include "host/regular_file.h"
 
 #define WN_NAME_BUF 512 /* room for "layer '<name>': weight_names" */
 
@@ -502,6 +503,10 @@ int wn_h5_open(const char *path, wn_h5_file **out) {
      * fuzzing; tests/fuzz/upstream/h5_keras/): read the file once in a child process
      * first (host/isolate.h), so that such a file ends with a message naming it. The
      * limit allows 10 MB/s on top of 30 s: 52 s for InceptionResNetV2's 215 MB. */
+    const char *why;
+    FILE *probe = wn_fopen_regular(path, "rb", &why); /* HDF5 would wait on a pipe */
+    if (!probe) return wn_fail("%s: cannot read it as a weight file: %s", path, why);
+    fclose(probe);
     struct stat st;
     double limit = 30.0 + (stat(path, &st) == 0 ? (double)st.st_size / 10e6 : 0.0);
     const char *env = getenv("WN_H5_READ_TIMEOUT"); /* seconds; tests use a short one */

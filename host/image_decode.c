@@ -12,6 +12,7 @@
 #include <turbojpeg.h>
 
 #include "host/base/error.h"
+#include "host/regular_file.h"
 
 struct wn_image_decoder {
     tjhandle tj;
@@ -290,8 +291,9 @@ int wn_image_decode_file(wn_image_decoder *d, const char *path, size_t max_pixel
                          wn_image *out) {
     memset(out, 0, sizeof *out);
     if (!max_pixels) max_pixels = WN_DEFAULT_MAX_PIXELS;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return wn_fail("%s: cannot open (%s)", path, strerror(errno));
+    const char *why;
+    FILE *fp = wn_fopen_regular(path, "rb", &why); /* a named pipe would block fopen */
+    if (!fp) return wn_fail("%s: cannot open (%s)", path, why);
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(fp);

@@ -355,6 +355,10 @@ int wn_loader_batches_per_epoch(const wn_loader *ld) {
 
 int wn_loader_bad_count(const wn_loader *ld) { return atomic_load(&((wn_loader *)ld)->n_bad); }
 
+int wn_loader_file_is_bad(const wn_loader *ld, int file) {
+    return file >= 0 && file < ld->ds->n_files && ld->bad[file];
+}
+
 int wn_loader_mode(const wn_loader *ld) { return ld->mode; }
 
 int wn_loader_pinned(const wn_loader *ld) { return ld->slot[0].pixels.pinned; }

@@ -110,6 +110,9 @@ int wn_loader_size(const wn_loader *ld);
 int wn_loader_batches_per_epoch(const wn_loader *ld);
 /* Bad files skipped so far (skip_bad). */
 int wn_loader_bad_count(const wn_loader *ld);
+/* 1 when file i of the data set was found bad and is skipped (skip_bad); read it
+ * when no batch is being assembled. */
+int wn_loader_file_is_bad(const wn_loader *ld, int file);
 /* WN_LOADER_CACHE or WN_LOADER_STREAM: what auto chose. */
 int wn_loader_mode(const wn_loader *ld);
 /* 1 when the staging buffers are pinned (the allocator said so). */

@@ -43,6 +43,42 @@ except ImportError as e:  # the run goes on without pictures
     sys.exit(3)
 
 
+def save_figure(fig, path, dpi):
+    """Writes a picture as wastenet writes every file (host/atomic_file.h): only over
+    a regular file or a new name (a device, pipe, socket or folder, or a link to one,
+    is refused, naming it), through a temporary beside it, fsync, then rename."""
+    import stat
+    target = path
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            target = os.path.realpath(path)
+            try:
+                st = os.stat(target)
+            except FileNotFoundError:
+                raise OSError(f"{path} is a symbolic link to nothing: not replaced")
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{path} is not a regular file (a device, pipe, socket or "
+                          f"folder): not replaced; remove it to get the picture")
+    tmp = f"{target}.tmp.{os.getpid()}"
+    if os.path.lexists(tmp) and not os.path.isdir(tmp):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=dpi)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def read_history(run_dir):
     path = os.path.join(run_dir, "history.csv")
     if not os.path.exists(path):
@@ -77,7 +113,7 @@ def plot_curves(rows, path, title):
     ax2.legend(loc="best")
     ax1.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, 100)
     plt.close(fig)
 
 
@@ -104,7 +140,7 @@ def plot_per_class(path_csv, path_png, phase):
     ax.set_title(f"{phase}: per-class accuracy on the test set")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path_png, dpi=100)
+    save_figure(fig, path_png, 100)
     plt.close(fig)
 
 
@@ -131,7 +167,7 @@ def plot_confusion(path_csv, path_png, phase):
     ax.set_title(f"{phase}: confusion matrix (test set)")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
     fig.tight_layout()
-    fig.savefig(path_png, dpi=100)
+    save_figure(fig, path_png, 100)
     plt.close(fig)
 
 
@@ -174,7 +210,7 @@ def plot_grid(path_csv, path_png, phase, cls, count):
             ax.axis("off")
     fig.suptitle(f"{phase}: class '{cls}' on the test set")
     fig.tight_layout()
-    fig.savefig(path_png, dpi=80)
+    save_figure(fig, path_png, 80)
     plt.close(fig)
 
 
@@ -196,7 +232,7 @@ def plot_augment_preview(path_npy, path_png):
         ax.set_title(f"augmented {i + 1}")
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path_png, dpi=100)
+    save_figure(fig, path_png, 100)
     plt.close(fig)
 
 

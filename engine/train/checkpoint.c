@@ -10,9 +10,10 @@
 #include "host/base/error.h"
 #include "engine/model/model.h"
 #include "host/base/atomic_file.h"
+#include "host/regular_file.h"
 
 static const unsigned char wn_ckpt_magic[8] = {'W', 'N', 'C', 'K', 'P', 'T', 0, 1};
-#define WN_CKPT_VERSION 1u
+#define WN_CKPT_VERSION 2u /* 2: + the run identity (command, batch, class names) */
 #define WN_CKPT_ENDIAN 0x01020304u
 
 /* 64-bit FNV-1a over 8-byte words (then the tail bytes): fast on the ~GB of a
@@ -50,9 +51,7 @@ static void put(stream *s, const void *data, size_t n) {
 static int get(stream *s, void *data, size_t n) {
     if (n == 0) return WN_OK;
     if (fread(data, 1, n, s->fp) != n)
-        return wn_fail("%s: truncated checkpoint (the file ends early); delete it to start "
-                       "the phase over, or resume from an intact copy",
-                       s->path);
+        return wn_fail("%s: truncated checkpoint (the file ends early)", s->path);
     hash_bytes(&s->hs, data, n);
     return WN_OK;
 }
@@ -120,6 +119,45 @@ static int read_header(stream *s, wn_checkpoint *ck) {
     return WN_OK;
 }
 
+/* Version 2: what the phase was trained on, so that --resume can refuse another
+ * command, batch or class list. Class names: u32 count, then u32 length + bytes. */
+static void write_identity(stream *s, const wn_checkpoint *ck) {
+    char name[WN_CKPT_NAME_MAX];
+    memset(name, 0, sizeof name);
+    memcpy(name, ck->command, strnlen(ck->command, sizeof name - 1));
+    put(s, name, sizeof name);
+    put_i32(s, ck->batch);
+    put_i32(s, ck->n_class_names);
+    for (int i = 0; i < ck->n_class_names; i++) {
+        uint32_t len = (uint32_t)strlen(ck->class_names[i]);
+        PUT(s, len);
+        put(s, ck->class_names[i], len);
+    }
+}
+
+static int read_identity(stream *s, wn_checkpoint *ck) {
+    if (get(s, ck->command, sizeof ck->command)) return WN_ERR;
+    ck->command[sizeof ck->command - 1] = '\0';
+    int n = 0;
+    if (get_i32(s, &ck->batch) || get_i32(s, &n)) return WN_ERR;
+    if (n < 0 || n > 100000) return wn_fail("%s: corrupt checkpoint header (%d class names)", s->path, n);
+    ck->class_names = calloc((size_t)n + 1, sizeof *ck->class_names);
+    if (!ck->class_names) return wn_fail("%s: out of memory", s->path);
+    ck->owns_class_names = 1;
+    for (int i = 0; i < n; i++) {
+        uint32_t len;
+        if (GET(s, len)) return WN_ERR;
+        if (len > 4096) return wn_fail("%s: corrupt checkpoint header (a class name of %u bytes)", s->path, len);
+        char *name = malloc((size_t)len + 1);
+        if (!name) return wn_fail("%s: out of memory", s->path);
+        ck->class_names[i] = name;
+        ck->n_class_names = i + 1;
+        if (get(s, name, len)) return WN_ERR;
+        name[len] = '\0';
+    }
+    return WN_OK;
+}
+
 int wn_checkpoint_save(const wn_checkpoint *ck, const char *path) {
     if (ck->trainable_first > ck->n_params)
         return wn_fail("checkpoint %s: trainable offset %zu beyond %zu parameters", path,
@@ -133,6 +171,7 @@ int wn_checkpoint_save(const wn_checkpoint *ck, const char *path) {
     PUT(&s, version);
     PUT(&s, endian);
     write_header(&s, ck);
+    write_identity(&s, ck);
     put(&s, ck->params, ck->n_params * sizeof(float));
     put(&s, ck->stats, ck->n_stats * sizeof(float));
     put(&s, ck->adam_m, n_train * sizeof(float));
@@ -155,6 +194,10 @@ int wn_checkpoint_exists(const char *path) {
 }
 
 void wn_checkpoint_free(wn_checkpoint *ck) {
+    if (ck->owns_class_names)
+        for (int i = 0; i < ck->n_class_names; i++) free(ck->class_names[i]);
+    if (ck->owns_class_names) free(ck->class_names);
+    ck->class_names = NULL, ck->n_class_names = 0, ck->owns_class_names = 0;
     free(ck->params);
     free(ck->stats);
     free(ck->adam_m);
@@ -171,8 +214,9 @@ static int read_array(stream *s, float **out, size_t n) {
 
 int wn_checkpoint_load(wn_checkpoint *ck, const char *path) {
     memset(ck, 0, sizeof *ck);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return wn_fail("cannot read checkpoint %s: %s", path, strerror(errno));
+    const char *why;
+    FILE *fp = wn_fopen_regular(path, "rb", &why);
+    if (!fp) return wn_fail("cannot read checkpoint %s: %s", path, why);
     stream s = {fp, {0xCBF29CE484222325ull}, path, 0};
     unsigned char magic[8];
     uint32_t version = 0, endian = 0;
@@ -183,16 +227,19 @@ int wn_checkpoint_load(wn_checkpoint *ck, const char *path) {
         goto done;
     }
     if (GET(&s, version) || GET(&s, endian)) goto done;
-    if (version != WN_CKPT_VERSION) {
-        wn_fail("%s: checkpoint version %u, this wastenet reads version %u", path, version,
-                WN_CKPT_VERSION);
+    if (version != 1 && version != WN_CKPT_VERSION) {
+        wn_fail("%s: checkpoint version %u, this wastenet reads versions 1 and %u (a newer "
+                "wastenet wrote it?)",
+                path, version, WN_CKPT_VERSION);
         goto done;
     }
+    ck->version = (int)version;
     if (endian != WN_CKPT_ENDIAN) {
         wn_fail("%s: checkpoint written on a machine of another byte order", path);
         goto done;
     }
     if (read_header(&s, ck)) goto done;
+    if (version >= 2 && read_identity(&s, ck)) goto done;
     /* Sanity limits before allocating: a corrupt header must not ask for terabytes. */
     const size_t limit = (size_t)1 << 34; /* 16 G floats */
     if (ck->n_params > limit || ck->n_stats > limit || ck->trainable_first > ck->n_params) {
@@ -207,13 +254,11 @@ int wn_checkpoint_load(wn_checkpoint *ck, const char *path) {
     if (ck->has_best && read_array(&s, &ck->best, n_train)) goto done;
     uint64_t expect = s.hs.h, sum;
     if (fread(&sum, sizeof sum, 1, fp) != 1) {
-        wn_fail("%s: truncated checkpoint (no checksum); delete it to start the phase over", path);
+        wn_fail("%s: truncated checkpoint (no checksum)", path);
         goto done;
     }
     if (sum != expect) {
-        wn_fail("%s: checkpoint checksum mismatch (the file is corrupt); delete it to start "
-                "the phase over",
-                path);
+        wn_fail("%s: checkpoint checksum mismatch (the file is corrupt)", path);
         goto done;
     }
     if (fgetc(fp) != EOF) {
@@ -227,9 +272,38 @@ done:
     return rc;
 }
 
+int wn_checkpoint_read_info(wn_checkpoint *ck, const char *path) {
+    memset(ck, 0, sizeof *ck);
+    const char *why;
+    FILE *fp = wn_fopen_regular(path, "rb", &why);
+    if (!fp) return wn_fail("cannot read checkpoint %s: %s", path, why);
+    stream s = {fp, {0xCBF29CE484222325ull}, path, 0};
+    unsigned char magic[8];
+    uint32_t version = 0, endian = 0;
+    int rc = WN_ERR;
+    if (get(&s, magic, sizeof magic)) goto done;
+    if (memcmp(magic, wn_ckpt_magic, sizeof magic)) {
+        wn_fail("%s is not a wastenet checkpoint (bad magic)", path);
+        goto done;
+    }
+    if (GET(&s, version) || GET(&s, endian)) goto done;
+    if ((version != 1 && version != WN_CKPT_VERSION) || endian != WN_CKPT_ENDIAN) {
+        wn_fail("%s: checkpoint version %u or byte order not readable here", path, version);
+        goto done;
+    }
+    ck->version = (int)version;
+    if (read_header(&s, ck)) goto done;
+    if (version >= 2 && read_identity(&s, ck)) goto done;
+    rc = WN_OK;
+done:
+    fclose(fp);
+    if (rc != WN_OK) wn_checkpoint_free(ck);
+    return rc;
+}
+
 int wn_checkpoint_is_file(const char *path) {
     unsigned char magic[6] = {0};
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = wn_fopen_regular(path, "rb", NULL);
     if (!fp) return 0;
     size_t n = fread(magic, 1, sizeof magic, fp);
     fclose(fp);
@@ -238,7 +312,14 @@ int wn_checkpoint_is_file(const char *path) {
 
 int wn_checkpoint_load_model(wn_model *m, const char *path) {
     wn_checkpoint ck;
-    if (wn_checkpoint_load(&ck, path) != WN_OK) return WN_ERR;
+    if (wn_checkpoint_load(&ck, path) != WN_OK) {
+        /* predict and export read weights only: a damaged checkpoint has a twin */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", wn_last_error());
+        return wn_fail("%s; use another checkpoint, or the <phase>_weights.h5 that the run "
+                       "saved beside it when the phase finished",
+                       why);
+    }
     int rc = wn_model_create(m, ck.arch, ck.image_h, ck.image_w, ck.num_classes, 0);
     if (rc == WN_OK && (ck.n_params != m->graph.n_params || ck.n_stats != m->graph.n_stats)) {
         rc = wn_fail("%s: holds %zu + %zu weights, but model %s has %zu + %zu", path,

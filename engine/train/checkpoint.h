@@ -9,8 +9,10 @@
  * checkpoint. Layout, native byte order (an endianness marker refuses foreign files):
  *
  *   "WNCKPT" 0x00 0x01   magic
- *   u32 version (1), u32 0x01020304
+ *   u32 version (2; version 1 files are still read), u32 0x01020304
  *   header fields (fixed order, see checkpoint.c: write_header)
+ *   version 2: the run identity: char command[32] ("train"/"run"), i32 batch,
+ *              i32 n, then n class names (u32 length + bytes), in label order
  *   f32 params[n_params], f32 stats[n_stats]            the whole model
  *   f32 adam_m[n_train], f32 adam_v[n_train]            n_train = n_params - trainable_first
  *   f32 best[n_train]                                   only when has_best
@@ -63,6 +65,13 @@ typedef struct wn_checkpoint {
     float *adam_m, *adam_v;       /* [n_params - trainable_first] */
     int has_best;
     float *best;                  /* [n_params - trainable_first] or NULL */
+    /* The run identity (version 2; empty/0 in a version 1 file). */
+    int version;                  /* of the file read (save writes the current one) */
+    char command[WN_CKPT_NAME_MAX]; /* "train" or "run" */
+    int batch;                    /* --batch */
+    int n_class_names;
+    char **class_names;           /* [n_class_names] label order; read, not owned, by save */
+    int owns_class_names;         /* set by load / read_info */
 } wn_checkpoint;
 
 /* Writes ck to path atomically. The arrays are read, not owned. */
@@ -76,6 +85,10 @@ int wn_checkpoint_load(wn_checkpoint *ck, const char *path);
 void wn_checkpoint_free(wn_checkpoint *ck);
 
 int wn_checkpoint_exists(const char *path);
+
+/* Reads only the header and the run identity (no weights, no checksum check): what
+ * --resume compares before any data is read. Free with wn_checkpoint_free. */
+int wn_checkpoint_read_info(wn_checkpoint *ck, const char *path);
 
 /* 1 when path starts with the checkpoint magic ("WNCKPT"), else 0. */
 int wn_checkpoint_is_file(const char *path);

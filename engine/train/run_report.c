@@ -11,6 +11,7 @@
 
 #include "host/base/error.h"
 #include "host/base/atomic_file.h"
+#include "host/regular_file.h"
 
 /* ------------------------------------------------------------------ history */
 
@@ -42,10 +43,11 @@ static const char wn_history_header[] =
     "phase,epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds";
 
 int wn_history_read_csv(wn_history *h, const char *path) {
-    FILE *f = fopen(path, "r");
+    const char *why;
+    FILE *f = wn_fopen_regular(path, "r", &why);
     if (!f) {
         if (errno == ENOENT) return WN_OK;
-        return wn_fail("cannot read %s: %s", path, strerror(errno));
+        return wn_fail("cannot read %s: %s", path, why);
     }
     char line[1024];
     int lineno = 0, rc = WN_OK;
@@ -143,14 +145,45 @@ int wn_run_dir_create(char *dir, size_t size, const char *root, const char *name
 
 /* ------------------------------------------------------------------ writers */
 
+/* Length of the well-formed UTF-8 sequence at s (1..4), or 0 for a byte that does not
+ * start one (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+ * File names are bytes; JSON and the CSV files (read as UTF-8) need text. */
+static int utf8_sequence(const unsigned char *s) {
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    int n;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F; /* U+D800..U+DFFF are not characters */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (int i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return n;
+}
+
+/* Bytes that are not UTF-8 become U+FFFD (the replacement character), one per byte:
+ * the output stays valid whatever a file name holds. The name is then not exact;
+ * wastenet prints the path byte for byte only on the terminal. */
 void wn_json_write_string(FILE *f, const char *s) {
     fputc('"', f);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') fprintf(f, "\\%c", *c);
+    for (const unsigned char *c = (const unsigned char *)s; *c;) {
+        int n = utf8_sequence(c);
+        if (n == 0) fputs("\\ufffd", f), n = 1;
+        else if (*c == '"' || *c == '\\') fprintf(f, "\\%c", *c);
         else if (*c == '\n') fputs("\\n", f);
         else if (*c == '\t') fputs("\\t", f);
-        else if (*c < 0x20) fprintf(f, "\\u%04x", *c);
-        else fputc(*c, f);
+        else if (*c < 0x20 || *c == 0x7f) fprintf(f, "\\u%04x", *c);
+        else fwrite(c, 1, (size_t)n, f);
+        c += n;
     }
     fputc('"', f);
 }
@@ -162,16 +195,18 @@ static void json_number(FILE *f, double v) {
 }
 
 void wn_csv_write_field(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, f);
-        return;
+    int quote = strpbrk(s, ",\"\n\r") != NULL;
+    if (quote) fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)s; *c;) {
+        int n = utf8_sequence(c);
+        if (n == 0) fputs("\xef\xbf\xbd", f), n = 1; /* U+FFFD, as in JSON */
+        else {
+            if (*c == '"') fputc('"', f);
+            fwrite(c, 1, (size_t)n, f);
+        }
+        c += n;
     }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
+    if (quote) fputc('"', f);
 }
 
 static int open_in(wn_atomic_file *af, const char *dir, const char *phase, const char *file) {

@@ -83,9 +83,11 @@ int wn_report_write_predictions(const char *dir, const char *phase, int n, int k
                                 const char *const *paths, const int *labels,
                                 const float *probs, const char *const *class_names);
 
-/* Writes `s` as a JSON string literal (quotes and escapes included). */
+/* Writes `s` as a JSON string literal (quotes and escapes included); bytes that are
+ * not UTF-8 are written as \ufffd, so the document is valid for any file name. */
 void wn_json_write_string(FILE *f, const char *s);
-/* Writes `s` as a CSV field (quoted when it holds a comma, quote or newline). */
+/* Writes `s` as a CSV field (quoted when it holds a comma, quote or newline); bytes
+ * that are not UTF-8 become U+FFFD, so the file reads as UTF-8. */
 void wn_csv_write_field(FILE *f, const char *s);
 
 #ifdef __cplusplus

@@ -135,6 +135,46 @@ static int check_matches(const wn_checkpoint *ck, const wn_model *m, const char 
     return WN_OK;
 }
 
+/* "'a', 'b', 'c'" of a class list, cut to fit. */
+static void list_names(char *buf, size_t size, const char *const *names, int n) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        int w = snprintf(buf + used, size - used, "%s'%s'", i ? ", " : "", names[i]);
+        if (w < 0 || (size_t)w >= size - used) {
+            if (size > 4) snprintf(buf + size - 4, 4, "...");
+            break;
+        }
+        used += (size_t)w;
+    }
+}
+
+int wn_train_check_identity(const wn_checkpoint *ck, const wn_train_options *o, const char *path) {
+    if (ck->command[0] && o->command && strcmp(ck->command, o->command))
+        return wn_fail("%s was written by 'wastenet %s', this is 'wastenet %s': resume it with "
+                       "'wastenet %s --resume', or start a new run",
+                       path, ck->command, o->command, ck->command);
+    if (ck->batch && o->batch && ck->batch != o->batch)
+        return wn_fail("%s was written with --batch %d, this run uses --batch %d: resume with "
+                       "--batch %d (it fixes the steps of every epoch)",
+                       path, ck->batch, o->batch, ck->batch);
+    if (ck->n_class_names && o->class_names) {
+        int same = ck->n_class_names == o->n_class_names;
+        for (int i = 0; same && i < o->n_class_names; i++)
+            same = !strcmp(ck->class_names[i], o->class_names[i]);
+        if (!same) {
+            char was[1024], now[1024];
+            list_names(was, sizeof was, (const char *const *)ck->class_names, ck->n_class_names);
+            list_names(now, sizeof now, o->class_names, o->n_class_names);
+            return wn_fail("%s was trained on the classes %s (in label order); the data now has "
+                           "%s: class folders were renamed, added or removed, and resuming "
+                           "would relabel them; restore the folders or start a new run",
+                           path, was, now);
+        }
+    }
+    return WN_OK;
+}
+
 int wn_train_load_weights_from_checkpoint(wn_model *m, const char *path, int *status,
                                           int *epochs) {
     wn_checkpoint ck;
@@ -182,14 +222,25 @@ static int save_checkpoint(wn_executor *ex, wn_model *m, const wn_train_options 
     ck.params = m->params, ck.stats = m->stats;
     ck.adam_m = st->adam_m, ck.adam_v = st->adam_v;
     ck.has_best = 1, ck.best = st->best;
+    snprintf(ck.command, sizeof ck.command, "%s", o->command ? o->command : "");
+    ck.batch = o->batch;
+    ck.n_class_names = o->class_names ? o->n_class_names : 0;
+    ck.class_names = (char **)o->class_names;
     return wn_checkpoint_save(&ck, o->checkpoint);
 }
 
 /* Loads the phase checkpoint into the model, executor and loop state. */
 static int resume_from(wn_executor *ex, wn_model *m, const wn_train_options *o,
                        phase_state *st, wn_checkpoint *ck) {
-    if (wn_checkpoint_load(ck, o->checkpoint) != WN_OK) return WN_ERR;
+    if (wn_checkpoint_load(ck, o->checkpoint) != WN_OK) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", wn_last_error());
+        return wn_fail("%s; delete it to start the phase over, or put back an intact copy "
+                       "and resume",
+                       why);
+    }
     if (check_matches(ck, m, o->checkpoint, o->phase) != WN_OK) return WN_ERR;
+    if (wn_train_check_identity(ck, o, o->checkpoint) != WN_OK) return WN_ERR;
     if (ck->trainable_first != m->trainable_first || ck->fine_tune_at != m->fine_tune_at)
         return wn_fail("%s was written with --fine-tune-at %d (%zu trainable values), this run "
                        "uses %d (%zu): use the same --fine-tune-at to resume",

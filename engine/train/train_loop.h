@@ -80,6 +80,11 @@ typedef struct wn_train_options {
     wn_progress *progress;    /* NULL: quiet */
     wn_history *history;      /* rows appended per epoch (NULL: none kept) */
     const char *report_dir;   /* rewrite history.json/csv here after each epoch (NULL: no) */
+    /* Recorded in the checkpoint and compared on resume (NULL/0: not checked). */
+    const char *command;      /* "train" or "run" */
+    int batch;                /* --batch */
+    const char *const *class_names; /* [n_class_names], label order */
+    int n_class_names;
 } wn_train_options;
 
 /* The notebook's values: 20 epochs, lr 1e-3, augmentation with rotation 0.2,
@@ -98,6 +103,12 @@ typedef struct wn_train_result {
     double seconds;           /* wall time of this call */
     char message[512];        /* why it diverged, or how to resume */
 } wn_train_result;
+
+struct wn_checkpoint;
+/* The checkpoint's run identity (command, batch, class names; absent in a version 1
+ * file) against this run's: WN_OK, or a message naming what differs. */
+int wn_train_check_identity(const struct wn_checkpoint *ck, const wn_train_options *o,
+                            const char *path);
 
 /* Runs (or resumes) one phase. `ex` must be planned for the model's current
  * fine-tune boundary and a batch at least the loaders' batch size. */

@@ -3,6 +3,17 @@
  * the target, so a crash, a full disk or Ctrl-C leaves either the old file or the
  * new one, never a half-written one.
  *
+ * Only a regular file, or a name that does not exist yet, is ever replaced: a device
+ * (/dev/null), a named pipe, a socket, a folder, or a symbolic link to one of them
+ * is refused with a message naming the path, and so is any name under /dev or /proc
+ * or a link into them (/dev/stdout, /proc/self/fd/1: a terminal, a pipe, or the
+ * file the caller redirected into), here, so that no writer
+ * can forget the check (root could otherwise turn /dev/null into a regular file). A
+ * symbolic link to a regular file is followed: the file it points to is replaced and
+ * the link kept. The target is checked (lstat, then stat) when the temporary is made
+ * and again just before the rename; the temporary is created with O_EXCL beside the
+ * (resolved) target, so it is on the same file system and never a planted link.
+ *
  *   wn_atomic_file f;
  *   if (wn_atomic_open(&f, "runs/x/history.json") != WN_OK) return WN_ERR;
  *   fprintf(f.fp, ...);
@@ -19,7 +30,13 @@ typedef struct wn_atomic_file {
     char tmp_path[4096];  /* "<path>.tmp.<pid>" in the same folder (same file system) */
 } wn_atomic_file;
 
-/* Opens the temporary file; fails naming the folder when it is not writable. */
+/* Checks that `path` may be written (see above) and puts into out the name to
+ * replace: path itself, or the regular file a symbolic link points to. Callers that
+ * want to refuse a bad output before any work (wastenet export) call it first. */
+int wn_atomic_resolve_target(const char *path, char *out, size_t out_size);
+
+/* Opens the temporary file; fails naming the path when the target is not a regular
+ * file, or the folder is not writable. */
 int wn_atomic_open(wn_atomic_file *f, const char *path);
 
 /* Checks for write errors, flushes, fsyncs, closes and renames over the target (and

@@ -11,7 +11,7 @@ int wn_cpu_affine_act_forward(wn_backend *be, size_t count, int c, const float *
                               const float *scale, const float *shift, wn_activation act,
                               float *y, const char *layer) {
     (void)be;
-    const char *who = layer ? layer : "affine_act_forward";
+    (void)layer;
     size_t pixels = count / (size_t)c;
     int a = (int)act;
 #pragma omp parallel for schedule(static)

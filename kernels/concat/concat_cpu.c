@@ -9,7 +9,7 @@
 int wn_cpu_concat_forward(wn_backend *be, size_t pixels, int n_in, const float *const *x,
                           const int *channels, float *y, const char *layer) {
     (void)be;
-    const char *who = layer ? layer : "concat_forward";
+    (void)layer;
     int total = 0;
     for (int i = 0; i < n_in; i++) total += channels[i];
 #pragma omp parallel for schedule(static)
@@ -27,7 +27,7 @@ int wn_cpu_concat_backward(wn_backend *be, size_t pixels, int n_in, const float 
                            const int *channels, float *const *dx, int accumulate,
                            const char *layer) {
     (void)be;
-    const char *who = layer ? layer : "concat_backward";
+    (void)layer;
     int total = 0;
     for (int i = 0; i < n_in; i++) total += channels[i];
 #pragma omp parallel for schedule(static)

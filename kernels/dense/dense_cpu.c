@@ -10,7 +10,7 @@
 int wn_cpu_dense_forward(wn_backend *be, int n, int in, int out, const float *x,
                          const float *w, const float *b, float *y, const char *layer) {
     (void)be;
-    const char *who = layer ? layer : "dense_forward";
+    (void)layer;
     if (b)
         for (int r = 0; r < n; r++) memcpy(y + (size_t)r * out, b, (size_t)out * sizeof(float));
     /* y[n,out] (+)= x[n,in] . w[in,out] */
@@ -23,7 +23,7 @@ int wn_cpu_dense_backward(wn_backend *be, int n, int in, int out, const float *x
                           const float *w, const float *dy, float *dx, float *dw, float *db,
                           const char *layer) {
     (void)be;
-    const char *who = layer ? layer : "dense_backward";
+    (void)layer;
     /* dw[in,out] = x^T . dy */
     if (dw)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, n, 1.0f, x, in, dy, out,

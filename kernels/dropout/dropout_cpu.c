@@ -8,7 +8,7 @@
 int wn_cpu_dropout_forward(wn_backend *be, size_t count, float rate, uint64_t seed,
                            uint64_t offset, const float *x, float *y, const char *layer) {
     (void)be;
-    const char *who = layer ? layer : "dropout_forward";
+    (void)layer;
     float scale = wn_dropout_scale(rate);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < count; i++) y[i] = wn_dropout_apply(x[i], seed, offset + i, rate, scale);
@@ -19,7 +19,7 @@ int wn_cpu_dropout_backward(wn_backend *be, size_t count, float rate, uint64_t s
                             uint64_t offset, const float *dy, float *dx, int accumulate,
                             const char *layer) {
     (void)be;
-    const char *who = layer ? layer : "dropout_backward";
+    (void)layer;
     float scale = wn_dropout_scale(rate);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < count; i++) {

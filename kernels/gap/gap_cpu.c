@@ -34,7 +34,7 @@ int wn_cpu_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, flo
 int wn_cpu_gap_backward(wn_backend *be, int n, int hw, int c, const float *dy, float *dx,
                         int accumulate, const char *layer) {
     (void)be;
-    const char *who = layer ? layer : "gap_backward";
+    (void)layer;
     float fhw = (float)hw;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)

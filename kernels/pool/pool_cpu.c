@@ -10,7 +10,7 @@
 int wn_cpu_pool_forward(wn_backend *be, const wn_window *win, wn_pool_kind kind,
                         const float *x, float *y, const char *layer) {
     (void)be;
-    const char *who = layer ? layer : "pool_forward";
+    (void)layer;
     const int C = win->c;
     /* Vectorised over channels; per channel this is exactly wn_pool_max_at /
      * wn_pool_avg_at (same first cell, same scan order, same final division). */
@@ -51,7 +51,7 @@ int wn_cpu_pool_backward(wn_backend *be, const wn_window *win, wn_pool_kind kind
                          const float *x, const float *y, const float *dy, float *dx,
                          int accumulate, const char *layer) {
     (void)be, (void)y;
-    const char *who = layer ? layer : "pool_backward";
+    (void)layer;
     const int C = win->c;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < win->n; n++)

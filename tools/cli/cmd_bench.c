@@ -20,6 +20,7 @@
 #include "engine/model/model.h"
 #include "tools/cli/bench_clock.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/option_bounds.h"
 
 #define NOTEBOOK_S_PER_STEP 39.0 /* SEED.md: fine_tune_at 500, batch 64, 320x320, CPU */
 
@@ -69,22 +70,39 @@ int cmd_bench(int argc, char **argv) {
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     int c;
     optind = 1;
+    long v;
+    double x;
     while ((c = getopt_long(argc, argv, "B:m:s:b:f:k:w:p:l:S:h", opts, NULL)) != -1) {
         switch (c) {
         case 'B': backend = optarg; break;
         case 'm': arch = optarg; break;
-        case 's': size = atoi(optarg); break;
-        case 'b': batch = atoi(optarg); break;
+        case 's':
+            if (wn_opt_int("bench", "--image-size", optarg, 1, 8192, NULL, &v)) return 2;
+            size = (int)v;
+            break;
+        case 'b':
+            if (wn_opt_int("bench", "--batch", optarg, 1, WN_MAX_BATCH, NULL, &v)) return 2;
+            batch = (int)v;
+            break;
         case 'f':
             if (wn_fine_tune_parse(optarg, &fine_tune_at) != WN_OK) {
                 fprintf(stderr, "wastenet bench: %s\n", wn_last_error());
                 return 2;
             }
             break;
-        case 'k': steps = atoi(optarg); break;
-        case 'w': warmup = atoi(optarg); break;
+        case 'k':
+            if (wn_opt_int("bench", "--steps", optarg, 1, 1000000, NULL, &v)) return 2;
+            steps = (int)v;
+            break;
+        case 'w':
+            if (wn_opt_int("bench", "--warmup", optarg, 0, 1000000, NULL, &v)) return 2;
+            warmup = (int)v;
+            break;
         case 'p': precision = optarg; break;
-        case 'l': lr = (float)atof(optarg); break;
+        case 'l':
+            if (wn_opt_real("bench", "--lr", optarg, WN_MIN_LR, WN_MAX_LR, &x)) return 2;
+            lr = (float)x;
+            break;
         case 'S': seed = strtoull(optarg, NULL, 10); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

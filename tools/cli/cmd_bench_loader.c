@@ -22,6 +22,7 @@
 #include "host/resize.h"
 #include "tools/cli/bench_clock.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/option_bounds.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -140,12 +141,9 @@ int cmd_bench_loader(int argc, char **argv) {
         char *end = NULL;
         long v = 0;
         if (c == 's' || c == 'b' || c == 't') {
-            v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 16384) {
-                fprintf(stderr, "wastenet bench-loader: --%s wants a number in 1..16384\n",
-                        c == 's' ? "size" : c == 'b' ? "batch" : "threads");
+            if (wn_opt_int("bench-loader", c == 's' ? "--size" : c == 'b' ? "--batch" : "--threads",
+                           optarg, 1, c == 't' ? WN_MAX_THREADS : 16384, NULL, &v))
                 return 2;
-            }
         }
         switch (c) {
         case 's': size = (int)v; break;

@@ -20,6 +20,7 @@
 #include "engine/model/model.h"
 #include "tools/cli/bench_clock.h"
 #include "tools/cli/commands.h"
+#include "host/base/atomic_file.h"
 
 typedef struct shape_stat {
     wn_conv_desc d;
@@ -179,11 +180,9 @@ int cmd_bench_ops(int argc, char **argv) {
            tot_fwd + tot_bd + tot_bf + tot_aff);
 
     if (json_path) {
-        FILE *f = fopen(json_path, "w");
-        if (!f) {
-            fprintf(stderr, "wastenet bench-ops: cannot write %s\n", json_path);
-            goto fail_quiet;
-        }
+        wn_atomic_file af;
+        if (wn_atomic_open(&af, json_path) != WN_OK) goto fail;
+        FILE *f = af.fp;
         fprintf(f, "{\"model\": \"%s\", \"image_size\": %d, \"batch\": %d, \"shapes\": [\n", arch, size,
                 batch);
         for (int j = 0; j < n_st; j++) {
@@ -200,7 +199,7 @@ int cmd_bench_ops(int argc, char **argv) {
                     j + 1 < n_st ? "," : "");
         }
         fprintf(f, "]}\n");
-        fclose(f);
+        if (wn_atomic_commit(&af) != WN_OK) goto fail;
     }
     wn_backend_free(be, x), wn_backend_free(be, dx), wn_backend_free(be, y), wn_backend_free(be, dy), wn_backend_free(be, w);
     wn_backend_free(be, dw), wn_backend_free(be, bias), wn_backend_free(be, db);
@@ -210,7 +209,6 @@ int cmd_bench_ops(int argc, char **argv) {
     return 0;
 fail:
     fprintf(stderr, "wastenet bench-ops: %s\n", wn_last_error());
-fail_quiet:
     wn_backend_destroy(be);
     free(st);
     wn_graph_free(&g);

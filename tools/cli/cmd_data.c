@@ -13,6 +13,7 @@
 #include "host/dataset.h"
 #include "host/image_decode.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/option_bounds.h"
 
 static const char *const split_names[] = {"train", "validation", "test"};
 enum { N_SPLITS = 3, MAX_SIZES_SHOWN = 3 };
@@ -125,7 +126,7 @@ static int report_split(const char *dir, const char *label, const wn_dataset *tr
     printf("  %-16s %6s %6s %5s  %s\n", "class", "label", "files", "bad", "sizes (count)");
     int bad_total = 0, png = 0, jpeg = 0;
     for (int c = 0; c < ds.n_classes; c++) {
-        int bad = 0;
+        int bad = ds.n_skipped_class[c]; /* entries the scan skipped (--skip-bad) */
         for (int i = 0; i < ds.n_files; i++)
             if (ds.labels[i] == c && info[i].error) bad++;
         char sizes[256];
@@ -133,6 +134,9 @@ static int report_split(const char *dir, const char *label, const wn_dataset *tr
         printf("  %-16s %6d %6d %5d  %s\n", ds.class_names[c], c, counts[c], bad, sizes);
         bad_total += bad;
     }
+    int in_classes = 0; /* skipped entries beside the class folders count in the total */
+    for (int c = 0; c < ds.n_classes; c++) in_classes += ds.n_skipped_class[c];
+    bad_total += ds.n_skipped - in_classes;
     for (int i = 0; i < ds.n_files; i++) {
         if (info[i].error) continue;
         png += info[i].format == WN_IMAGE_PNG, jpeg += info[i].format == WN_IMAGE_JPEG;
@@ -158,26 +162,27 @@ int cmd_data(int argc, char **argv) {
     int skip_bad = 0, threads = 0, c;
     size_t max_pixels = WN_DEFAULT_MAX_PIXELS;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        char *end;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        long v;
         switch (c) {
         case 's': skip_bad = 1; break;
         case 'p':
-            max_pixels = strtoull(optarg, &end, 10);
-            if (*end || !max_pixels) {
-                fprintf(stderr, "wastenet data: --max-pixels wants a positive number\n");
+            if (wn_opt_int("data", "--max-pixels", optarg, 1, 1L << 40, "(width x height)", &v))
                 return 2;
-            }
+            max_pixels = (size_t)v;
             break;
         case 't':
-            threads = (int)strtol(optarg, &end, 10);
-            if (*end || threads < 1) {
-                fprintf(stderr, "wastenet data: --threads wants a positive number\n");
+            if (wn_opt_int("data", "--threads", optarg, 1, WN_MAX_THREADS, "(decode threads)", &v))
                 return 2;
-            }
+            threads = (int)v;
             break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case ':':
+            fprintf(stderr, "wastenet data: %s needs a value (see 'wastenet data --help')\n",
+                    argv[optind - 1]);
+            return 2;
+        default: return wn_opt_unknown("data", argc, argv, optind, optopt);
         }
     }
     if (optind != argc - 1) {
@@ -185,6 +190,7 @@ int cmd_data(int argc, char **argv) {
         return 2;
     }
     const char *root = argv[optind];
+    if (wn_opt_path("data", "DIR", root)) return 2;
 
     /* A data-set folder holds at least one of the split folders; otherwise DIR is a split. */
     char paths[N_SPLITS][4096];

@@ -15,6 +15,9 @@
 #include "host/h5_keras.h"
 #include "engine/train/model_weights.h"
 #include "tools/cli/commands.h"
+#include "host/base/atomic_file.h"
+#include "host/regular_file.h"
+#include "tools/cli/option_bounds.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -45,7 +48,7 @@ typedef enum { INPUT_UNKNOWN, INPUT_H5, INPUT_CHECKPOINT } input_kind;
 
 static input_kind sniff(const char *path) {
     unsigned char magic[8] = {0};
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = wn_fopen_regular(path, "rb", NULL);
     if (!fp) return INPUT_UNKNOWN;
     size_t n = fread(magic, 1, sizeof magic, fp);
     fclose(fp);
@@ -128,7 +131,9 @@ int cmd_export(int argc, char **argv) {
     const char *format = "h5", *weights = NULL, *out = NULL, *arch = "irv2";
     int backbone_only = 0, classes = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    long v;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'f': format = optarg; break;
         case 'w': weights = optarg; break;
@@ -136,14 +141,15 @@ int cmd_export(int argc, char **argv) {
         case 'b': backbone_only = 1; break;
         case 'm': arch = optarg; break;
         case 'c':
-            classes = atoi(optarg);
-            if (classes < 2) {
-                fprintf(stderr, "wastenet export: --classes needs a number >= 2\n");
-                return 2;
-            }
+            if (wn_opt_int("export", "--classes", optarg, 2, 100000, NULL, &v)) return 2;
+            classes = (int)v;
             break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case ':':
+            fprintf(stderr, "wastenet export: %s needs a value (see 'wastenet export --help')\n",
+                    argv[optind - 1]);
+            return 2;
+        default: return wn_opt_unknown("export", argc, argv, optind, optopt);
         }
     }
     if (optind < argc) {
@@ -157,6 +163,19 @@ int cmd_export(int argc, char **argv) {
     if (!weights || !out) {
         fprintf(stderr, "wastenet export: --weights and --out are required\n\n");
         usage(stderr);
+        return 2;
+    }
+
+    /* The output first: a device, pipe or folder named by --out is refused before
+     * anything is read (host/atomic_file.h refuses it again when writing). */
+    char target[4096];
+    if (!*weights || !*out) {
+        fprintf(stderr, "wastenet export: --%s: expected a file name, got an empty string\n",
+                !*weights ? "weights" : "out");
+        return 2;
+    }
+    if (wn_atomic_resolve_target(out, target, sizeof target) != WN_OK) {
+        fprintf(stderr, "wastenet export: --out %s\n", wn_last_error());
         return 2;
     }
 

@@ -26,6 +26,8 @@
 #include "host/image_decode.h"
 #include "host/resize.h"
 #include "tools/cli/commands.h"
+#include "host/regular_file.h"
+#include "tools/cli/option_bounds.h"
 
 enum { IMAGENET_CLASSES = 1000, NAME_LEN = 64 };
 
@@ -51,8 +53,9 @@ static void usage(FILE *out) {
 
 /* Reads {"0": ["n01440764", "tench"], ...}: names[i] = the second string of key i. */
 static int read_class_names(const char *path, char (*names)[NAME_LEN]) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return wn_fail("%s: cannot open the class index", path);
+    const char *why;
+    FILE *f = wn_fopen_regular(path, "rb", &why);
+    if (!f) return wn_fail("%s: cannot open the class index: %s", path, why);
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     rewind(f);
@@ -163,13 +166,20 @@ int cmd_imagenet(int argc, char **argv) {
         {"dump-logits", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int o;
+    long v;
     optind = 1;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
         case 'm': arch = optarg; break;
         case 'w': weights = optarg; break;
-        case 's': size = atoi(optarg); break;
-        case 'k': top = atoi(optarg); break;
+        case 's':
+            if (wn_opt_int("imagenet", "--image-size", optarg, 1, 8192, NULL, &v)) return 2;
+            size = (int)v;
+            break;
+        case 'k':
+            if (wn_opt_int("imagenet", "--top", optarg, 1, IMAGENET_CLASSES, NULL, &v)) return 2;
+            top = (int)v;
+            break;
         case 'c': classes = optarg; break;
         case 'i': dump_input = optarg; break;
         case 'l': dump_logits = optarg; break;

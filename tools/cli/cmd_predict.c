@@ -28,6 +28,8 @@
 #include "engine/train/model_weights.h"
 #include "host/resize.h"
 #include "tools/cli/commands.h"
+#include "host/regular_file.h"
+#include "tools/cli/option_bounds.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -96,7 +98,7 @@ static int names_from_run_folder(names *c, const char *weights) {
     char copy[4096], path[4200];
     snprintf(copy, sizeof copy, "%s", weights);
     snprintf(path, sizeof path, "%s/classes.txt", dirname(copy));
-    FILE *f = fopen(path, "r");
+    FILE *f = wn_fopen_regular(path, "r", NULL);
     if (!f) return 0;
     char line[512];
     while (fgets(line, sizeof line, f)) {
@@ -108,6 +110,10 @@ static int names_from_run_folder(names *c, const char *weights) {
 }
 
 static int load_model(wn_model *m, const char *weights, const char *arch, int size) {
+    const char *why;
+    FILE *probe = wn_fopen_regular(weights, "rb", &why);
+    if (!probe) return wn_fail("%s: cannot read the weights: %s", weights, why);
+    fclose(probe);
     if (wn_checkpoint_is_file(weights)) return wn_checkpoint_load_model(m, weights);
     int classes = wn_model_weights_head_classes(weights);
     if (classes <= 0)
@@ -191,24 +197,25 @@ int cmd_predict(int argc, char **argv) {
     optind = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        char *end = NULL;
+        long v;
         switch (opt) {
-        case 'w': weights = optarg; break;
+        case 'w':
+            if (wn_opt_path("predict", "--weights", optarg)) return 2;
+            weights = optarg;
+            break;
         case 'm': arch = optarg; break;
         case 's':
-            size = (int)strtol(optarg, &end, 10);
-            if (*end || size < 1 || size > 8192) {
-                fprintf(stderr, "wastenet predict: --image-size %s: expected 1..8192\n", optarg);
+            if (wn_opt_int("predict", "--image-size", optarg, 1, 8192, "(pixels per side)", &v))
                 return 2;
-            }
+            size = (int)v;
             break;
-        case 'c': class_list = optarg; break;
+        case 'c':
+            if (wn_opt_path("predict", "--classes", optarg)) return 2;
+            class_list = optarg;
+            break;
         case 'k':
-            top = (int)strtol(optarg, &end, 10);
-            if (*end || top < 1) {
-                fprintf(stderr, "wastenet predict: --top %s: expected a positive integer\n", optarg);
-                return 2;
-            }
+            if (wn_opt_int("predict", "--top", optarg, 1, 100000, NULL, &v)) return 2;
+            top = (int)v;
             break;
         case 'j': json = 1; break;
         case 'b':
@@ -219,30 +226,19 @@ int cmd_predict(int argc, char **argv) {
             backend = optarg;
             break;
         case 'B':
-            batch = (int)strtol(optarg, &end, 10);
-            if (*end || batch < 1 || batch > 4096) {
-                fprintf(stderr, "wastenet predict: --batch %s: expected 1..4096\n", optarg);
-                return 2;
-            }
+            if (wn_opt_int("predict", "--batch", optarg, 1, 4096, "(images per batch)", &v)) return 2;
+            batch = (int)v;
             break;
-        case 'p': {
-            long long v = strtoll(optarg, &end, 10);
-            if (*end || end == optarg || v < 1 || v > (1LL << 40)) {
-                fprintf(stderr, "wastenet predict: --max-pixels %s: expected a positive number "
-                                "of pixels (width x height, at most 2^40)\n", optarg);
+        case 'p':
+            if (wn_opt_int("predict", "--max-pixels", optarg, 1, 1L << 40, "(width x height)", &v))
                 return 2;
-            }
             max_pixels = (size_t)v;
             break;
-        }
         case 'h': usage(stdout); return 0;
         case ':':
             fprintf(stderr, "wastenet predict: %s needs a value\n", argv[optind - 1]);
             return 2;
-        default:
-            fprintf(stderr, "wastenet predict: unknown option '%s' (see 'wastenet predict --help')\n",
-                    argv[optind - 1]);
-            return 2;
+        default: return wn_opt_unknown("predict", argc, argv, optind, optopt);
         }
     }
     if (!weights || optind >= argc) {

@@ -32,6 +32,9 @@
 #include "host/loader.h"
 #include "engine/train/model_weights.h"
 #include "tools/cli/train_signals.h"
+#include "host/regular_file.h"
+#include "engine/train/checkpoint.h"
+#include "tools/cli/run_lock.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -164,10 +167,122 @@ static void make_plots(const wn_train_cli *cli, const char *run_dir) {
                 python, script);
 }
 
+/* ------------------------------------------------------------------ resume checks */
+
+static const char *const train_phases[] = {"train", NULL};
+static const char *const run_phases[] = {"transfer", "finetune", NULL};
+
+/* Which checkpoints of `phases` the folder holds: names into buf ("transfer.ckpt"). */
+static int folder_checkpoints(const char *dir, const char *const *phases, char *buf, size_t size) {
+    int n = 0;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; phases[i]; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s.ckpt", dir, phases[i]);
+        if (!file_exists(path)) continue;
+        int w = snprintf(buf + used, size - used, "%s%s.ckpt", n ? ", " : "", phases[i]);
+        if (w > 0 && (size_t)w < size - used) used += (size_t)w;
+        n++;
+    }
+    return n;
+}
+
+/* --resume, before any data is read: the folder must be one of this command, and
+ * each of its checkpoints must have been written with this model, image size, seed
+ * and batch (version 2 files record the command and batch too). Returns 0 or the
+ * exit status (2) after the message. */
+static int check_resume_folder(const wn_train_cli *cli) {
+    const char *dir = cli->resume, *cmd = cli->command;
+    const char *const *mine = cli->is_run ? run_phases : train_phases;
+    const char *const *theirs = cli->is_run ? train_phases : run_phases;
+    const char *other = cli->is_run ? "train" : "run";
+    char found[256], others[256];
+    int n_mine = folder_checkpoints(dir, mine, found, sizeof found);
+    if (!n_mine && folder_checkpoints(dir, theirs, others, sizeof others)) {
+        fprintf(stderr, "wastenet %s: --resume %s: a run folder of 'wastenet %s' (it holds %s), "
+                        "not of 'wastenet %s': resume it with 'wastenet %s --resume %s', or "
+                        "start a new run\n",
+                cmd, dir, other, others, cmd, other, dir);
+        return 2;
+    }
+    for (int i = 0; mine[i]; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s.ckpt", dir, mine[i]);
+        wn_checkpoint ck;
+        if (!file_exists(path) || wn_checkpoint_read_info(&ck, path) != WN_OK)
+            continue; /* a damaged file: the phase's full read says what is wrong */
+        char what[512] = "";
+        if (strcmp(ck.arch, cli->model))
+            snprintf(what, sizeof what, "--model %s, this run uses --model %s", ck.arch, cli->model);
+        else if (ck.image_h != cli->image_size || ck.image_w != cli->image_size)
+            snprintf(what, sizeof what, "--image-size %d, this run uses --image-size %d",
+                     ck.image_h, cli->image_size);
+        else if (ck.seed != cli->seed)
+            snprintf(what, sizeof what, "--seed %llu, this run uses --seed %llu",
+                     (unsigned long long)ck.seed, (unsigned long long)cli->seed);
+        else if (ck.command[0] && strcmp(ck.command, cmd))
+            snprintf(what, sizeof what, "'wastenet %s', this is 'wastenet %s'", ck.command, cmd);
+        else if (ck.batch && ck.batch != cli->batch)
+            snprintf(what, sizeof what, "--batch %d, this run uses --batch %d", ck.batch, cli->batch);
+        wn_checkpoint_free(&ck);
+        if (what[0]) {
+            fprintf(stderr, "wastenet %s: --resume %s: %s was written with %s; resume with the "
+                            "run's own options (leave them out: they are read from "
+                            "command.txt), or start a new run\n",
+                    cmd, dir, path, what);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* --resume, after the training split is scanned: its classes, in label order, must be
+ * those the run started with (classes.txt; the checkpoint checks them again). */
+static int check_resume_classes(const char *run_dir, const char *data, const wn_dataset *train) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/classes.txt", run_dir);
+    FILE *f = wn_fopen_regular(path, "r", NULL);
+    if (!f) return WN_OK; /* a folder interrupted before it was written */
+    char line[4200];
+    int n = 0, same = 1;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (n >= train->n_classes || strcmp(line, train->class_names[n])) same = 0;
+        n++;
+    }
+    fclose(f);
+    if (same && n == train->n_classes) return WN_OK;
+    /* Read again for the message: "'a', 'b'" then and now. */
+    char was[1024] = "", now[1024] = "";
+    size_t u = 0;
+    if ((f = wn_fopen_regular(path, "r", NULL))) {
+        while (fgets(line, sizeof line, f) && u + 8 < sizeof was) {
+            line[strcspn(line, "\n")] = '\0';
+            int w = snprintf(was + u, sizeof was - u, "%s'%s'", u ? ", " : "", line);
+            if (w < 0 || (size_t)w >= sizeof was - u) break;
+            u += (size_t)w;
+        }
+        fclose(f);
+    }
+    u = 0;
+    for (int c = 0; c < train->n_classes; c++) {
+        int w = snprintf(now + u, sizeof now - u, "%s'%s'", u ? ", " : "", train->class_names[c]);
+        if (w < 0 || (size_t)w >= sizeof now - u) break;
+        u += (size_t)w;
+    }
+    return wn_fail("--resume %s: the run was trained on the classes %s (classes.txt, in label "
+                   "order); %s/train now has %s: class folders were renamed, added or "
+                   "removed, and resuming would relabel them; restore the folders or start a "
+                   "new run",
+                   run_dir, was, data, now);
+}
+
 /* ------------------------------------------------------------------ test hook */
 
-/* WN_TEST_SIGNAL_AT (only in the test build, wastenet-testhooks) makes the process send itself SIGINT (or SIGTERM
- * with a ":TERM" suffix) at an exact point, so the tests can check what a signal
+/* WN_TEST_SIGNAL_AT (only in the test build, wastenet-testhooks) makes the process
+ * send itself SIGINT (or SIGTERM with a ":TERM" suffix, SIGHUP with ":HUP") at an
+ * exact point, so the tests can check what a signal
  * does there without racing: "setup" (the training data just loaded), "folder" (the
  * new run folder just created), "train:E:B", "validation:E:B" (after batch B of
  * epoch E) or "test:P:B" (after batch B of the P-th test evaluation: 1 transfer or
@@ -189,7 +304,7 @@ static void test_signal_parse(void) {
     if (sscanf(v, "%15[a-z]:%d:%d:%7s", pass, &n, &batch, term) < 1) return;
     snprintf(g_test_signal.pass, sizeof g_test_signal.pass, "%s", pass);
     g_test_signal.n = n, g_test_signal.batch = batch;
-    g_test_signal.sig = strstr(v, ":TERM") ? SIGTERM : SIGINT;
+    g_test_signal.sig = strstr(v, ":TERM") ? SIGTERM : strstr(v, ":HUP") ? SIGHUP : SIGINT;
     g_test_signal.armed = 1;
 #endif
 }
@@ -223,6 +338,8 @@ typedef struct session {
     wn_executor *ex;
     wn_progress progress;
     wn_history history;
+    int lock_fd;                /* tools/run_lock.h; -1 before the folder is locked */
+    int lock_recorded;          /* <run>/lock written by this process */
 } session;
 
 static size_t default_cache_budget(void) { /* host/loader.c's default: half the RAM */
@@ -241,6 +358,59 @@ static int scan_split(session *s, wn_dataset *ds, const char *split, const wn_da
         return WN_ERR;
     wn_dataset_print_found(ds, stdout);
     return WN_OK;
+}
+
+/* Files of class c the loader found bad (0 without a loader). */
+static int count_bad_in_class(const wn_dataset *ds, const wn_loader *ld, int c) {
+    int n = 0;
+    for (int i = 0; ld && i < ds->n_files; i++) n += ds->labels[i] == c && wn_loader_file_is_bad(ld, i);
+    return n;
+}
+
+/* Usable images of class c: scanned files not (yet) found bad by the loader. */
+static int usable_in_class(const wn_dataset *ds, const wn_loader *ld, int c) {
+    int n = 0;
+    for (int i = 0; i < ds->n_files; i++)
+        n += ds->labels[i] == c && !(ld && wn_loader_file_is_bad(ld, i));
+    return n;
+}
+
+/* --skip-bad must not leave a class of the training split without images: the model
+ * would be trained on fewer classes than its head has, silently. Checked after the
+ * scan and again once the training images are decoded (cache mode). */
+static int check_no_empty_train_class(const session *s, const wn_loader *ld) {
+    for (int c = 0; c < s->train_ds.n_classes; c++)
+        if (usable_in_class(&s->train_ds, ld, c) == 0)
+            return wn_fail("%s/train/%s: class '%s' has no usable image left (%d skipped as "
+                           "bad): every training class needs images; fix or replace its "
+                           "files, or remove the class folder from every split",
+                           s->cli->data, s->train_ds.class_names[c], s->train_ds.class_names[c],
+                           s->train_ds.n_skipped_class[c] + count_bad_in_class(&s->train_ds, ld, c));
+    return WN_OK;
+}
+
+/* With --skip-bad, what was left out, per split and class (printed at the end: in
+ * stream mode bad files are found while training). */
+static void print_skipped(const session *s) {
+    const struct { const char *split; const wn_dataset *ds; const wn_loader *ld; } sp[] = {
+        {"train", &s->train_ds, s->train}, {"validation", &s->val_ds, s->val},
+        {"test", &s->test_ds, s->test}};
+    for (size_t k = 0; k < sizeof sp / sizeof sp[0]; k++) {
+        const wn_dataset *ds = sp[k].ds;
+        if (!ds->n_classes) continue;
+        int total = ds->n_skipped;
+        for (int c = 0; c < ds->n_classes; c++) total += count_bad_in_class(ds, sp[k].ld, c);
+        printf("skipped (--skip-bad) in %s: %d", sp[k].split, total);
+        if (total) {
+            printf(" (");
+            for (int c = 0; c < ds->n_classes; c++)
+                printf("%s%s %d of %d", c ? ", " : "", ds->class_names[c],
+                       ds->n_skipped_class[c] + count_bad_in_class(ds, sp[k].ld, c),
+                       ds->n_skipped_class[c] + usable_in_class(ds, NULL, c));
+            printf(")");
+        }
+        printf("\n");
+    }
 }
 
 /* The loader of a scanned split: where the images are decoded (cache mode) or the
@@ -350,6 +520,8 @@ static int session_setup(session *s) {
     if (s->train_ds.n_classes < 2)
         return wn_fail("%s/train has %d class folder%s: a classifier needs at least 2", cli->data,
                        s->train_ds.n_classes, s->train_ds.n_classes == 1 ? "" : "s");
+    if (check_no_empty_train_class(s, NULL) != WN_OK) return WN_ERR;
+    if (cli->resume && check_resume_classes(s->run_dir, cli->data, &s->train_ds) != WN_OK) return WN_ERR;
 
     /* The model, its starting weights, the backend and the executor, before the
      * images are decoded: a bad weight file or a batch the GPU cannot hold is found
@@ -372,6 +544,7 @@ static int session_setup(session *s) {
     /* The images. */
     s->cache_left = cli->cache_budget ? cli->cache_budget : default_cache_budget();
     if (open_loader(s, &s->train_ds, &s->train, "train", 1) != WN_OK) return WN_ERR;
+    if (check_no_empty_train_class(s, s->train) != WN_OK) return WN_ERR;
     test_signal_at("setup", 0, 0);
     if (open_loader(s, &s->val_ds, &s->val, "validation", 0) != WN_OK) return WN_ERR;
     if (s->have_test && open_loader(s, &s->test_ds, &s->test, "test", 0) != WN_OK) return WN_ERR;
@@ -385,7 +558,10 @@ static void remove_new_run_dir(session *s) {
     if (!s->new_run_dir) return;
     DIR *d = opendir(s->run_dir);
     if (!d) return;
-    static const char *const ours[] = {"command.txt", "classes.txt", "augment_preview.npy"};
+    static const char *const ours[] = {"command.txt", "classes.txt", "augment_preview.npy",
+                                       WN_RUN_LOCK_NAME};
+    wn_run_unlock(s->run_dir, s->lock_fd, s->lock_recorded);
+    s->lock_fd = -1, s->lock_recorded = 0;
     struct dirent *e;
     int has_checkpoint = 0;
     while ((e = readdir(d))) {
@@ -423,11 +599,14 @@ static int make_run_folder(session *s, int argc, char **argv) {
         rc = wn_run_dir_create(s->run_dir, sizeof s->run_dir, cli->runs_root, cli->name, time(NULL));
         if (rc == WN_OK) {
             s->new_run_dir = 1;
-            rc = write_command(s->run_dir, argc, argv);
+            s->lock_fd = wn_run_lock(s->run_dir);
+            if (s->lock_fd < 0) rc = WN_ERR;
         }
+        if (rc == WN_OK) rc = write_command(s->run_dir, argc, argv);
         if (rc == WN_OK) printf("run folder: %s\n", s->run_dir);
         test_signal_at("folder", 0, 0);
     }
+    if (rc == WN_OK && (rc = wn_run_lock_record(s->run_dir, stdout)) == WN_OK) s->lock_recorded = 1;
     if (rc == WN_OK) rc = write_classes(s->run_dir, &s->train_ds);
     if (rc == WN_OK && cli->augment) rc = write_preview(s);
     if (rc != WN_OK) {
@@ -524,6 +703,9 @@ static int run_phase(session *s, const char *phase, const char *title, int index
     o.patience = cli->patience, o.restore = cli->restore;
     o.checkpoint = ckpt, o.resume = cli->resume != NULL, o.interrupt = &wn_train_interrupt;
     o.after_batch = test_signal_hook;
+    o.command = cli->command, o.batch = cli->batch;
+    o.class_names = (const char *const *)s->train_ds.class_names;
+    o.n_class_names = s->train_ds.n_classes;
 #ifdef WN_TEST_HOOKS
     const char *stop_after = getenv("WN_TEST_INTERRUPT_AFTER_STEPS");
     if (stop_after) o.interrupt_after_steps = atol(stop_after);
@@ -532,9 +714,17 @@ static int run_phase(session *s, const char *phase, const char *title, int index
     wn_train_result res;
     if (wn_train_phase(s->ex, &s->model, s->train, s->val, &o, &res) != WN_OK) {
         fprintf(stderr, "wastenet %s: %s\n", cli->command, wn_last_error());
-        if (file_exists(ckpt))
-            fprintf(stderr, "The last checkpoint (%s) is intact: after fixing the cause, resume "
-                            "with: wastenet %s --resume %s\n", ckpt, cli->command, s->run_dir);
+        /* Only said when it is true: the failure may be the checkpoint itself (a
+         * checksum mismatch), or a resume it refused. */
+        wn_checkpoint ck;
+        if (file_exists(ckpt) && wn_checkpoint_load(&ck, ckpt) == WN_OK) {
+            int fits = wn_train_check_identity(&ck, &o, ckpt) == WN_OK;
+            wn_checkpoint_free(&ck);
+            if (fits)
+                fprintf(stderr, "The last checkpoint (%s) is intact: after fixing the cause, "
+                                "resume with: wastenet %s --resume %s\n",
+                        ckpt, cli->command, s->run_dir);
+        }
         return 1;
     }
     if (res.resumed)
@@ -579,6 +769,8 @@ static int run_phase(session *s, const char *phase, const char *title, int index
 }
 
 static void session_close(session *s) {
+    wn_run_unlock(s->run_dir, s->lock_fd, s->lock_recorded);
+    s->lock_fd = -1, s->lock_recorded = 0;
     if (s->ex) wn_executor_destroy(s->ex);
     if (s->have_model) wn_model_free(&s->model);
     /* The loaders first: their staging buffers came from the backend's host_alloc. */
@@ -596,6 +788,7 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
     session s;
     memset(&s, 0, sizeof s);
     s.cli = cli;
+    s.lock_fd = -1;
     const char *cmd = cli->command;
     int status = 1;
     double t0 = wn_clock_seconds();
@@ -603,8 +796,11 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_signal_parse();
 
-    /* Everything the options alone can tell, before any data is read. */
-    int rc = wn_train_cli_check(cli);
+    /* Everything the options alone can tell, before any data is read; first whether
+     * a --resume folder belongs to this command (its saved options may not even fit
+     * this command's defaults). */
+    int rc = cli->resume ? check_resume_folder(cli) : 0;
+    if (!rc) rc = wn_train_cli_check(cli);
     if (rc) return rc;
     char setup_message[1024];
     if (cli->resume)
@@ -623,6 +819,7 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
             return 2;
         }
         snprintf(s.run_dir, sizeof s.run_dir, "%s", cli->resume);
+        if ((s.lock_fd = wn_run_lock(s.run_dir)) < 0) goto fail;
         char hist[4200];
         wn_path_join(hist, sizeof hist, s.run_dir, "history.csv");
         if (wn_history_read_csv(&s.history, hist) != WN_OK) goto fail;
@@ -631,7 +828,7 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
     if (session_setup(&s) != WN_OK) goto fail;
     if ((status = make_run_folder(&s, argc, argv)) != 0) {
         session_close(&s);
-        return status;
+        return status == WN_EXIT_INTERRUPTED ? wn_train_signals_exit_status() : status;
     }
 
     wn_progress_mode pm = !strcmp(cli->progress, "bar")     ? WN_PROGRESS_BAR
@@ -659,12 +856,13 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
         else snprintf(title, sizeof title, "backbone trainable from layer %d", cli->fine_tune_at);
         status = run_phase(&s, "train", title, 0, cli->lr, cli->fine_tune_at);
     }
+    if (cli->skip_bad) print_skipped(&s);
     if (status != WN_EXIT_INTERRUPTED && cli->plots) make_plots(cli, s.run_dir);
     printf("%s: %s in %.1f minutes; everything is in %s\n", cmd,
            status == 0 ? "done" : status == WN_EXIT_INTERRUPTED ? "interrupted" : "failed",
            (wn_clock_seconds() - t0) / 60, s.run_dir);
     session_close(&s);
-    return status;
+    return status == WN_EXIT_INTERRUPTED ? wn_train_signals_exit_status() : status;
 fail:
     fprintf(stderr, "wastenet %s: %s\n", cmd, wn_last_error());
     session_close(&s);

@@ -7,7 +7,8 @@
  * diverged phase the best weights are kept and reported); 2 bad usage, including a
  * value the chosen model cannot take (found before any data is read); 130
  * interrupted by Ctrl-C/SIGTERM: during set-up at once (nothing written), during
- * training after writing a checkpoint (the message says how to resume).
+ * training after writing a checkpoint (the message says how to resume); 129 the same
+ * after SIGHUP.
  *
  * The run folder (runs/<timestamp>-<name>/) is created only once set-up has
  * succeeded (data, model, weights, backend): a run that cannot start leaves nothing
@@ -23,6 +24,7 @@
 #include "engine/train/early_stopping.h"
 
 #define WN_EXIT_INTERRUPTED 130
+#define WN_EXIT_HANGUP 129 /* the same after SIGHUP (128 + 1) */
 
 typedef struct wn_train_cli {
     int is_run;              /* 1: `wastenet run` (transfer + fine-tune); 0: `train` */

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 #include "engine/train/run_report.h"
 #include "host/image_decode.h"
 #include "host/loader.h"
+#include "host/regular_file.h"
+#include "tools/cli/option_bounds.h"
 
 static void usage(FILE *out, int is_run) {
     if (is_run)
@@ -95,8 +98,9 @@ static void usage(FILE *out, int is_run) {
             "status 130, nothing written). During training it finishes the current step or\n"
             "validation batch, writes a checkpoint and exits with status 130 and the command\n"
             "that resumes; a second Ctrl-C exits at once (the last checkpoint is intact).\n"
+            "SIGHUP (the terminal or ssh session closed) does the same, with exit status 129.\n"
             "Exit status: 0 done, 1 failed, 2 bad usage (options, including values the chosen\n"
-            "model cannot take), 130 interrupted.\n\n"
+            "model cannot take), 130 interrupted (129 by SIGHUP).\n\n"
             "example:\n"
             "  wastenet %s --data dataset_images%s\n"
             "  wastenet %s --resume runs/20250101-120000-%s\n",
@@ -187,24 +191,6 @@ static int bad(const char *cmd, const char *fmt, const char *arg) {
     return 2;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) return -1;
-    *out = v;
-    return 0;
-}
-
 /* A byte count: digits (a fraction allowed with a unit), then optionally K, M, G or
  * T, each optionally followed by "iB" or "B"; all units binary (1K = 1024). */
 int wn_parse_bytes(const char *s, size_t *out) {
@@ -240,18 +226,26 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
         switch (opt) {
-        case OPT_DATA: c->data = optarg; break;
-        case OPT_MODEL: c->model = optarg; break;
-        case OPT_WEIGHTS: c->weights = optarg; break;
+        case OPT_DATA:
+            if (wn_opt_path(cmd, "--data", optarg)) return 2;
+            c->data = optarg;
+            break;
+        case OPT_MODEL:
+            if (wn_opt_path(cmd, "--model", optarg)) return 2;
+            c->model = optarg;
+            break;
+        case OPT_WEIGHTS:
+            if (wn_opt_path(cmd, "--weights", optarg)) return 2;
+            c->weights = optarg;
+            break;
         case OPT_IMAGE_SIZE:
-            if (parse_int(optarg, 1, 8192, &n)) return bad(cmd, "--image-size %s: expected 1..8192", optarg);
+            if (wn_opt_int(cmd, "--image-size", optarg, 1, 8192, "(pixels per side)", &n)) return 2;
             c->image_size = (int)n;
             break;
         case OPT_SKIP_BAD: c->skip_bad = 1; break;
         case OPT_MAX_PIXELS:
-            if (parse_int(optarg, 1, 1L << 40, &n))
-                return bad(cmd, "--max-pixels %s: expected a positive number of pixels "
-                                "(width x height, at most 2^40)", optarg);
+            if (wn_opt_int(cmd, "--max-pixels", optarg, 1, 1L << 40, "(width x height)", &n))
+                return 2;
             c->max_pixels = (size_t)n;
             break;
         case OPT_CACHE:
@@ -269,16 +263,16 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
             break;
         }
         case OPT_EPOCHS:
-            if (parse_int(optarg, 1, 100000, &n)) return bad(cmd, "--epochs %s: expected a positive integer", optarg);
+            if (wn_opt_int(cmd, "--epochs", optarg, 1, 100000, NULL, &n)) return 2;
             c->epochs = (int)n;
             break;
         case OPT_LR:
-            if (parse_double(optarg, &x) || !(x > 0)) return bad(cmd, "--lr %s: expected a positive number", optarg);
+            if (wn_opt_real(cmd, "--lr", optarg, WN_MIN_LR, WN_MAX_LR, &x)) return 2;
             c->lr = (float)x;
             break;
         case OPT_FT_LR:
             if (!c->is_run) return bad(cmd, "--fine-tune-lr%s: only for 'wastenet run' (use --lr)", "");
-            if (parse_double(optarg, &x) || !(x > 0)) return bad(cmd, "--fine-tune-lr %s: expected a positive number", optarg);
+            if (wn_opt_real(cmd, "--fine-tune-lr", optarg, WN_MIN_LR, WN_MAX_LR, &x)) return 2;
             c->finetune_lr = (float)x;
             break;
         case OPT_FT_AT: {
@@ -289,7 +283,7 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
             break;
         }
         case OPT_BATCH:
-            if (parse_int(optarg, 1, 65536, &n)) return bad(cmd, "--batch %s: expected a positive integer", optarg);
+            if (wn_opt_int(cmd, "--batch", optarg, 1, WN_MAX_BATCH, "(images per step)", &n)) return 2;
             c->batch = (int)n;
             break;
         case OPT_SEED: {
@@ -303,17 +297,16 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
         }
         case OPT_NO_AUGMENT: c->augment = 0; break;
         case OPT_ROTATION:
-            if (parse_double(optarg, &x) || x < 0 || x > 1)
-                return bad(cmd, "--rotation %s: expected a factor in [0, 1] (0.2 = +-72 degrees)", optarg);
+            if (wn_opt_real(cmd, "--rotation", optarg, 0, 1, &x)) return 2; /* 0.2 = +-72 degrees */
             c->rotation = (float)x;
             break;
         case OPT_NO_ES: c->early_stopping = 0; break;
         case OPT_PATIENCE:
-            if (parse_int(optarg, 0, 100000, &n)) return bad(cmd, "--patience %s: expected an integer >= 0", optarg);
+            if (wn_opt_int(cmd, "--patience", optarg, 0, 100000, "(epochs)", &n)) return 2;
             c->patience = (int)n;
             break;
         case OPT_MIN_DELTA:
-            if (parse_double(optarg, &x) || x < 0) return bad(cmd, "--min-delta %s: expected a number >= 0", optarg);
+            if (wn_opt_real(cmd, "--min-delta", optarg, 0, 1, &x)) return 2;
             c->min_delta = x;
             break;
         case OPT_RESTORE:
@@ -330,9 +323,15 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
                 return bad(cmd, "--precision %s: expected tf32 or fp32", optarg);
             c->precision = optarg;
             break;
-        case OPT_RUNS: c->runs_root = optarg; break;
+        case OPT_RUNS:
+            if (wn_opt_path(cmd, "--runs", optarg)) return 2;
+            c->runs_root = optarg;
+            break;
         case OPT_NAME: c->name = optarg; break;
-        case OPT_RESUME: c->resume = optarg; break;
+        case OPT_RESUME:
+            if (wn_opt_path(cmd, "--resume", optarg)) return 2;
+            c->resume = optarg;
+            break;
         case OPT_PROGRESS:
             if (strcmp(optarg, "auto") && strcmp(optarg, "bar") && strcmp(optarg, "lines") &&
                 strcmp(optarg, "none"))
@@ -340,10 +339,13 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
             c->progress = optarg;
             break;
         case OPT_NO_PLOTS: c->plots = 0; break;
-        case OPT_GRID_CLASS: c->grid_class = optarg; break;
+        case OPT_GRID_CLASS:
+            if (wn_opt_path(cmd, "--grid-class", optarg)) return 2;
+            c->grid_class = optarg;
+            break;
         case 'h': *help = 1; return 0;
         case ':': return bad(cmd, "%s needs a value", argv[optind - 1]);
-        default: return bad(cmd, "unknown option '%s'", argv[optind - 1]);
+        default: return wn_opt_unknown(cmd, argc, argv, optind, optopt);
         }
     }
     if (optind < argc) return bad(cmd, "unexpected argument '%s'", argv[optind]);
@@ -357,10 +359,11 @@ static char **volatile saved_argv; /* volatile: a store the optimiser would drop
 static int saved_args_read(const char *run_dir, int *argc_out, char ***argv_out) {
     char path[4096];
     if (wn_path_join(path, sizeof path, run_dir, "command.txt") != WN_OK) return WN_ERR;
-    FILE *f = fopen(path, "r");
+    const char *why;
+    FILE *f = wn_fopen_regular(path, "r", &why);
     if (!f)
         return wn_fail("cannot resume %s: %s: %s (is it a run folder of wastenet train/run?)",
-                       run_dir, path, strerror(errno));
+                       run_dir, path, why);
     int cap = 16, n = 1;
     char **argv = malloc((size_t)cap * sizeof *argv), line[4200];
     if (!argv) {
@@ -440,6 +443,16 @@ static int check_runs_root(const wn_train_cli *c) {
     for (;;) {
         struct stat st;
         if (stat(path, &st) == 0) {
+            char real[PATH_MAX];
+            if (realpath(path, real) &&
+                (!strcmp(real, "/dev") || !strcmp(real, "/proc") || !strcmp(real, "/sys") ||
+                 !strncmp(real, "/dev/", 5) || !strncmp(real, "/proc/", 6) ||
+                 !strncmp(real, "/sys/", 5))) {
+                wn_fail("--runs %s: %s is a system folder (/dev, /proc or /sys): choose "
+                        "another folder with --runs",
+                        c->runs_root, real);
+                return fail_check(c, 1, wn_last_error());
+            }
             if (!S_ISDIR(st.st_mode)) {
                 wn_fail("--runs %s: %s is not a folder", c->runs_root, path);
                 return fail_check(c, 1, wn_last_error());

@@ -1,4 +1,4 @@
-/* tools/cli/train_signals.c — the SIGINT/SIGTERM state machine of `wastenet train/run`
+/* tools/cli/train_signals.c — the SIGINT/SIGTERM/SIGHUP state machine of `wastenet train/run`
  * (see train_signals.h). */
 #include "tools/cli/train_signals.h"
 
@@ -39,7 +39,7 @@ static void on_signal(int sig) {
     if (atomic_compare_exchange_strong(&g_state, &expected, STATE_EXITING)) {
         say("\n", 1);
         say(g_setup_message, g_setup_len);
-        _exit(WN_EXIT_INTERRUPTED);
+        _exit(sig == SIGHUP ? WN_EXIT_HANGUP : WN_EXIT_INTERRUPTED);
     }
     if (expected == STATE_EXITING) return; /* another thread's handler is exiting */
     if (wn_train_interrupt) {
@@ -64,9 +64,13 @@ void wn_train_signals_install(const char *setup_message) {
      * set the flag. */
     sigaddset(&sa.sa_mask, SIGINT);
     sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGHUP);
     sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A closed terminal or ssh session (SIGHUP) would otherwise kill the run without a
+     * checkpoint: it is handled like SIGTERM, with exit status 129. */
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 void wn_train_signals_enter_hold(void) {
@@ -84,3 +88,7 @@ int wn_train_signals_leave_hold(void) {
 }
 
 const char *wn_train_signals_setup_message(void) { return g_setup_message; }
+
+int wn_train_signals_exit_status(void) {
+    return wn_train_interrupt == SIGHUP ? WN_EXIT_HANGUP : WN_EXIT_INTERRUPTED;
+}

@@ -1,5 +1,7 @@
-/* tools/cli/train_signals.h — what Ctrl-C (SIGINT) and SIGTERM do in `wastenet train`
- * and `wastenet run`, which depends on how far the command has got:
+/* tools/cli/train_signals.h — what Ctrl-C (SIGINT), SIGTERM and SIGHUP do in `wastenet
+ * train` and `wastenet run`, which depends on how far the command has got (SIGHUP,
+ * a closed terminal or ssh session, exactly like SIGTERM but with exit status 129
+ * instead of 130):
  *
  *   set-up     (options checked, data scanned and loaded, model built, weights read,
  *              backend started): nothing has been written and nothing can be
@@ -28,7 +30,7 @@
 /* Non-zero (the signal number) once a signal asked training to stop. */
 extern volatile sig_atomic_t wn_train_interrupt;
 
-/* Installs the handler for SIGINT and SIGTERM in the set-up state. setup_message
+/* Installs the handler for SIGINT, SIGTERM and SIGHUP in the set-up state. setup_message
  * (copied; one line, no trailing newline) is what a signal during set-up prints
  * before the process exits with status 130. */
 void wn_train_signals_install(const char *setup_message);
@@ -43,5 +45,8 @@ int wn_train_signals_leave_hold(void);
 
 /* The set-up message given to wn_train_signals_install, with a newline. */
 const char *wn_train_signals_setup_message(void);
+
+/* The exit status of an interrupted command: 129 after SIGHUP, else 130. */
+int wn_train_signals_exit_status(void);
 
 #endif

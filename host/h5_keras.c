@@ -273,6 +273,7 @@ static void layer_free(wn_h5_layer *l) {
     for (int i = 0; i < l->n_weights; i++) free(l->weights[i].name);
     free(l->weights);
     free(l->name);
+    free(l->slot);
 }
 
 void wn_h5_close(wn_h5_file *f) {
@@ -400,7 +401,147 @@ static int file_index(wn_h5_file *f) {
     return WN_OK;
 }
 
-static int h5_open_direct(const char *path, wn_h5_file **out) {
+
+/* ---------------------------------------------------------------- Keras 3 layout */
+
+/* Names of the links directly under group g, in name order (HDF5's default index). */
+typedef struct name_list {
+    char **s;
+    int n, cap;
+} name_list;
+
+static herr_t name_list_add(hid_t g, const char *name, const H5L_info_t *info, void *user) {
+    (void)g, (void)info;
+    name_list *l = user;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        char **grown = realloc(l->s, (size_t)cap * sizeof *grown);
+        if (!grown) return -1;
+        l->s = grown, l->cap = cap;
+    }
+    l->s[l->n] = str_dup_n(name, strlen(name));
+    return l->s[l->n++] ? 0 : -1;
+}
+
+static int k3_add_layer(wn_h5_file *f, wn_h5_layer *l) {
+    wn_h5_layer *grown = realloc(f->layers, (size_t)(f->n_layers + 1) * sizeof *grown);
+    if (!grown) return wn_fail("%s: out of memory", f->path);
+    f->layers = grown;
+    f->layers[f->n_layers++] = *l;
+    return WN_OK;
+}
+
+/* One layer's vars group: its datasets must be exactly "0".."n-1". Adds the layer to
+ * f when it has variables. */
+static int k3_index_vars(wn_h5_file *f, const char *slot, int depth) {
+    if (strlen(slot) > 1000) return wn_fail("%s: a layer path longer than 1000 bytes", f->path);
+    char vars[1200], err[256];
+    snprintf(vars, sizeof vars, "%s/vars", slot);
+    hid_t g = H5Gopen2((hid_t)f->root_id, vars, H5P_DEFAULT);
+    if (g < 0) return wn_fail("%s: '%s' is not a group: %s", f->path, vars, h5_error_text(err));
+    H5G_info_t gi;
+    if (H5Gget_info(g, &gi) < 0 || gi.nlinks > 64) {
+        H5Gclose(g);
+        return wn_fail("%s: '%s' is not a layer's variable group (%s)", f->path, vars,
+                       gi.nlinks > 64 ? "too many entries" : "unreadable");
+    }
+    int n = (int)gi.nlinks;
+    wn_h5_layer l = {0};
+    char name[256];
+    if (h5_read_string_scalar(g, "name", f->path, name, sizeof name) != WN_OK) {
+        H5Gclose(g);
+        return WN_ERR;
+    }
+    if (n == 0) { /* a layer without variables: nothing to map */
+        H5Gclose(g);
+        return WN_OK;
+    }
+    /* without a name attribute (older Keras 3), the slot is the only identity */
+    l.name = str_dup_n(name[0] ? name : slot, strlen(name[0] ? name : slot));
+    l.slot = str_dup_n(slot, strlen(slot));
+    l.weights = calloc((size_t)n, sizeof *l.weights);
+    l.depth = depth;
+    int rc = l.name && l.slot && l.weights ? WN_OK : wn_fail("%s: out of memory", f->path);
+    for (int k = 0; rc == WN_OK && k < n; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "%d", k);
+        l.weights[k].name = str_dup_n(key, strlen(key));
+        l.n_weights = k + 1;
+        if (!l.weights[k].name) {
+            rc = wn_fail("%s: out of memory", f->path);
+        } else if (H5Lexists(g, key, H5P_DEFAULT) <= 0) {
+            rc = wn_fail("%s: layer '%s' (%s) has %d variables but no variable '%s/%s' (a "
+                         "Keras 3 file numbers them 0..%d; damaged or hand-edited file)",
+                         f->path, l.name, slot, n, vars, key, n - 1);
+        } else {
+            rc = weight_index(f, g, vars, &l.weights[k]);
+        }
+    }
+    H5Gclose(g);
+    if (rc == WN_OK) rc = k3_add_layer(f, &l);
+    if (rc != WN_OK) layer_free(&l);
+    else f->n_weighted_layers++;
+    return rc;
+}
+
+/* Walks <prefix>layers/ of one model (a Functional or Sequential) and its nested ones. */
+static int k3_walk(wn_h5_file *f, const char *prefix, int depth) {
+    char layers[1100], err[256];
+    snprintf(layers, sizeof layers, "%slayers", prefix);
+    if (depth > 8) return wn_fail("%s: models nested deeper than 8 levels at '%s'", f->path, prefix);
+    if (!h5_path_exists((hid_t)f->root_id, layers)) return WN_OK;
+    hid_t g = H5Gopen2((hid_t)f->root_id, layers, H5P_DEFAULT);
+    name_list kids = {0};
+    hsize_t at = 0;
+    if (g < 0 || H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &at, name_list_add, &kids) < 0) {
+        if (g >= 0) H5Gclose(g);
+        free_strings(kids.s, kids.n);
+        return wn_fail("%s: cannot list '%s': %s", f->path, layers, h5_error_text(err));
+    }
+    H5Gclose(g);
+    int rc = WN_OK;
+    for (int i = 0; rc == WN_OK && i < kids.n; i++) {
+        char slot[1100], sub[1200];
+        snprintf(slot, sizeof slot, "%s/%s", layers, kids.s[i]);
+        snprintf(sub, sizeof sub, "%s/layers", slot);
+        int nested = h5_path_exists((hid_t)f->root_id, sub);
+        snprintf(sub, sizeof sub, "%s/vars", slot);
+        if (h5_path_exists((hid_t)f->root_id, sub)) rc = k3_index_vars(f, slot, depth);
+        if (rc == WN_OK && nested) {
+            int before = f->n_weighted_layers;
+            snprintf(sub, sizeof sub, "%s/", slot);
+            rc = k3_walk(f, sub, depth + 1);
+            if (rc == WN_OK && depth == 0 && f->n_weighted_layers > before) {
+                if (f->nested_slot[0]) {
+                    rc = wn_fail("%s: two nested models with weights ('%s' and '%s'); "
+                                 "expected one backbone",
+                                 f->path, f->nested_slot, slot);
+                } else {
+                    snprintf(f->nested_slot, sizeof f->nested_slot, "%s", slot);
+                }
+            }
+        }
+    }
+    free_strings(kids.s, kids.n);
+    return rc;
+}
+
+static int k3_index(wn_h5_file *f) {
+    char name[128];
+    if (h5_path_exists((hid_t)f->root_id, "vars")) {
+        hid_t v = H5Gopen2((hid_t)f->root_id, "vars", H5P_DEFAULT);
+        if (v >= 0) {
+            int rc = h5_read_string_scalar(v, "name", f->path, name, sizeof name);
+            H5Gclose(v);
+            if (rc != WN_OK) return WN_ERR;
+            snprintf(f->model_name, sizeof f->model_name, "%s", name);
+        }
+    }
+    f->layout = WN_H5_LAYOUT_KERAS3;
+    return k3_walk(f, "", 0);
+}
+
+static int h5_open_direct(const char *path, const char *display, wn_h5_file **out) {
     *out = NULL;
     struct stat st;
     if (stat(path, &st) != 0)
@@ -417,7 +558,7 @@ static int h5_open_direct(const char *path, wn_h5_file **out) {
         return wn_fail("%s: out of memory", path);
     }
     f->file_id = f->root_id = -1;
-    snprintf(f->path, sizeof f->path, "%s", path);
+    snprintf(f->path, sizeof f->path, "%s", display ? display : path);
 
     htri_t is_h5 = H5Fis_hdf5(path);
     if (is_h5 <= 0) {
@@ -452,6 +593,13 @@ static int h5_open_direct(const char *path, wn_h5_file **out) {
         f->in_model_weights = 1;
     }
     f->root_id = root;
+    if (H5Aexists(root, "layer_names") <= 0 && H5Aexists(root, "layer_names0") <= 0 &&
+        H5Lexists(root, "layers", H5P_DEFAULT) > 0) {
+        if (k3_index(f) != WN_OK) goto fail;
+        h5_quiet_end(q);
+        *out = f;
+        return WN_OK;
+    }
     if (H5Aexists(root, "layer_names") <= 0 && H5Aexists(root, "layer_names0") <= 0) {
         wn_fail("%s: an HDF5 file but not a Keras weight file (no layer_names attribute at "
                 "/%s)",
@@ -478,7 +626,7 @@ fail:
 static int h5_read_everything(const char *path, void *user) {
     (void)user;
     wn_h5_file *f;
-    if (h5_open_direct(path, &f) != WN_OK) return WN_ERR;
+    if (h5_open_direct(path, NULL, &f) != WN_OK) return WN_ERR;
     size_t largest = 1;
     for (int l = 0; l < f->n_layers; l++)
         for (int w = 0; w < f->layers[l].n_weights; w++)
@@ -496,7 +644,9 @@ static int h5_read_everything(const char *path, void *user) {
     return rc;
 }
 
-int wn_h5_open(const char *path, wn_h5_file **out) {
+int wn_h5_open(const char *path, wn_h5_file **out) { return wn_h5_open_named(path, NULL, out); }
+
+int wn_h5_open_named(const char *path, const char *display, wn_h5_file **out) {
     *out = NULL;
     /* Debian's HDF5 1.10.8 crashes or loops forever on some damaged files (found by
      * fuzzing; tests/fuzz/upstream/h5_keras/): read the file once in a child process
@@ -508,7 +658,7 @@ int wn_h5_open(const char *path, wn_h5_file **out) {
     if (env && atof(env) > 0) limit = atof(env);
     if (wn_isolate_run(path, h5_read_everything, NULL, limit, "the HDF5 library") != WN_OK)
         return WN_ERR;
-    return h5_open_direct(path, out);
+    return h5_open_direct(path, display, out);
 }
 
 int wn_h5_find_layer(const wn_h5_file *f, const char *name) {
@@ -532,7 +682,9 @@ int wn_h5_weight_read(const wn_h5_file *f, int layer, int w, float *dst, size_t 
     h5_quiet q = h5_quiet_begin();
     char err[256];
     int rc = WN_OK;
-    hid_t g = H5Gopen2((hid_t)f->root_id, l->name, H5P_DEFAULT);
+    char group[1100];
+    snprintf(group, sizeof group, l->slot ? "%s/vars" : "%s", l->slot ? l->slot : l->name);
+    hid_t g = H5Gopen2((hid_t)f->root_id, group, H5P_DEFAULT);
     hid_t d = g >= 0 ? H5Dopen2(g, wt->name, H5P_DEFAULT) : -1;
     if (d < 0 || H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
         rc = wn_fail("%s: layer '%s': cannot read '%s' (truncated or damaged file?): %s",

@@ -831,6 +831,89 @@ static int check_layers(const char *path, const wn_h5_out_layer *layers, int n_l
     return WN_OK;
 }
 
+/* The file image of an in-memory (core driver) HDF5 file, written to `path`
+ * through host/atomic_file.h. */
+static int h5_commit_image(void *image, ssize_t image_size, const char *path) {
+    wn_atomic_file af;
+    if (wn_atomic_open(&af, path) != WN_OK) {
+        free(image);
+        return WN_ERR;
+    }
+    fwrite(image, 1, (size_t)image_size, af.fp); /* a short write shows in ferror() */
+    free(image);
+    return wn_atomic_commit(&af);
+}
+
+int wn_h5_write_keras3(const char *path, const wn_h5_k3_group *groups, int n_groups) {
+    for (int i = 0; i < n_groups; i++) {
+        const wn_h5_k3_group *g = &groups[i];
+        if (!g->name || (g->n_weights > 0 && !g->weights) || g->n_weights < 0)
+            return wn_fail("%s: group '%s': bad weight list", path, g->path);
+        for (int k = 0; k < g->n_weights; k++)
+            for (int r = 0; r < g->weights[k].rank; r++)
+                if (g->weights[k].dims[r] < 0 || !g->weights[k].data)
+                    return wn_fail("%s: group '%s': invalid weight %d", path, g->path, k);
+    }
+    char tmp[4200];
+    if (wn_atomic_temp_name(path, tmp, sizeof tmp) != WN_OK) return WN_ERR;
+    h5_quiet q = h5_quiet_begin();
+    char err[256];
+    const char *failed_at = NULL;
+    void *image = NULL;
+    ssize_t image_size = 0;
+    /* in memory, then written through host/atomic_file.h (see wn_h5_write) */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t file = fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) >= 0
+                     ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+                     : -1;
+    if (fapl >= 0) H5Pclose(fapl);
+    if (file < 0) {
+        wn_fail("cannot create %s: %s", path, h5_error_text(err));
+        h5_quiet_end(q);
+        return WN_ERR;
+    }
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0) failed_at = "property list";
+    for (int i = 0; !failed_at && i < n_groups; i++) {
+        const wn_h5_k3_group *gr = &groups[i];
+        char vars[400];
+        snprintf(vars, sizeof vars, "%s%svars", gr->path, gr->path[0] ? "/" : "");
+        failed_at = gr->path[0] ? gr->path : "/vars";
+        hid_t g = H5Gcreate2(file, vars, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        if (g < 0) break;
+        int ok = h5_write_string_attr(g, "name", &gr->name, 1, 0, 1) == 0;
+        for (int k = 0; ok && k < gr->n_weights; k++) {
+            wn_h5_out_weight w = gr->weights[k];
+            char key[16];
+            snprintf(key, sizeof key, "%d", k);
+            w.name = key;
+            ok = write_dataset(g, lcpl, &w) == 0;
+        }
+        H5Gclose(g);
+        if (ok) failed_at = NULL;
+    }
+    if (!failed_at) {
+        failed_at = "the file image";
+        if (H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0) {
+            image_size = H5Fget_file_image(file, NULL, 0);
+            image = image_size > 0 ? malloc((size_t)image_size) : NULL;
+            if (image && H5Fget_file_image(file, image, (size_t)image_size) == image_size)
+                failed_at = NULL;
+        }
+    }
+    int rc = WN_OK;
+    if (failed_at) rc = wn_fail("%s: cannot write '%s': %s", path, failed_at, h5_error_text(err));
+    if (H5Fclose(file) < 0 && rc == WN_OK)
+        rc = wn_fail("%s: cannot finish the file: %s", path, h5_error_text(err));
+    if (lcpl >= 0) H5Pclose(lcpl);
+    h5_quiet_end(q);
+    if (rc != WN_OK) {
+        free(image);
+        return WN_ERR;
+    }
+    return h5_commit_image(image, image_size, path);
+}
+
 int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
                 const wn_h5_write_opts *opts) {
     wn_h5_write_opts defaults = {0};
@@ -928,12 +1011,9 @@ done:;
     h5_quiet_end(q);
     free(order);
     free(names);
-    wn_atomic_file af;
-    if (rc != WN_OK || wn_atomic_open(&af, path) != WN_OK) {
+    if (rc != WN_OK) {
         free(image);
         return WN_ERR;
     }
-    fwrite(image, 1, (size_t)image_size, af.fp); /* a short write shows in ferror() */
-    free(image);
-    return wn_atomic_commit(&af);
+    return h5_commit_image(image, image_size, path);
 }

@@ -158,6 +158,20 @@ typedef struct wn_h5_write_opts {
 int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
                 const wn_h5_write_opts *opts);
 
+/* One group of a Keras 3 .weights.h5: "<path>/vars" with attr name and datasets
+ * "0".."n-1" (the weights' own names are not written). path "" is the saved model
+ * itself ("/vars"). */
+typedef struct wn_h5_k3_group {
+    char path[320];                 /* "layers/functional/layers/conv2d_5" */
+    const char *name;               /* the layer's name (the vars attr) */
+    int n_weights;
+    const wn_h5_out_weight *weights;
+} wn_h5_k3_group;
+
+/* Writes `groups` in Keras 3's layout (what model.save_weights("x.weights.h5")
+ * writes and load_weights reads), atomically like wn_h5_write. */
+int wn_h5_write_keras3(const char *path, const wn_h5_k3_group *groups, int n_groups);
+
 #ifdef __cplusplus
 }
 #endif

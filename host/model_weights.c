@@ -252,18 +252,24 @@ static const char *k3_slot_class(wn_layer_type t) {
 /* slots[i] = Keras 3's slot path of model layer ml[i] inside container `prefix`
  * ("" or "layers/functional/"): "<prefix>layers/<class>[_k]", k counting the layers of
  * that class before it in model.layers order (Keras's _get_unique_name). */
+void wn_model_keras3_slot(const wn_model *m, int id, int first, int count, const char *prefix,
+                          char *out, size_t size) {
+    const wn_layer *l = &m->graph.layers[id];
+    int k = 0;
+    for (int j = first; j < id && j < first + count; j++)
+        if (j >= 0 && m->graph.layers[j].type == l->type &&
+            in_backbone(m, j) == in_backbone(m, id))
+            k++;
+    if (k)
+        snprintf(out, size, "%slayers/%s_%d", prefix, k3_slot_class(l->type), k);
+    else
+        snprintf(out, size, "%slayers/%s", prefix, k3_slot_class(l->type));
+}
+
 static void k3_slots(const ctx *c, int first, int count, const char *prefix, char (*slots)[320],
                      const int *ids, int n_ids) {
-    for (int i = 0; i < n_ids; i++) {
-        const wn_layer *l = mlayer(c, ids[i]);
-        int k = 0;
-        for (int j = first; j < ids[i]; j++)
-            if (j < first + count && mlayer(c, j)->type == l->type) k++;
-        if (k)
-            snprintf(slots[i], 320, "%slayers/%s_%d", prefix, k3_slot_class(l->type), k);
-        else
-            snprintf(slots[i], 320, "%slayers/%s", prefix, k3_slot_class(l->type));
-    }
+    for (int i = 0; i < n_ids; i++)
+        wn_model_keras3_slot(c->m, ids[i], first, count, prefix, slots[i], 320);
 }
 
 static int k3_find(const wn_h5_file *f, const char *key, int by_slot) {
@@ -624,15 +630,56 @@ int wn_model_weights_head_classes(const char *path) {
     char tmp[4200];
     if (wn_keras_archive_is(path)) { /* config.json says it without extracting */
         wn_keras_config cfg;
-        if (wn_keras_archive_config(path, &cfg) != WN_OK) return 0;
+        if (wn_keras_archive_config(path, &cfg) != WN_OK) return -1;
         int units = cfg.dense_units;
         wn_keras_config_free(&cfg);
         return units;
     }
-    if (open_weights(NULL, path, &f, tmp, sizeof tmp) != WN_OK) return 0;
+    if (open_weights(NULL, path, &f, tmp, sizeof tmp) != WN_OK) return -1;
     int classes = 0, i = wn_h5_find_layer(f, "dense");
     if (i >= 0 && f->layers[i].n_weights >= 1 && f->layers[i].weights[0].rank == 2)
         classes = (int)f->layers[i].weights[0].dims[1];
     close_weights(f, tmp);
     return classes;
+}
+
+int wn_model_weights_save_keras3(const wn_model *m, const char *path, wn_weights_scope scope) {
+    if (!m || !m->params) return wn_fail("%s: no model to save", path);
+    const wn_graph *g = &m->graph;
+    int n = g->n_layers;
+    wn_h5_k3_group *gr = calloc((size_t)n + 8, sizeof *gr);
+    wn_h5_out_weight *ow = calloc((size_t)n * WN_MAX_WEIGHTS + 1, sizeof *ow);
+    if (!gr || !ow) {
+        free(gr), free(ow);
+        return wn_fail("%s: out of memory", path);
+    }
+    const char *bname = m->backbone ? m->backbone->keras_name : g->name;
+    int ng = 0, nw = 0, whole = scope == WN_WEIGHTS_WHOLE_MODEL;
+    /* the saved model itself, then its layers (Keras writes a vars group for each) */
+    gr[ng++] = (wn_h5_k3_group){"", whole ? "functional" : bname, 0, NULL};
+    const char *nested = whole ? "layers/functional/" : "";
+    if (whole) gr[ng++] = (wn_h5_k3_group){"layers/functional", bname, 0, NULL};
+    for (int i = 0; i < n; i++) {
+        int bb = in_backbone(m, i);
+        if (!bb && !whole) continue;
+        wn_h5_k3_group *e = &gr[ng++];
+        if (bb)
+            wn_model_keras3_slot(m, i, m->backbone_first, m->backbone_count, nested, e->path,
+                                 sizeof e->path);
+        else
+            wn_model_keras3_slot(m, i, 0, n, "", e->path, sizeof e->path);
+        e->name = g->layers[i].name;
+        wn_h5_out_layer tmp;
+        e->weights = &ow[nw];
+        e->n_weights = out_layer_fill(m, i, &tmp, &ow[nw], NULL);
+        nw += e->n_weights;
+        if (!bb && g->layers[i].type == WN_LAYER_AUGMENT) {
+            /* Keras 3 names the outer input "input_layer"; the Sequential's layers */
+            gr[ng++] = (wn_h5_k3_group){"layers/sequential/layers/random_flip", "random_flip", 0, NULL};
+            gr[ng++] = (wn_h5_k3_group){"layers/sequential/layers/random_rotation", "random_rotation", 0, NULL};
+        }
+    }
+    int rc = wn_h5_write_keras3(path, gr, ng);
+    free(gr), free(ow);
+    return rc;
 }

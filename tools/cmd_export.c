@@ -18,17 +18,27 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: wastenet export --format h5 --weights FILE --out FILE [options]\n\n"
+            "usage: wastenet export --format FORMAT --weights FILE --out FILE [options]\n\n"
             "Writes weights that Keras loads. By default the notebook's whole model, for\n"
             "`model.load_weights(FILE)` on its get_model() (InceptionResNetV2 as a nested\n"
             "model, then GlobalAveragePooling2D, Dropout and Dense); with --backbone-only the\n"
             "backbone alone, in the layout of Keras's official *_notop.h5 files. The file is\n"
             "written atomically and read back bit-exactly before success is reported.\n\n"
+            "formats (which file for which Keras):\n"
+            "  h5          legacy HDF5 (x.h5): tf-keras 2 and Keras 3 model.load_weights(),\n"
+            "              for get_model() as built (backbone frozen). Keras matches it by\n"
+            "              position in trainable-then-frozen order, so a model with a\n"
+            "              trainable backbone fails with \"Shape mismatch in layer #0\":\n"
+            "              freeze it (base.trainable = False) before load_weights, or use\n"
+            "              weights-h5 with Keras 3.\n"
+            "  weights-h5  Keras 3 (x.weights.h5): model.load_weights() in Keras 3 whatever\n"
+            "              the trainable split (matched per layer). tf-keras 2 cannot read it.\n\n"
             "options:\n"
-            "  --format h5         the output format (only h5)\n"
+            "  --format F          h5 (default) or weights-h5\n"
             "  --weights FILE      a wastenet checkpoint (<run>/<phase>.ckpt: its current\n"
-            "                      weights) or a Keras/wastenet .h5 weight file\n"
-            "  --out FILE          the .h5 file to write (replaced atomically)\n"
+            "                      weights), a Keras 2/3 .h5 or .weights.h5, or a .keras\n"
+            "  --out FILE          the file to write (replaced atomically); Keras 3 wants\n"
+            "                      the .weights.h5 suffix for weights-h5\n"
             "  --backbone-only     write the backbone alone (notop layout)\n"
             "  --model NAME        backbone of an .h5 input (default irv2; a checkpoint\n"
             "                      names its own)\n"
@@ -38,7 +48,9 @@ static void usage(FILE *out) {
             "examples:\n"
             "  wastenet export --format h5 --weights runs/R/finetune.ckpt --out weights/model.h5\n"
             "  wastenet export --format h5 --backbone-only --weights runs/R/finetune.ckpt \\\n"
-            "      --out weights/backbone_notop.h5\n");
+            "      --out weights/backbone_notop.h5\n"
+            "  wastenet export --format weights-h5 --weights runs/R/finetune.ckpt \\\n"
+            "      --out weights/model.weights.h5\n");
 }
 
 typedef enum { INPUT_UNKNOWN, INPUT_H5, INPUT_CHECKPOINT } input_kind;
@@ -50,6 +62,7 @@ static input_kind sniff(const char *path) {
     size_t n = fread(magic, 1, sizeof magic, fp);
     fclose(fp);
     if (n == 8 && !memcmp(magic, "\x89HDF\r\n\x1a\n", 8)) return INPUT_H5;
+    if (n >= 4 && !memcmp(magic, "PK\x03\x04", 4)) return INPUT_H5; /* a .keras archive */
     if (n >= 6 && !memcmp(magic, "WNCKPT", 6)) return INPUT_CHECKPOINT;
     return INPUT_UNKNOWN;
 }
@@ -150,8 +163,9 @@ int cmd_export(int argc, char **argv) {
         fprintf(stderr, "wastenet export: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (strcmp(format, "h5")) {
-        fprintf(stderr, "wastenet export: unknown --format '%s' (only h5)\n", format);
+    int keras3 = !strcmp(format, "weights-h5");
+    if (strcmp(format, "h5") && !keras3) {
+        fprintf(stderr, "wastenet export: unknown --format '%s' (h5 or weights-h5)\n", format);
         return 2;
     }
     if (!weights || !out) {
@@ -167,14 +181,16 @@ int cmd_export(int argc, char **argv) {
     }
     const char *model_arch = m.backbone->name;
     wn_weights_scope scope = backbone_only ? WN_WEIGHTS_BACKBONE_ONLY : WN_WEIGHTS_WHOLE_MODEL;
-    int rc = wn_model_weights_save(&m, out, scope);
+    int rc = keras3 ? wn_model_weights_save_keras3(&m, out, scope)
+                    : wn_model_weights_save(&m, out, scope);
     if (rc == WN_OK) rc = verify(&m, model_arch, out, backbone_only);
     if (rc != WN_OK) {
         fprintf(stderr, "wastenet export: %s\n", wn_last_error());
         wn_model_free(&m);
         return 1;
     }
-    printf("wrote %s: %s (%s, %d classes), %zu weights, read back bit-exactly\n", out,
+    printf("wrote %s: %s%s (%s, %d classes), %zu weights, read back bit-exactly\n", out,
+           keras3 ? "Keras 3 .weights.h5, " : "legacy h5, ",
            backbone_only ? "backbone only, Keras notop layout"
                          : "whole model, Keras get_model() layout",
            m.backbone->keras_name, m.num_classes,

@@ -13,6 +13,7 @@
 #include "engine/error.h"
 #include "engine/model.h"
 #include "host/h5_keras.h"
+#include "host/model_keras.h"
 #include "host/model_weights.h"
 #include "tools/commands.h"
 
@@ -32,9 +33,11 @@ static void usage(FILE *out) {
             "              freeze it (base.trainable = False) before load_weights, or use\n"
             "              weights-h5 with Keras 3.\n"
             "  weights-h5  Keras 3 (x.weights.h5): model.load_weights() in Keras 3 whatever\n"
-            "              the trainable split (matched per layer). tf-keras 2 cannot read it.\n\n"
+            "              the trainable split (matched per layer). tf-keras 2 cannot read it.\n"
+            "  keras       Keras 3 (x.keras): keras.models.load_model(FILE) gives the whole\n"
+            "              model (architecture + weights), no code needed. Not tf-keras 2.\n\n"
             "options:\n"
-            "  --format F          h5 (default) or weights-h5\n"
+            "  --format F          h5 (default), weights-h5 or keras\n"
             "  --weights FILE      a wastenet checkpoint (<run>/<phase>.ckpt: its current\n"
             "                      weights), a Keras 2/3 .h5 or .weights.h5, or a .keras\n"
             "  --out FILE          the file to write (replaced atomically); Keras 3 wants\n"
@@ -163,9 +166,15 @@ int cmd_export(int argc, char **argv) {
         fprintf(stderr, "wastenet export: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    int keras3 = !strcmp(format, "weights-h5");
-    if (strcmp(format, "h5") && !keras3) {
-        fprintf(stderr, "wastenet export: unknown --format '%s' (h5 or weights-h5)\n", format);
+    int keras3 = !strcmp(format, "weights-h5"), archive = !strcmp(format, "keras");
+    if (strcmp(format, "h5") && !keras3 && !archive) {
+        fprintf(stderr, "wastenet export: unknown --format '%s' (h5, weights-h5 or keras)\n",
+                format);
+        return 2;
+    }
+    if (archive && backbone_only) {
+        fprintf(stderr, "wastenet export: --format keras writes the whole model; use "
+                        "--format weights-h5 --backbone-only for the backbone alone\n");
         return 2;
     }
     if (!weights || !out) {
@@ -181,8 +190,9 @@ int cmd_export(int argc, char **argv) {
     }
     const char *model_arch = m.backbone->name;
     wn_weights_scope scope = backbone_only ? WN_WEIGHTS_BACKBONE_ONLY : WN_WEIGHTS_WHOLE_MODEL;
-    int rc = keras3 ? wn_model_weights_save_keras3(&m, out, scope)
-                    : wn_model_weights_save(&m, out, scope);
+    int rc = archive  ? wn_model_save_keras_archive(&m, out)
+             : keras3 ? wn_model_weights_save_keras3(&m, out, scope)
+                      : wn_model_weights_save(&m, out, scope);
     if (rc == WN_OK) rc = verify(&m, model_arch, out, backbone_only);
     if (rc != WN_OK) {
         fprintf(stderr, "wastenet export: %s\n", wn_last_error());
@@ -190,7 +200,7 @@ int cmd_export(int argc, char **argv) {
         return 1;
     }
     printf("wrote %s: %s%s (%s, %d classes), %zu weights, read back bit-exactly\n", out,
-           keras3 ? "Keras 3 .weights.h5, " : "legacy h5, ",
+           archive ? "Keras 3 .keras archive, " : keras3 ? "Keras 3 .weights.h5, " : "legacy h5, ",
            backbone_only ? "backbone only, Keras notop layout"
                          : "whole model, Keras get_model() layout",
            m.backbone->keras_name, m.num_classes,

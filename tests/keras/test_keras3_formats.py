@@ -106,19 +106,27 @@ def main():
         model = get_model3()
         randomize3(model, seed=11)
         want = predict3(model, images)
+        base = model.get_layer("inception_resnet_v2")
+        want_bb = np.asarray(base(irv2_3.preprocess_input(images.astype(np.float32)),
+                                  training=False))
         files = {"weights.h5": wd("k3.weights.h5"), "keras": wd("k3.keras"), "h5": wd("k3.h5")}
         model.save_weights(files["weights.h5"])
         model.save(files["keras"])
         model.save(files["h5"])
         # ---- a. we read what Keras 3 saves
         for fmt, path in files.items():
-            _, probs, facts = probe_forward(probe, wd, path, images, f"a_{fmt.replace('.', '_')}")
+            bb, probs, facts = probe_forward(probe, wd, path, images, f"a_{fmt.replace('.', '_')}")
+            checks.close(f"a. Keras 3 model.save {fmt}: wastenet vs Keras 3 backbone output", bb,
+                         want_bb, TOL)
             checks.close(f"a. Keras 3 model.save {fmt}: wastenet vs Keras 3 softmax", probs, want,
                          TOL)
         old = wd("k3_noname.weights.h5")
         drop_name_attrs(files["weights.h5"], old)
-        _, probs, facts = probe_forward(probe, wd, old, images, "a_noname")
-        checks.close("a. .weights.h5 without name attributes (matched by slot)", probs, want, TOL)
+        bb, probs, facts = probe_forward(probe, wd, old, images, "a_noname")
+        checks.true("a. .weights.h5 without name attributes: matched by slot, not by name",
+                    facts["by_name"] == 0, str(facts))
+        checks.close("a. .weights.h5 without name attributes: backbone output", bb, want_bb, TOL)
+        checks.close("a. .weights.h5 without name attributes: softmax", probs, want, TOL)
 
         # ---- b. Keras 3 and tf-keras 2 read what we export
         _, ours, _ = probe_forward(probe, wd, files["keras"], images, "b_ours")

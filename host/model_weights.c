@@ -144,10 +144,18 @@ static int map_flat(ctx *c, const int *ml, int nm, const int *fl, int nf, const 
     return WN_OK;
 }
 
-/* Same variable name, ignoring TF's ":0" suffix (Keras 3's legacy h5 has none). */
+/* Same variable name, ignoring TF's ":0" suffix (Keras 3's legacy h5 has none) and
+ * Keras 3 calling DepthwiseConv2D's depthwise_kernel "kernel". */
 static int same_var_name(const char *a, const char *b) {
     size_t na = strcspn(a, ":"), nb = strcspn(b, ":");
-    return na == nb && !strncmp(a, b, na);
+    if (na == nb && !strncmp(a, b, na)) return 1;
+    static const char dw[] = "depthwise_kernel", k[] = "kernel";
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    if (!sa || !sb || sa - a != sb - b || strncmp(a, b, (size_t)(sa - a))) return 0;
+    char ka[48], kb[48];
+    weight_kind(a, ka, sizeof ka);
+    weight_kind(b, kb, sizeof kb);
+    return (!strcmp(ka, dw) && !strcmp(kb, k)) || (!strcmp(ka, k) && !strcmp(kb, dw));
 }
 
 /* Maps the model layers ml[] onto the flat weight list of nested group fl_nest:
@@ -215,7 +223,8 @@ static int check_map(const ctx *c) {
         char kf[48], km[48];
         weight_kind(fw->name, kf, sizeof kf);
         weight_kind(w->name, km, sizeof km);
-        if (known_kind(kf) && known_kind(km) && strcmp(kf, km))
+        int dw_alias = !strcmp(km, "depthwise_kernel") && !strcmp(kf, "kernel"); /* Keras 3 */
+        if (known_kind(kf) && known_kind(km) && strcmp(kf, km) && !dw_alias)
             return wn_fail("%s: layer '%s' weight '%s': the file has '%s' in its place%s "
                            "(weights saved in another order, e.g. with another trainable "
                            "split?)",

@@ -47,13 +47,16 @@ static void usage(FILE *out) {
             "                      names its own)\n"
             "  --classes N         classes of an .h5 input's head (default: read from its\n"
             "                      dense layer, else 6)\n"
+            "  --image-size N      input size written into a .keras config (default: a\n"
+            "                      checkpoint's own, else 320, the notebook's)\n"
             "  -h, --help          this help\n\n"
             "examples:\n"
             "  wastenet export --format h5 --weights runs/R/finetune.ckpt --out weights/model.h5\n"
             "  wastenet export --format h5 --backbone-only --weights runs/R/finetune.ckpt \\\n"
             "      --out weights/backbone_notop.h5\n"
             "  wastenet export --format weights-h5 --weights runs/R/finetune.ckpt \\\n"
-            "      --out weights/model.weights.h5\n");
+            "      --out weights/model.weights.h5\n"
+            "  wastenet export --format keras --weights runs/R/finetune.ckpt --out model.keras\n");
 }
 
 typedef enum { INPUT_UNKNOWN, INPUT_H5, INPUT_CHECKPOINT } input_kind;
@@ -72,7 +75,7 @@ static input_kind sniff(const char *path) {
 
 /* Builds the model `weights` describes and fills its weights. */
 static int load_input(wn_model *m, const char *weights, const char *arch, int classes,
-                      int backbone_only) {
+                      int image_size, int backbone_only) {
     switch (sniff(weights)) {
     case INPUT_CHECKPOINT:
         return wn_checkpoint_load_model(m, weights);
@@ -81,8 +84,9 @@ static int load_input(wn_model *m, const char *weights, const char *arch, int cl
         if (classes <= 0) classes = 6;
         const wn_backbone_def *def = wn_backbone_find(arch);
         if (!def) return WN_ERR;
-        /* weights do not depend on the image size: build at the smallest one */
-        if (wn_model_create(m, arch, def->min_size, def->min_size, classes, 0) != WN_OK)
+        /* weights do not depend on the image size (only a .keras config does) */
+        int size = image_size ? image_size : def->min_size;
+        if (wn_model_create(m, arch, size, size, classes, 0) != WN_OK)
             return WN_ERR;
         wn_weights_info info;
         if (wn_model_weights_load(m, weights, &info) != WN_OK) {
@@ -139,10 +143,11 @@ int cmd_export(int argc, char **argv) {
                                          {"backbone-only", no_argument, 0, 'b'},
                                          {"model", required_argument, 0, 'm'},
                                          {"classes", required_argument, 0, 'c'},
+                                         {"image-size", required_argument, 0, 's'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *format = "h5", *weights = NULL, *out = NULL, *arch = "irv2";
-    int backbone_only = 0, classes = 0, c;
+    int backbone_only = 0, classes = 0, image_size = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -155,6 +160,13 @@ int cmd_export(int argc, char **argv) {
             classes = atoi(optarg);
             if (classes < 2) {
                 fprintf(stderr, "wastenet export: --classes needs a number >= 2\n");
+                return 2;
+            }
+            break;
+        case 's':
+            image_size = atoi(optarg);
+            if (image_size < 1) {
+                fprintf(stderr, "wastenet export: --image-size needs a positive number\n");
                 return 2;
             }
             break;
@@ -184,7 +196,8 @@ int cmd_export(int argc, char **argv) {
     }
 
     wn_model m;
-    if (load_input(&m, weights, arch, classes, backbone_only) != WN_OK) {
+    if (!image_size && archive && sniff(weights) != INPUT_CHECKPOINT) image_size = 320;
+    if (load_input(&m, weights, arch, classes, image_size, backbone_only) != WN_OK) {
         fprintf(stderr, "wastenet export: %s\n", wn_last_error());
         return 1;
     }

@@ -9,8 +9,8 @@ statistics included):
      wastenet must match by Keras 3's slots as load_weights does;
   b. Keras 3 loads `wastenet export --format weights-h5` into a fresh get_model()
      (backbone frozen, and trainable: .weights.h5 is matched per layer) and
-     `--format h5` (backbone frozen), tf-keras 2 loads `--format h5`; each predicts
-     what wastenet predicts;
+     `--format h5` (backbone frozen), opens `--format keras` with load_model, and
+     tf-keras 2 loads `--format h5`; each predicts what wastenet predicts;
   c. bad inputs end with exit status 1 and a message naming the problem: a truncated
      .keras, a .keras of another architecture, a .weights.h5 of another model.
 Tolerance: 1e-5 normalised max error on the softmax (keras_common.err).
@@ -144,6 +144,14 @@ def main():
         m3 = get_model3(False)
         m3.load_weights(exp2)
         checks.close("b. Keras 3 load_weights(--format h5), backbone frozen: Keras 3 vs "
+                     "wastenet", predict3(m3, images), ours, TOL)
+        del m3
+        exp_keras = wd("ours.keras")
+        subprocess.run([wastenet, "export", "--format", "keras", "--image-size", SIZE,
+                        "--weights", files["keras"], "--out", exp_keras], check=True,
+                       capture_output=True)
+        m3 = keras3.models.load_model(exp_keras)
+        checks.close("b. Keras 3 load_model(--format keras), no custom code: Keras 3 vs "
                      "wastenet", predict3(m3, images), ours, TOL)
         del m3
         m2, _ = build_notebook_model(SIZE)

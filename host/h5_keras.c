@@ -274,6 +274,7 @@ static void layer_free(wn_h5_layer *l) {
     for (int i = 0; i < l->n_weights; i++) free(l->weights[i].name);
     free(l->weights);
     free(l->name);
+    free(l->slot);
 }
 
 void wn_h5_close(wn_h5_file *f) {
@@ -401,7 +402,147 @@ static int file_index(wn_h5_file *f) {
     return WN_OK;
 }
 
-static int h5_open_direct(const char *path, wn_h5_file **out) {
+
+/* ---------------------------------------------------------------- Keras 3 layout */
+
+/* Names of the links directly under group g, in name order (HDF5's default index). */
+typedef struct name_list {
+    char **s;
+    int n, cap;
+} name_list;
+
+static herr_t name_list_add(hid_t g, const char *name, const H5L_info_t *info, void *user) {
+    (void)g, (void)info;
+    name_list *l = user;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        char **grown = realloc(l->s, (size_t)cap * sizeof *grown);
+        if (!grown) return -1;
+        l->s = grown, l->cap = cap;
+    }
+    l->s[l->n] = str_dup_n(name, strlen(name));
+    return l->s[l->n++] ? 0 : -1;
+}
+
+static int k3_add_layer(wn_h5_file *f, wn_h5_layer *l) {
+    wn_h5_layer *grown = realloc(f->layers, (size_t)(f->n_layers + 1) * sizeof *grown);
+    if (!grown) return wn_fail("%s: out of memory", f->path);
+    f->layers = grown;
+    f->layers[f->n_layers++] = *l;
+    return WN_OK;
+}
+
+/* One layer's vars group: its datasets must be exactly "0".."n-1". Adds the layer to
+ * f when it has variables. */
+static int k3_index_vars(wn_h5_file *f, const char *slot, int depth) {
+    if (strlen(slot) > 1000) return wn_fail("%s: a layer path longer than 1000 bytes", f->path);
+    char vars[1200], err[256];
+    snprintf(vars, sizeof vars, "%s/vars", slot);
+    hid_t g = H5Gopen2((hid_t)f->root_id, vars, H5P_DEFAULT);
+    if (g < 0) return wn_fail("%s: '%s' is not a group: %s", f->path, vars, h5_error_text(err));
+    H5G_info_t gi;
+    if (H5Gget_info(g, &gi) < 0 || gi.nlinks > 64) {
+        H5Gclose(g);
+        return wn_fail("%s: '%s' is not a layer's variable group (%s)", f->path, vars,
+                       gi.nlinks > 64 ? "too many entries" : "unreadable");
+    }
+    int n = (int)gi.nlinks;
+    wn_h5_layer l = {0};
+    char name[256];
+    if (h5_read_string_scalar(g, "name", f->path, name, sizeof name) != WN_OK) {
+        H5Gclose(g);
+        return WN_ERR;
+    }
+    if (n == 0) { /* a layer without variables: nothing to map */
+        H5Gclose(g);
+        return WN_OK;
+    }
+    /* without a name attribute (older Keras 3), the slot is the only identity */
+    l.name = str_dup_n(name[0] ? name : slot, strlen(name[0] ? name : slot));
+    l.slot = str_dup_n(slot, strlen(slot));
+    l.weights = calloc((size_t)n, sizeof *l.weights);
+    l.depth = depth;
+    int rc = l.name && l.slot && l.weights ? WN_OK : wn_fail("%s: out of memory", f->path);
+    for (int k = 0; rc == WN_OK && k < n; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "%d", k);
+        l.weights[k].name = str_dup_n(key, strlen(key));
+        l.n_weights = k + 1;
+        if (!l.weights[k].name) {
+            rc = wn_fail("%s: out of memory", f->path);
+        } else if (H5Lexists(g, key, H5P_DEFAULT) <= 0) {
+            rc = wn_fail("%s: layer '%s' (%s) has %d variables but no variable '%s/%s' (a "
+                         "Keras 3 file numbers them 0..%d; damaged or hand-edited file)",
+                         f->path, l.name, slot, n, vars, key, n - 1);
+        } else {
+            rc = weight_index(f, g, vars, &l.weights[k]);
+        }
+    }
+    H5Gclose(g);
+    if (rc == WN_OK) rc = k3_add_layer(f, &l);
+    if (rc != WN_OK) layer_free(&l);
+    else f->n_weighted_layers++;
+    return rc;
+}
+
+/* Walks <prefix>layers/ of one model (a Functional or Sequential) and its nested ones. */
+static int k3_walk(wn_h5_file *f, const char *prefix, int depth) {
+    char layers[1100], err[256];
+    snprintf(layers, sizeof layers, "%slayers", prefix);
+    if (depth > 8) return wn_fail("%s: models nested deeper than 8 levels at '%s'", f->path, prefix);
+    if (!h5_path_exists((hid_t)f->root_id, layers)) return WN_OK;
+    hid_t g = H5Gopen2((hid_t)f->root_id, layers, H5P_DEFAULT);
+    name_list kids = {0};
+    hsize_t at = 0;
+    if (g < 0 || H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &at, name_list_add, &kids) < 0) {
+        if (g >= 0) H5Gclose(g);
+        free_strings(kids.s, kids.n);
+        return wn_fail("%s: cannot list '%s': %s", f->path, layers, h5_error_text(err));
+    }
+    H5Gclose(g);
+    int rc = WN_OK;
+    for (int i = 0; rc == WN_OK && i < kids.n; i++) {
+        char slot[1100], sub[1200];
+        snprintf(slot, sizeof slot, "%s/%s", layers, kids.s[i]);
+        snprintf(sub, sizeof sub, "%s/layers", slot);
+        int nested = h5_path_exists((hid_t)f->root_id, sub);
+        snprintf(sub, sizeof sub, "%s/vars", slot);
+        if (h5_path_exists((hid_t)f->root_id, sub)) rc = k3_index_vars(f, slot, depth);
+        if (rc == WN_OK && nested) {
+            int before = f->n_weighted_layers;
+            snprintf(sub, sizeof sub, "%s/", slot);
+            rc = k3_walk(f, sub, depth + 1);
+            if (rc == WN_OK && depth == 0 && f->n_weighted_layers > before) {
+                if (f->nested_slot[0]) {
+                    rc = wn_fail("%s: two nested models with weights ('%s' and '%s'); "
+                                 "expected one backbone",
+                                 f->path, f->nested_slot, slot);
+                } else {
+                    snprintf(f->nested_slot, sizeof f->nested_slot, "%s", slot);
+                }
+            }
+        }
+    }
+    free_strings(kids.s, kids.n);
+    return rc;
+}
+
+static int k3_index(wn_h5_file *f) {
+    char name[128];
+    if (h5_path_exists((hid_t)f->root_id, "vars")) {
+        hid_t v = H5Gopen2((hid_t)f->root_id, "vars", H5P_DEFAULT);
+        if (v >= 0) {
+            int rc = h5_read_string_scalar(v, "name", f->path, name, sizeof name);
+            H5Gclose(v);
+            if (rc != WN_OK) return WN_ERR;
+            snprintf(f->model_name, sizeof f->model_name, "%s", name);
+        }
+    }
+    f->layout = WN_H5_LAYOUT_KERAS3;
+    return k3_walk(f, "", 0);
+}
+
+static int h5_open_direct(const char *path, const char *display, wn_h5_file **out) {
     *out = NULL;
     struct stat st;
     if (stat(path, &st) != 0)
@@ -418,7 +559,7 @@ static int h5_open_direct(const char *path, wn_h5_file **out) {
         return wn_fail("%s: out of memory", path);
     }
     f->file_id = f->root_id = -1;
-    snprintf(f->path, sizeof f->path, "%s", path);
+    snprintf(f->path, sizeof f->path, "%s", display ? display : path);
 
     htri_t is_h5 = H5Fis_hdf5(path);
     if (is_h5 <= 0) {
@@ -453,6 +594,13 @@ static int h5_open_direct(const char *path, wn_h5_file **out) {
         f->in_model_weights = 1;
     }
     f->root_id = root;
+    if (H5Aexists(root, "layer_names") <= 0 && H5Aexists(root, "layer_names0") <= 0 &&
+        H5Lexists(root, "layers", H5P_DEFAULT) > 0) {
+        if (k3_index(f) != WN_OK) goto fail;
+        h5_quiet_end(q);
+        *out = f;
+        return WN_OK;
+    }
     if (H5Aexists(root, "layer_names") <= 0 && H5Aexists(root, "layer_names0") <= 0) {
         wn_fail("%s: an HDF5 file but not a Keras weight file (no layer_names attribute at "
                 "/%s)",
@@ -479,7 +627,7 @@ fail:
 static int h5_read_everything(const char *path, void *user) {
     (void)user;
     wn_h5_file *f;
-    if (h5_open_direct(path, &f) != WN_OK) return WN_ERR;
+    if (h5_open_direct(path, NULL, &f) != WN_OK) return WN_ERR;
     size_t largest = 1;
     for (int l = 0; l < f->n_layers; l++)
         for (int w = 0; w < f->layers[l].n_weights; w++)
@@ -497,7 +645,9 @@ static int h5_read_everything(const char *path, void *user) {
     return rc;
 }
 
-int wn_h5_open(const char *path, wn_h5_file **out) {
+int wn_h5_open(const char *path, wn_h5_file **out) { return wn_h5_open_named(path, NULL, out); }
+
+int wn_h5_open_named(const char *path, const char *display, wn_h5_file **out) {
     *out = NULL;
     /* Debian's HDF5 1.10.8 crashes or loops forever on some damaged files (found by
      * fuzzing; tests/fuzz/upstream/h5_keras/): read the file once in a child process
@@ -513,7 +663,7 @@ int wn_h5_open(const char *path, wn_h5_file **out) {
     if (env && atof(env) > 0) limit = atof(env);
     if (wn_isolate_run(path, h5_read_everything, NULL, limit, "the HDF5 library") != WN_OK)
         return WN_ERR;
-    return h5_open_direct(path, out);
+    return h5_open_direct(path, display, out);
 }
 
 int wn_h5_find_layer(const wn_h5_file *f, const char *name) {
@@ -537,7 +687,9 @@ int wn_h5_weight_read(const wn_h5_file *f, int layer, int w, float *dst, size_t 
     h5_quiet q = h5_quiet_begin();
     char err[256];
     int rc = WN_OK;
-    hid_t g = H5Gopen2((hid_t)f->root_id, l->name, H5P_DEFAULT);
+    char group[1100];
+    snprintf(group, sizeof group, l->slot ? "%s/vars" : "%s", l->slot ? l->slot : l->name);
+    hid_t g = H5Gopen2((hid_t)f->root_id, group, H5P_DEFAULT);
     hid_t d = g >= 0 ? H5Dopen2(g, wt->name, H5P_DEFAULT) : -1;
     if (d < 0 || H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
         rc = wn_fail("%s: layer '%s': cannot read '%s' (truncated or damaged file?): %s",
@@ -684,6 +836,89 @@ static int check_layers(const char *path, const wn_h5_out_layer *layers, int n_l
     return WN_OK;
 }
 
+/* The file image of an in-memory (core driver) HDF5 file, written to `path`
+ * through host/atomic_file.h. */
+static int h5_commit_image(void *image, ssize_t image_size, const char *path) {
+    wn_atomic_file af;
+    if (wn_atomic_open(&af, path) != WN_OK) {
+        free(image);
+        return WN_ERR;
+    }
+    fwrite(image, 1, (size_t)image_size, af.fp); /* a short write shows in ferror() */
+    free(image);
+    return wn_atomic_commit(&af);
+}
+
+int wn_h5_write_keras3(const char *path, const wn_h5_k3_group *groups, int n_groups) {
+    for (int i = 0; i < n_groups; i++) {
+        const wn_h5_k3_group *g = &groups[i];
+        if (!g->name || (g->n_weights > 0 && !g->weights) || g->n_weights < 0)
+            return wn_fail("%s: group '%s': bad weight list", path, g->path);
+        for (int k = 0; k < g->n_weights; k++)
+            for (int r = 0; r < g->weights[k].rank; r++)
+                if (g->weights[k].dims[r] < 0 || !g->weights[k].data)
+                    return wn_fail("%s: group '%s': invalid weight %d", path, g->path, k);
+    }
+    char tmp[4200];
+    if (wn_atomic_temp_name(path, tmp, sizeof tmp) != WN_OK) return WN_ERR;
+    h5_quiet q = h5_quiet_begin();
+    char err[256];
+    const char *failed_at = NULL;
+    void *image = NULL;
+    ssize_t image_size = 0;
+    /* in memory, then written through host/atomic_file.h (see wn_h5_write) */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t file = fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) >= 0
+                     ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+                     : -1;
+    if (fapl >= 0) H5Pclose(fapl);
+    if (file < 0) {
+        wn_fail("cannot create %s: %s", path, h5_error_text(err));
+        h5_quiet_end(q);
+        return WN_ERR;
+    }
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0) failed_at = "property list";
+    for (int i = 0; !failed_at && i < n_groups; i++) {
+        const wn_h5_k3_group *gr = &groups[i];
+        char vars[400];
+        snprintf(vars, sizeof vars, "%s%svars", gr->path, gr->path[0] ? "/" : "");
+        failed_at = gr->path[0] ? gr->path : "/vars";
+        hid_t g = H5Gcreate2(file, vars, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        if (g < 0) break;
+        int ok = h5_write_string_attr(g, "name", &gr->name, 1, 0, 1) == 0;
+        for (int k = 0; ok && k < gr->n_weights; k++) {
+            wn_h5_out_weight w = gr->weights[k];
+            char key[16];
+            snprintf(key, sizeof key, "%d", k);
+            w.name = key;
+            ok = write_dataset(g, lcpl, &w) == 0;
+        }
+        H5Gclose(g);
+        if (ok) failed_at = NULL;
+    }
+    if (!failed_at) {
+        failed_at = "the file image";
+        if (H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0) {
+            image_size = H5Fget_file_image(file, NULL, 0);
+            image = image_size > 0 ? malloc((size_t)image_size) : NULL;
+            if (image && H5Fget_file_image(file, image, (size_t)image_size) == image_size)
+                failed_at = NULL;
+        }
+    }
+    int rc = WN_OK;
+    if (failed_at) rc = wn_fail("%s: cannot write '%s': %s", path, failed_at, h5_error_text(err));
+    if (H5Fclose(file) < 0 && rc == WN_OK)
+        rc = wn_fail("%s: cannot finish the file: %s", path, h5_error_text(err));
+    if (lcpl >= 0) H5Pclose(lcpl);
+    h5_quiet_end(q);
+    if (rc != WN_OK) {
+        free(image);
+        return WN_ERR;
+    }
+    return h5_commit_image(image, image_size, path);
+}
+
 int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
                 const wn_h5_write_opts *opts) {
     wn_h5_write_opts defaults = {0};
@@ -781,12 +1016,9 @@ done:;
     h5_quiet_end(q);
     free(order);
     free(names);
-    wn_atomic_file af;
-    if (rc != WN_OK || wn_atomic_open(&af, path) != WN_OK) {
+    if (rc != WN_OK) {
         free(image);
         return WN_ERR;
     }
-    fwrite(image, 1, (size_t)image_size, af.fp); /* a short write shows in ferror() */
-    free(image);
-    return wn_atomic_commit(&af);
+    return h5_commit_image(image, image_size, path);
 }

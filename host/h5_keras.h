@@ -19,6 +19,18 @@
  * A nested model (the notebook's `inception_resnet_v2` inside the outer model) is one
  * layer group whose weight_names lists all of the inner model's variables.
  *
+ * Keras 3's `.weights.h5` (`model.save_weights("x.weights.h5")`, and model.weights.h5
+ * inside a `.keras` archive; keras/src/saving/saving_lib.py) has another layout:
+ *   /layers/<slot>/vars/<i>   the i-th variable of a layer, in the layer's own order
+ *                             (kernel, bias; gamma, beta, moving_mean, moving_variance)
+ *   /layers/<slot>/vars       attr name: the layer's name (Keras >= 3.x; may be absent)
+ *   /layers/<slot>/layers/... a nested model or Sequential, recursively
+ * where <slot> is the snake_case class name with a per-class counter in the
+ * container's model.layers order ("conv2d", "conv2d_1", ...; a nested Functional is
+ * "functional"): Keras 3 matches by slot, not by layer name. wn_h5_open indexes it as
+ * a flat list of the layers that have variables (nested ones included), each with
+ * its slot path; a layer without a name attribute is named by its slot path.
+ *
  * Reading: wn_h5_open() validates the file and indexes every layer and weight (name,
  * shape, dtype) without reading weight data; wn_h5_weight_read() then reads one
  * float32 weight. Writing: wn_h5_write() writes the layout as Keras 2 does (groups in
@@ -59,16 +71,29 @@ typedef struct wn_h5_weight {
     char dtype_desc[24];            /* "float32", "float64", "int32", ... for messages */
 } wn_h5_weight;
 
-/* One entry of layer_names with its group's weights (n_weights may be 0). */
+/* One entry of layer_names with its group's weights (n_weights may be 0); in a Keras 3
+ * file, one layer with variables. */
 typedef struct wn_h5_layer {
     char *name;
     int n_weights;
     wn_h5_weight *weights;
+    char *slot;   /* Keras 3: "layers/functional/layers/conv2d_5" (datasets under
+                     <slot>/vars); NULL in a Keras 2 layout file */
+    int depth;    /* Keras 3: 0 in the saved model itself, 1 inside a nested model */
 } wn_h5_layer;
+
+typedef enum {
+    WN_H5_LAYOUT_KERAS2 = 0, /* layer_names + weight_names (legacy h5, both Kerases) */
+    WN_H5_LAYOUT_KERAS3 = 1  /* layers/<slot>/vars/<i> (.weights.h5) */
+} wn_h5_layout;
 
 /* An open weight file. Fields are read-only for callers. */
 typedef struct wn_h5_file {
-    char path[4096];
+    char path[4096];           /* as messages name it */
+    wn_h5_layout layout;
+    char model_name[128];      /* Keras 3: the saved model's name (root vars attr), or "" */
+    char nested_slot[256];     /* Keras 3: slot of the one nested model that has
+                                  variables ("layers/functional"), or "" */
     int64_t file_id;           /* hid_t of the file */
     int64_t root_id;           /* hid_t of "/" or "/model_weights" */
     int in_model_weights;      /* 1 when the layout was found under /model_weights */
@@ -83,8 +108,13 @@ typedef struct wn_h5_file {
 /* Opens and indexes `path`. Fails with a clear reason when the file is missing,
  * unreadable, not HDF5 (or truncated), or not in Keras's weight layout (no
  * layer_names, a listed layer without its group, a weight_names entry without its
- * dataset). On success *out must be released with wn_h5_close(). */
+ * dataset; in a Keras 3 file, a vars group whose datasets are not 0..n-1). On
+ * success *out must be released with wn_h5_close(). */
 int wn_h5_open(const char *path, wn_h5_file **out);
+
+/* wn_h5_open, but messages name the file `display` (e.g. "x.keras: model.weights.h5"
+ * for a file extracted from an archive). */
+int wn_h5_open_named(const char *path, const char *display, wn_h5_file **out);
 
 void wn_h5_close(wn_h5_file *f);
 
@@ -127,6 +157,20 @@ typedef struct wn_h5_write_opts {
  * opts may be NULL for the defaults. */
 int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
                 const wn_h5_write_opts *opts);
+
+/* One group of a Keras 3 .weights.h5: "<path>/vars" with attr name and datasets
+ * "0".."n-1" (the weights' own names are not written). path "" is the saved model
+ * itself ("/vars"). */
+typedef struct wn_h5_k3_group {
+    char path[320];                 /* "layers/functional/layers/conv2d_5" */
+    const char *name;               /* the layer's name (the vars attr) */
+    int n_weights;
+    const wn_h5_out_weight *weights;
+} wn_h5_k3_group;
+
+/* Writes `groups` in Keras 3's layout (what model.save_weights("x.weights.h5")
+ * writes and load_weights reads), atomically like wn_h5_write. */
+int wn_h5_write_keras3(const char *path, const wn_h5_k3_group *groups, int n_groups);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 
 #include "host/base/error.h"
 #include "host/h5_keras.h"
+#include "host/keras_archive.h"
 
 /* Where one model weight comes from. */
 typedef struct wmap {
@@ -73,7 +74,11 @@ static void shape_str(char *buf, size_t size, int rank, const int64_t *dims) {
 static void where_str(const ctx *c, const wmap *e, char *buf, size_t size) {
     const wn_h5_layer *fl = &c->f->layers[e->fl];
     const char *mname = mlayer(c, e->layer)->name;
-    if (e->pos >= 0)
+    if (fl->slot)
+        snprintf(buf, size, " (file layer '%s', variable %s/vars/%s%s)", fl->name, fl->slot,
+                 fl->weights[e->fw].name,
+                 e->pos >= 0 ? "; matched by slot, as Keras 3 does" : "");
+    else if (e->pos >= 0)
         snprintf(buf, size, " (file layer '%s', weight '%s'; matched by position: "
                  "weighted layer %d of the file)", fl->name, fl->weights[e->fw].name, e->pos);
     else if (strcmp(fl->name, mname))
@@ -139,6 +144,20 @@ static int map_flat(ctx *c, const int *ml, int nm, const int *fl, int nf, const 
     return WN_OK;
 }
 
+/* Same variable name, ignoring TF's ":0" suffix (Keras 3's legacy h5 has none) and
+ * Keras 3 calling DepthwiseConv2D's depthwise_kernel "kernel". */
+static int same_var_name(const char *a, const char *b) {
+    size_t na = strcspn(a, ":"), nb = strcspn(b, ":");
+    if (na == nb && !strncmp(a, b, na)) return 1;
+    static const char dw[] = "depthwise_kernel", k[] = "kernel";
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    if (!sa || !sb || sa - a != sb - b || strncmp(a, b, (size_t)(sa - a))) return 0;
+    char ka[48], kb[48];
+    weight_kind(a, ka, sizeof ka);
+    weight_kind(b, kb, sizeof kb);
+    return (!strcmp(ka, dw) && !strcmp(kb, k)) || (!strcmp(ka, k) && !strcmp(kb, dw));
+}
+
 /* Maps the model layers ml[] onto the flat weight list of nested group fl_nest:
  * by weight name when all of the model's names are there, else in layer order
  * (the order Keras writes for a frozen nested model). */
@@ -160,7 +179,7 @@ static int map_nested(ctx *c, const int *ml, int nm, int fl_nest, int *by_name) 
         for (int k = 0; k < l->n_weights; k++, t++) {
             idx[t] = -1;
             for (int j = 0; j < f->n_weights; j++)
-                if (!strcmp(f->weights[j].name, l->weights[k].name)) {
+                if (same_var_name(f->weights[j].name, l->weights[k].name)) {
                     idx[t] = j;
                     break;
                 }
@@ -204,13 +223,154 @@ static int check_map(const ctx *c) {
         char kf[48], km[48];
         weight_kind(fw->name, kf, sizeof kf);
         weight_kind(w->name, km, sizeof km);
-        if (known_kind(kf) && known_kind(km) && strcmp(kf, km))
+        int dw_alias = !strcmp(km, "depthwise_kernel") && !strcmp(kf, "kernel"); /* Keras 3 */
+        if (known_kind(kf) && known_kind(km) && strcmp(kf, km) && !dw_alias)
             return wn_fail("%s: layer '%s' weight '%s': the file has '%s' in its place%s "
                            "(weights saved in another order, e.g. with another trainable "
                            "split?)",
                            c->path, l->name, w->name, kf, where);
     }
     return WN_OK;
+}
+
+
+/* ---------------------------------------------------------------- Keras 3 files */
+
+/* Keras 3's slot prefix for a layer type: naming.to_snake_case(class name). */
+static const char *k3_slot_class(wn_layer_type t) {
+    switch (t) {
+    case WN_LAYER_INPUT: return "input_layer";
+    case WN_LAYER_AUGMENT: return "sequential";
+    case WN_LAYER_CONV2D: return "conv2d";
+    case WN_LAYER_DEPTHWISE_CONV2D: return "depthwise_conv2d";
+    case WN_LAYER_BATCHNORM: return "batch_normalization";
+    case WN_LAYER_ACTIVATION: return "activation";
+    case WN_LAYER_MAXPOOL: return "max_pooling2d";
+    case WN_LAYER_AVGPOOL: return "average_pooling2d";
+    case WN_LAYER_CONCAT: return "concatenate";
+    case WN_LAYER_SCALE_RESIDUAL: return "custom_scale_layer";
+    case WN_LAYER_ADD: return "add";
+    case WN_LAYER_GAP: return "global_average_pooling2d";
+    case WN_LAYER_DROPOUT: return "dropout";
+    case WN_LAYER_DENSE: return "dense";
+    case WN_LAYER_TYPE_COUNT: break;
+    }
+    return "layer";
+}
+
+/* slots[i] = Keras 3's slot path of model layer ml[i] inside container `prefix`
+ * ("" or "layers/functional/"): "<prefix>layers/<class>[_k]", k counting the layers of
+ * that class before it in model.layers order (Keras's _get_unique_name). */
+void wn_model_keras3_slot(const wn_model *m, int id, int first, int count, const char *prefix,
+                          char *out, size_t size) {
+    const wn_layer *l = &m->graph.layers[id];
+    int k = 0;
+    for (int j = first; j < id && j < first + count; j++)
+        if (j >= 0 && m->graph.layers[j].type == l->type &&
+            in_backbone(m, j) == in_backbone(m, id))
+            k++;
+    if (k)
+        snprintf(out, size, "%slayers/%s_%d", prefix, k3_slot_class(l->type), k);
+    else
+        snprintf(out, size, "%slayers/%s", prefix, k3_slot_class(l->type));
+}
+
+static void k3_slots(const ctx *c, int first, int count, const char *prefix, char (*slots)[320],
+                     const int *ids, int n_ids) {
+    for (int i = 0; i < n_ids; i++)
+        wn_model_keras3_slot(c->m, ids[i], first, count, prefix, slots[i], 320);
+}
+
+static int k3_find(const wn_h5_file *f, const char *key, int by_slot) {
+    int found = -1;
+    for (int i = 0; i < f->n_layers; i++)
+        if (!strcmp(by_slot ? f->layers[i].slot : f->layers[i].name, key)) {
+            if (found >= 0) return -2; /* ambiguous */
+            found = i;
+        }
+    return found;
+}
+
+/* Keras 3 .weights.h5: every file layer with variables is one model layer with
+ * weights. By name when the file's names are the model's (a fresh Keras session, or
+ * a wastenet export), else by slot, which is how Keras 3's load_weights matches. */
+static int plan_keras3(ctx *c, wn_weights_info *info) {
+    const wn_model *m = c->m;
+    const wn_h5_file *f = c->f;
+    int n_layers = m->graph.n_layers, rc = WN_ERR;
+    int *ids = malloc((size_t)n_layers * sizeof *ids), *fl = malloc((size_t)n_layers * sizeof *fl);
+    char (*slots)[320] = malloc((size_t)n_layers * sizeof *slots);
+    char *used = calloc((size_t)(f->n_layers > 0 ? f->n_layers : 1), 1);
+    if (!ids || !fl || !slots || !used) {
+        wn_fail("%s: out of memory", c->path);
+        goto done;
+    }
+    const char *bname = m->backbone ? m->backbone->keras_name : m->graph.name;
+    /* whole model: a nested model with variables plus the head; else the backbone */
+    int whole = f->nested_slot[0] != 0;
+    info->nested = whole;
+    info->scope = whole ? WN_WEIGHTS_WHOLE_MODEL : WN_WEIGHTS_BACKBONE_ONLY;
+    int n = 0;
+    for (int i = 0; i < n_layers; i++)
+        if (m->graph.layers[i].n_weights > 0 && (whole || in_backbone(m, i))) ids[n++] = i;
+    if (f->n_weighted_layers != n) {
+        wn_fail("%s: the file (Keras 3 layout%s%s%s) has %d layers with weights, the "
+                "%s%s has %d: weights for another architecture?",
+                c->path, f->model_name[0] ? ", model '" : "", f->model_name,
+                       f->model_name[0] ? "'" : "", f->n_weighted_layers, whole ? "" : bname,
+                       whole ? "model" : " backbone", n);
+        goto done;
+    }
+    int by_name = 1;
+    for (int i = 0; i < n && by_name; i++) {
+        fl[i] = k3_find(f, mlayer(c, ids[i])->name, 0);
+        by_name = fl[i] >= 0;
+    }
+    if (!by_name) {
+        /* the backbone's slots are inside the nested model; the head's outside */
+        char nested[300];
+        snprintf(nested, sizeof nested, "%s/", f->nested_slot);
+        int nb = 0;
+        for (int i = 0; i < n; i++) nb += in_backbone(m, ids[i]);
+        k3_slots(c, m->backbone_first, m->backbone_count, whole ? nested : "", slots, ids, nb);
+        /* the outer container: graph layers outside the backbone, plus the backbone as
+         * one Functional (slot class "functional" does not collide with ours) */
+        k3_slots(c, 0, n_layers, "", slots + nb, ids + nb, n - nb);
+        for (int i = 0; i < n; i++) {
+            fl[i] = k3_find(f, slots[i], 1);
+            if (fl[i] < 0) {
+                const wn_layer *l = mlayer(c, ids[i]);
+                wn_fail("%s: layer '%s' (%s) is not in the file: neither a layer of that name "
+                        "nor Keras 3's slot '%s' for it has variables there: weights for "
+                        "another architecture?",
+                        c->path, l->name, wn_layer_type_keras(l->type), slots[i]);
+                goto done;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const wn_layer *l = mlayer(c, ids[i]);
+        const wn_h5_layer *F = &f->layers[fl[i]];
+        if (used[fl[i]]) {
+            wn_fail("%s: file layer '%s' (%s) matches two model layers", c->path, F->name, F->slot);
+            goto done;
+        }
+        used[fl[i]] = 1;
+        if (F->n_weights != l->n_weights) {
+            wn_fail("%s: layer '%s' (%s) has %d weights, the file's layer '%s' (%s) has %d",
+                    c->path, l->name, wn_layer_type_keras(l->type), l->n_weights, F->name,
+                    F->slot, F->n_weights);
+            goto done;
+        }
+        for (int k = 0; k < l->n_weights; k++)
+            if (map_push(c, ids[i], k, fl[i], k, by_name ? -1 : i) != WN_OK) goto done;
+    }
+    info->by_name = by_name;
+    info->layers = n;
+    rc = WN_OK;
+done:
+    free(ids), free(fl), free(slots), free(used);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- loading */
@@ -221,6 +381,7 @@ static float *weight_ptr(float *params, float *stats, const wn_weight *w) {
 
 /* Builds the map for whichever layout the file has; sets info's scope and flags. */
 static int plan(ctx *c, wn_weights_info *info) {
+    if (c->f->layout == WN_H5_LAYOUT_KERAS3) return plan_keras3(c, info);
     const wn_model *m = c->m;
     const wn_h5_file *f = c->f;
     int n_layers = m->graph.n_layers;
@@ -290,6 +451,62 @@ done:
     return rc;
 }
 
+/* A .keras archive's config.json against the model: the nested model's layer count
+ * and classes in model.layers order, and the head's units. */
+static int check_keras_config(const wn_model *m, const char *path, const wn_keras_config *cfg) {
+    const char *ours = m->backbone ? m->backbone->keras_name : m->graph.name;
+    if (!cfg->nested_name[0]) return WN_OK; /* a backbone saved alone: weights decide */
+    if (cfg->nested_layers != m->backbone_count)
+        return wn_fail("%s: config.json: the nested model '%s' has %d layers, the model's %s "
+                       "has %d: a model of another architecture (pass the matching --model)",
+                       path, cfg->nested_name, cfg->nested_layers, ours, m->backbone_count);
+    for (int j = 0; j < m->backbone_count; j++) {
+        const wn_layer *l = &m->graph.layers[m->backbone_first + j];
+        const char *want = wn_layer_type_keras(l->type);
+        /* the notebook's model: the backbone's own input is an InputLayer either way */
+        if (strcmp(cfg->nested_classes[j], want))
+            return wn_fail("%s: config.json: layer %d of '%s' is '%s' (%s), the model's "
+                           "layer %d is '%s' (%s): a model of another architecture",
+                           path, j, cfg->nested_name, cfg->nested_names[j],
+                           cfg->nested_classes[j], j, l->name, want);
+    }
+    if (cfg->dense_units && cfg->dense_units != m->num_classes)
+        return wn_fail("%s: config.json: the Dense head has %d units, the model %d classes "
+                       "(pass --classes %d, or use the matching class list)",
+                       path, cfg->dense_units, m->num_classes, cfg->dense_units);
+    return WN_OK;
+}
+
+/* Opens any weight file wastenet reads: HDF5 (Keras 2 or 3 layout), or a .keras
+ * archive, whose weights are extracted to tmp (non-empty on return: unlink it). */
+static int open_weights(const wn_model *m, const char *path, wn_h5_file **f, char *tmp,
+                        size_t tmp_size) {
+    tmp[0] = 0;
+    if (!wn_keras_archive_is(path)) return wn_h5_open(path, f);
+    if (m) {
+        wn_keras_config cfg;
+        if (wn_keras_archive_config(path, &cfg) != WN_OK) return WN_ERR;
+        int rc = check_keras_config(m, path, &cfg);
+        wn_keras_config_free(&cfg);
+        if (rc != WN_OK) return WN_ERR;
+    }
+    if (wn_keras_archive_extract_weights(path, tmp, tmp_size) != WN_OK) return WN_ERR;
+    char display[4200];
+    snprintf(display, sizeof display, "%s: model.weights.h5", path);
+    if (wn_h5_open_named(tmp, display, f) != WN_OK) {
+        unlink(tmp);
+        tmp[0] = 0;
+        return WN_ERR;
+    }
+    return WN_OK;
+}
+
+static void close_weights(wn_h5_file *f, char *tmp) {
+    wn_h5_close(f);
+    if (tmp[0]) unlink(tmp);
+    tmp[0] = 0;
+}
+
 int wn_model_weights_load(wn_model *m, const char *path, wn_weights_info *info_out) {
     wn_weights_info info;
     memset(&info, 0, sizeof info);
@@ -300,9 +517,10 @@ int wn_model_weights_load(wn_model *m, const char *path, wn_weights_info *info_o
                        "weights/README.md for where to get them",
                        path);
     wn_h5_file *f;
-    if (wn_h5_open(path, &f) != WN_OK) return WN_ERR;
+    char tmp[4200];
+    if (open_weights(m, path, &f, tmp, sizeof tmp) != WN_OK) return WN_ERR;
     snprintf(info.keras_version, sizeof info.keras_version, "%s", f->keras_version);
-    ctx c = {m, f, path, NULL, 0, 0};
+    ctx c = {m, f, f->path, NULL, 0, 0};
     float *params = NULL, *stats = NULL;
     int rc = WN_ERR;
     if (plan(&c, &info) != WN_OK || check_map(&c) != WN_OK) goto done;
@@ -329,7 +547,7 @@ int wn_model_weights_load(wn_model *m, const char *path, wn_weights_info *info_o
                 where_str(&c, e, where, sizeof where);
                 wn_fail("%s: layer '%s' weight '%s': value %zu of %zu is %s%s; refusing to load "
                         "non-finite weights (a diverged or damaged model)",
-                        path, l->name, w->name, j, w->count, isnan(dst[j]) ? "NaN" : "infinite",
+                        c.path, l->name, w->name, j, w->count, isnan(dst[j]) ? "NaN" : "infinite",
                         where);
                 goto done;
             }
@@ -340,7 +558,7 @@ int wn_model_weights_load(wn_model *m, const char *path, wn_weights_info *info_o
     rc = WN_OK;
 done:
     free(params), free(stats), free(c.map);
-    wn_h5_close(f);
+    close_weights(f, tmp);
     if (rc == WN_OK && info_out) *info_out = info;
     return rc;
 }
@@ -418,10 +636,59 @@ int wn_model_weights_save(const wn_model *m, const char *path, wn_weights_scope 
 
 int wn_model_weights_head_classes(const char *path) {
     wn_h5_file *f;
-    if (wn_h5_open(path, &f) != WN_OK) return 0;
+    char tmp[4200];
+    if (wn_keras_archive_is(path)) { /* config.json says it without extracting */
+        wn_keras_config cfg;
+        if (wn_keras_archive_config(path, &cfg) != WN_OK) return -1;
+        int units = cfg.dense_units;
+        wn_keras_config_free(&cfg);
+        return units;
+    }
+    if (open_weights(NULL, path, &f, tmp, sizeof tmp) != WN_OK) return -1;
     int classes = 0, i = wn_h5_find_layer(f, "dense");
     if (i >= 0 && f->layers[i].n_weights >= 1 && f->layers[i].weights[0].rank == 2)
         classes = (int)f->layers[i].weights[0].dims[1];
-    wn_h5_close(f);
+    close_weights(f, tmp);
     return classes;
+}
+
+int wn_model_weights_save_keras3(const wn_model *m, const char *path, wn_weights_scope scope) {
+    if (!m || !m->params) return wn_fail("%s: no model to save", path);
+    const wn_graph *g = &m->graph;
+    int n = g->n_layers;
+    wn_h5_k3_group *gr = calloc((size_t)n + 8, sizeof *gr);
+    wn_h5_out_weight *ow = calloc((size_t)n * WN_MAX_WEIGHTS + 1, sizeof *ow);
+    if (!gr || !ow) {
+        free(gr), free(ow);
+        return wn_fail("%s: out of memory", path);
+    }
+    const char *bname = m->backbone ? m->backbone->keras_name : g->name;
+    int ng = 0, nw = 0, whole = scope == WN_WEIGHTS_WHOLE_MODEL;
+    /* the saved model itself, then its layers (Keras writes a vars group for each) */
+    gr[ng++] = (wn_h5_k3_group){"", whole ? "functional" : bname, 0, NULL};
+    const char *nested = whole ? "layers/functional/" : "";
+    if (whole) gr[ng++] = (wn_h5_k3_group){"layers/functional", bname, 0, NULL};
+    for (int i = 0; i < n; i++) {
+        int bb = in_backbone(m, i);
+        if (!bb && !whole) continue;
+        wn_h5_k3_group *e = &gr[ng++];
+        if (bb)
+            wn_model_keras3_slot(m, i, m->backbone_first, m->backbone_count, nested, e->path,
+                                 sizeof e->path);
+        else
+            wn_model_keras3_slot(m, i, 0, n, "", e->path, sizeof e->path);
+        e->name = g->layers[i].name;
+        wn_h5_out_layer tmp;
+        e->weights = &ow[nw];
+        e->n_weights = out_layer_fill(m, i, &tmp, &ow[nw], NULL);
+        nw += e->n_weights;
+        if (!bb && g->layers[i].type == WN_LAYER_AUGMENT) {
+            /* Keras 3 names the outer input "input_layer"; the Sequential's layers */
+            gr[ng++] = (wn_h5_k3_group){"layers/sequential/layers/random_flip", "random_flip", 0, NULL};
+            gr[ng++] = (wn_h5_k3_group){"layers/sequential/layers/random_rotation", "random_rotation", 0, NULL};
+        }
+    }
+    int rc = wn_h5_write_keras3(path, gr, ng);
+    free(gr), free(ow);
+    return rc;
 }

@@ -59,11 +59,24 @@ int wn_model_weights_load(wn_model *m, const char *path, wn_weights_info *info);
 
 /* Writes m's weights to `path`: scope WN_WEIGHTS_WHOLE_MODEL (the notebook's outer
  * layout) or WN_WEIGHTS_BACKBONE_ONLY (the notop layout). */
-/* Output units of a whole-model file's head (its "dense" kernel (in, out)), or 0 when
- * the file has none (a backbone-only file) or cannot be read. */
+/* Output units of a whole-model file's head (its "dense" kernel (in, out); a .keras
+ * archive's Dense units), 0 when the file has none (a backbone-only file), or -1 with
+ * a reason (engine/error.h) when the file cannot be read. */
 int wn_model_weights_head_classes(const char *path);
 
 int wn_model_weights_save(const wn_model *m, const char *path, wn_weights_scope scope);
+
+/* The same in Keras 3's .weights.h5 layout (host/h5_keras.h): what Keras 3's
+ * model.save_weights("x.weights.h5") writes for the notebook's get_model() (or for
+ * the backbone alone), every layer's group with its name, for load_weights, which
+ * matches by slot and so does not depend on the model's trainable split. */
+int wn_model_weights_save_keras3(const wn_model *m, const char *path, wn_weights_scope scope);
+
+/* Keras 3's slot of graph layer `id` ("layers/conv2d_5"): the snake_case class name
+ * and a counter over the layers of that class in [first, first + count) before it,
+ * under `prefix` ("" or "layers/functional/"). */
+void wn_model_keras3_slot(const wn_model *m, int id, int first, int count, const char *prefix,
+                          char *out, size_t size);
 
 #ifdef __cplusplus
 }

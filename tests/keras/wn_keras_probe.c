@@ -14,8 +14,15 @@
  *       to OUT.h5 (the export layout) and the step's weight gradients to GRADS.f32
  *       (the trainable weights in the order `trainable` lists them)
  *
+ *   wn_keras_probe init ARCH H W CLASSES SEED OUT.h5
+ *       a fresh model (wn_model_create's initialisation from SEED) with random BN
+ *       statistics and beta (moving_mean, beta U(-0.1, 0.1), moving_variance
+ *       U(0.5, 1.5)), written in the export layout: random weights for architectures
+ *       Keras has no application for (EfficientNet-Lite)
+ *
  * Each prints one JSON line of facts (how the weights were matched, the loss) first.
  * Exit status: 0 success, 1 failure (reason on stderr), 2 usage. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +187,43 @@ static int cmd_train_step(char **argv) {
     return 0;
 }
 
+/* splitmix64 -> U[0, 1): test data only */
+static double uniform01(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+}
+
+static int cmd_init(char **argv) {
+    wn_model m;
+    uint64_t seed = strtoull(argv[4], NULL, 10);
+    if (wn_model_create(&m, argv[0], atoi(argv[1]), atoi(argv[2]), atoi(argv[3]), seed) != WN_OK)
+        return fail("model");
+    uint64_t st = seed ^ 0x5EEDull;
+    for (int i = 0; i < m.graph.n_layers; i++) {
+        const wn_layer *l = &m.graph.layers[i];
+        if (l->type != WN_LAYER_BATCHNORM) continue;
+        for (int k = 0; k < l->n_weights; k++) {
+            const wn_weight *w = &l->weights[k];
+            float *v = wn_model_weight_data(&m, w);
+            int var = strstr(w->name, "moving_variance") != NULL;
+            int gamma = strstr(w->name, "gamma") != NULL;
+            for (size_t j = 0; j < w->count; j++) {
+                double u = uniform01(&st);
+                v[j] = (float)(var ? 0.5 + u : (gamma ? 1.0 : 0.0) + 0.2 * u - 0.1);
+            }
+        }
+    }
+    int rc = wn_model_weights_save(&m, argv[5], WN_WEIGHTS_WHOLE_MODEL);
+    wn_model_free(&m);
+    if (rc != WN_OK) return fail("init");
+    printf("{\"written\": \"%s\"}\n", argv[5]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 8 && !strcmp(argv[1], "init")) return cmd_init(argv + 2);
     if (argc == 11 && !strcmp(argv[1], "forward")) return cmd_forward(argv + 2);
     if (argc == 7 && !strcmp(argv[1], "trainable")) return cmd_trainable(argv + 2);
     if (argc == 14 && !strcmp(argv[1], "train-step")) return cmd_train_step(argv + 2);

@@ -18,30 +18,48 @@
 #include "host/base/atomic_file.h"
 #include "host/regular_file.h"
 #include "tools/cli/option_bounds.h"
+#include "engine/train/model_keras.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: wastenet export --format h5 --weights FILE --out FILE [options]\n\n"
+            "usage: wastenet export --format FORMAT --weights FILE --out FILE [options]\n\n"
             "Writes weights that Keras loads. By default the notebook's whole model, for\n"
             "`model.load_weights(FILE)` on its get_model() (InceptionResNetV2 as a nested\n"
             "model, then GlobalAveragePooling2D, Dropout and Dense); with --backbone-only the\n"
             "backbone alone, in the layout of Keras's official *_notop.h5 files. The file is\n"
             "written atomically and read back bit-exactly before success is reported.\n\n"
+            "formats (which file for which Keras):\n"
+            "  h5          legacy HDF5 (x.h5): tf-keras 2 and Keras 3 model.load_weights(),\n"
+            "              for get_model() as built (backbone frozen). Keras matches it by\n"
+            "              position in trainable-then-frozen order, so a model with a\n"
+            "              trainable backbone fails with \"Shape mismatch in layer #0\":\n"
+            "              freeze it (base.trainable = False) before load_weights, or use\n"
+            "              weights-h5 with Keras 3.\n"
+            "  weights-h5  Keras 3 (x.weights.h5): model.load_weights() in Keras 3 whatever\n"
+            "              the trainable split (matched per layer). tf-keras 2 cannot read it.\n"
+            "  keras       Keras 3 (x.keras): keras.models.load_model(FILE) gives the whole\n"
+            "              model (architecture + weights), no code needed. Not tf-keras 2.\n\n"
             "options:\n"
-            "  --format h5         the output format (only h5)\n"
+            "  --format F          h5 (default), weights-h5 or keras\n"
             "  --weights FILE      a wastenet checkpoint (<run>/<phase>.ckpt: its current\n"
-            "                      weights) or a Keras/wastenet .h5 weight file\n"
-            "  --out FILE          the .h5 file to write (replaced atomically)\n"
+            "                      weights), a Keras 2/3 .h5 or .weights.h5, or a .keras\n"
+            "  --out FILE          the file to write (replaced atomically); Keras 3 wants\n"
+            "                      the .weights.h5 suffix for weights-h5\n"
             "  --backbone-only     write the backbone alone (notop layout)\n"
             "  --model NAME        backbone of an .h5 input (default irv2; a checkpoint\n"
             "                      names its own)\n"
             "  --classes N         classes of an .h5 input's head (default: read from its\n"
             "                      dense layer, else 6)\n"
+            "  --image-size N      input size written into a .keras config (default: a\n"
+            "                      checkpoint's own, else 320, the notebook's)\n"
             "  -h, --help          this help\n\n"
             "examples:\n"
             "  wastenet export --format h5 --weights runs/R/finetune.ckpt --out weights/model.h5\n"
             "  wastenet export --format h5 --backbone-only --weights runs/R/finetune.ckpt \\\n"
-            "      --out weights/backbone_notop.h5\n");
+            "      --out weights/backbone_notop.h5\n"
+            "  wastenet export --format weights-h5 --weights runs/R/finetune.ckpt \\\n"
+            "      --out weights/model.weights.h5\n"
+            "  wastenet export --format keras --weights runs/R/finetune.ckpt --out model.keras\n");
 }
 
 typedef enum { INPUT_UNKNOWN, INPUT_H5, INPUT_CHECKPOINT } input_kind;
@@ -53,13 +71,14 @@ static input_kind sniff(const char *path) {
     size_t n = fread(magic, 1, sizeof magic, fp);
     fclose(fp);
     if (n == 8 && !memcmp(magic, "\x89HDF\r\n\x1a\n", 8)) return INPUT_H5;
+    if (n >= 4 && !memcmp(magic, "PK\x03\x04", 4)) return INPUT_H5; /* a .keras archive */
     if (n >= 6 && !memcmp(magic, "WNCKPT", 6)) return INPUT_CHECKPOINT;
     return INPUT_UNKNOWN;
 }
 
 /* Builds the model `weights` describes and fills its weights. */
 static int load_input(wn_model *m, const char *weights, const char *arch, int classes,
-                      int backbone_only) {
+                      int image_size, int backbone_only) {
     switch (sniff(weights)) {
     case INPUT_CHECKPOINT:
         return wn_checkpoint_load_model(m, weights);
@@ -68,8 +87,9 @@ static int load_input(wn_model *m, const char *weights, const char *arch, int cl
         if (classes <= 0) classes = 6;
         const wn_backbone_def *def = wn_backbone_find(arch);
         if (!def) return WN_ERR;
-        /* weights do not depend on the image size: build at the smallest one */
-        if (wn_model_create(m, arch, def->min_size, def->min_size, classes, 0) != WN_OK)
+        /* weights do not depend on the image size (only a .keras config does) */
+        int size = image_size ? image_size : def->min_size;
+        if (wn_model_create(m, arch, size, size, classes, 0) != WN_OK)
             return WN_ERR;
         wn_weights_info info;
         if (wn_model_weights_load(m, weights, &info) != WN_OK) {
@@ -126,10 +146,11 @@ int cmd_export(int argc, char **argv) {
                                          {"backbone-only", no_argument, 0, 'b'},
                                          {"model", required_argument, 0, 'm'},
                                          {"classes", required_argument, 0, 'c'},
+                                         {"image-size", required_argument, 0, 's'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *format = "h5", *weights = NULL, *out = NULL, *arch = "irv2";
-    int backbone_only = 0, classes = 0, c;
+    int backbone_only = 0, classes = 0, image_size = 0, c;
     optind = 1;
     opterr = 0;
     long v;
@@ -144,6 +165,13 @@ int cmd_export(int argc, char **argv) {
             if (wn_opt_int("export", "--classes", optarg, 2, 100000, NULL, &v)) return 2;
             classes = (int)v;
             break;
+        case 's':
+            image_size = atoi(optarg);
+            if (image_size < 1) {
+                fprintf(stderr, "wastenet export: --image-size needs a positive number\n");
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         case ':':
             fprintf(stderr, "wastenet export: %s needs a value (see 'wastenet export --help')\n",
@@ -156,8 +184,15 @@ int cmd_export(int argc, char **argv) {
         fprintf(stderr, "wastenet export: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (strcmp(format, "h5")) {
-        fprintf(stderr, "wastenet export: unknown --format '%s' (only h5)\n", format);
+    int keras3 = !strcmp(format, "weights-h5"), archive = !strcmp(format, "keras");
+    if (strcmp(format, "h5") && !keras3 && !archive) {
+        fprintf(stderr, "wastenet export: unknown --format '%s' (h5, weights-h5 or keras)\n",
+                format);
+        return 2;
+    }
+    if (archive && backbone_only) {
+        fprintf(stderr, "wastenet export: --format keras writes the whole model; use "
+                        "--format weights-h5 --backbone-only for the backbone alone\n");
         return 2;
     }
     if (!weights || !out) {
@@ -180,20 +215,24 @@ int cmd_export(int argc, char **argv) {
     }
 
     wn_model m;
-    if (load_input(&m, weights, arch, classes, backbone_only) != WN_OK) {
+    if (!image_size && archive && sniff(weights) != INPUT_CHECKPOINT) image_size = 320;
+    if (load_input(&m, weights, arch, classes, image_size, backbone_only) != WN_OK) {
         fprintf(stderr, "wastenet export: %s\n", wn_last_error());
         return 1;
     }
     const char *model_arch = m.backbone->name;
     wn_weights_scope scope = backbone_only ? WN_WEIGHTS_BACKBONE_ONLY : WN_WEIGHTS_WHOLE_MODEL;
-    int rc = wn_model_weights_save(&m, out, scope);
+    int rc = archive  ? wn_model_save_keras_archive(&m, out)
+             : keras3 ? wn_model_weights_save_keras3(&m, out, scope)
+                      : wn_model_weights_save(&m, out, scope);
     if (rc == WN_OK) rc = verify(&m, model_arch, out, backbone_only);
     if (rc != WN_OK) {
         fprintf(stderr, "wastenet export: %s\n", wn_last_error());
         wn_model_free(&m);
         return 1;
     }
-    printf("wrote %s: %s (%s, %d classes), %zu weights, read back bit-exactly\n", out,
+    printf("wrote %s: %s%s (%s, %d classes), %zu weights, read back bit-exactly\n", out,
+           archive ? "Keras 3 .keras archive, " : keras3 ? "Keras 3 .weights.h5, " : "legacy h5, ",
            backbone_only ? "backbone only, Keras notop layout"
                          : "whole model, Keras get_model() layout",
            m.backbone->keras_name, m.num_classes,

@@ -1,0 +1,267 @@
+/* engine/train/keras_config.c — config.json of the notebook's model for Keras 3 (see
+ * keras_config.h), built with jansson. */
+#include "engine/train/keras_config.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "host/base/error.h"
+
+/* json_object_set_new that tolerates NULL values (jansson then fails the set; the
+ * final dump check catches any allocation failure). */
+static void set(json_t *o, const char *k, json_t *v) { json_object_set_new(o, k, v); }
+
+static json_t *pair(int a, int b) { return json_pack("[ii]", a, b); }
+
+/* A KerasTensor reference to output 0 of layer `name`, shape (None, h, w, c) or
+ * (None, c). */
+static json_t *tensor(const char *name, int rank, int h, int w, int c) {
+    json_t *shape = rank == 3 ? json_pack("[nIII]", (json_int_t)h, (json_int_t)w, (json_int_t)c)
+                              : json_pack("[nI]", (json_int_t)c);
+    return json_pack("{s:s, s:{s:o, s:s, s:[sii]}}", "class_name", "__keras_tensor__", "config",
+                     "shape", shape, "dtype", "float32", "keras_history", name, 0, 0);
+}
+
+static json_t *layer_tensor(const wn_layer *l) {
+    int flat = l->type == WN_LAYER_GAP || l->type == WN_LAYER_DROPOUT || l->type == WN_LAYER_DENSE;
+    return tensor(l->name, flat ? 1 : 3, l->out_h, l->out_w, l->out_c);
+}
+
+/* One inbound node: args [x] (or [[x1, x2, ...]] for merge layers), kwargs. */
+static json_t *node(json_t *args, json_t *kwargs) {
+    return json_pack("[{s:o, s:o}]", "args", args, "kwargs", kwargs ? kwargs : json_object());
+}
+
+/* A layer entry: module, class_name, config (given, with name/trainable/dtype
+ * added), registered_name, name, inbound_nodes. */
+static json_t *entry(const char *module, const char *cls, const char *registered,
+                     const char *name, json_t *config, json_t *inbound) {
+    set(config, "name", json_string(name));
+    /* InputLayer refuses unknown keyword arguments such as trainable */
+    if (strcmp(cls, "InputLayer") && !json_object_get(config, "trainable"))
+        set(config, "trainable", json_true());
+    set(config, "dtype", json_string("float32"));
+    return json_pack("{s:s, s:s, s:o, s:o, s:s, s:o}", "module", module, "class_name", cls,
+                     "config", config, "registered_name",
+                     registered ? json_string(registered) : json_null(), "name", name,
+                     "inbound_nodes", inbound ? inbound : json_array());
+}
+
+static const char *padding(wn_padding p) { return p == WN_PAD_SAME ? "same" : "valid"; }
+
+static const char *activation(wn_activation a) {
+    return a == WN_ACT_RELU ? "relu" : a == WN_ACT_RELU6 ? "relu6" : "linear";
+}
+
+/* The producer name a layer's input refers to: a nested model's input aliases its
+ * producer outside, but inside the nested config it is the InputLayer itself. */
+static json_t *backbone_layer(const wn_graph *g, const wn_layer *l, int first) {
+    json_t *args = json_array();
+    if (l->type == WN_LAYER_CONCAT || l->type == WN_LAYER_ADD ||
+        l->type == WN_LAYER_SCALE_RESIDUAL) {
+        json_t *list = json_array();
+        for (int i = 0; i < l->n_inputs; i++)
+            json_array_append_new(list, layer_tensor(&g->layers[l->inputs[i]]));
+        json_array_append_new(args, list);
+    } else if (l->type != WN_LAYER_INPUT) {
+        json_array_append_new(args, layer_tensor(&g->layers[l->inputs[0]]));
+    }
+    (void)first;
+    json_t *c = json_object();
+    switch (l->type) {
+    case WN_LAYER_INPUT:
+        set(c, "batch_shape", json_pack("[nIII]", (json_int_t)l->out_h, (json_int_t)l->out_w,
+                                        (json_int_t)l->out_c));
+        set(c, "sparse", json_false());
+        set(c, "ragged", json_false());
+        return entry("keras.layers", "InputLayer", NULL, l->name, c, NULL);
+    case WN_LAYER_CONV2D:
+        set(c, "filters", json_integer(l->filters));
+        set(c, "kernel_size", pair(l->kh, l->kw));
+        set(c, "strides", pair(l->sh, l->sw));
+        set(c, "padding", json_string(padding(l->padding)));
+        set(c, "data_format", json_string("channels_last"));
+        set(c, "dilation_rate", pair(1, 1));
+        set(c, "groups", json_integer(1));
+        set(c, "activation", json_string("linear"));
+        set(c, "use_bias", json_boolean(l->use_bias));
+        return entry("keras.layers", "Conv2D", NULL, l->name, c, node(args, NULL));
+    case WN_LAYER_DEPTHWISE_CONV2D:
+        set(c, "kernel_size", pair(l->kh, l->kw));
+        set(c, "strides", pair(l->sh, l->sw));
+        set(c, "padding", json_string(padding(l->padding)));
+        set(c, "data_format", json_string("channels_last"));
+        set(c, "dilation_rate", pair(1, 1));
+        set(c, "depth_multiplier", json_integer(1));
+        set(c, "activation", json_string("linear"));
+        set(c, "use_bias", json_boolean(l->use_bias));
+        return entry("keras.layers", "DepthwiseConv2D", NULL, l->name, c, node(args, NULL));
+    case WN_LAYER_BATCHNORM:
+        set(c, "axis", json_integer(3));
+        set(c, "momentum", json_real(0.99));
+        set(c, "epsilon", json_real(l->epsilon));
+        set(c, "center", json_true());
+        set(c, "scale", json_boolean(l->has_gamma));
+        return entry("keras.layers", "BatchNormalization", NULL, l->name, c, node(args, NULL));
+    case WN_LAYER_ACTIVATION:
+        set(c, "activation", json_string(activation(l->activation)));
+        return entry("keras.layers", "Activation", NULL, l->name, c, node(args, NULL));
+    case WN_LAYER_MAXPOOL:
+    case WN_LAYER_AVGPOOL:
+        set(c, "pool_size", pair(l->kh, l->kw));
+        set(c, "strides", pair(l->sh, l->sw));
+        set(c, "padding", json_string(padding(l->padding)));
+        set(c, "data_format", json_string("channels_last"));
+        return entry("keras.layers", l->type == WN_LAYER_MAXPOOL ? "MaxPooling2D" : "AveragePooling2D",
+                     NULL, l->name, c, node(args, NULL));
+    case WN_LAYER_CONCAT:
+        set(c, "axis", json_integer(3));
+        return entry("keras.layers", "Concatenate", NULL, l->name, c, node(args, NULL));
+    case WN_LAYER_ADD:
+        return entry("keras.layers", "Add", NULL, l->name, c, node(args, NULL));
+    case WN_LAYER_SCALE_RESIDUAL:
+        /* Keras's own class (x + scale*r), importable from Keras itself */
+        set(c, "scale", json_real(l->scale));
+        return entry("keras.src.applications.inception_resnet_v2", "CustomScaleLayer",
+                     "CustomScaleLayer", l->name, c, node(args, NULL));
+    default:
+        json_decref(c);
+        json_decref(args);
+        return NULL;
+    }
+}
+
+/* A Keras 3 op layer: x <op> constant. */
+static json_t *op_layer(const char *cls, const char *name, const char *from, int h, int w,
+                        double constant) {
+    json_t *args = json_pack("[oo]", tensor(from, 3, h, w, 3), json_real(constant));
+    return json_pack("{s:s, s:s, s:{s:s}, s:s, s:s, s:o}", "module", "keras.src.ops.numpy",
+                     "class_name", cls, "config", "name", name, "registered_name", cls, "name",
+                     name, "inbound_nodes", node(args, NULL));
+}
+
+static json_t *augment_sequential(const wn_model *m, const char *from) {
+    int h = m->image_h, w = m->image_w;
+    json_t *in = json_pack("{s:s, s:s, s:{s:[niii], s:s, s:b, s:b, s:s}, s:n}", "module",
+                           "keras.layers", "class_name", "InputLayer", "config", "batch_shape", h,
+                           w, 3, "dtype", "float32", "sparse", 0, "ragged", 0, "name",
+                           "input_layer_1", "registered_name");
+    json_t *flip = json_pack("{s:s, s:s, s:{s:s, s:b, s:s, s:s, s:n, s:s}, s:n}", "module",
+                             "keras.layers", "class_name", "RandomFlip", "config", "name",
+                             "random_flip", "trainable", 1, "dtype", "float32", "data_format",
+                             "channels_last", "seed", "mode", "horizontal", "registered_name");
+    json_t *rot = json_pack("{s:s, s:s, s:{s:s, s:b, s:s, s:s, s:[ff], s:s, s:f, s:s, s:n}, s:n}",
+                            "module", "keras.layers", "class_name", "RandomRotation", "config",
+                            "name", "random_rotation", "trainable", 1, "dtype", "float32",
+                            "data_format", "channels_last", "factor", -0.2, 0.2, "fill_mode",
+                            "reflect", "fill_value", 0.0, "interpolation", "bilinear", "seed",
+                            "registered_name");
+    json_t *c = json_pack("{s:[ooo]}", "layers", in, flip, rot);
+    json_t *args = json_pack("[o]", tensor(from, 3, h, w, 3));
+    return entry("keras", "Sequential", NULL, "sequential", c, node(args, NULL));
+}
+
+int wn_keras_config_json(const wn_model *m, char **out) {
+    *out = NULL;
+    const wn_graph *g = &m->graph;
+    int first = m->backbone_first, end = first + m->backbone_count;
+    const char *bname = m->backbone ? m->backbone->keras_name : g->name;
+    int h = m->image_h, w = m->image_w;
+
+    /* the nested backbone */
+    json_t *inner = json_array();
+    for (int i = first; i < end; i++) {
+        json_t *e = backbone_layer(g, &g->layers[i], first);
+        if (!e) {
+            json_decref(inner);
+            return wn_fail("Keras config: layer '%s' (%s) has no Keras 3 equivalent here",
+                           g->layers[i].name, wn_layer_type_keras(g->layers[i].type));
+        }
+        json_object_set_new(json_object_get(e, "config"), "trainable", json_false());
+        json_array_append_new(inner, e);
+    }
+    const wn_layer *bout = &g->layers[m->backbone_output];
+    json_t *bconf = json_pack("{s:o, s:[sii], s:[sii], s:b}", "layers", inner, "input_layers",
+                              g->layers[first].name, 0, 0, "output_layers", bout->name, 0, 0,
+                              "trainable", 0);
+
+    /* the outer model */
+    json_t *layers = json_array();
+    json_t *in = json_object();
+    set(in, "batch_shape", json_pack("[niii]", h, w, 3));
+    set(in, "sparse", json_false());
+    set(in, "ragged", json_false());
+    json_array_append_new(layers, entry("keras.layers", "InputLayer", NULL, "input_layer", in, NULL));
+    json_array_append_new(layers, augment_sequential(m, "input_layer"));
+    const char *pre_out;
+    if (m->backbone && m->backbone->preprocess == WN_PREPROCESS_LITE) {
+        json_array_append_new(layers, op_layer("Subtract", "subtract", "sequential", h, w, 127.0));
+        json_array_append_new(layers, op_layer("TrueDivide", "true_divide", "subtract", h, w, 128.0));
+        pre_out = "true_divide";
+    } else { /* preprocess_input mode 'tf': x / 127.5 - 1 */
+        json_array_append_new(layers, op_layer("TrueDivide", "true_divide", "sequential", h, w, 127.5));
+        json_array_append_new(layers, op_layer("Subtract", "subtract", "true_divide", h, w, 1.0));
+        pre_out = "subtract";
+    }
+    json_t *bargs = json_pack("[o]", tensor(pre_out, 3, h, w, 3));
+    json_t *bent = entry("keras.src.models.functional", "Functional", "Functional", bname, bconf,
+                         node(bargs, json_pack("{s:b}", "training", 0)));
+    json_object_set_new(json_object_get(bent, "config"), "trainable", json_false());
+    json_array_append_new(layers, bent);
+    for (int i = end; i < g->n_layers; i++) {
+        const wn_layer *l = &g->layers[i];
+        const wn_layer *src = &g->layers[l->inputs[0]];
+        json_t *t = i == end ? tensor(bname, 3, src->out_h, src->out_w, src->out_c)
+                             : layer_tensor(src);
+        json_t *c = json_object(), *e;
+        if (l->type == WN_LAYER_GAP) {
+            set(c, "data_format", json_string("channels_last"));
+            set(c, "keepdims", json_false());
+            e = entry("keras.layers", "GlobalAveragePooling2D", NULL, l->name, c,
+                      node(json_pack("[o]", t), NULL));
+        } else if (l->type == WN_LAYER_DROPOUT) {
+            set(c, "rate", json_real(l->rate));
+            set(c, "seed", json_null());
+            set(c, "noise_shape", json_null());
+            e = entry("keras.layers", "Dropout", NULL, l->name, c, node(json_pack("[o]", t), NULL));
+        } else if (l->type == WN_LAYER_DENSE) {
+            set(c, "units", json_integer(l->out_c));
+            set(c, "activation", json_string("softmax"));
+            set(c, "use_bias", json_boolean(l->use_bias));
+            e = entry("keras.layers", "Dense", NULL, l->name, c, node(json_pack("[o]", t), NULL));
+        } else {
+            json_decref(c), json_decref(t), json_decref(layers);
+            return wn_fail("Keras config: head layer '%s' (%s) is not GAP/Dropout/Dense",
+                           l->name, wn_layer_type_keras(l->type));
+        }
+        json_array_append_new(layers, e);
+    }
+    const wn_layer *last = &g->layers[g->n_layers - 1];
+    json_t *conf = json_pack("{s:s, s:b, s:o, s:[sii], s:[sii]}", "name", "functional",
+                             "trainable", 1, "layers", layers, "input_layers", "input_layer", 0,
+                             0, "output_layers", last->name, 0, 0);
+    json_t *root = json_pack("{s:s, s:s, s:o, s:s, s:{s:n}, s:n}", "module",
+                             "keras.src.models.functional", "class_name", "Functional", "config",
+                             conf, "registered_name", "Functional", "build_config",
+                             "input_shape", "compile_config");
+    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    if (!text) return wn_fail("Keras config: out of memory building config.json");
+    *out = text;
+    return WN_OK;
+}
+
+int wn_keras_metadata_json(char **out) {
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "%Y-%m-%d@%H:%M:%S", &tm);
+    json_t *m = json_pack("{s:s, s:s}", "keras_version", WN_KERAS3_FORMAT_VERSION, "date_saved", date);
+    *out = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    return *out ? WN_OK : wn_fail("Keras config: out of memory building metadata.json");
+}

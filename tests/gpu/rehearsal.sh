@@ -12,7 +12,9 @@
 #      so far are all there;
 #   4. a SIGTERM mid-run: the interrupted step is reported CUT, the rest NOT RUN;
 #   5. a scaled-down deadline (3 s): the steps it leaves no time for are NOT RUN and
-#      the exit code says incomplete (3), not pass.
+#      the exit code says incomplete (3), not pass; in the same run a broken xz
+#      (the Python tarfile fallback extracts) and cuDNN in an `nvidia` wheel package
+#      (its folder joins LD_LIBRARY_PATH).
 set -uo pipefail
 build=$(cd "${1:?usage: rehearsal.sh BUILD_DIR}" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -72,15 +74,17 @@ n_logs=$(grep -c '^===== .*: exit ' "$work/full/steps.log")
 [ "$n_logs" -ge 7 ] && pass "steps.log holds $n_logs steps' output" || fail "steps.log holds $n_logs steps' output"
 
 # 3. + 4. killed mid-run
-killed_run() { # SIGNAL OUT_DIR: starts a rehearsal in its own process group, waits for
-    # the 'parity: ops' row, checks the check is still running, then signals the group
-    local sig=$1 out=$2
+killed_run() { # SIGNAL OUT_DIR PATTERN: starts a rehearsal in its own process group,
+    # waits for a summary line matching PATTERN (after the 'parity: ops' row), checks
+    # that the check still runs, then signals the group
+    local sig=$1 out=$2 pattern=$3
     rm -rf "$out"
     OUT=$out WN_GPU_BUNDLE=$bundle setsid "$root/tools/gpu_check.sh" --rehearse --deadline 90 \
         >"$out.stdout" 2>&1 &
     local pid=$! i
     for i in $(seq 1 600); do
-        grep -q '^parity: ops ' "$out/summary.txt" 2>/dev/null && break
+        grep -q '^parity: ops ' "$out/summary.txt" 2>/dev/null &&
+            grep -qE "$pattern" "$out/summary.txt" && break
         sleep 0.05
     done
     if kill -0 "$pid" 2>/dev/null && ! grep -q '^# done' "$out/summary.txt"; then
@@ -92,7 +96,7 @@ killed_run() { # SIGNAL OUT_DIR: starts a rehearsal in its own process group, wa
     wait "$pid" 2>/dev/null
     rc=$?
 }
-killed_run KILL "$work/killed"
+killed_run KILL "$work/killed" '^parity: ops ' 
 if rows "$work/killed" | grep -qx 'parity: ops' && rows "$work/killed" | head -1 | grep -qx libraries &&
     ! grep -q '^# done' "$work/killed/summary.txt"; then
     pass "SIGKILL: the summary keeps the $(rows "$work/killed" | wc -l) rows written before the kill"
@@ -100,7 +104,9 @@ else
     fail "SIGKILL: summary after the kill:"
     cat "$work/killed/summary.txt"
 fi
-killed_run TERM "$work/termed"
+# (waits for the bench to start: it runs for a second or more, so the signal lands
+# inside a step)
+killed_run TERM "$work/termed" '^# running: bench wastenet' 
 if [ "$rc" = 3 ] && grep -qE '^[^#].* CUT ' "$work/termed/summary.txt" &&
     grep -qE '^\(the rest\) +NOT RUN' "$work/termed/summary.txt"; then
     pass "SIGTERM: exit 3, the interrupted step CUT, the rest NOT RUN"
@@ -109,14 +115,33 @@ else
     cat "$work/termed/summary.txt"
 fi
 
-# 5. a deadline too short for all steps
-check "$work/deadline" --deadline 3
+# 5. a deadline too short for all steps, on a machine whose xz is broken (tar -xJf
+# fails: the Python tarfile fallback must extract the libraries) and whose cuDNN
+# comes from an `nvidia` wheel namespace package (its folder must join the path)
+fake=$work/fake_env
+rm -rf "$fake"
+mkdir -p "$fake/bin" "$fake/site/nvidia/cudnn/lib"
+printf '#!/bin/sh\necho "xz: broken on purpose" >&2\nexit 1\n' >"$fake/bin/xz"
+chmod +x "$fake/bin/xz"
+: >"$fake/site/nvidia/cudnn/lib/libcudnn.so.9"
+PATH=$fake/bin:$PATH PYTHONPATH=$fake/site${PYTHONPATH:+:$PYTHONPATH} check "$work/deadline" --deadline 3
 if [ "$rc" = 3 ] && grep -qE '^[^#].* NOT RUN +deadline' "$work/deadline/summary.txt" &&
     grep -q '^# done .*INCOMPLETE' "$work/deadline/summary.txt"; then
     pass "deadline 3 s: exit 3, $(grep -c ' NOT RUN ' "$work/deadline/summary.txt") steps NOT RUN"
 else
     fail "deadline 3 s: exit $rc, summary:"
     cat "$work/deadline/summary.txt"
+fi
+if grep -q 'trying python3 tarfile' "$work/deadline/steps.log" &&
+    grep -qE '^libraries +ok ' "$work/deadline/summary.txt"; then
+    pass "broken xz: the libraries came out through Python's tarfile"
+else
+    fail "broken xz: no tarfile fallback, or the libraries row is not ok"
+fi
+if grep -q "LD_LIBRARY_PATH=.*$fake/site/nvidia/cudnn/lib" "$work/deadline/steps.log"; then
+    pass "the nvidia wheel's library folder (from nvidia.__path__) is on the path"
+else
+    fail "the nvidia wheel's library folder is not on LD_LIBRARY_PATH"
 fi
 
 echo "rehearsal: $failures failed, $(($(date +%s) - t)) s"

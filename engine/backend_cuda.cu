@@ -242,9 +242,40 @@ static int is_pinned(const void *p) {
     return attr.type == cudaMemoryTypeHost;
 }
 
+/* ================================================================ small uploads */
+
+int wn_cuda_upload_small(wn_backend *be, void *dst, const void *src, size_t bytes,
+                         const char *layer) {
+    wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
+    if (!bytes) return WN_OK;
+    if (bytes > WN_CUDA_SMALL_BYTES) {
+        CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx->stream), layer);
+        return WN_OK;
+    }
+    wn_cuda_small_slot *slot = &ctx->small[ctx->small_next];
+    ctx->small_next = (ctx->small_next + 1) % WN_CUDA_SMALL_SLOTS;
+    /* The slot's previous copy (WN_CUDA_SMALL_SLOTS uploads ago, normally long done)
+     * must have read it before it is overwritten. */
+    if (slot->used) CUDA_CHECK(cudaEventSynchronize(slot->done), layer);
+    if (!slot->pinned) {
+        CUDA_CHECK(cudaMallocHost(&slot->pinned, WN_CUDA_SMALL_BYTES), layer);
+        slot->bytes = WN_CUDA_SMALL_BYTES;
+        CUDA_CHECK(cudaEventCreateWithFlags(&slot->done, cudaEventDisableTiming), layer);
+    }
+    memcpy(slot->pinned, src, bytes);
+    CUDA_CHECK(cudaMemcpyAsync(dst, slot->pinned, bytes, cudaMemcpyHostToDevice, ctx->stream),
+               layer);
+    CUDA_CHECK(cudaEventRecord(slot->done, ctx->stream), layer);
+    slot->used = 1;
+    return WN_OK;
+}
+
 static int cuda_copy_to_backend(wn_backend *be, void *dst, const void *src, size_t bytes) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     if (!bytes) return WN_OK;
+    /* Small copies (labels, per-step values) go through the reused pinned ring. */
+    if (bytes <= WN_CUDA_SMALL_BYTES && !is_pinned(src))
+        return wn_cuda_upload_small(be, dst, src, bytes, "copy to the GPU");
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx->stream), NULL);
     /* From pageable memory the call returns once the source is staged; from pinned
      * memory it would not, and the caller may reuse the source at once: wait.
@@ -298,6 +329,10 @@ static void cuda_destroy(wn_backend *be) {
         for (int i = 0; i < WN_CUDA_UPLOAD_SLOTS; i++) {
             if (ctx->upload_ready[i]) cudaEventDestroy(ctx->upload_ready[i]);
             if (ctx->upload_consumed[i]) cudaEventDestroy(ctx->upload_consumed[i]);
+        }
+        for (int i = 0; i < WN_CUDA_SMALL_SLOTS; i++) {
+            if (ctx->small[i].done) cudaEventDestroy(ctx->small[i].done);
+            if (ctx->small[i].pinned) cudaFreeHost(ctx->small[i].pinned);
         }
         if (ctx->timer_start) cudaEventDestroy(ctx->timer_start);
         if (ctx->timer_stop) cudaEventDestroy(ctx->timer_stop);
@@ -397,6 +432,10 @@ static int ctx_init(wn_cuda_ctx *ctx) {
     ctx->sync_each_op = sync && *sync && strcmp(sync, "0") != 0;
     const char *direct = getenv("WN_CUDA_NO_ARENA");
     ctx->direct = direct && *direct && strcmp(direct, "0") != 0;
+    const char *det = getenv("WN_CUDA_DETERMINISTIC");
+    ctx->deterministic = det && *det && strcmp(det, "0") != 0;
+    const char *dw = getenv("WN_CUDA_DEPTHWISE");
+    ctx->own_depthwise = dw && !strcmp(dw, "own");
     return WN_OK;
 }
 
@@ -476,6 +515,12 @@ extern "C" int wn_backend_is_cuda(const wn_backend *be) {
 static int need_cuda(const wn_backend *be, const char *what) {
     if (wn_backend_is_cuda(be)) return WN_OK;
     return wn_fail("%s needs the CUDA backend (this is '%s')", what, be ? be->name : "none");
+}
+
+extern "C" int wn_cuda_set_deterministic(wn_backend *be, int on) {
+    if (need_cuda(be, "--deterministic") != WN_OK) return WN_ERR;
+    wn_cuda_ctx_of(be)->deterministic = on ? 1 : 0; /* part of the algorithm cache's key */
+    return WN_OK;
 }
 
 /* Per-SM dense throughput (FLOP per clock: 2 per FMA) by architecture, from NVIDIA's

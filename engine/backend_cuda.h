@@ -20,6 +20,12 @@ extern "C" {
 /* 1 when `be` is a CUDA backend. */
 int wn_backend_is_cuda(const wn_backend *be);
 
+/* Deterministic convolutions: from now on only cuDNN algorithms that report
+ * CUDNN_DETERMINISTIC are chosen (no atomics in backward data/filter), so the same
+ * inputs give the same bits run to run. Default off (it may cost speed); on in the
+ * parity tests; also WN_CUDA_DETERMINISTIC=1. */
+int wn_cuda_set_deterministic(wn_backend *be, int on);
+
 typedef struct wn_cuda_device_info {
     char name[128];          /* e.g. "NVIDIA H100 80GB HBM3" */
     int cc_major, cc_minor;  /* compute capability */

@@ -17,6 +17,11 @@ int wn_backend_is_cuda(const wn_backend *be) {
     return 0;
 }
 
+int wn_cuda_set_deterministic(wn_backend *be, int on) {
+    (void)be, (void)on;
+    return no_cuda();
+}
+
 int wn_cuda_device_query(int device, wn_cuda_device_info *info) {
     (void)device, (void)info;
     return no_cuda();

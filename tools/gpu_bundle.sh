@@ -11,8 +11,8 @@
 #   bin/          wastenet, test_gpu_ops, test_gpu_model
 #   libs.tar.xz   the libraries, compressed to fit the 64 MiB transfer limit
 #   commit        the commit the binaries were built from ("dirty" when the tree was)
-#   manifest      sha256 of each binary: a bundle whose binaries have not changed is
-#                 kept as it is (the xz step is the slow part)
+#   libs.manifest the libraries archived (name, size, mtime, path): the archive is
+#                 kept while they do not change (the xz step is the slow part)
 # The default folder .gpu_bundle/ is ignored through .git/info/exclude; hand it to
 # the device tool's `carry`. The binaries need a glibc at least as new as this
 # machine's (Debian 12: 2.36; the lent machines run Ubuntu 24.04: 2.39).
@@ -56,7 +56,7 @@ for t in "${targets[@]}"; do
     [ -n "$f" ] || { echo "gpu_bundle: $t was not built in $build (cmake --build $build --target $t)" >&2; exit 1; }
     bins+=("$f")
 done
-if ! ldd "${bins[1]}" | grep -q libcudnn; then
+if ! ldd "${bins[1]}" | grep libcudnn >/dev/null; then # (grep -q + pipefail: SIGPIPE)
     if [ $cpu_ok = 0 ]; then
         echo "gpu_bundle: $build is not a CUDA build (no CUDA toolkit with cuDNN and cuBLAS here?)" >&2
         exit 1
@@ -64,33 +64,35 @@ if ! ldd "${bins[1]}" | grep -q libcudnn; then
     echo "gpu_bundle: $build is a CPU-only build (accepted: --cpu-ok)"
 fi
 
-manifest=$(echo "xz -$level"; for b in "${bins[@]}"; do sha256sum "$b" | awk -v n="$(basename "$b")" '{print $1, n}'; done)
-if [ -f "$out/manifest" ] && [ -f "$out/libs.tar.xz" ] && [ "$(cat "$out/manifest")" = "$manifest" ]; then
-    echo "gpu_bundle: $out is up to date (same binaries)"
-    du -sh "$out"
-    exit 0
-fi
-
-rm -rf "$out"
-mkdir -p "$out/bin" "$out/lib"
-cp "${bins[@]}" "$out/bin/"
-chmod +x "$out"/bin/*
-
 # Libraries: everything ldd resolves except glibc's own, the compiler runtime the
 # target has anyway (libstdc++/libgcc_s from Ubuntu 24.04 are newer), and CUDA's.
 skip='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libresolv\.|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcudnn|libnccl|libnvrtc|libnvJitLink)'
-for b in "$out"/bin/*; do
-    ldd "$b" | awk '/=> \// {print $1, $3}'
-done | sort -u | while read -r name path; do
-    if [[ ! "$name" =~ $skip ]]; then cp -L "$path" "$out/lib/$name"; fi
-done
-tar -cf - -C "$out" lib | xz -T "${JOBS:-2}" "-$level" >"$out/libs.tar.xz.tmp"
-mv "$out/libs.tar.xz.tmp" "$out/libs.tar.xz"
-rm -rf "${out:?}/lib"
+libs=$(for b in "${bins[@]}"; do ldd "$b" | awk '/=> \// {print $1, $3}'; done | sort -u |
+    while read -r name path; do [[ "$name" =~ $skip ]] || echo "$name $(readlink -f "$path")"; done)
+# The archive depends only on the system's libraries (not on our binaries), so it is
+# kept while they are unchanged: the xz step is the slow part.
+libs_manifest=$(echo "xz -$level"; while read -r name path; do
+    echo "$name $(stat -c '%s %Y' "$path") $path"; done <<<"$libs")
+
+mkdir -p "$out"
+rm -rf "$out/bin" "$out/lib"
+mkdir -p "$out/bin"
+cp "${bins[@]}" "$out/bin/"
+chmod +x "$out"/bin/*
+if [ -f "$out/libs.tar.xz" ] && [ "$(cat "$out/libs.manifest" 2>/dev/null)" = "$libs_manifest" ]; then
+    echo "gpu_bundle: libraries unchanged, keeping $out/libs.tar.xz"
+else
+    rm -f "$out/libs.tar.xz" "$out/libs.manifest"
+    mkdir -p "$out/lib"
+    while read -r name path; do cp -L "$path" "$out/lib/$name"; done <<<"$libs"
+    tar -cf - -C "$out" lib | xz -T "${JOBS:-2}" "-$level" >"$out/libs.tar.xz.tmp"
+    mv "$out/libs.tar.xz.tmp" "$out/libs.tar.xz"
+    rm -rf "${out:?}/lib"
+    echo "$libs_manifest" >"$out/libs.manifest"
+fi
 {
     git rev-parse HEAD
-    git status --porcelain --untracked-files=no | grep -q . && echo "dirty"
+    git status --porcelain --untracked-files=no | grep . >/dev/null && echo "dirty"
 } >"$out/commit" || true
-echo "$manifest" >"$out/manifest"
 du -sh "$out"
 echo "gpu_bundle: ready in $out; on the GPU machine run tools/gpu_check.sh with it carried"

@@ -8,9 +8,11 @@
 #   parity: model fp32/tf32 tests/gpu/test_gpu_model (forward, one training step)
 #   bench wastenet ft=500   `wastenet bench` IRV2 320x320 batch 64, --fine-tune-at 500
 #   memcheck/racecheck      compute-sanitizer on the quick op set, cuDNN/cuBLAS's own
-#                           kernels excluded (ours are what is checked)
+#                           kernels excluded (ours are what is checked, our depthwise
+#                           kernels included: WN_CUDA_DEPTHWISE=own)
 #   bench torch             tools/bench_torch.py (timm, the same step)
-#   (full run only, if time is left: the model's staging sequence under memcheck)
+#   (full run only, if time is left: the convolution cases through our depthwise
+#   fallback (WN_CUDA_DEPTHWISE=own), the model's staging sequence under memcheck)
 #
 # Time: one global deadline (--deadline S, default 480 s; --quick: 180 s). Each step
 # runs under `timeout` with min(its own limit, time left); a step that would start
@@ -242,7 +244,7 @@ fi
     echo "===== environment"
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1
     nvcc --version 2>&1 | tail -2
-    echo "commit $(git rev-parse HEAD 2>/dev/null)$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ' dirty')"
+    echo "commit $(git rev-parse HEAD 2>/dev/null)$(git status --porcelain --untracked-files=no 2>/dev/null | grep . >/dev/null && echo ' dirty')"
     uname -a
 } >>"$steps_log" 2>&1
 driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
@@ -338,12 +340,13 @@ san() { # name tool exe args...
         row "$name" n/a "compute-sanitizer not on PATH"
         return
     fi
-    run_step "$name" 90 20 "${wn_env[@]}" WN_CUDA_NO_ARENA=1 WN_CUDA_SYNC=1 "${cmd[@]}" || return
+    run_step "$name" 90 20 "${wn_env[@]}" WN_CUDA_NO_ARENA=1 WN_CUDA_SYNC=1 WN_CUDA_DEPTHWISE=own \
+        "${cmd[@]}" || return
     if [ $rehearse = 0 ] && grep -qiE 'unrecognized option|unknown option|invalid option' "$work/last.log"; then
         # an older compute-sanitizer without name filters: once more, every kernel
         san_filter=()
         run_step "$name (all kernels)" 90 20 "${wn_env[@]}" WN_CUDA_NO_ARENA=1 WN_CUDA_SYNC=1 \
-            "$san_exe" --tool "$tool" --error-exitcode 99 --print-limit 20 "$exe" "$@" || return
+            WN_CUDA_DEPTHWISE=own "$san_exe" --tool "$tool" --error-exitcode 99 --print-limit 20 "$exe" "$@" || return
         name="$name (all kernels)"
     fi
     local errs
@@ -376,7 +379,14 @@ if [ $quick = 0 ]; then
             else row "$name" FAIL "rc $step_rc: $(tail -1 "$work/last.log")"; fi
         elif [ $n = 0 ]; then row "$name" FAIL "no result table in its output"; fi
     fi
-    # Only if time is left: the whole model's staging sequence under memcheck.
+    # Only if time is left: the convolution cases with the depthwise ones through our
+    # own kernels (the fallback where cuDNN has no algorithm), then the whole model's
+    # staging sequence under memcheck.
+    name="parity: own depthwise"
+    if need "$name" "$ops"; then
+        run_step "$name" 60 15 "${wn_env[@]}" WN_CUDA_DEPTHWISE=own "$ops" "${st[@]}" "${ops_args[@]}" conv2d &&
+            test_row "$name"
+    fi
     san "memcheck: model (quick)" memcheck "$model" "${st[@]}" --quick --precision fp32 "${model_size[@]}"
 fi
 

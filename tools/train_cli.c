@@ -19,6 +19,7 @@
 
 #include "engine/augment_preview.h"
 #include "engine/backend.h"
+#include "engine/backend_cuda.h"
 #include "engine/error.h"
 #include "engine/executor.h"
 #include "engine/metrics.h"
@@ -277,9 +278,15 @@ static wn_backend *make_backend(const wn_train_cli *cli) {
     wn_precision p = !strcmp(cli->precision, "fp32")   ? WN_PRECISION_FP32
                      : !strcmp(cli->precision, "bf16") ? WN_PRECISION_BF16
                                                        : WN_PRECISION_TF32;
-    if (!strcmp(cli->backend, "cuda") || (!strcmp(cli->backend, "auto") && wn_cuda_available()))
-        return wn_backend_cuda(0, p);
-    return wn_backend_cpu();
+    if (!strcmp(cli->backend, "cuda") || (!strcmp(cli->backend, "auto") && wn_cuda_available())) {
+        wn_backend *be = wn_backend_cuda(0, p);
+        if (be && cli->deterministic && wn_cuda_set_deterministic(be, 1) != WN_OK) {
+            be->destroy(be);
+            return NULL;
+        }
+        return be;
+    }
+    return wn_backend_cpu(); /* deterministic already */
 }
 
 static int load_start_weights(session *s) {

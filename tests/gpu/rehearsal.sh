@@ -63,6 +63,7 @@ bench wastenet ft=500
 memcheck: ops (quick)
 racecheck: ops (quick)
 bench torch
+parity: own depthwise
 memcheck: model (quick)"
 if [ "$rc" = 0 ] && [ "$(rows "$work/full")" = "$expected" ] && grep -q '^# done .*PASS' "$work/full/summary.txt"; then
     pass "full rehearsal: exit 0, $(rows "$work/full" | wc -l) rows in order"
@@ -71,7 +72,7 @@ else
     cat "$work/full/summary.txt" "$work/full.stdout"
 fi
 n_logs=$(grep -c '^===== .*: exit ' "$work/full/steps.log")
-[ "$n_logs" -ge 7 ] && pass "steps.log holds $n_logs steps' output" || fail "steps.log holds $n_logs steps' output"
+[ "$n_logs" -ge 8 ] && pass "steps.log holds $n_logs steps' output" || fail "steps.log holds $n_logs steps' output"
 
 # 3. + 4. killed mid-run
 killed_run() { # SIGNAL OUT_DIR PATTERN: starts a rehearsal in its own process group,

@@ -43,6 +43,10 @@
  *      weights flipping stays under the bound, a wrong update rule or a stale
  *      gradient does not.
  *
+ * The CUDA backend runs deterministic (wn_cuda_set_deterministic): at the first
+ * boundary a second run on a fresh executor must give bit-identical loss and
+ * gradients.
+ *
  * Usage: test_gpu_model [--quick] [--self-test] [--precision fp32|tf32]
  *                       [--arch irv2|efficientnet_lite0] [IMAGE_SIZE]
  *   --quick: boundary 0 only, fp32 only unless --precision says otherwise, and the
@@ -276,6 +280,18 @@ static const precision_case precs[] = {
 };
 #define UPDATE_TOL 1e-2 /* part c of the Adam check */
 
+/* The backend under test: a second CPU backend in self-test mode, else CUDA in
+ * deterministic mode (parity runs must replay bit for bit). */
+static wn_backend *open_gpu(int self_test, wn_precision p) {
+    if (self_test) return wn_backend_cpu();
+    wn_backend *be = wn_backend_cuda(0, p);
+    if (be && wn_cuda_set_deterministic(be, 1) != WN_OK) {
+        be->destroy(be);
+        return NULL;
+    }
+    return be;
+}
+
 /* Which precisions and architectures this run covers (command line). */
 static int want_prec[2] = {1, 1};
 static const char *only_arch = NULL;
@@ -318,7 +334,7 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
         size_t nf = (size_t)BATCH * bo->out_h * bo->out_w * bo->out_c;
         for (int p = 0; p < 2; p++) {
             if (!want_prec[p]) continue;
-            wn_backend *gpu = self_test ? wn_backend_cpu() : wn_backend_cuda(0, precs[p].p);
+            wn_backend *gpu = open_gpu(self_test, precs[p].p);
             if (!gpu) {
                 printf("FAIL creating the CUDA backend: %s\n", wn_last_error());
                 fails++;
@@ -361,6 +377,20 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
                          boundaries[b]);
                 check_updates(what, pn, params0 + first, ref.grads, got.grads, ref.params + first,
                               got.params + first, nt, t_w > 0 ? UPDATE_TOL : 0.0);
+                if (b == 0) { /* deterministic mode: a second run gives the same bits */
+                    result again;
+                    if (run_backend(&m, params0, stats0, gpu, boundaries[b], &in, &again) !=
+                        WN_OK) {
+                        printf("FAIL second %s run: %s\n", gpu->name, wn_last_error());
+                        fails++;
+                    } else {
+                        snprintf(what, sizeof what, "%s rerun: loss bit-identical", arch);
+                        compare(what, pn, &got.loss, &again.loss, 1, 0.0);
+                        snprintf(what, sizeof what, "%s rerun: gradients bit-identical", arch);
+                        compare(what, pn, got.grads, again.grads, nt, 0.0);
+                    }
+                    result_free(&again);
+                }
             }
             result_free(&got);
             gpu->destroy(gpu);
@@ -461,7 +491,7 @@ static void parity_staging(wn_backend *cpu, int size, int self_test) {
         fails++;
         goto done;
     }
-    wn_backend *gpu = self_test ? wn_backend_cpu() : wn_backend_cuda(0, WN_PRECISION_FP32);
+    wn_backend *gpu = open_gpu(self_test, WN_PRECISION_FP32);
     uint8_t *pinned[2] = {NULL, NULL};
     if (!self_test) {
         pinned[0] = wn_cuda_host_alloc(image_bytes);

@@ -117,7 +117,8 @@ static void *chunk_alloc(void *user, size_t bytes) {
     if (err == cudaSuccess) return p;
     (void)cudaGetLastError();
     size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) /* for the message only */
+        (void)cudaGetLastError(), free_b = total_b = 0;
     if (err == cudaErrorMemoryAllocation)
         wn_fail("out of GPU memory: cudaMalloc of %.1f MiB failed; the device has %.1f MiB "
                 "free of %.1f MiB and this backend already holds %.1f MiB (%.1f MiB in use). "
@@ -149,7 +150,12 @@ void *wn_cuda_dev_alloc(wn_cuda_ctx *ctx, size_t bytes) {
     }
     /* cudaFree of an earlier buffer may still be pending behind stream work: waiting
      * here keeps direct mode as safe as the arena's stream-ordered reuse */
-    cudaStreamSynchronize(ctx->stream);
+    cudaError_t err = cudaStreamSynchronize(ctx->stream);
+    if (err != cudaSuccess) {
+        wn_cuda_fail_cuda(err, "cudaStreamSynchronize (before a direct-mode cudaMalloc)",
+                          __FILE__, __LINE__, NULL);
+        return NULL;
+    }
     void *p = chunk_alloc(ctx, bytes ? bytes : 1);
     if (!p) return NULL;
     ctx->direct_blocks[ctx->direct_count].p = p;
@@ -170,9 +176,13 @@ void wn_cuda_dev_free(wn_cuda_ctx *ctx, void *p) {
         if (ctx->direct_blocks[i].p == p) {
             ctx->direct_in_use -= ctx->direct_blocks[i].bytes;
             ctx->direct_blocks[i] = ctx->direct_blocks[--ctx->direct_count];
-            /* the buffer may still be read by queued work: wait, then free */
-            cudaStreamSynchronize(ctx->stream);
-            cudaFree(p);
+            /* the buffer may still be read by queued work: wait, then free. A failure
+             * here is an earlier asynchronous fault: the reason is set, and the
+             * context's sticky error fails the next checked call. */
+            cudaError_t err = cudaStreamSynchronize(ctx->stream);
+            if (err == cudaSuccess) err = cudaFree(p);
+            if (err != cudaSuccess)
+                wn_cuda_fail_cuda(err, "cudaFree (direct mode)", __FILE__, __LINE__, NULL);
             return;
         }
 }

@@ -4,54 +4,95 @@
 # OpenBLAS, HDF5, libjpeg-turbo, libpng) and cannot fetch them.
 #
 # Builds wastenet and the GPU tests here for the Hopper cards that are lent
-# (CMAKE_CUDA_ARCHITECTURES=90 by default; override with $1), then copies the
+# (CMAKE_CUDA_ARCHITECTURES=90 by default; --arch to change), then copies the
 # binaries and every shared library they need that is neither glibc nor CUDA (the
-# GPU machine has its own CUDA 13 runtime, cuBLAS and cuDNN 9) into .gpu_bundle/:
-#   .gpu_bundle/bin/       wastenet, test_gpu_ops, test_gpu_model (when built)
-#   .gpu_bundle/libs.tar.xz the libraries, compressed to fit the 64 MiB transfer limit
-#   .gpu_bundle/commit     the commit the binaries were built from
-# .gpu_bundle/ is ignored through .git/info/exclude; hand it to the device tool's
-# `carry`. The binaries need a glibc at least as new as this machine's (Debian 12:
-# 2.36; the lent machines run Ubuntu 24.04: 2.39).
+# GPU machine has its own CUDA 13 runtime, and cuBLAS, cuDNN 9 and NCCL as Python
+# wheels, which gpu_check.sh finds) into the bundle folder:
+#   bin/          wastenet, test_gpu_ops, test_gpu_model
+#   libs.tar.xz   the libraries, compressed to fit the 64 MiB transfer limit
+#   commit        the commit the binaries were built from ("dirty" when the tree was)
+#   libs.manifest the libraries archived (name, size, mtime, path): the archive is
+#                 kept while they do not change (the xz step is the slow part)
+# The default folder .gpu_bundle/ is ignored through .git/info/exclude; hand it to
+# the device tool's `carry`. The binaries need a glibc at least as new as this
+# machine's (Debian 12: 2.36; the lent machines run Ubuntu 24.04: 2.39).
+#
+# Usage: tools/gpu_bundle.sh [--arch 90] [--from-build DIR] [--out DIR] [--cpu-ok] [--fast]
+#   --from-build DIR  take the binaries of an existing build folder (no build here)
+#   --out DIR         the bundle folder (default .gpu_bundle)
+#   --cpu-ok          accept a build without CUDA (tools/gpu_check.sh --rehearse)
+#   --fast            xz -1 instead of -6 (18 s instead of 2 min 20 s on 2 cores for
+#                     ~100 MB of libraries; ~25 MB instead of ~19 MB): for rehearsals
 set -euo pipefail
 cd "$(dirname "$0")/.."
-arch=${1:-90}
-build="build-gpu-bundle"
-out=.gpu_bundle
+arch=90 build="" out=.gpu_bundle cpu_ok=0 level=6
+while [ $# -gt 0 ]; do
+    case $1 in
+    --arch) arch=${2:?--arch needs a value}; shift ;;
+    --from-build) build=${2:?--from-build needs a folder}; shift ;;
+    --out) out=${2:?--out needs a folder}; shift ;;
+    --cpu-ok) cpu_ok=1 ;;
+    --fast) level=1 ;;
+    [0-9]*) arch=$1 ;; # the old positional form
+    -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu_bundle: unknown option '$1' (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+targets=(wastenet test_gpu_ops test_gpu_model)
 
-grep -qx '/.gpu_bundle/' .git/info/exclude 2>/dev/null || echo '/.gpu_bundle/' >>.git/info/exclude
-
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" >/dev/null
-targets=(wastenet test_gpu_ops)
-if grep -q 'test_gpu_model' "$build/Makefile" 2>/dev/null || [ -f tests/gpu/test_gpu_model.c ]; then
-    targets+=(test_gpu_model)
+if [ -z "$build" ]; then
+    exclude=$(git rev-parse --git-path info/exclude)
+    grep -qx '/.gpu_bundle/' "$exclude" 2>/dev/null || echo '/.gpu_bundle/' >>"$exclude"
+    build="build-gpu-bundle"
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" >/dev/null
+    cmake --build "$build" -j "${JOBS:-2}" --target "${targets[@]}"
 fi
-cmake --build "$build" -j "${JOBS:-2}" --target "${targets[@]}"
+[ -d "$build" ] || { echo "gpu_bundle: no build folder '$build'" >&2; exit 2; }
 
-rm -rf "$out"
-mkdir -p "$out/bin" "$out/lib"
+bins=()
 for t in "${targets[@]}"; do
     f=$(find "$build" -type f -name "$t" -perm -u+x | head -1)
-    [ -n "$f" ] || { echo "gpu_bundle: $t was not built" >&2; exit 1; }
-    cp "$f" "$out/bin/"
+    [ -n "$f" ] || { echo "gpu_bundle: $t was not built in $build (cmake --build $build --target $t)" >&2; exit 1; }
+    bins+=("$f")
 done
-
-if ! ldd "$out/bin/test_gpu_ops" | grep -q libcudnn; then
-    echo "gpu_bundle: this is not a CUDA build (no CUDA toolkit with cuDNN and cuBLAS here?)" >&2
-    exit 1
+if ! ldd "${bins[1]}" | grep libcudnn >/dev/null; then # (grep -q + pipefail: SIGPIPE)
+    if [ $cpu_ok = 0 ]; then
+        echo "gpu_bundle: $build is not a CUDA build (no CUDA toolkit with cuDNN and cuBLAS here?)" >&2
+        exit 1
+    fi
+    echo "gpu_bundle: $build is a CPU-only build (accepted: --cpu-ok)"
 fi
 
 # Libraries: everything ldd resolves except glibc's own, the compiler runtime the
 # target has anyway (libstdc++/libgcc_s from Ubuntu 24.04 are newer), and CUDA's.
-skip='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libresolv\.|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcudnn|libnvrtc|libnvJitLink)'
-for b in "$out"/bin/*; do
-    ldd "$b" | awk '/=> \// {print $1, $3}'
-done | sort -u | while read -r name path; do
-    if [[ ! "$name" =~ $skip ]]; then cp -L "$path" "$out/lib/$name"; fi
-done
-tar -cf - -C "$out" lib | xz -T "${JOBS:-2}" -6 >"$out/libs.tar.xz"
-rm -rf "${out:?}/lib"
-git rev-parse HEAD >"$out/commit"
-git status --porcelain --untracked-files=no | grep -q . && echo "dirty" >>"$out/commit"
+skip='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libresolv\.|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcudnn|libnccl|libnvrtc|libnvJitLink)'
+libs=$(for b in "${bins[@]}"; do ldd "$b" | awk '/=> \// {print $1, $3}'; done | sort -u |
+    while read -r name path; do [[ "$name" =~ $skip ]] || echo "$name $(readlink -f "$path")"; done)
+# The archive depends only on the system's libraries (not on our binaries), so it is
+# kept while they are unchanged: the xz step is the slow part.
+libs_manifest=$(echo "xz -$level"; while read -r name path; do
+    echo "$name $(stat -c '%s %Y' "$path") $path"; done <<<"$libs")
+
+mkdir -p "$out"
+rm -rf "$out/bin" "$out/lib"
+mkdir -p "$out/bin"
+cp "${bins[@]}" "$out/bin/"
+chmod +x "$out"/bin/*
+if [ -f "$out/libs.tar.xz" ] && [ "$(cat "$out/libs.manifest" 2>/dev/null)" = "$libs_manifest" ]; then
+    echo "gpu_bundle: libraries unchanged, keeping $out/libs.tar.xz"
+else
+    rm -f "$out/libs.tar.xz" "$out/libs.manifest"
+    mkdir -p "$out/lib"
+    while read -r name path; do cp -L "$path" "$out/lib/$name"; done <<<"$libs"
+    tar -cf - -C "$out" lib | xz -T "${JOBS:-2}" "-$level" >"$out/libs.tar.xz.tmp"
+    mv "$out/libs.tar.xz.tmp" "$out/libs.tar.xz"
+    rm -rf "${out:?}/lib"
+    echo "$libs_manifest" >"$out/libs.manifest"
+fi
+{
+    git rev-parse HEAD
+    git status --porcelain --untracked-files=no | grep . >/dev/null && echo "dirty"
+} >"$out/commit" || true
 du -sh "$out"
-echo "gpu_bundle: ready; on the GPU machine run tools/gpu_check.sh with .gpu_bundle carried"
+echo "gpu_bundle: ready in $out; on the GPU machine run tools/gpu_check.sh with it carried"

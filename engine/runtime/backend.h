@@ -29,6 +29,9 @@ void wn_backend_destroy(wn_backend *be);
  * buffers; be must outlive the buffers. */
 wn_host_allocator wn_backend_staging_allocator(wn_backend *be);
 
+/* Only deterministic algorithms from now on (see backend_ops.h); WN_ERR with a reason. */
+int wn_backend_set_deterministic(wn_backend *be, int on);
+
 /* ---- memory: forwards to the table ---- */
 void *wn_backend_alloc(wn_backend *be, size_t bytes);
 void wn_backend_free(wn_backend *be, void *p);

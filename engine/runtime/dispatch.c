@@ -77,6 +77,9 @@ int wn_backend_fill(wn_backend *be, float *x, size_t count, float value) {
     return be->ops->fill(be, x, count, value);
 }
 int wn_backend_synchronize(wn_backend *be) { return be->ops->synchronize(be); }
+int wn_backend_set_deterministic(wn_backend *be, int on) {
+    return be->ops->set_deterministic(be, on);
+}
 
 static void *staging_alloc(void *user, size_t bytes) {
     wn_backend *be = user;

@@ -58,13 +58,12 @@ int wn_cuda_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const
         free(host);
         return WN_ERR;
     }
-    /* From pageable memory the copy returns once `host` is staged: freeing it next is safe. */
-    cudaError_t err = cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, ctx->stream);
+    /* Through the reused pinned ring (the copy is staged there): freeing host is safe. */
+    int rc = wn_cuda_upload_small(be, dev, host, bytes, "augment");
     free(host);
-    if (err != cudaSuccess) {
+    if (rc != WN_OK) {
         wn_cuda_scratch_free(be, dev);
-        return wn_cuda_fail_cuda(err, "cudaMemcpyAsync(augmentation parameters)", __FILE__,
-                                 __LINE__, "augment");
+        return WN_ERR;
     }
     size_t count = (size_t)n * h * w * c;
     augment_kernel<<<wn_cuda_blocks(ctx, count), WN_CUDA_THREADS, 0, ctx->stream>>>(n, h, w, c, x,

@@ -82,6 +82,11 @@ typedef struct wn_backend_ops {
     size_t (*conv_scratch_bytes)(wn_backend *be, wn_conv_call call, const wn_conv_desc *d,
                                  int accumulate);
 
+    /* ---- only deterministic algorithms from now on (same inputs, same bits run to
+     * run; may cost speed). The CPU backend always is (static schedules, a fixed
+     * thread count); CUDA restricts cuDNN's choices. ---- */
+    int (*set_deterministic)(wn_backend *be, int on);
+
     /* ---- convolution (cross-correlation), y[N,OH,OW,K] ---- */
     int (*conv2d_forward)(wn_backend *be, const wn_conv_desc *d, const float *x,
                           const float *w, const float *bias /* K or NULL */, float *y,

@@ -24,6 +24,19 @@
 #define WN_CUDA_THREADS 256        /* threads per block of the element-wise kernels */
 #define WN_CUDA_BLOCKS_PER_SM 8    /* grid-stride loops: enough blocks to fill an SM */
 #define WN_CUDA_UPLOAD_SLOTS 2     /* double-buffered batch uploads */
+#define WN_CUDA_SMALL_SLOTS 4      /* pinned staging slots for small per-step uploads */
+#define WN_CUDA_SMALL_BYTES (64u << 10) /* uploads up to this size go through them */
+
+/* One pinned staging slot for small uploads (labels, augmentation parameters): the
+ * host copies into it, the copy engine reads it asynchronously, and `done` (recorded
+ * after the copy) says when it may be overwritten. Reused every step: no per-step
+ * cudaMallocHost, no pageable-memory staging by the driver. */
+typedef struct wn_cuda_small_slot {
+    void *pinned;
+    size_t bytes;
+    cudaEvent_t done;
+    int used; /* done was recorded at least once */
+} wn_cuda_small_slot;
 
 typedef struct wn_cuda_direct_block {
     void *p;
@@ -57,6 +70,12 @@ typedef struct wn_cuda_ctx {
     size_t ones_count;
     cudaEvent_t upload_ready[WN_CUDA_UPLOAD_SLOTS];    /* copy of the slot finished */
     cudaEvent_t upload_consumed[WN_CUDA_UPLOAD_SLOTS]; /* compute finished reading it */
+    wn_cuda_small_slot small[WN_CUDA_SMALL_SLOTS]; /* ring of pinned staging slots */
+    int small_next;
+    int deterministic;             /* only cuDNN algorithms reported deterministic
+                                      (wn_backend_set_deterministic, WN_CUDA_DETERMINISTIC=1) */
+    int own_depthwise;             /* WN_CUDA_DEPTHWISE=own: our depthwise kernels even
+                                      where cuDNN has an algorithm (to test them) */
 } wn_cuda_ctx;
 
 static inline wn_cuda_ctx *wn_cuda_ctx_of(wn_backend *be) { return (wn_cuda_ctx *)be->ctx; }
@@ -99,6 +118,12 @@ int wn_cuda_op_done(wn_backend *be, const char *what, const char *layer);
  * NULL with a reason on failure. */
 void *wn_cuda_dev_alloc(wn_cuda_ctx *ctx, size_t bytes);
 void wn_cuda_dev_free(wn_cuda_ctx *ctx, void *p);
+
+/* A small host-to-device copy (<= WN_CUDA_SMALL_BYTES) on the compute stream through
+ * the pinned staging ring; `src` may be reused as soon as this returns. Larger
+ * copies go straight from `src` (pageable: the driver stages them). */
+int wn_cuda_upload_small(wn_backend *be, void *dst, const void *src, size_t bytes,
+                         const char *layer);
 
 /* Temporary device buffers from the arena, freed in stream order. */
 void *wn_cuda_scratch(wn_backend *be, size_t bytes, const char *what, const char *layer);

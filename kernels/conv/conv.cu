@@ -17,12 +17,22 @@
  *  - Asymmetric 'same' padding: see wn_conv_pad_plan — the extra row/column is made
  *    explicit in a padded copy of x, cuDNN pads the rest symmetrically, and backward
  *    data crops the padded dx back (adding when accumulating).
- *  - Algorithms: chosen once per (direction, shape, precision) with
- *    cudnnFind*AlgorithmEx (timed on the real buffers; a scratch output where the
- *    real one must not be clobbered), and cached in ctx->conv_cache. The search
- *    gets a temporary workspace of up to WN_CUDNN_WORKSPACE_MB (halved until
- *    cudaMalloc succeeds); the chosen algorithm's own workspace then comes from the
- *    arena, grown to the largest any layer needs.
+ *  - Algorithms: chosen once per (direction, shape without the batch, precision,
+ *    determinism) with cudnnFind*AlgorithmEx (timed on the real buffers; a scratch
+ *    output where the real one must not be clobbered), and cached in
+ *    ctx->conv_cache. A smaller batch (an epoch's short last batch, an evaluation
+ *    split) reuses the full batch's choice and only asks cuDNN for that algorithm's
+ *    workspace at its shape (wn_conv_cache_action); a larger batch searches once
+ *    more. The search gets a temporary workspace of up to WN_CUDNN_WORKSPACE_MB
+ *    (halved until cudaMalloc succeeds); the chosen algorithm's own workspace then
+ *    comes from the arena, grown to the largest any layer needs.
+ *  - Which results may be chosen (pick): FP32 takes only FMA/default math and only
+ *    the GEMM family (wn_conv_algo_is_gemm_family: FFT and Winograd lose bits beyond
+ *    the FP32 tolerance); deterministic mode (wn_backend_set_deterministic) only
+ *    results whose determinism field is CUDNN_DETERMINISTIC.
+ *  - Depthwise convolutions that cuDNN has no algorithm for (grouped NHWC through
+ *    the legacy API), or all of them with WN_CUDA_DEPTHWISE=own: our own kernels
+ *    (kernels/depthwise.cu), cached as algo -1 so the search is not repeated.
  *  - Bias: added by the affine kernel (scale NULL, shift = bias), summed for db by a
  *    GEMV with a ones vector (cuda_dense.cu).
  */
@@ -31,6 +41,16 @@
 #include "kernels/common/cuda_ctx.h"
 #include "kernels/conv/conv.h"
 #include "kernels/conv/conv_cuda_plan.h"
+#include "kernels/conv/depthwise.h"
+/* kernels/conv/conv_cuda_plan.c names cuDNN's algorithms by number (it includes no cuDNN header). */
+static_assert(CUDNN_CONVOLUTION_FWD_ALGO_GEMM == 2 && CUDNN_CONVOLUTION_FWD_ALGO_FFT == 4,
+              "cuDNN forward algorithm numbers moved: update wn_conv_algo_is_gemm_family");
+static_assert(CUDNN_CONVOLUTION_BWD_DATA_ALGO_1 == 1 && CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT == 2,
+              "cuDNN backward-data algorithm numbers moved: update wn_conv_algo_is_gemm_family");
+static_assert(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3 == 3 &&
+                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT == 2 &&
+                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED == 5,
+              "cuDNN backward-filter algorithm numbers moved: update wn_conv_algo_is_gemm_family");
 
 /* ================================================================ layout kernels */
 
@@ -132,15 +152,35 @@ static int conv_call_setup(wn_backend *be, conv_call *cc) {
     return WN_OK;
 }
 
-static void conv_call_teardown(wn_backend *be, conv_call *cc) {
-    if (cc->xd) cudnnDestroyTensorDescriptor(cc->xd);
-    if (cc->yd) cudnnDestroyTensorDescriptor(cc->yd);
-    if (cc->wd) cudnnDestroyFilterDescriptor(cc->wd);
-    if (cc->cd) cudnnDestroyConvolutionDescriptor(cc->cd);
+/* Frees the call's descriptors and scratch; WN_ERR (reason set) when cuDNN refuses a
+ * destroy. */
+static int conv_call_teardown(wn_backend *be, conv_call *cc) {
+    cudnnStatus_t st[4] = {CUDNN_STATUS_SUCCESS, CUDNN_STATUS_SUCCESS, CUDNN_STATUS_SUCCESS,
+                           CUDNN_STATUS_SUCCESS};
+    if (cc->xd) st[0] = cudnnDestroyTensorDescriptor(cc->xd);
+    if (cc->yd) st[1] = cudnnDestroyTensorDescriptor(cc->yd);
+    if (cc->wd) st[2] = cudnnDestroyFilterDescriptor(cc->wd);
+    if (cc->cd) st[3] = cudnnDestroyConvolutionDescriptor(cc->cd);
     /* stream order: frees after the last launch that reads them */
     wn_cuda_scratch_free(be, cc->w_krsc);
     wn_cuda_scratch_free(be, cc->x_pad);
     wn_cuda_scratch_free(be, cc->out_tmp);
+    for (int i = 0; i < 4; i++)
+        if (st[i] != CUDNN_STATUS_SUCCESS)
+            return wn_cuda_fail_cudnn(st[i], "cudnnDestroy*Descriptor", __FILE__, __LINE__,
+                                      cc->layer);
+    return WN_OK;
+}
+
+/* The end of an op: the body's status first (its reason stands), then teardown's. */
+static int conv_call_finish(wn_backend *be, conv_call *cc, int body_rc, const char *what) {
+    int td = conv_call_teardown(be, cc);
+    if (body_rc != WN_OK || td != WN_OK) return WN_ERR;
+    return wn_cuda_op_done(be, what, cc->layer);
+}
+
+static int depthwise(const conv_call *cc) {
+    return wn_dw_applies(cc->groups, cc->d->win.c, cc->d->k);
 }
 
 static size_t weight_count(const conv_call *cc) {
@@ -201,16 +241,20 @@ static void *search_workspace(wn_cuda_ctx *ctx, size_t *bytes) {
     return NULL;
 }
 
-/* Picks the fastest successful result allowed by the precision. Under FP32 the
- * descriptor asks for FMA math; a result that reports tensor-op math is refused. */
+/* Picks the fastest successful result allowed by the precision and mode. Under FP32
+ * the descriptor asks for FMA math; a result that reports tensor-op math, or one
+ * outside the GEMM family, is refused; in deterministic mode so is any result cuDNN
+ * does not report deterministic. */
 template <typename Perf>
-static int pick(const Perf *perf, int n, const wn_cuda_ctx *ctx, size_t ws_bytes,
-                wn_conv_choice *out) {
+static int pick(const Perf *perf, int n, const wn_cuda_ctx *ctx, wn_conv_direction dir,
+                size_t ws_bytes, wn_conv_choice *out) {
     for (int i = 0; i < n; i++) {
         if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ws_bytes) continue;
-        if (ctx->precision == WN_PRECISION_FP32 && perf[i].mathType != CUDNN_FMA_MATH &&
-            perf[i].mathType != CUDNN_DEFAULT_MATH)
+        if (ctx->precision == WN_PRECISION_FP32 &&
+            ((perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH) ||
+             !wn_conv_algo_is_gemm_family(dir, (int)perf[i].algo)))
             continue;
+        if (ctx->deterministic && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
         out->algo = (int)perf[i].algo;
         out->math_type = (int)perf[i].mathType;
         out->workspace = perf[i].memory;
@@ -224,17 +268,80 @@ static const char *dir_name(wn_conv_direction dir) {
                                                                     : "backward-filter";
 }
 
-/* The cached choice for this call, searching on first sight. `in`/`out` are the
- * buffers the search may read and overwrite (direction-specific). */
+static void key_of(const wn_cuda_ctx *ctx, const conv_call *cc, wn_conv_direction dir,
+                   int accumulate, wn_conv_key *key) {
+    wn_conv_key_make(key, dir, cc->d, &cc->plan, ctx->precision, accumulate, ctx->deterministic);
+}
+
+/* 1 when this call goes to our depthwise kernels without touching cuDNN: asked for
+ * (WN_CUDA_DEPTHWISE=own), or cuDNN was found to have nothing for this shape. */
+static int own_depthwise_now(wn_backend *be, const conv_call *cc, wn_conv_direction dir,
+                             int accumulate) {
+    wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
+    if (!depthwise(cc)) return 0;
+    if (ctx->own_depthwise) return 1;
+    wn_conv_key key;
+    key_of(ctx, cc, dir, accumulate, &key);
+    const wn_conv_choice *hit = wn_conv_cache_find(ctx->conv_cache, &key);
+    return hit && hit->algo < 0;
+}
+
+/* The workspace a cached algorithm needs at this call's shape (a smaller batch than
+ * the one searched); a status other than success when the algorithm does not apply
+ * there. */
+static cudnnStatus_t workspace_at_shape(wn_cuda_ctx *ctx, conv_call *cc, wn_conv_direction dir,
+                                        const wn_conv_choice *c, size_t *bytes) {
+    cudnnMathType_t math = ctx->precision == WN_PRECISION_FP32 ? CUDNN_FMA_MATH
+                                                                : (cudnnMathType_t)c->math_type;
+    cudnnStatus_t st = cudnnSetConvolutionMathType(cc->cd, math);
+    if (st != CUDNN_STATUS_SUCCESS) return st;
+    if (dir == WN_CONV_FWD)
+        return cudnnGetConvolutionForwardWorkspaceSize(ctx->cudnn, cc->xd, cc->wd, cc->cd, cc->yd,
+                                                       (cudnnConvolutionFwdAlgo_t)c->algo, bytes);
+    if (dir == WN_CONV_BWD_DATA)
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(
+            ctx->cudnn, cc->wd, cc->yd, cc->cd, cc->xd, (cudnnConvolutionBwdDataAlgo_t)c->algo,
+            bytes);
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        ctx->cudnn, cc->xd, cc->yd, cc->cd, cc->wd, (cudnnConvolutionBwdFilterAlgo_t)c->algo,
+        bytes);
+}
+
+/* The choice for this call: the cached one when its batch was at least this one's
+ * (the workspace asked again for this shape), else a timed search. `a`/`b`/`out`
+ * are the buffers the search may read and overwrite (direction-specific). A
+ * depthwise shape cuDNN has nothing for comes back as algo -1 (our kernels). */
 static int choose(wn_backend *be, conv_call *cc, wn_conv_direction dir, int accumulate,
                   const void *a, const void *b, void *out, wn_conv_choice *choice) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     wn_conv_key key;
-    wn_conv_key_make(&key, dir, cc->d, &cc->plan, ctx->precision, accumulate);
+    key_of(ctx, cc, dir, accumulate, &key);
     const wn_conv_choice *hit = wn_conv_cache_find(ctx->conv_cache, &key);
-    if (hit) {
-        *choice = *hit;
+    int n = cc->d->win.n;
+    /* a batch whose shape the cached algorithm did not fit has its own entry */
+    wn_conv_key exact = key;
+    exact.n = n;
+    const wn_conv_choice *own_entry = hit ? wn_conv_cache_find(ctx->conv_cache, &exact) : NULL;
+    if (own_entry) {
+        *choice = *own_entry;
         return WN_OK;
+    }
+    wn_conv_key *store_key = &key;
+    if (wn_conv_cache_action(hit, n) == WN_CONV_REUSE) {
+        *choice = *hit;
+        if (hit->algo < 0 || n == hit->searched_n) return WN_OK;
+        size_t bytes = 0;
+        if (workspace_at_shape(ctx, cc, dir, hit, &bytes) == CUDNN_STATUS_SUCCESS) {
+            choice->workspace = bytes;
+            return WN_OK;
+        }
+        /* the algorithm does not apply at this batch: search, and keep the result
+         * under this batch (the full batches keep theirs) */
+        store_key = &exact;
+    }
+    if (depthwise(cc) && ctx->own_depthwise) {
+        choice->algo = -1, choice->math_type = 0, choice->workspace = 0, choice->searched_n = n;
+        return wn_conv_cache_put(ctx->conv_cache, store_key, choice);
     }
     size_t ws_bytes = 0;
     void *ws = search_workspace(ctx, &ws_bytes);
@@ -245,21 +352,26 @@ static int choose(wn_backend *be, conv_call *cc, wn_conv_direction dir, int accu
         st = cudnnFindConvolutionForwardAlgorithmEx(ctx->cudnn, cc->xd, a, cc->wd, b, cc->cd,
                                                     cc->yd, out, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
                                                     &returned, perf, ws, ws_bytes);
-        if (st == CUDNN_STATUS_SUCCESS) found = pick(perf, returned, ctx, ws_bytes, choice);
+        if (st == CUDNN_STATUS_SUCCESS) found = pick(perf, returned, ctx, dir, ws_bytes, choice);
     } else if (dir == WN_CONV_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
         st = cudnnFindConvolutionBackwardDataAlgorithmEx(
             ctx->cudnn, cc->wd, a, cc->yd, b, cc->cd, cc->xd, out,
             CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, perf, ws, ws_bytes);
-        if (st == CUDNN_STATUS_SUCCESS) found = pick(perf, returned, ctx, ws_bytes, choice);
+        if (st == CUDNN_STATUS_SUCCESS) found = pick(perf, returned, ctx, dir, ws_bytes, choice);
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
         st = cudnnFindConvolutionBackwardFilterAlgorithmEx(
             ctx->cudnn, cc->xd, a, cc->yd, b, cc->cd, cc->wd, out,
             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned, perf, ws, ws_bytes);
-        if (st == CUDNN_STATUS_SUCCESS) found = pick(perf, returned, ctx, ws_bytes, choice);
+        if (st == CUDNN_STATUS_SUCCESS) found = pick(perf, returned, ctx, dir, ws_bytes, choice);
     }
-    if (ws) cudaFree(ws);
+    if (ws) CUDA_CHECK(cudaFree(ws), cc->layer);
+    if ((st != CUDNN_STATUS_SUCCESS || !found) && depthwise(cc)) {
+        /* grouped NHWC: cuDNN may have nothing (or refuse the shape); ours always applies */
+        choice->algo = -1, choice->math_type = 0, choice->workspace = 0;
+        st = CUDNN_STATUS_SUCCESS, found = 1;
+    }
     if (st != CUDNN_STATUS_SUCCESS)
         return wn_cuda_fail_cudnn(st, "cudnnFindConvolution*AlgorithmEx", __FILE__, __LINE__,
                                   cc->layer);
@@ -271,8 +383,8 @@ static int choose(wn_backend *be, conv_call *cc, wn_conv_direction dir, int accu
                        cc->d->k, w->kh, w->kw, w->sh, w->sw, cc->groups,
                        ctx->precision == WN_PRECISION_FP32 ? "fp32" : "tf32", ws_bytes >> 20);
     }
-    if (wn_conv_cache_put(ctx->conv_cache, &key, choice) != WN_OK) return WN_ERR;
-    return WN_OK;
+    choice->searched_n = n;
+    return wn_conv_cache_put(ctx->conv_cache, store_key, choice);
 }
 
 /* Sets the chosen math type and makes the workspace large enough. */
@@ -290,16 +402,25 @@ static int forward_body(wn_backend *be, conv_call *cc, const float *x, const flo
                         const float *bias, float *y) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     if (conv_call_setup(be, cc) != WN_OK) return WN_ERR;
-    const float *xs;
-    if (stage_weights(be, cc, w) != WN_OK || stage_input(be, cc, x, &xs) != WN_OK) return WN_ERR;
-    wn_conv_choice choice;
-    if (choose(be, cc, WN_CONV_FWD, 0, xs, cc->w_krsc, y, &choice) != WN_OK) return WN_ERR;
-    if (prepare(be, cc, &choice) != WN_OK) return WN_ERR;
-    const float one = 1.0f, zero = 0.0f;
-    CUDNN_CHECK(cudnnConvolutionForward(ctx->cudnn, &one, cc->xd, xs, cc->wd, cc->w_krsc, cc->cd,
-                                        (cudnnConvolutionFwdAlgo_t)choice.algo, ctx->workspace,
-                                        choice.workspace, &zero, cc->yd, y),
-                cc->layer);
+    int own = own_depthwise_now(be, cc, WN_CONV_FWD, 0);
+    if (!own) {
+        const float *xs;
+        if (stage_weights(be, cc, w) != WN_OK || stage_input(be, cc, x, &xs) != WN_OK)
+            return WN_ERR;
+        wn_conv_choice choice;
+        if (choose(be, cc, WN_CONV_FWD, 0, xs, cc->w_krsc, y, &choice) != WN_OK) return WN_ERR;
+        own = choice.algo < 0;
+        if (!own) {
+            if (prepare(be, cc, &choice) != WN_OK) return WN_ERR;
+            const float one = 1.0f, zero = 0.0f;
+            CUDNN_CHECK(cudnnConvolutionForward(ctx->cudnn, &one, cc->xd, xs, cc->wd, cc->w_krsc,
+                                                cc->cd, (cudnnConvolutionFwdAlgo_t)choice.algo,
+                                                ctx->workspace, choice.workspace, &zero, cc->yd,
+                                                y),
+                        cc->layer);
+        }
+    }
+    if (own && wn_cuda_depthwise_forward(be, cc->d, x, w, y, cc->layer) != WN_OK) return WN_ERR;
     if (bias) {
         const wn_window *win = &cc->d->win;
         size_t count = (size_t)win->n * win->oh * win->ow * cc->d->k;
@@ -315,15 +436,16 @@ int wn_cuda_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x
     conv_call cc;
     memset(&cc, 0, sizeof cc);
     cc.d = d, cc.layer = layer;
-    int rc = forward_body(be, &cc, x, w, bias, y);
-    conv_call_teardown(be, &cc);
-    return rc != WN_OK ? WN_ERR : wn_cuda_op_done(be, "conv2d_forward", layer);
+    return conv_call_finish(be, &cc, forward_body(be, &cc, x, w, bias, y), "conv2d_forward");
 }
 
 static int backward_data_body(wn_backend *be, conv_call *cc, const float *dy, const float *w,
                               float *dx, int accumulate) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     if (conv_call_setup(be, cc) != WN_OK) return WN_ERR;
+    int beta_one = accumulate && !cc->plan.needs_copy;
+    if (own_depthwise_now(be, cc, WN_CONV_BWD_DATA, beta_one))
+        return wn_cuda_depthwise_backward_data(be, cc->d, dy, w, dx, accumulate, cc->layer);
     if (stage_weights(be, cc, w) != WN_OK) return WN_ERR;
     /* cuDNN writes dx itself (beta = accumulate) unless the padding plan needs a crop;
      * then it writes a padded scratch that the crop kernel adds or copies into dx. */
@@ -334,15 +456,15 @@ static int backward_data_body(wn_backend *be, conv_call *cc, const float *dy, co
         if (!cc->out_tmp) return WN_ERR;
         target = cc->out_tmp;
     }
-    int beta_one = accumulate && !cc->plan.needs_copy;
     wn_conv_choice choice;
     /* The search overwrites its output: never the caller's dx when accumulating. */
     float *search_out = target;
     float *search_tmp = NULL;
     if (beta_one) {
         wn_conv_key key;
-        wn_conv_key_make(&key, WN_CONV_BWD_DATA, cc->d, &cc->plan, ctx->precision, 1);
-        if (!wn_conv_cache_find(ctx->conv_cache, &key)) {
+        key_of(ctx, cc, WN_CONV_BWD_DATA, 1, &key);
+        if (wn_conv_cache_action(wn_conv_cache_find(ctx->conv_cache, &key), cc->d->win.n) ==
+            WN_CONV_SEARCH) {
             search_tmp = (float *)wn_cuda_scratch(be, padded * sizeof(float), "search output",
                                                   cc->layer);
             if (!search_tmp) return WN_ERR;
@@ -351,7 +473,10 @@ static int backward_data_body(wn_backend *be, conv_call *cc, const float *dy, co
     }
     int rc = choose(be, cc, WN_CONV_BWD_DATA, beta_one, cc->w_krsc, dy, search_out, &choice);
     wn_cuda_scratch_free(be, search_tmp);
-    if (rc != WN_OK || prepare(be, cc, &choice) != WN_OK) return WN_ERR;
+    if (rc != WN_OK) return WN_ERR;
+    if (choice.algo < 0)
+        return wn_cuda_depthwise_backward_data(be, cc->d, dy, w, dx, accumulate, cc->layer);
+    if (prepare(be, cc, &choice) != WN_OK) return WN_ERR;
     const float one = 1.0f, beta = beta_one ? 1.0f : 0.0f;
     CUDNN_CHECK(cudnnConvolutionBackwardData(ctx->cudnn, &one, cc->wd, cc->w_krsc, cc->yd, dy,
                                              cc->cd, (cudnnConvolutionBwdDataAlgo_t)choice.algo,
@@ -374,33 +499,40 @@ int wn_cuda_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const fl
     conv_call cc;
     memset(&cc, 0, sizeof cc);
     cc.d = d, cc.layer = layer;
-    int rc = backward_data_body(be, &cc, dy, w, dx, accumulate);
-    conv_call_teardown(be, &cc);
-    return rc != WN_OK ? WN_ERR : wn_cuda_op_done(be, "conv2d_backward_data", layer);
+    return conv_call_finish(be, &cc, backward_data_body(be, &cc, dy, w, dx, accumulate),
+                            "conv2d_backward_data");
 }
 
 static int backward_filter_body(wn_backend *be, conv_call *cc, const float *x, const float *dy,
                                 float *dw, float *db) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     if (conv_call_setup(be, cc) != WN_OK) return WN_ERR;
-    const float *xs;
-    if (stage_input(be, cc, x, &xs) != WN_OK) return WN_ERR;
-    size_t count = weight_count(cc);
-    cc->out_tmp = (float *)wn_cuda_scratch(be, count * sizeof(float), "KRSC dw", cc->layer);
-    if (!cc->out_tmp) return WN_ERR;
-    wn_conv_choice choice;
-    if (choose(be, cc, WN_CONV_BWD_FILTER, 0, xs, dy, cc->out_tmp, &choice) != WN_OK ||
-        prepare(be, cc, &choice) != WN_OK)
+    int own = own_depthwise_now(be, cc, WN_CONV_BWD_FILTER, 0);
+    if (!own) {
+        const float *xs;
+        if (stage_input(be, cc, x, &xs) != WN_OK) return WN_ERR;
+        size_t count = weight_count(cc);
+        cc->out_tmp = (float *)wn_cuda_scratch(be, count * sizeof(float), "KRSC dw", cc->layer);
+        if (!cc->out_tmp) return WN_ERR;
+        wn_conv_choice choice;
+        if (choose(be, cc, WN_CONV_BWD_FILTER, 0, xs, dy, cc->out_tmp, &choice) != WN_OK)
+            return WN_ERR;
+        own = choice.algo < 0;
+        if (!own) {
+            if (prepare(be, cc, &choice) != WN_OK) return WN_ERR;
+            const float one = 1.0f, zero = 0.0f;
+            CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+                            ctx->cudnn, &one, cc->xd, xs, cc->yd, dy, cc->cd,
+                            (cudnnConvolutionBwdFilterAlgo_t)choice.algo, ctx->workspace,
+                            choice.workspace, &zero, cc->wd, cc->out_tmp),
+                        cc->layer);
+            krsc_to_hwio_kernel<<<wn_cuda_blocks(ctx, count), WN_CUDA_THREADS, 0, ctx->stream>>>(
+                cc->out_tmp, dw, count, cc->d->win.kh, cc->d->win.kw, cc->cg, cc->d->k);
+            CUDA_CHECK_LAUNCH(cc->layer);
+        }
+    }
+    if (own && wn_cuda_depthwise_backward_filter(be, cc->d, x, dy, dw, cc->layer) != WN_OK)
         return WN_ERR;
-    const float one = 1.0f, zero = 0.0f;
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx->cudnn, &one, cc->xd, xs, cc->yd, dy, cc->cd,
-                                               (cudnnConvolutionBwdFilterAlgo_t)choice.algo,
-                                               ctx->workspace, choice.workspace, &zero, cc->wd,
-                                               cc->out_tmp),
-                cc->layer);
-    krsc_to_hwio_kernel<<<wn_cuda_blocks(ctx, count), WN_CUDA_THREADS, 0, ctx->stream>>>(
-        cc->out_tmp, dw, count, cc->d->win.kh, cc->d->win.kw, cc->cg, cc->d->k);
-    CUDA_CHECK_LAUNCH(cc->layer);
     if (db) {
         const wn_window *win = &cc->d->win;
         if (wn_cuda_column_sums(be, (size_t)win->n * win->oh * win->ow, cc->d->k, dy, db,
@@ -415,7 +547,6 @@ int wn_cuda_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const 
     conv_call cc;
     memset(&cc, 0, sizeof cc);
     cc.d = d, cc.layer = layer;
-    int rc = backward_filter_body(be, &cc, x, dy, dw, db);
-    conv_call_teardown(be, &cc);
-    return rc != WN_OK ? WN_ERR : wn_cuda_op_done(be, "conv2d_backward_filter", layer);
+    return conv_call_finish(be, &cc, backward_filter_body(be, &cc, x, dy, dw, db),
+                            "conv2d_backward_filter");
 }

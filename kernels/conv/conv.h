@@ -29,6 +29,16 @@ int wn_cuda_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const fl
                                  const float *w, float *dx, int accumulate, const char *layer);
 int wn_cuda_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
                                    const float *dy, float *dw, float *db, const char *layer);
+/* kernels/conv/depthwise.cu: our depthwise convolutions, the fallback where cuDNN has no
+ * algorithm for grouped NHWC (HWIO weights, TensorFlow's padding; see
+ * kernels/conv/depthwise.h); bias and db stay with the caller. */
+int wn_cuda_depthwise_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
+                              const float *w, float *y, const char *layer);
+int wn_cuda_depthwise_backward_data(wn_backend *be, const wn_conv_desc *d, const float *dy,
+                                    const float *w, float *dx, int accumulate,
+                                    const char *layer);
+int wn_cuda_depthwise_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
+                                      const float *dy, float *dw, const char *layer);
 #ifdef __cplusplus
 }
 #endif

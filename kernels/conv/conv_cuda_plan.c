@@ -38,10 +38,11 @@ void wn_nhwc_dims_strides(int n, int h, int w, int c, int dims[4], int strides[4
 /* ================================================================ algorithm cache */
 
 void wn_conv_key_make(wn_conv_key *key, wn_conv_direction dir, const wn_conv_desc *d,
-                      const wn_conv_pad_plan *plan, wn_precision precision, int accumulate) {
+                      const wn_conv_pad_plan *plan, wn_precision precision, int accumulate,
+                      int deterministic) {
     memset(key, 0, sizeof *key);
     key->direction = (int32_t)dir;
-    key->n = d->win.n;
+    key->n = 0; /* batch-independent: see wn_conv_cache_action */
     key->h = plan->in_h;
     key->w = plan->in_w;
     key->c = d->win.c;
@@ -55,6 +56,25 @@ void wn_conv_key_make(wn_conv_key *key, wn_conv_direction dir, const wn_conv_des
     key->groups = d->groups < 1 ? 1 : d->groups;
     key->precision = (int32_t)precision;
     key->accumulate = accumulate ? 1 : 0;
+    key->deterministic = deterministic ? 1 : 0;
+}
+
+wn_conv_action wn_conv_cache_action(const wn_conv_choice *hit, int n) {
+    return hit && n <= hit->searched_n ? WN_CONV_REUSE : WN_CONV_SEARCH;
+}
+
+int wn_conv_algo_is_gemm_family(wn_conv_direction dir, int algo) {
+    switch (dir) {
+    case WN_CONV_FWD: /* IMPLICIT_GEMM 0, IMPLICIT_PRECOMP_GEMM 1, GEMM 2 (DIRECT 3: none
+                         in cuDNN 9; FFT 4, FFT_TILING 5, WINOGRAD 6, _NONFUSED 7) */
+        return algo >= 0 && algo <= 2;
+    case WN_CONV_BWD_DATA: /* ALGO_0 0, ALGO_1 1 (FFT 2, FFT_TILING 3, WINOGRAD 4, 5) */
+        return algo == 0 || algo == 1;
+    case WN_CONV_BWD_FILTER: /* ALGO_0 0, ALGO_1 1, ALGO_3 3 (FFT 2, WINOGRAD_NONFUSED 5,
+                                FFT_TILING 6; 4 is WINOGRAD, unimplemented) */
+        return algo == 0 || algo == 1 || algo == 3;
+    }
+    return 0;
 }
 
 uint64_t wn_conv_key_hash(const wn_conv_key *key) {
@@ -108,7 +128,6 @@ int wn_conv_cache_put(wn_conv_cache *cache, const wn_conv_key *key,
     s->choice = *choice;
     return WN_OK;
 }
-
 
 /* ================================================================ scratch */
 

@@ -5,7 +5,9 @@
  *    how a convolution is handed to cuDNN (see the comment at the struct).
  *  - layouts: NHWC tensor dims/strides in cuDNN's NCHW dimension order, and the
  *    HWIO -> KRSC (cuDNN's NHWC filter) index map used by the transpose kernels.
- *  - the convolution algorithm cache: one entry per (direction, shape, precision).
+ *  - the convolution algorithm cache: one entry per (direction, shape without the
+ *    batch, precision, determinism); a batch no larger than the one searched reuses
+ *    the choice.
  */
 #ifndef WN_CONV_CUDA_PLAN_H
 #define WN_CONV_CUDA_PLAN_H
@@ -117,29 +119,48 @@ typedef enum {
 
 /* Everything that changes cuDNN's choice of algorithm; all int32, no padding bytes,
  * so two keys compare with memcmp. Shapes are those cuDNN sees (after the padding
- * plan). */
+ * plan). The batch is NOT part of it (wn_conv_key_make leaves n 0): the short last
+ * batch of an epoch and each evaluation split reuse the full batch's choice instead
+ * of repeating the timed search (see wn_conv_cache_action). */
 typedef struct wn_conv_key {
     int32_t direction;         /* wn_conv_direction */
-    int32_t n, h, w, c;        /* input as cuDNN sees it */
+    int32_t n, h, w, c;        /* input as cuDNN sees it; n is 0 from wn_conv_key_make */
     int32_t k, kh, kw;         /* filters */
     int32_t sh, sw, ph, pw;    /* strides, symmetric padding */
     int32_t groups;
     int32_t precision;         /* wn_precision */
     int32_t accumulate;        /* beta = 1: some algorithms do not support it */
+    int32_t deterministic;     /* 1: only algorithms cuDNN reports deterministic */
 } wn_conv_key;
 
 void wn_conv_key_make(wn_conv_key *key, wn_conv_direction dir, const wn_conv_desc *d,
-                      const wn_conv_pad_plan *plan, wn_precision precision, int accumulate);
+                      const wn_conv_pad_plan *plan, wn_precision precision, int accumulate,
+                      int deterministic);
 uint64_t wn_conv_key_hash(const wn_conv_key *key);
 int wn_conv_key_equal(const wn_conv_key *a, const wn_conv_key *b);
 
 /* The cached choice: cuDNN's algorithm enum value and math type (cudnnMathType_t)
  * as ints, so that this file needs no cuDNN header. */
 typedef struct wn_conv_choice {
-    int algo;
+    int algo;         /* -1: no cuDNN algorithm; our own kernel (depthwise only) */
     int math_type;
-    size_t workspace; /* bytes */
+    size_t workspace; /* bytes, at the batch searched */
+    int searched_n;   /* the batch the timed search ran at */
 } wn_conv_choice;
+
+/* Whether a call at batch n may take the cached choice (hit, or NULL when none) or
+ * must search: it reuses for any n up to the batch searched (cuDNN's ranking is
+ * made for the full batch, the one that costs; the workspace is asked again for
+ * the actual shape), and searches again, once, when a larger batch comes. */
+typedef enum { WN_CONV_REUSE = 0, WN_CONV_SEARCH = 1 } wn_conv_action;
+wn_conv_action wn_conv_cache_action(const wn_conv_choice *hit, int n);
+
+/* cuDNN algorithm families allowed at FP32 (--precision fp32): the GEMM family
+ * only, whose float32 error stays within the FP32 op tolerance (1e-5); FFT and
+ * Winograd transform the data and lose bits. The enum values are cuDNN's
+ * (cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t), passed as ints so that this file
+ * needs no cuDNN header; engine/cuda_conv.cu static_asserts them against cudnn.h. */
+int wn_conv_algo_is_gemm_family(wn_conv_direction dir, int algo);
 
 /* Open-addressing hash table (linear probing, power-of-two capacity, load <= 1/2). */
 typedef struct wn_conv_cache {

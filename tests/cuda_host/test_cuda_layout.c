@@ -68,21 +68,51 @@ static int test_keys_and_cache(void) {
     wn_conv_pad_plan plan;
     wn_conv_pad_plan_make(&d.win, &plan);
     wn_conv_key base, other;
-    wn_conv_key_make(&base, WN_CONV_FWD, &d, &plan, WN_PRECISION_TF32, 0);
-    wn_conv_key_make(&other, WN_CONV_FWD, &d, &plan, WN_PRECISION_TF32, 0);
+    wn_conv_key_make(&base, WN_CONV_FWD, &d, &plan, WN_PRECISION_TF32, 0, 0);
+    wn_conv_key_make(&other, WN_CONV_FWD, &d, &plan, WN_PRECISION_TF32, 0, 0);
     CHECK(wn_conv_key_equal(&base, &other) && wn_conv_key_hash(&base) == wn_conv_key_hash(&other),
           "equal shapes give different keys");
     CHECK(base.h == plan.in_h && base.ph == plan.pad_h, "key must hold the padded shape");
 
+    /* the batch is not part of the key: a short last batch finds the full batch's
+     * choice, reuses it up to the batch searched, searches again above it */
+    wn_conv_desc small = d;
+    wn_window_init(&small.win, 3, 17, 19, 8, 3, 3, 2, 2, WN_PAD_SAME, "k");
+    wn_conv_key small_key;
+    wn_conv_key_make(&small_key, WN_CONV_FWD, &small, &plan, WN_PRECISION_TF32, 0, 0);
+    CHECK(wn_conv_key_equal(&base, &small_key), "batch 3 and batch 4 give different keys");
+    wn_conv_choice searched = {.algo = 1, .math_type = 0, .workspace = 100, .searched_n = 4};
+    CHECK(wn_conv_cache_action(NULL, 4) == WN_CONV_SEARCH, "no entry must search");
+    CHECK(wn_conv_cache_action(&searched, 3) == WN_CONV_REUSE, "a smaller batch must reuse");
+    CHECK(wn_conv_cache_action(&searched, 4) == WN_CONV_REUSE, "the same batch must reuse");
+    CHECK(wn_conv_cache_action(&searched, 5) == WN_CONV_SEARCH, "a larger batch must search");
+
+    /* FP32's algorithm families: GEMM only */
+    CHECK(wn_conv_algo_is_gemm_family(WN_CONV_FWD, 0) && wn_conv_algo_is_gemm_family(WN_CONV_FWD, 1) &&
+              wn_conv_algo_is_gemm_family(WN_CONV_FWD, 2),
+          "forward GEMM algorithms refused");
+    for (int a = 3; a <= 7; a++)
+        CHECK(!wn_conv_algo_is_gemm_family(WN_CONV_FWD, a), "forward algo %d allowed", a);
+    CHECK(wn_conv_algo_is_gemm_family(WN_CONV_BWD_DATA, 1) &&
+              !wn_conv_algo_is_gemm_family(WN_CONV_BWD_DATA, 2) &&
+              !wn_conv_algo_is_gemm_family(WN_CONV_BWD_DATA, 4),
+          "backward-data families");
+    CHECK(wn_conv_algo_is_gemm_family(WN_CONV_BWD_FILTER, 3) &&
+              !wn_conv_algo_is_gemm_family(WN_CONV_BWD_FILTER, 2) &&
+              !wn_conv_algo_is_gemm_family(WN_CONV_BWD_FILTER, 5),
+          "backward-filter families");
+
     /* every field changes the key */
-    wn_conv_key variants[16];
+    wn_conv_key variants[24];
     int nv = 0;
-    wn_conv_key_make(&variants[nv++], WN_CONV_BWD_DATA, &d, &plan, WN_PRECISION_TF32, 0);
-    wn_conv_key_make(&variants[nv++], WN_CONV_BWD_FILTER, &d, &plan, WN_PRECISION_TF32, 0);
-    wn_conv_key_make(&variants[nv++], WN_CONV_FWD, &d, &plan, WN_PRECISION_FP32, 0);
-    wn_conv_key_make(&variants[nv++], WN_CONV_FWD, &d, &plan, WN_PRECISION_TF32, 1);
+    wn_conv_key_make(&variants[nv++], WN_CONV_BWD_DATA, &d, &plan, WN_PRECISION_TF32, 0, 0);
+    wn_conv_key_make(&variants[nv++], WN_CONV_BWD_FILTER, &d, &plan, WN_PRECISION_TF32, 0, 0);
+    wn_conv_key_make(&variants[nv++], WN_CONV_FWD, &d, &plan, WN_PRECISION_FP32, 0, 0);
+    wn_conv_key_make(&variants[nv++], WN_CONV_FWD, &d, &plan, WN_PRECISION_TF32, 1, 0);
+    wn_conv_key_make(&variants[nv++], WN_CONV_FWD, &d, &plan, WN_PRECISION_TF32, 0, 1);
     int32_t *fields[] = {&other.n, &other.h, &other.w, &other.c, &other.k, &other.kh,
                          &other.kw, &other.sh, &other.sw, &other.ph, &other.pw, &other.groups};
+    /* (n is never set by wn_conv_key_make, but the cache must still tell it apart) */
     for (int f = 0; f < 12; f++) {
         other = base;
         *fields[f] += 1;

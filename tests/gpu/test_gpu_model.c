@@ -6,8 +6,8 @@
  *   1. inference forward: backbone output and logits;
  *   2. one training step at a fine-tune boundary, augmentation (fixed flips and
  *      angles) and dropout (fixed seed) included: the loss, the correct count, every
- *      weight gradient of the trainable suffix (BN gamma included), and every weight
- *      after Adam.
+ *      weight gradient of the trainable suffix (BN gamma included), the BN moving
+ *      statistics, and the weights after Adam (see "Adam" below).
  *   3. host staging (irv2, boundary 500): a sequence of train steps and evals whose
  *      images come from two pinned buffers filled in turn like the loader's, some
  *      steps reading the loss (the host waits for the forward only) and some not
@@ -21,14 +21,38 @@
  * Tolerances (normwise relative error) are for a 780-layer network, not one op:
  * rounding differences of single ops (TF32: ~5e-4 each) compound through ~250
  * convolutions, and a ReLU whose input sits within rounding of 0 may switch.
- *   fp32: outputs and loss <= 1e-4, gradients and weights <= 1e-3
- *   tf32: outputs and loss <= 2e-2, gradients <= 5e-2, weights after the step <= 1e-3
- *         (a step moves weights by ~lr, so their error is dominated by the start values)
+ *   fp32: outputs, loss, moving statistics <= 1e-4, gradients <= 1e-3
+ *   tf32: outputs, loss, moving statistics <= 2e-2, gradients <= 5e-2
  * These bounds are first estimates; the first GPU run (docs/GPU_LOG.md) records
  * the errors actually seen.
  *
- * Usage: test_gpu_model [--quick] [--self-test] [IMAGE_SIZE]
- *   --quick: fp32 only, boundary 0 only, and the staging sequence (compute-sanitizer);
+ * Adam. Keras Adam's first step is p -= lr * g / (|g| + eps / sqrt(1 - b2)), i.e.
+ * lr * sign(g) for every |g| above ~3e-6: a gradient whose sign differs between the
+ * backends (any |g| below the gradient error) moves its weight by 2 lr although both
+ * backends are right, so "weights after one step within 1e-3" can fail falsely.
+ * The step is therefore checked in three parts:
+ *   a. frozen weights (the prefix below the boundary) unchanged, bit for bit;
+ *   b. the update rule, each backend against its OWN gradient: p1 must equal
+ *      wn_adam_step(p0, g_backend) (kernels/adam.h, the formula both backends
+ *      compile) within 2^-21 |p0| + 1e-5 lr per weight (a few float32 roundings:
+ *      the GPU may contract a*b+c into an FMA where the CPU does not);
+ *   c. the two backends' updates p1 - p0 agree (normwise <= 1e-2) on the weights
+ *      whose gradient is far above the gradient error actually measured:
+ *      |g_cpu| > 10 * rms(g_gpu - g_cpu) and > 10 * eps / sqrt(1 - b2) (there the
+ *      update's sign is certain and within 10% of lr, flat in g); fewer than 1 in 10^4 such
+ *      weights flipping stays under the bound, a wrong update rule or a stale
+ *      gradient does not.
+ *
+ * The CUDA backend runs deterministic (wn_backend_set_deterministic): at the first
+ * boundary a second run on a fresh executor must give bit-identical loss and
+ * gradients.
+ *
+ * Usage: test_gpu_model [--quick] [--self-test] [--precision fp32|tf32]
+ *                       [--arch irv2|efficientnet_lite0] [IMAGE_SIZE]
+ *   --quick: boundary 0 only, fp32 only unless --precision says otherwise, and the
+ *   staging sequence (compute-sanitizer);
+ *   --precision: that precision only (the staging sequence runs with fp32);
+ *   --arch: that architecture only (the staging sequence is irv2's);
  *   --self-test: a second CPU backend stands in for the GPU (results must be
  *   bit-identical: the CPU backend is deterministic).
  * Exit: 0 passed, 1 failed, 77 skipped (no CUDA build or no usable GPU). */
@@ -42,8 +66,14 @@
 #include "host/base/error.h"
 #include "engine/runtime/executor.h"
 #include "engine/model/model.h"
+#include "kernels/adam/adam.h"
 
 enum { BATCH = 2, CLASSES = 6 };
+
+#define STEP_LR 1e-3f
+#define ADAM_B1 0.9f /* the executor's (engine/executor.c) */
+#define ADAM_B2 0.999f
+#define ADAM_EPS 1e-7f
 
 static int cases, fails;
 
@@ -105,10 +135,11 @@ typedef struct result {
     int correct;
     float *grads;  /* [trainable] */
     float *params; /* [n_params] after the step */
+    float *stats;  /* [n_stats] BN moving statistics after the step */
 } result;
 
 static void result_free(result *r) {
-    free(r->features), free(r->logits), free(r->grads), free(r->params);
+    free(r->features), free(r->logits), free(r->grads), free(r->params), free(r->stats);
     memset(r, 0, sizeof *r);
 }
 
@@ -122,10 +153,11 @@ typedef struct inputs {
 
 /* Runs forward + one training step at `fine_tune_at` on `be` from the model's
  * current host weights; leaves the host weights as they were. */
-static int run_backend(wn_model *m, const float *params0, wn_backend *be, int fine_tune_at,
-                       const inputs *in, result *r) {
+static int run_backend(wn_model *m, const float *params0, const float *stats0, wn_backend *be,
+                       int fine_tune_at, const inputs *in, result *r) {
     memset(r, 0, sizeof *r);
     memcpy(m->params, params0, m->graph.n_params * sizeof(float));
+    memcpy(m->stats, stats0, m->graph.n_stats * sizeof(float));
     if (wn_model_set_fine_tune(m, fine_tune_at) != WN_OK) return WN_ERR;
     const wn_layer *bo = &m->graph.layers[m->backbone_output];
     size_t nf = (size_t)BATCH * bo->out_h * bo->out_w * bo->out_c;
@@ -134,7 +166,9 @@ static int run_backend(wn_model *m, const float *params0, wn_backend *be, int fi
     r->logits = malloc((size_t)BATCH * CLASSES * sizeof(float));
     r->grads = malloc((nt ? nt : 1) * sizeof(float));
     r->params = malloc(m->graph.n_params * sizeof(float));
-    if (!r->features || !r->logits || !r->grads || !r->params) return wn_fail("out of memory");
+    r->stats = malloc((m->graph.n_stats ? m->graph.n_stats : 1) * sizeof(float));
+    if (!r->features || !r->logits || !r->grads || !r->params || !r->stats)
+        return wn_fail("out of memory");
     wn_executor *ex = NULL;
     int rc = WN_ERR;
     if (wn_executor_create(&ex, m, be, BATCH, 0) != WN_OK) goto out;
@@ -143,16 +177,95 @@ static int run_backend(wn_model *m, const float *params0, wn_backend *be, int fi
         wn_executor_read_output(ex, m->logits_layer, r->logits) != WN_OK)
         goto out;
     if (wn_executor_train_step(ex, in->images, in->labels, BATCH, in->flips, in->angles,
-                               in->dropout_seed, &WN_ADAM_KERAS(1e-3f), &r->loss, &r->correct) != WN_OK ||
+                               in->dropout_seed, &WN_ADAM_KERAS(STEP_LR), &r->loss, &r->correct) != WN_OK ||
         wn_executor_read_grads(ex, r->grads) != WN_OK ||
         wn_executor_download_weights(ex) != WN_OK)
         goto out;
     memcpy(r->params, m->params, m->graph.n_params * sizeof(float));
+    memcpy(r->stats, m->stats, m->graph.n_stats * sizeof(float));
     rc = WN_OK;
 out:
     if (ex) wn_executor_destroy(ex);
     memcpy(m->params, params0, m->graph.n_params * sizeof(float));
+    memcpy(m->stats, stats0, m->graph.n_stats * sizeof(float));
     return rc;
+}
+
+/* a. The frozen prefix [0, first) must come back bit for bit. */
+static void check_frozen(const char *what, const char *prec, const float *p0, const float *p1,
+                         size_t first) {
+    cases++;
+    for (size_t i = 0; i < first; i++) {
+        if (memcmp(&p0[i], &p1[i], sizeof(float))) {
+            fails++;
+            printf("FAIL %-40s [%s] frozen weight %zu of %zu changed: %.9g -> %.9g\n", what, prec,
+                   i, first, p0[i], p1[i]);
+            return;
+        }
+    }
+    printf("ok   %-40s [%s] %zu frozen weights unchanged\n", what, prec, first);
+}
+
+/* b. The update rule: p1 = Adam step 1 from p0 with the backend's own gradient. */
+static void check_adam_rule(const char *what, const char *prec, const float *p0, const float *g,
+                            const float *p1, size_t n) {
+    wn_adam_coeffs k = wn_adam_coeffs_make(STEP_LR, ADAM_B1, ADAM_B2, ADAM_EPS, 1);
+    double worst = 0.0;
+    size_t worst_i = 0;
+    for (size_t i = 0; i < n; i++) {
+        float p = p0[i], m = 0.0f, v = 0.0f;
+        wn_adam_step(&p, g[i], &m, &v, k);
+        double tol = ldexp(fabs((double)p0[i]), -21) + 1e-5 * STEP_LR;
+        double r = fabs((double)p1[i] - p) / tol;
+        if (!(r <= worst)) worst = r, worst_i = i; /* NaN sticks */
+    }
+    cases++;
+    if (!(worst <= 1.0)) {
+        fails++;
+        printf("FAIL %-40s [%s] weight %zu: %.9g, the rule on its gradient %.9g gives a value "
+               "%.1fx the tolerance away\n",
+               what, prec, worst_i, p1[worst_i], g[worst_i], worst);
+    } else {
+        printf("ok   %-40s [%s] worst %.0f%% of 2^-21|p0| + 1e-5 lr (%zu weights)\n", what, prec,
+               worst * 100.0, n);
+    }
+    fflush(stdout);
+}
+
+/* c. The two backends' updates on the weights whose gradient is far above the
+ * measured gradient error (see the header). */
+static void check_updates(const char *what, const char *prec, const float *p0, const float *g_ref,
+                          const float *g_got, const float *p_ref, const float *p_got, size_t n,
+                          double tol) {
+    double e2 = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)g_got[i] - g_ref[i];
+        e2 += d * d;
+    }
+    double rms_err = n ? sqrt(e2 / (double)n) : 0.0;
+    double floor_g = fmax(10.0 * rms_err, 10.0 * ADAM_EPS / sqrt(1.0 - ADAM_B2));
+    double d2 = 0.0, r2 = 0.0;
+    size_t selected = 0, flips = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(fabs((double)g_ref[i]) > floor_g)) continue;
+        selected++;
+        double u_ref = (double)p_ref[i] - p0[i], u_got = (double)p_got[i] - p0[i];
+        if ((u_ref < 0) != (u_got < 0)) flips++;
+        d2 += (u_got - u_ref) * (u_got - u_ref), r2 += u_ref * u_ref;
+    }
+    double err = r2 > 0 ? sqrt(d2 / r2) : sqrt(d2);
+    cases++;
+    if (!isfinite(err) || (tol == 0.0 ? d2 != 0.0 : !(err <= tol))) {
+        fails++;
+        printf("FAIL %-40s [%s] error %.3e > tol %.0e on %zu of %zu weights with |g| > %.2e "
+               "(%zu opposite)\n",
+               what, prec, err, tol, selected, n, floor_g, flips);
+    } else {
+        printf("ok   %-40s [%s] err %.2e (tol %.0e) on %zu of %zu weights with |g| > %.2e, %zu "
+               "opposite\n",
+               what, prec, err, tol, selected, n, floor_g, flips);
+    }
+    fflush(stdout);
 }
 
 typedef struct precision_case {
@@ -165,6 +278,23 @@ static const precision_case precs[] = {
     {WN_PRECISION_FP32, "fp32", 1e-4, 1e-3, 1e-3},
     {WN_PRECISION_TF32, "tf32", 2e-2, 5e-2, 1e-3},
 };
+#define UPDATE_TOL 1e-2 /* part c of the Adam check */
+
+/* The backend under test: a second CPU backend in self-test mode, else CUDA in
+ * deterministic mode (parity runs must replay bit for bit). */
+static wn_backend *open_gpu(int self_test, wn_precision p) {
+    if (self_test) return wn_backend_cpu();
+    wn_backend *be = wn_backend_cuda(0, p);
+    if (be && wn_backend_set_deterministic(be, 1) != WN_OK) {
+        wn_backend_destroy(be);
+        return NULL;
+    }
+    return be;
+}
+
+/* Which precisions and architectures this run covers (command line). */
+static int want_prec[2] = {1, 1};
+static const char *only_arch = NULL;
 
 /* Parts 1 and 2 for one architecture. */
 static int parity_model(wn_backend *cpu, const char *arch, int size, const int *boundaries,
@@ -177,11 +307,13 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
     }
     randomize_stats(&m);
     float *params0 = malloc(m.graph.n_params * sizeof(float));
+    float *stats0 = malloc((m.graph.n_stats ? m.graph.n_stats : 1) * sizeof(float));
     inputs in;
     size_t npix = (size_t)BATCH * size * size * 3;
     in.images = malloc(npix);
-    if (!params0 || !in.images) return WN_ERR;
+    if (!params0 || !stats0 || !in.images) return WN_ERR;
     memcpy(params0, m.params, m.graph.n_params * sizeof(float));
+    memcpy(stats0, m.stats, m.graph.n_stats * sizeof(float));
     for (size_t i = 0; i < npix; i++) in.images[i] = (uint8_t)(urand() * 256.0);
     in.labels[0] = 1, in.labels[1] = 4;
     in.flips[0] = 1, in.flips[1] = 0;
@@ -192,7 +324,7 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
 
     for (int b = 0; b < (quick ? 1 : n_boundaries); b++) {
         result ref;
-        if (run_backend(&m, params0, cpu, boundaries[b], &in, &ref) != WN_OK) {
+        if (run_backend(&m, params0, stats0, cpu, boundaries[b], &in, &ref) != WN_OK) {
             printf("FAIL CPU reference at fine-tune-at %d: %s\n", boundaries[b], wn_last_error());
             fails++;
             break;
@@ -200,8 +332,9 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
         size_t nt = wn_model_trainable_count(&m);
         const wn_layer *bo = &m.graph.layers[m.backbone_output];
         size_t nf = (size_t)BATCH * bo->out_h * bo->out_w * bo->out_c;
-        for (int p = 0; p < (quick ? 1 : 2); p++) {
-            wn_backend *gpu = self_test ? wn_backend_cpu() : wn_backend_cuda(0, precs[p].p);
+        for (int p = 0; p < 2; p++) {
+            if (!want_prec[p]) continue;
+            wn_backend *gpu = open_gpu(self_test, precs[p].p);
             if (!gpu) {
                 printf("FAIL creating the CUDA backend: %s\n", wn_last_error());
                 fails++;
@@ -212,7 +345,7 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
             const char *pn = precs[p].name;
             double t_out = self_test ? 0.0 : precs[p].out, t_grad = self_test ? 0.0 : precs[p].grad,
                    t_w = self_test ? 0.0 : precs[p].weight;
-            if (run_backend(&m, params0, gpu, boundaries[b], &in, &got) != WN_OK) {
+            if (run_backend(&m, params0, stats0, gpu, boundaries[b], &in, &got) != WN_OK) {
                 printf("FAIL %s run at fine-tune-at %d: %s\n", gpu->name, boundaries[b],
                        wn_last_error());
                 fails++;
@@ -230,15 +363,41 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
                 }
                 snprintf(what, sizeof what, "%s weight gradients, ft=%d", arch, boundaries[b]);
                 compare(what, pn, ref.grads, got.grads, nt, t_grad);
-                snprintf(what, sizeof what, "%s weights after Adam, ft=%d", arch, boundaries[b]);
-                compare(what, pn, ref.params, got.params, m.graph.n_params, t_w);
+                snprintf(what, sizeof what, "%s BN moving stats, ft=%d", arch, boundaries[b]);
+                compare(what, pn, ref.stats, got.stats, m.graph.n_stats, t_out);
+                size_t first = m.trainable_first;
+                snprintf(what, sizeof what, "%s frozen weights, ft=%d", arch, boundaries[b]);
+                check_frozen(what, pn, params0, got.params, first);
+                snprintf(what, sizeof what, "%s Adam rule (CPU), ft=%d", arch, boundaries[b]);
+                check_adam_rule(what, pn, params0 + first, ref.grads, ref.params + first, nt);
+                snprintf(what, sizeof what, "%s Adam rule (%s), ft=%d", arch,
+                         self_test ? "stand-in" : "GPU", boundaries[b]);
+                check_adam_rule(what, pn, params0 + first, got.grads, got.params + first, nt);
+                snprintf(what, sizeof what, "%s Adam updates, |g| >> error, ft=%d", arch,
+                         boundaries[b]);
+                check_updates(what, pn, params0 + first, ref.grads, got.grads, ref.params + first,
+                              got.params + first, nt, t_w > 0 ? UPDATE_TOL : 0.0);
+                if (b == 0) { /* deterministic mode: a second run gives the same bits */
+                    result again;
+                    if (run_backend(&m, params0, stats0, gpu, boundaries[b], &in, &again) !=
+                        WN_OK) {
+                        printf("FAIL second %s run: %s\n", gpu->name, wn_last_error());
+                        fails++;
+                    } else {
+                        snprintf(what, sizeof what, "%s rerun: loss bit-identical", arch);
+                        compare(what, pn, &got.loss, &again.loss, 1, 0.0);
+                        snprintf(what, sizeof what, "%s rerun: gradients bit-identical", arch);
+                        compare(what, pn, got.grads, again.grads, nt, 0.0);
+                    }
+                    result_free(&again);
+                }
             }
             result_free(&got);
             wn_backend_destroy(gpu);
         }
         result_free(&ref);
     }
-    free(params0), free(in.images);
+    free(params0), free(stats0), free(in.images);
     wn_model_free(&m);
     return WN_OK;
 }
@@ -332,7 +491,7 @@ static void parity_staging(wn_backend *cpu, int size, int self_test) {
         fails++;
         goto done;
     }
-    wn_backend *gpu = self_test ? wn_backend_cpu() : wn_backend_cuda(0, WN_PRECISION_FP32);
+    wn_backend *gpu = open_gpu(self_test, WN_PRECISION_FP32);
     /* the backend's own staging memory: pinned on CUDA, aligned memory on the CPU */
     uint8_t *staging[2] = {NULL, NULL};
     if (gpu) {
@@ -381,12 +540,32 @@ done:
 }
 
 int main(int argc, char **argv) {
-    int quick = 0, self_test = 0, size = 75;
+    int quick = 0, self_test = 0, size = 75, prec_given = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--self-test")) self_test = 1;
-        else size = atoi(argv[i]);
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+            const char *p = argv[++i];
+            if (strcmp(p, "fp32") && strcmp(p, "tf32")) {
+                fprintf(stderr, "test_gpu_model: --precision must be fp32 or tf32, not '%s'\n", p);
+                return 2;
+            }
+            want_prec[0] = !strcmp(p, "fp32"), want_prec[1] = !strcmp(p, "tf32");
+            prec_given = 1;
+        } else if (!strcmp(argv[i], "--arch") && i + 1 < argc) {
+            only_arch = argv[++i];
+            if (strcmp(only_arch, "irv2") && strcmp(only_arch, "efficientnet_lite0")) {
+                fprintf(stderr, "test_gpu_model: --arch must be irv2 or efficientnet_lite0\n");
+                return 2;
+            }
+        } else if (argv[i][0] != '-' && atoi(argv[i]) >= 32) size = atoi(argv[i]);
+        else {
+            fprintf(stderr, "test_gpu_model: unknown argument '%s' (see the file's header)\n",
+                    argv[i]);
+            return 2;
+        }
     }
+    if (quick && !prec_given) want_prec[1] = 0; /* --quick: fp32 only */
     if (!self_test && !wn_cuda_available()) {
         wn_backend *probe = wn_backend_cuda(0, WN_PRECISION_TF32);
         printf("skipped: no usable CUDA GPU (%s)\n", probe ? "?" : wn_last_error());
@@ -399,9 +578,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     const int irv2_boundaries[] = {0, 500}, lite_boundaries[] = {0, 100};
-    parity_model(cpu, "irv2", size, irv2_boundaries, 2, quick, self_test);
-    parity_model(cpu, "efficientnet_lite0", 64, lite_boundaries, 2, quick, self_test);
-    parity_staging(cpu, size, self_test);
+    int irv2 = !only_arch || !strcmp(only_arch, "irv2");
+    int lite = !only_arch || !strcmp(only_arch, "efficientnet_lite0");
+    if (irv2) parity_model(cpu, "irv2", size, irv2_boundaries, 2, quick, self_test);
+    if (lite) parity_model(cpu, "efficientnet_lite0", 64, lite_boundaries, 2, quick, self_test);
+    if (irv2 && want_prec[0]) parity_staging(cpu, size, self_test);
     printf("\n%d comparisons, %d failed\n", cases, fails);
     wn_backend_destroy(cpu);
     return fails ? 1 : 0;

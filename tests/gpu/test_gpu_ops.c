@@ -10,6 +10,9 @@
  *   - FP32 backend: convolutions and Dense <= 1e-5;
  *   - augmentation, concatenation and pass-through gradients: bit-identical (tol 0);
  *   - bf16 (<= 1e-2) is not run: the CUDA backend refuses --precision bf16 for now.
+ * The CUDA backend runs deterministic (only cuDNN algorithms reported deterministic),
+ * so a failure replays with its seed. WN_CUDA_DEPTHWISE=own sends the depthwise
+ * cases to our own kernels (kernels/depthwise.cu) instead of cuDNN.
  * NaN or Inf in a GPU output never passes; outputs are poisoned with NaN first and
  * fenced by sentinel guards.
  *
@@ -28,6 +31,7 @@
 
 #include "engine/runtime/backend.h"
 #include "host/base/error.h"
+#include "engine/backends/cuda/backend_cuda.h"
 #include "tests/gpu/parity.h"
 
 static void run_all(parity_suite *s, int kernels) {
@@ -79,6 +83,11 @@ int main(int argc, char **argv) {
     char worst_case[200] = "";
     for (int r = 0; r < 2; r++) {
         wn_backend *gpu = self_test ? wn_backend_cpu() : wn_backend_cuda(0, runs[r].p);
+        /* parity runs are deterministic: a failure must replay with its seed */
+        if (gpu && !self_test && wn_backend_set_deterministic(gpu, 1) != WN_OK) {
+            wn_backend_destroy(gpu);
+            gpu = NULL;
+        }
         if (!gpu) {
             printf("FAIL creating the CUDA backend (%s): %s\n", runs[r].name, wn_last_error());
             fails++;

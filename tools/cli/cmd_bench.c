@@ -21,6 +21,7 @@
 #include "tools/cli/bench_clock.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/option_bounds.h"
+#include "engine/backends/cuda/backend_cuda.h"
 
 #define NOTEBOOK_S_PER_STEP 39.0 /* SEED.md: fine_tune_at 500, batch 64, 320x320, CPU */
 
@@ -29,11 +30,12 @@ static void usage(FILE *out) {
             "usage: wastenet bench [--backend cpu|cuda|auto] [--model irv2]\n"
             "                      [--image-size 320] [--batch 64] [--fine-tune-at 500]\n"
             "                      [--steps K] [--warmup W] [--precision tf32|fp32]\n"
-            "                      [--lr 1e-5] [--seed S]\n"
+            "                      [--lr 1e-5] [--seed S] [--deterministic]\n"
             "Times full training steps (augmentation, forward, loss, backward to the\n"
             "boundary, Adam) on random images and prints the median seconds per step,\n"
             "images/s, GFLOP/s and memory beside the notebook's 39 s/step.\n"
-            "Defaults: --steps 5 --warmup 1 on the CPU, --steps 50 --warmup 5 on CUDA.\n");
+            "Defaults: --steps 5 --warmup 1 on the CPU, --steps 50 --warmup 5 on CUDA.\n"
+            "--deterministic: CUDA with deterministic cuDNN algorithms only (its cost).\n");
 }
 
 static uint64_t xorshift(uint64_t *s) {
@@ -61,18 +63,20 @@ int cmd_bench(int argc, char **argv) {
     int size = 320, batch = 64, fine_tune_at = 500, steps = -1, warmup = -1;
     float lr = 1e-5f;
     uint64_t seed = 1;
+    int deterministic = 0;
     static const struct option opts[] = {
         {"backend", required_argument, 0, 'B'},   {"model", required_argument, 0, 'm'},
         {"image-size", required_argument, 0, 's'}, {"batch", required_argument, 0, 'b'},
         {"fine-tune-at", required_argument, 0, 'f'}, {"steps", required_argument, 0, 'k'},
         {"warmup", required_argument, 0, 'w'},    {"precision", required_argument, 0, 'p'},
         {"lr", required_argument, 0, 'l'},        {"seed", required_argument, 0, 'S'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+        {"deterministic", no_argument, 0, 'D'},   {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
     optind = 1;
     long v;
     double x;
-    while ((c = getopt_long(argc, argv, "B:m:s:b:f:k:w:p:l:S:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "B:m:s:b:f:k:w:p:l:S:Dh", opts, NULL)) != -1) {
         switch (c) {
         case 'B': backend = optarg; break;
         case 'm': arch = optarg; break;
@@ -104,6 +108,7 @@ int cmd_bench(int argc, char **argv) {
             lr = (float)x;
             break;
         case 'S': seed = strtoull(optarg, NULL, 10); break;
+        case 'D': deterministic = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -115,6 +120,11 @@ int cmd_bench(int argc, char **argv) {
     wn_backend *be = open_backend(backend, precision);
     if (!be) {
         fprintf(stderr, "wastenet bench: %s\n", wn_last_error());
+        return 1;
+    }
+    if (deterministic && wn_backend_set_deterministic(be, 1) != WN_OK) {
+        fprintf(stderr, "wastenet bench: %s\n", wn_last_error());
+        wn_backend_destroy(be);
         return 1;
     }
     int is_cpu = !strcmp(be->name, "cpu");

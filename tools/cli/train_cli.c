@@ -27,6 +27,7 @@
 #include "engine/train/run_report.h"
 #include "engine/train/train_loop.h"
 #include "host/base/atomic_file.h"
+#include "engine/backends/cuda/backend_cuda.h"
 #include "host/dataset.h"
 #include "host/image_cache.h"
 #include "host/loader.h"
@@ -449,9 +450,15 @@ static int open_loader(session *s, const wn_dataset *ds, wn_loader **ld, const c
 
 static wn_backend *make_backend(const wn_train_cli *cli) {
     wn_precision p = !strcmp(cli->precision, "fp32") ? WN_PRECISION_FP32 : WN_PRECISION_TF32;
-    if (!strcmp(cli->backend, "cuda") || (!strcmp(cli->backend, "auto") && wn_cuda_available()))
-        return wn_backend_cuda(0, p);
-    return wn_backend_cpu();
+    wn_backend *be = !strcmp(cli->backend, "cuda") ||
+                             (!strcmp(cli->backend, "auto") && wn_cuda_available())
+                         ? wn_backend_cuda(0, p)
+                         : wn_backend_cpu();
+    if (be && cli->deterministic && wn_backend_set_deterministic(be, 1) != WN_OK) {
+        wn_backend_destroy(be);
+        return NULL;
+    }
+    return be;
 }
 
 static int load_start_weights(session *s) {

@@ -45,6 +45,7 @@ typedef struct wn_train_cli {
     wn_restore_mode restore;
     const char *backend;     /* auto, cpu, cuda */
     const char *precision;   /* CUDA: tf32, fp32, bf16 */
+    int deterministic;       /* CUDA: deterministic cuDNN algorithms only */
     const char *runs_root;   /* runs */
     const char *name;        /* run folder suffix */
     const char *resume;      /* run folder to continue, or NULL */

@@ -83,6 +83,8 @@ static void usage(FILE *out, int is_run) {
             "                        when early stopping fires), never\n"
             "  --backend NAME        auto (default: cuda when a GPU is usable), cpu, cuda\n"
             "  --precision P         CUDA math: tf32 (default) or fp32\n"
+            "  --deterministic       CUDA: deterministic cuDNN algorithms only (the same\n"
+            "                        bits run to run; may be slower; the CPU always is)\n"
             "output:\n"
             "  --runs DIR            parent of run folders (default runs)\n"
             "  --name NAME           run folder suffix (default %s)\n"
@@ -116,7 +118,7 @@ static void usage(FILE *out, int is_run) {
 enum {
     OPT_DATA = 256, OPT_MODEL, OPT_WEIGHTS, OPT_IMAGE_SIZE, OPT_SKIP_BAD, OPT_EPOCHS, OPT_LR,
     OPT_FT_LR, OPT_FT_AT, OPT_BATCH, OPT_SEED, OPT_NO_AUGMENT, OPT_ROTATION, OPT_NO_ES,
-    OPT_PATIENCE, OPT_MIN_DELTA, OPT_RESTORE, OPT_BACKEND, OPT_PRECISION, OPT_RUNS, OPT_NAME,
+    OPT_PATIENCE, OPT_MIN_DELTA, OPT_RESTORE, OPT_BACKEND, OPT_PRECISION, OPT_DETERMINISTIC, OPT_RUNS, OPT_NAME,
     OPT_RESUME, OPT_PROGRESS, OPT_NO_PLOTS, OPT_GRID_CLASS, OPT_MAX_PIXELS, OPT_CACHE,
     OPT_CACHE_BUDGET
 };
@@ -144,6 +146,7 @@ static const struct option long_options[] = {
     {"restore", required_argument, 0, OPT_RESTORE},
     {"backend", required_argument, 0, OPT_BACKEND},
     {"precision", required_argument, 0, OPT_PRECISION},
+    {"deterministic", no_argument, 0, OPT_DETERMINISTIC},
     {"runs", required_argument, 0, OPT_RUNS},
     {"name", required_argument, 0, OPT_NAME},
     {"resume", required_argument, 0, OPT_RESUME},
@@ -323,6 +326,7 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
                 return bad(cmd, "--precision %s: expected tf32 or fp32", optarg);
             c->precision = optarg;
             break;
+        case OPT_DETERMINISTIC: c->deterministic = 1; break;
         case OPT_RUNS:
             if (wn_opt_path(cmd, "--runs", optarg)) return 2;
             c->runs_root = optarg;

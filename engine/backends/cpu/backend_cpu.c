@@ -138,6 +138,11 @@ static size_t cpu_conv_scratch_bytes(wn_backend *be, wn_conv_call call, const wn
     return (size_t)d->win.n * d->win.h * d->win.w * d->win.c * sizeof(float);
 }
 
+static int cpu_set_deterministic(wn_backend *be, int on) {
+    (void)be, (void)on; /* always deterministic */
+    return WN_OK;
+}
+
 static const wn_backend_ops cpu_ops = {
     .alloc = cpu_alloc,
     .free = cpu_free,
@@ -153,6 +158,7 @@ static const wn_backend_ops cpu_ops = {
     .upload_release = cpu_upload_done,
     .upload_wait = cpu_upload_done,
     .conv_scratch_bytes = cpu_conv_scratch_bytes,
+    .set_deterministic = cpu_set_deterministic,
     .conv2d_forward = wn_cpu_conv2d_forward,
     .conv2d_backward_data = wn_cpu_conv2d_backward_data,
     .conv2d_backward_filter = wn_cpu_conv2d_backward_filter,

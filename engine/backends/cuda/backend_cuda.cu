@@ -132,7 +132,8 @@ static void *chunk_alloc(void *user, size_t bytes) {
     if (err == cudaSuccess) return p;
     (void)cudaGetLastError();
     size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) /* for the message only */
+        (void)cudaGetLastError(), free_b = total_b = 0;
     if (err == cudaErrorMemoryAllocation)
         wn_fail("out of GPU memory: cudaMalloc of %.1f MiB failed; the device has %.1f MiB "
                 "free of %.1f MiB and this backend already holds %.1f MiB (%.1f MiB in use). "
@@ -164,7 +165,12 @@ void *wn_cuda_dev_alloc(wn_cuda_ctx *ctx, size_t bytes) {
     }
     /* cudaFree of an earlier buffer may still be pending behind stream work: waiting
      * here keeps direct mode as safe as the arena's stream-ordered reuse */
-    cudaStreamSynchronize(ctx->stream);
+    cudaError_t err = cudaStreamSynchronize(ctx->stream);
+    if (err != cudaSuccess) {
+        wn_cuda_fail_cuda(err, "cudaStreamSynchronize (before a direct-mode cudaMalloc)",
+                          __FILE__, __LINE__, NULL);
+        return NULL;
+    }
     void *p = chunk_alloc(ctx, bytes ? bytes : 1);
     if (!p) return NULL;
     ctx->direct_blocks[ctx->direct_count].p = p;
@@ -185,9 +191,13 @@ void wn_cuda_dev_free(wn_cuda_ctx *ctx, void *p) {
         if (ctx->direct_blocks[i].p == p) {
             ctx->direct_in_use -= ctx->direct_blocks[i].bytes;
             ctx->direct_blocks[i] = ctx->direct_blocks[--ctx->direct_count];
-            /* the buffer may still be read by queued work: wait, then free */
-            cudaStreamSynchronize(ctx->stream);
-            cudaFree(p);
+            /* the buffer may still be read by queued work: wait, then free. A failure
+             * here is an earlier asynchronous fault: the reason is set, and the
+             * context's sticky error fails the next checked call. */
+            cudaError_t err = cudaStreamSynchronize(ctx->stream);
+            if (err == cudaSuccess) err = cudaFree(p);
+            if (err != cudaSuccess)
+                wn_cuda_fail_cuda(err, "cudaFree (direct mode)", __FILE__, __LINE__, NULL);
             return;
         }
 }
@@ -257,9 +267,40 @@ static int is_pinned(const void *p) {
     return attr.type == cudaMemoryTypeHost;
 }
 
+/* ================================================================ small uploads */
+
+int wn_cuda_upload_small(wn_backend *be, void *dst, const void *src, size_t bytes,
+                         const char *layer) {
+    wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
+    if (!bytes) return WN_OK;
+    if (bytes > WN_CUDA_SMALL_BYTES) {
+        CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx->stream), layer);
+        return WN_OK;
+    }
+    wn_cuda_small_slot *slot = &ctx->small[ctx->small_next];
+    ctx->small_next = (ctx->small_next + 1) % WN_CUDA_SMALL_SLOTS;
+    /* The slot's previous copy (WN_CUDA_SMALL_SLOTS uploads ago, normally long done)
+     * must have read it before it is overwritten. */
+    if (slot->used) CUDA_CHECK(cudaEventSynchronize(slot->done), layer);
+    if (!slot->pinned) {
+        CUDA_CHECK(cudaMallocHost(&slot->pinned, WN_CUDA_SMALL_BYTES), layer);
+        slot->bytes = WN_CUDA_SMALL_BYTES;
+        CUDA_CHECK(cudaEventCreateWithFlags(&slot->done, cudaEventDisableTiming), layer);
+    }
+    memcpy(slot->pinned, src, bytes);
+    CUDA_CHECK(cudaMemcpyAsync(dst, slot->pinned, bytes, cudaMemcpyHostToDevice, ctx->stream),
+               layer);
+    CUDA_CHECK(cudaEventRecord(slot->done, ctx->stream), layer);
+    slot->used = 1;
+    return WN_OK;
+}
+
 static int cuda_copy_to_backend(wn_backend *be, void *dst, const void *src, size_t bytes) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     if (!bytes) return WN_OK;
+    /* Small copies (labels, per-step values) go through the reused pinned ring. */
+    if (bytes <= WN_CUDA_SMALL_BYTES && !is_pinned(src))
+        return wn_cuda_upload_small(be, dst, src, bytes, "copy to the GPU");
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx->stream), NULL);
     /* From pageable memory the call returns once the source is staged; from pinned
      * memory it would not, and the caller may reuse the source at once: wait.
@@ -314,6 +355,10 @@ static void cuda_destroy(wn_backend *be) {
         for (int i = 0; i < WN_CUDA_UPLOAD_SLOTS; i++) {
             if (ctx->upload_ready[i]) cudaEventDestroy(ctx->upload_ready[i]);
             if (ctx->upload_consumed[i]) cudaEventDestroy(ctx->upload_consumed[i]);
+        }
+        for (int i = 0; i < WN_CUDA_SMALL_SLOTS; i++) {
+            if (ctx->small[i].done) cudaEventDestroy(ctx->small[i].done);
+            if (ctx->small[i].pinned) cudaFreeHost(ctx->small[i].pinned);
         }
         if (ctx->stream) cudaStreamDestroy(ctx->stream);
         if (ctx->copy_stream) cudaStreamDestroy(ctx->copy_stream);
@@ -411,6 +456,10 @@ static int ctx_init(wn_cuda_ctx *ctx) {
     ctx->sync_each_op = sync && *sync && strcmp(sync, "0") != 0;
     const char *direct = getenv("WN_CUDA_NO_ARENA");
     ctx->direct = direct && *direct && strcmp(direct, "0") != 0;
+    const char *det = getenv("WN_CUDA_DETERMINISTIC");
+    ctx->deterministic = det && *det && strcmp(det, "0") != 0;
+    const char *dw = getenv("WN_CUDA_DEPTHWISE");
+    ctx->own_depthwise = dw && !strcmp(dw, "own");
     return WN_OK;
 }
 
@@ -477,6 +526,13 @@ static size_t cuda_conv_scratch_bytes(wn_backend *be, wn_conv_call call, const w
     return wn_conv_cuda_scratch_bytes(call, d, accumulate);
 }
 
+/* Only cuDNN algorithms that report CUDNN_DETERMINISTIC from now on (no atomics in
+ * backward data/filter): the same inputs give the same bits run to run. */
+static int cuda_set_deterministic(wn_backend *be, int on) {
+    wn_cuda_ctx_of(be)->deterministic = on ? 1 : 0; /* part of the algorithm cache's key */
+    return WN_OK;
+}
+
 static const wn_backend_ops cuda_ops = {
     /* .alloc = */ cuda_alloc,
     /* .free = */ cuda_free,
@@ -492,6 +548,7 @@ static const wn_backend_ops cuda_ops = {
     /* .upload_release = */ cuda_upload_release,
     /* .upload_wait = */ cuda_upload_wait,
     /* .conv_scratch_bytes = */ cuda_conv_scratch_bytes,
+    /* .set_deterministic = */ cuda_set_deterministic,
     /* .conv2d_forward = */ wn_cuda_conv2d_forward,
     /* .conv2d_backward_data = */ wn_cuda_conv2d_backward_data,
     /* .conv2d_backward_filter = */ wn_cuda_conv2d_backward_filter,

@@ -107,6 +107,15 @@ int wn_model_set_fine_tune(wn_model *m, int fine_tune_at);
 /* Parses "none", "all" or a layer index N into a fine_tune_at value. */
 int wn_fine_tune_parse(const char *s, int *fine_tune_at);
 
+/* Parses --fine-tune-at against a backbone whose Keras layers are graph ids
+ * [first, first + count): "none", "all", an index N (not range-checked here), a
+ * layer's name (its index), or a block name p: the index of the first layer whose
+ * name starts with p + "_", which is what a Keras user computes as
+ * [i for i, l in enumerate(m.layers) if l.name.startswith(p)][0] for a block
+ * ("block14" in Xception, "conv5_block1" in ResNet50). */
+int wn_fine_tune_resolve(const wn_graph *g, int first, int count, const char *s,
+                         int *fine_tune_at);
+
 /* Is graph layer `layer` trainable under the current boundary (it may still have
  * no weights)? */
 int wn_model_layer_trainable(const wn_model *m, int layer);

@@ -56,7 +56,8 @@ static void weight_kind(const char *name, char *kind, size_t size) {
 
 static int known_kind(const char *k) {
     static const char *kinds[] = {"kernel", "bias", "beta", "gamma", "moving_mean",
-                                  "moving_variance", "depthwise_kernel"};
+                                  "moving_variance", "depthwise_kernel",
+                                  "pointwise_kernel"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(k, kinds[i])) return 1;
     return 0;

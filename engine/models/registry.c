@@ -10,6 +10,7 @@ static const wn_backbone_def wn_backbones[] = {
     {"efficientnet_lite0", "efficientnet_lite0", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite0_build},
     {"efficientnet_lite1", "efficientnet_lite1", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite1_build},
     {"efficientnet_lite2", "efficientnet_lite2", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite2_build},
+    {"xception", "xception", 71, WN_PREPROCESS_TF, wn_xception_build},
     {"tiny_cnn", "tiny_cnn", 8, WN_PREPROCESS_TF, wn_tiny_cnn_build},
 };
 

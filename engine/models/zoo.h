@@ -16,6 +16,9 @@ int wn_efficientnet_lite0_build(wn_graph *g, int from, int h, int w);
 int wn_efficientnet_lite1_build(wn_graph *g, int from, int h, int w);
 int wn_efficientnet_lite2_build(wn_graph *g, int from, int h, int w);
 
+/* Xception without top (engine/models/xception.c), any input >= 71x71. */
+int wn_xception_build(wn_graph *g, int from, int h, int w);
+
 /* A 3-block CNN for tests (engine/models/tiny_cnn.c), any input >= 8x8. */
 int wn_tiny_cnn_build(wn_graph *g, int from, int h, int w);
 

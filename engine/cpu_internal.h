@@ -87,6 +87,6 @@ int wn_cpu_softmax_xent(wn_backend *be, int n, int k, const float *logits,
 int wn_cpu_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
                        float *v, float lr, float beta1, float beta2, float eps, long t);
 int wn_cpu_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
-                              const uint8_t *flip, const float *angle, float *y);
+                              const uint8_t *flip, const float *angle, float *y, int mode);
 
 #endif

@@ -183,6 +183,6 @@ int wn_cuda_adam_update(wn_backend *be, size_t count, float *p, const float *g, 
                         float *v, float lr, float beta1, float beta2, float eps, long t);
 /* ---- kernels/augment.cu ---- */
 int wn_cuda_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
-                               const uint8_t *flip, const float *angle, float *y);
+                               const uint8_t *flip, const float *angle, float *y, int mode);
 
 #endif

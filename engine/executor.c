@@ -363,8 +363,9 @@ static int step_forward(wn_executor *ex, const wn_step *s, int n, const uint8_t 
     switch (s->kind) {
     case WN_STEP_AUGMENT:
         if (be->augment_preprocess(be, n, l->out_h, l->out_w, l->out_c, dev_images,
-                                   training ? flips : NULL, training ? angles : NULL,
-                                   y) != WN_OK)
+                                   training ? flips : NULL, training ? angles : NULL, y,
+                                   wn_preprocess_augment_mode(ex->model->backbone->preprocess)) !=
+            WN_OK)
             return WN_ERR;
         if (!ex->preprocess || l->out_c != 3) return WN_OK;
         return be->affine_act_forward(be, count, 3, y, ex->preprocess, ex->preprocess + 3,

@@ -42,8 +42,12 @@ extern "C" {
 
 typedef enum {
     WN_PREPROCESS_TF = 0,  /* x/127.5 - 1 (Keras preprocess_input mode 'tf') */
-    WN_PREPROCESS_LITE = 1 /* (x - 127)/128: EfficientNet-Lite (the TF builder's MEAN_RGB
+    WN_PREPROCESS_LITE = 1, /* (x - 127)/128: EfficientNet-Lite (the TF builder's MEAN_RGB
                               127, STDDEV_RGB 128) */
+    WN_PREPROCESS_CAFFE = 2, /* RGB -> BGR, minus the ImageNet BGR means (mode 'caffe':
+                                ResNet50) */
+    WN_PREPROCESS_TORCH = 3  /* x/255, minus mean, over std per channel (mode 'torch':
+                                DenseNet121) */
 } wn_preprocess;
 
 /* One backbone architecture. `build` adds the backbone's layers to `g` (creation
@@ -57,6 +61,10 @@ typedef struct wn_backbone_def {
     wn_preprocess preprocess;
     int (*build)(wn_graph *g, int from, int h, int w);
 } wn_backbone_def;
+
+/* The backends' augment_preprocess mode (kernels/augment.h WN_AUG_PRE_*) of a
+ * backbone's preprocessing; EfficientNet-Lite's is 'tf' followed by an affine. */
+int wn_preprocess_augment_mode(wn_preprocess p);
 
 /* The registered backbones, and lookup by CLI name (NULL + reason if unknown). */
 const wn_backbone_def *wn_backbone_find(const char *name);

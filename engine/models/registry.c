@@ -4,6 +4,7 @@
 #include "engine/error.h"
 #include "engine/model.h"
 #include "engine/models/zoo.h"
+#include "kernels/augment.h"
 
 static const wn_backbone_def wn_backbones[] = {
     {"irv2", "inception_resnet_v2", 75, WN_PREPROCESS_TF, wn_irv2_build},
@@ -30,4 +31,14 @@ const wn_backbone_def *wn_backbone_find(const char *name) {
     }
     wn_fail("unknown model '%s' (known: %s)", name, known);
     return NULL;
+}
+
+int wn_preprocess_augment_mode(wn_preprocess p) {
+    switch (p) {
+    case WN_PREPROCESS_CAFFE: return WN_AUG_PRE_CAFFE;
+    case WN_PREPROCESS_TORCH: return WN_AUG_PRE_TORCH;
+    case WN_PREPROCESS_TF:
+    case WN_PREPROCESS_LITE: break;
+    }
+    return WN_AUG_PRE_TF;
 }

@@ -12,6 +12,10 @@ static const wn_backbone_def wn_backbones[] = {
     {"efficientnet_lite1", "efficientnet_lite1", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite1_build},
     {"efficientnet_lite2", "efficientnet_lite2", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite2_build},
     {"xception", "xception", 71, WN_PREPROCESS_TF, wn_xception_build},
+    {"resnet50", "resnet50", 32, WN_PREPROCESS_CAFFE, wn_resnet50_build},
+    /* Keras names it mobilenetv2_1.00_<rows> (224 for sizes without ImageNet weights);
+     * the name only labels the nested group of whole-model files */
+    {"mobilenet_v2", "mobilenetv2_1.00_224", 32, WN_PREPROCESS_TF, wn_mobilenet_v2_build},
     {"tiny_cnn", "tiny_cnn", 8, WN_PREPROCESS_TF, wn_tiny_cnn_build},
 };
 

@@ -171,15 +171,15 @@ int wn_fine_tune_resolve(const wn_graph *g, int first, int count, const char *s,
         }
     for (int i = 0; i < count; i++) {
         const char *name = g->layers[first + i].name;
-        if (!strncmp(name, s, n) && name[n] == '_') {
+        if (!strncmp(name, s, n) && (name[n] == '_' || name[n] == '/')) {
             *fine_tune_at = i;
             return WN_OK;
         }
     }
     return wn_fail("--fine-tune-at '%s': expected none, all, a layer index, or a layer or "
                    "block name of the backbone (no layer is named '%s' or starts with "
-                   "'%s_'; `wastenet summary --expand` lists them)",
-                   s, s, s);
+                   "'%s_' or '%s/'; `wastenet summary --expand` lists them)",
+                   s, s, s, s);
 }
 
 int wn_model_set_fine_tune(wn_model *m, int fine_tune_at) {

@@ -118,7 +118,7 @@ int wn_fine_tune_parse(const char *s, int *fine_tune_at);
 /* Parses --fine-tune-at against a backbone whose Keras layers are graph ids
  * [first, first + count): "none", "all", an index N (not range-checked here), a
  * layer's name (its index), or a block name p: the index of the first layer whose
- * name starts with p + "_", which is what a Keras user computes as
+ * name starts with p + "_" (or p + "/", DenseNet's "conv1/conv"), which is what a Keras user computes as
  * [i for i, l in enumerate(m.layers) if l.name.startswith(p)][0] for a block
  * ("block14" in Xception, "conv5_block1" in ResNet50). */
 int wn_fine_tune_resolve(const wn_graph *g, int first, int count, const char *s,

@@ -16,6 +16,7 @@ static const wn_backbone_def wn_backbones[] = {
     /* Keras names it mobilenetv2_1.00_<rows> (224 for sizes without ImageNet weights);
      * the name only labels the nested group of whole-model files */
     {"mobilenet_v2", "mobilenetv2_1.00_224", 32, WN_PREPROCESS_TF, wn_mobilenet_v2_build},
+    {"densenet121", "densenet121", 32, WN_PREPROCESS_TORCH, wn_densenet121_build},
     {"tiny_cnn", "tiny_cnn", 8, WN_PREPROCESS_TF, wn_tiny_cnn_build},
 };
 

@@ -25,6 +25,9 @@ int wn_resnet50_build(wn_graph *g, int from, int h, int w);
 /* MobileNetV2 (alpha 1.0) without top (engine/models/mobilenet_v2.c), >= 32x32. */
 int wn_mobilenet_v2_build(wn_graph *g, int from, int h, int w);
 
+/* DenseNet121 without top (engine/models/densenet121.c), any input >= 32x32. */
+int wn_densenet121_build(wn_graph *g, int from, int h, int w);
+
 /* A 3-block CNN for tests (engine/models/tiny_cnn.c), any input >= 8x8. */
 int wn_tiny_cnn_build(wn_graph *g, int from, int h, int w);
 

@@ -26,6 +26,8 @@ const char *wn_layer_type_keras(wn_layer_type t) {
     case WN_LAYER_AUGMENT: return "Sequential";
     case WN_LAYER_CONV2D: return "Conv2D";
     case WN_LAYER_DEPTHWISE_CONV2D: return "DepthwiseConv2D";
+    case WN_LAYER_SEPARABLE_CONV2D: return "SeparableConv2D";
+    case WN_LAYER_ZERO_PADDING: return "ZeroPadding2D";
     case WN_LAYER_BATCHNORM: return "BatchNormalization";
     case WN_LAYER_ACTIVATION: return "Activation";
     case WN_LAYER_MAXPOOL: return "MaxPooling2D";
@@ -41,6 +43,11 @@ const char *wn_layer_type_keras(wn_layer_type t) {
     return "?";
 }
 
+const char *wn_layer_keras_class(const wn_layer *l) {
+    if (l->type == WN_LAYER_ACTIVATION && l->relu_class) return "ReLU";
+    return wn_layer_type_keras(l->type);
+}
+
 /* Keras's auto-name prefix (snake_case class name) per type. */
 static const char *auto_prefix(wn_layer_type t) {
     switch (t) {
@@ -48,6 +55,8 @@ static const char *auto_prefix(wn_layer_type t) {
     case WN_LAYER_AUGMENT: return "sequential";
     case WN_LAYER_CONV2D: return "conv2d";
     case WN_LAYER_DEPTHWISE_CONV2D: return "depthwise_conv2d";
+    case WN_LAYER_SEPARABLE_CONV2D: return "separable_conv2d";
+    case WN_LAYER_ZERO_PADDING: return "zero_padding2d";
     case WN_LAYER_BATCHNORM: return "batch_normalization";
     case WN_LAYER_ACTIVATION: return "activation";
     case WN_LAYER_MAXPOOL: return "max_pooling2d";
@@ -234,6 +243,66 @@ int wn_graph_add_depthwise_conv2d(wn_graph *g, const char *name, int x, int kh, 
     return layer_id(g, l);
 }
 
+int wn_graph_add_separable_conv2d(wn_graph *g, const char *name, int x, int filters, int kh,
+                                  int kw, int sh, int sw, wn_padding pad, int use_bias) {
+    wn_layer *l = layer_new(g, WN_LAYER_SEPARABLE_CONV2D, name, 1, &x);
+    if (!l) return WN_ERR;
+    if (filters < 1) {
+        g->n_layers--;
+        return wn_fail("graph %s: separable conv %s has %d filters", g->name, l->name, filters);
+    }
+    if (window_shape(g, l, kh, kw, sh, sw, pad) != WN_OK) return WN_ERR;
+    int c = input_of(g, l, 0)->out_c;
+    l->filters = filters, l->out_c = filters, l->use_bias = use_bias;
+    weight_add(l, "depthwise_kernel", 0, 4, kh, kw, c, 1);
+    weight_add(l, "pointwise_kernel", 0, 4, 1, 1, c, filters);
+    if (use_bias) weight_add(l, "bias", 0, 1, filters, 0, 0, 0);
+    return layer_id(g, l);
+}
+
+int wn_graph_add_zero_padding(wn_graph *g, const char *name, int x, int top, int bottom,
+                              int left, int right) {
+    if (top < 0 || bottom < 0 || left < 0 || right < 0)
+        return wn_fail("graph %s: zero padding (%d, %d, %d, %d) is negative", g->name, top,
+                       bottom, left, right);
+    wn_layer *l = layer_new(g, WN_LAYER_ZERO_PADDING, name, 1, &x);
+    if (!l) return WN_ERR;
+    const wn_layer *p = input_of(g, l, 0);
+    l->pad_t = top, l->pad_b = bottom, l->pad_l = left, l->pad_r = right;
+    l->out_h = p->out_h + top + bottom, l->out_w = p->out_w + left + right;
+    l->out_c = p->out_c;
+    return layer_id(g, l);
+}
+
+int wn_layer_data_input(const wn_graph *g, const wn_layer *l) {
+    int in = l->inputs[0];
+    const wn_layer *p = &g->layers[in];
+    return p->type == WN_LAYER_ZERO_PADDING ? p->inputs[0] : in;
+}
+
+int wn_layer_window(const wn_graph *g, const wn_layer *l, int n, wn_window *win) {
+    const wn_layer *p = &g->layers[l->inputs[0]];
+    if (p->type != WN_LAYER_ZERO_PADDING)
+        return wn_window_init(win, n, p->out_h, p->out_w, p->out_c, l->kh, l->kw, l->sh, l->sw,
+                              l->padding, l->name);
+    if (l->padding != WN_PAD_VALID)
+        return wn_fail("layer %s: reads ZeroPadding2D %s but has 'same' padding; only a "
+                       "'valid' window can take the padding as its own", l->name, p->name);
+    /* The padded tensor's valid window, then the same window on the unpadded input
+     * with explicit pads; bottom/right pads the window never reaches are dropped. */
+    if (wn_window_init(win, n, p->out_h, p->out_w, p->out_c, l->kh, l->kw, l->sh, l->sw,
+                       WN_PAD_VALID, l->name) != WN_OK)
+        return WN_ERR;
+    const wn_layer *src = &g->layers[p->inputs[0]];
+    win->h = src->out_h, win->w = src->out_w;
+    win->pad_top = p->pad_t, win->pad_left = p->pad_l;
+    int reach_h = (win->oh - 1) * win->sh + win->kh - win->h - win->pad_top;
+    int reach_w = (win->ow - 1) * win->sw + win->kw - win->w - win->pad_left;
+    win->pad_bottom = reach_h < 0 ? 0 : (reach_h < p->pad_b ? reach_h : p->pad_b);
+    win->pad_right = reach_w < 0 ? 0 : (reach_w < p->pad_r ? reach_w : p->pad_r);
+    return WN_OK;
+}
+
 int wn_graph_add_batchnorm(wn_graph *g, const char *name, int x, int scale, float epsilon) {
     wn_layer *l = layer_new(g, WN_LAYER_BATCHNORM, name, 1, &x);
     if (!l) return WN_ERR;
@@ -256,6 +325,18 @@ int wn_graph_add_activation(wn_graph *g, const char *name, int x, wn_activation 
     l->out_h = p->out_h, l->out_w = p->out_w, l->out_c = p->out_c;
     l->activation = act;
     return layer_id(g, l);
+}
+
+int wn_graph_add_relu_layer(wn_graph *g, const char *name, int x, wn_activation act) {
+    /* Keras auto-names a ReLU layer "re_lu" */
+    char auto_buf[WN_NAME_MAX];
+    if (!name) {
+        if (auto_name(g, "re_lu", 0, auto_buf) != WN_OK) return WN_ERR;
+        name = auto_buf;
+    }
+    int id = wn_graph_add_activation(g, name, x, act);
+    if (id >= 0) g->layers[id].relu_class = 1;
+    return id;
 }
 
 int wn_graph_add_pool(wn_graph *g, const char *name, int x, wn_pool_kind kind, int kh,
@@ -504,6 +585,8 @@ double wn_layer_flops(const wn_graph *g, int layer) {
     switch (l->type) {
     case WN_LAYER_CONV2D: return 2.0 * out * l->out_c * l->kh * l->kw * p->out_c;
     case WN_LAYER_DEPTHWISE_CONV2D: return 2.0 * out * l->out_c * l->kh * l->kw;
+    case WN_LAYER_SEPARABLE_CONV2D:
+        return 2.0 * out * p->out_c * (l->kh * l->kw + l->out_c);
     case WN_LAYER_DENSE: return 2.0 * p->out_c * l->out_c;
     default: return 0.0;
     }

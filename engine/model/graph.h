@@ -57,6 +57,12 @@ typedef enum {
                             (x/127.5 - 1): Keras's Sequential + two TFOpLambda */
     WN_LAYER_CONV2D,
     WN_LAYER_DEPTHWISE_CONV2D, /* depth_multiplier 1 */
+    WN_LAYER_SEPARABLE_CONV2D, /* Keras SeparableConv2D: depthwise kxk (depth_multiplier
+                                  1, the layer's strides and padding) then pointwise 1x1,
+                                  one layer; the executor runs it as two convolutions */
+    WN_LAYER_ZERO_PADDING, /* ZeroPadding2D; only as the input of a 'valid' convolution
+                              (or of a max pooling that reads a ReLU), into which the
+                              executor folds it as explicit padding */
     WN_LAYER_BATCHNORM,  /* inference mode: per-channel affine */
     WN_LAYER_ACTIVATION,
     WN_LAYER_MAXPOOL,
@@ -92,6 +98,9 @@ typedef struct wn_layer {
     wn_padding padding;
     int use_bias;                /* conv, dense */
     int has_gamma;               /* batchnorm (IRV2: scale=False) */
+    int pad_t, pad_b, pad_l, pad_r; /* zero padding rows/columns (ZeroPadding2D) */
+    int relu_class;              /* activation: Keras's ReLU layer class (layers.ReLU),
+                                    not Activation (MobileNetV2's ReLU(6.)) */
     float epsilon;               /* batchnorm */
     wn_activation activation;    /* activation layer */
     float scale;                 /* residual scale */
@@ -145,8 +154,17 @@ int wn_graph_add_conv2d(wn_graph *g, const char *name, int x, int filters, int k
 int wn_graph_add_depthwise_conv2d(wn_graph *g, const char *name, int x, int kh, int kw,
                                   int sh, int sw, wn_padding pad, int use_bias);
 /* scale: 1 when the layer has gamma (Keras scale=True). center (beta) is always on. */
+/* SeparableConv2D(filters, (kh, kw), strides, padding, use_bias): weights
+ * depthwise_kernel (kh, kw, C, 1), pointwise_kernel (1, 1, C, filters)[, bias]. */
+int wn_graph_add_separable_conv2d(wn_graph *g, const char *name, int x, int filters, int kh,
+                                  int kw, int sh, int sw, wn_padding pad, int use_bias);
+/* ZeroPadding2D(((top, bottom), (left, right))). */
+int wn_graph_add_zero_padding(wn_graph *g, const char *name, int x, int top, int bottom,
+                              int left, int right);
 int wn_graph_add_batchnorm(wn_graph *g, const char *name, int x, int scale, float epsilon);
 int wn_graph_add_activation(wn_graph *g, const char *name, int x, wn_activation act);
+/* Keras's layers.ReLU() / ReLU(6.): an activation layer of class ReLU. */
+int wn_graph_add_relu_layer(wn_graph *g, const char *name, int x, wn_activation act);
 int wn_graph_add_pool(wn_graph *g, const char *name, int x, wn_pool_kind kind, int kh,
                       int kw, int sh, int sw, wn_padding pad);
 int wn_graph_add_concat(wn_graph *g, const char *name, int n, const int *xs);
@@ -171,6 +189,16 @@ int wn_graph_finalize(wn_graph *g, int output);
 
 /* Keras class name of a layer type ("Conv2D", "BatchNormalization", ...). */
 const char *wn_layer_type_keras(wn_layer_type t);
+/* Keras class name of one layer (as the type's, except ReLU-class activations). */
+const char *wn_layer_keras_class(const wn_layer *l);
+
+/* The convolution/pooling window of layer `l` for a batch of n: its own geometry on
+ * its input, or, when it reads a ZeroPadding2D, on the padding's input with the
+ * padding as explicit pads (the rows a 'valid' window would not reach dropped). */
+int wn_layer_window(const wn_graph *g, const wn_layer *l, int n, wn_window *win);
+/* The layer whose output `l` reads as data: its input, or the input of the
+ * ZeroPadding2D it reads. */
+int wn_layer_data_input(const wn_graph *g, const wn_layer *l);
 
 /* Multiply-adds x2 of one layer's forward pass for one image (convolutions and
  * Dense; 0 for the rest, whose cost is memory, not arithmetic). */

@@ -123,7 +123,8 @@ void wn_model_init_weights(wn_model *m, uint64_t seed) {
             const wn_weight *w = &l->weights[j];
             float *p = wn_model_weight_data(m, w);
             float value = 0.0f; /* biases, beta, moving_mean */
-            if (weight_is(w, "kernel") || weight_is(w, "depthwise_kernel")) {
+            if (weight_is(w, "kernel") || weight_is(w, "depthwise_kernel") ||
+                weight_is(w, "pointwise_kernel")) {
                 glorot_fill(p, w, wn_splitmix64_mix(seed) ^ (k * 0xD1B54A32D192ED03ull));
                 continue;
             }
@@ -152,6 +153,29 @@ int wn_fine_tune_parse(const char *s, int *fine_tune_at) {
         return wn_fail("--fine-tune-at '%s': expected none, all or a layer index >= 0", s);
     *fine_tune_at = (int)v;
     return WN_OK;
+}
+
+int wn_fine_tune_resolve(const wn_graph *g, int first, int count, const char *s,
+                         int *fine_tune_at) {
+    if (*s >= '0' && *s <= '9') return wn_fine_tune_parse(s, fine_tune_at);
+    if (!strcmp(s, "none") || !strcmp(s, "all")) return wn_fine_tune_parse(s, fine_tune_at);
+    size_t n = strlen(s);
+    for (int i = 0; i < count; i++)
+        if (!strcmp(g->layers[first + i].name, s)) {
+            *fine_tune_at = i;
+            return WN_OK;
+        }
+    for (int i = 0; i < count; i++) {
+        const char *name = g->layers[first + i].name;
+        if (!strncmp(name, s, n) && (name[n] == '_' || name[n] == '/')) {
+            *fine_tune_at = i;
+            return WN_OK;
+        }
+    }
+    return wn_fail("--fine-tune-at '%s': expected none, all, a layer index, or a layer or "
+                   "block name of the backbone (no layer is named '%s' or starts with "
+                   "'%s_' or '%s/'; `wastenet summary --expand` lists them)",
+                   s, s, s, s);
 }
 
 int wn_model_set_fine_tune(wn_model *m, int fine_tune_at) {

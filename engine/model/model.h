@@ -42,8 +42,12 @@ extern "C" {
 
 typedef enum {
     WN_PREPROCESS_TF = 0,  /* x/127.5 - 1 (Keras preprocess_input mode 'tf') */
-    WN_PREPROCESS_LITE = 1 /* (x - 127)/128: EfficientNet-Lite (the TF builder's MEAN_RGB
+    WN_PREPROCESS_LITE = 1, /* (x - 127)/128: EfficientNet-Lite (the TF builder's MEAN_RGB
                               127, STDDEV_RGB 128) */
+    WN_PREPROCESS_CAFFE = 2, /* RGB -> BGR, minus the ImageNet BGR means (mode 'caffe':
+                                ResNet50) */
+    WN_PREPROCESS_TORCH = 3  /* x/255, minus mean, over std per channel (mode 'torch':
+                                DenseNet121) */
 } wn_preprocess;
 
 /* One backbone architecture. `build` adds the backbone's layers to `g` (creation
@@ -57,6 +61,10 @@ typedef struct wn_backbone_def {
     wn_preprocess preprocess;
     int (*build)(wn_graph *g, int from, int h, int w);
 } wn_backbone_def;
+
+/* The backends' augment_preprocess mode (kernels/augment.h WN_AUG_PRE_*) of a
+ * backbone's preprocessing; EfficientNet-Lite's is 'tf' followed by an affine. */
+int wn_preprocess_augment_mode(wn_preprocess p);
 
 /* The registered backbones, and lookup by CLI name (NULL + reason if unknown). */
 const wn_backbone_def *wn_backbone_find(const char *name);
@@ -105,6 +113,15 @@ int wn_model_set_fine_tune(wn_model *m, int fine_tune_at);
 
 /* Parses "none", "all" or a layer index N into a fine_tune_at value. */
 int wn_fine_tune_parse(const char *s, int *fine_tune_at);
+
+/* Parses --fine-tune-at against a backbone whose Keras layers are graph ids
+ * [first, first + count): "none", "all", an index N (not range-checked here), a
+ * layer's name (its index), or a block name p: the index of the first layer whose
+ * name starts with p + "_" (or p + "/", DenseNet's "conv1/conv"), which is what a Keras user computes as
+ * [i for i, l in enumerate(m.layers) if l.name.startswith(p)][0] for a block
+ * ("block14" in Xception, "conv5_block1" in ResNet50). */
+int wn_fine_tune_resolve(const wn_graph *g, int first, int count, const char *s,
+                         int *fine_tune_at);
 
 /* Is graph layer `layer` trainable under the current boundary (it may still have
  * no weights)? */

@@ -100,7 +100,7 @@ typedef struct wn_adam_params {
 int wn_op_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
                       float *v, const wn_adam_params *adam, long t);
 int wn_op_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
-                             const uint8_t *flip, const float *angle, float *y);
+                             const uint8_t *flip, const float *angle, float *y, int mode);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
 #include "engine/runtime/backend.h"
 
 #include "host/base/error.h"
+#include "kernels/augment/augment.h"
 
 static const char *who(const char *layer, const char *op) { return layer ? layer : op; }
 
@@ -247,8 +248,11 @@ int wn_op_adam_update(wn_backend *be, size_t count, float *p, const float *g, fl
 }
 
 int wn_op_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
-                             const uint8_t *flip, const float *angle, float *y) {
+                             const uint8_t *flip, const float *angle, float *y, int mode) {
     if (n < 1 || h < 1 || w < 1 || c < 1)
         return wn_fail("augment_preprocess: invalid shape %dx%dx%dx%d", n, h, w, c);
-    return be->ops->augment_preprocess(be, n, h, w, c, x, flip, angle, y);
+    if (mode != WN_AUG_PRE_TF && c != 3)
+        return wn_fail("augment_preprocess: preprocess mode %d needs 3 channels, not %d", mode,
+                       c);
+    return be->ops->augment_preprocess(be, n, h, w, c, x, flip, angle, y, mode);
 }

@@ -22,7 +22,8 @@
 
 typedef enum {
     WN_STEP_AUGMENT,
-    WN_STEP_CONV,      /* Conv2D or DepthwiseConv2D (groups = C) */
+    WN_STEP_CONV,      /* Conv2D, DepthwiseConv2D (groups = C), or one half of a
+                          SeparableConv2D (wn_step.part) */
     WN_STEP_AFFINE,    /* BN, BN + Activation, or a bare Activation */
     WN_STEP_POOL,
     WN_STEP_CONCAT,
@@ -36,6 +37,9 @@ typedef enum {
 typedef struct wn_step {
     wn_step_kind kind;
     int layer;          /* main graph layer (conv, BN, act, ...) */
+    int part;           /* SeparableConv2D: WN_CONV_DEPTHWISE or WN_CONV_POINTWISE (two
+                           steps, the depthwise output a value of its own); else
+                           WN_CONV_WHOLE */
     int out_layer;      /* layer whose output this step writes (the act when fused) */
     int bn;             /* index into wn_plan.bn, -1 when no BN */
     wn_activation act;
@@ -48,6 +52,14 @@ typedef struct wn_step {
     int in_grad[WN_MAX_INPUTS];   /* 1: compute the gradient of input i */
     int in_accum[WN_MAX_INPUTS];  /* 1: add to it (another reader wrote it first) */
 } wn_step;
+
+enum { WN_CONV_WHOLE = 0, WN_CONV_DEPTHWISE = 1, WN_CONV_POINTWISE = 2 };
+
+/* The convolution a conv step runs for a batch of n: its descriptor, and the index
+ * in its layer's weights of the kernel and of the bias (-1: none). A convolution
+ * that reads a ZeroPadding2D takes the padding as explicit pads. */
+int wn_step_conv(const wn_graph *g, const wn_step *s, int n, wn_conv_desc *d,
+                 int *kernel, int *bias);
 
 typedef struct wn_value {
     int layer;          /* graph layer that owns it */

@@ -319,20 +319,8 @@ static const wn_layer *in_layer(const wn_graph *g, const wn_layer *l, int i) {
     return &g->layers[l->inputs[i]];
 }
 
-static int conv_desc(const wn_graph *g, const wn_layer *l, int n, wn_conv_desc *d) {
-    const wn_layer *p = in_layer(g, l, 0);
-    if (wn_window_init(&d->win, n, p->out_h, p->out_w, p->out_c, l->kh, l->kw, l->sh, l->sw,
-                       l->padding, l->name) != WN_OK)
-        return WN_ERR;
-    d->k = l->out_c;
-    d->groups = l->type == WN_LAYER_DEPTHWISE_CONV2D ? p->out_c : 1;
-    return WN_OK;
-}
-
 static int pool_window(const wn_graph *g, const wn_layer *l, int n, wn_window *w) {
-    const wn_layer *p = in_layer(g, l, 0);
-    return wn_window_init(w, n, p->out_h, p->out_w, p->out_c, l->kh, l->kw, l->sh, l->sw,
-                          l->padding, l->name);
+    return wn_layer_window(g, l, n, w);
 }
 
 static float *bn_scale(wn_executor *ex, const wn_step *s) {
@@ -360,18 +348,19 @@ static int step_forward(wn_executor *ex, const wn_step *s, int n, const uint8_t 
     switch (s->kind) {
     case WN_STEP_AUGMENT:
         if (wn_op_augment_preprocess(be, n, l->out_h, l->out_w, l->out_c, dev_images,
-                                   training ? flips : NULL, training ? angles : NULL,
-                                   y) != WN_OK)
+                                     training ? flips : NULL, training ? angles : NULL, y,
+                                     wn_preprocess_augment_mode(ex->model->backbone->preprocess)) !=
+            WN_OK)
             return WN_ERR;
         if (!ex->preprocess || l->out_c != 3) return WN_OK;
         return wn_op_affine_act_forward(be, count, 3, y, ex->preprocess, ex->preprocess + 3,
                                       WN_ACT_NONE, y, l->name);
     case WN_STEP_CONV: {
         wn_conv_desc d;
-        if (conv_desc(g, l, n, &d) != WN_OK) return WN_ERR;
-        return wn_op_conv2d_forward(be, &d, x, weight(ex, l, 0), l->use_bias ? weight(ex, l, 1)
-                                                                          : NULL,
-                                  y, l->name);
+        int kernel, bias;
+        if (wn_step_conv(g, s, n, &d, &kernel, &bias) != WN_OK) return WN_ERR;
+        return wn_op_conv2d_forward(be, &d, x, weight(ex, l, kernel),
+                                    bias >= 0 ? weight(ex, l, bias) : NULL, y, l->name);
     }
     case WN_STEP_AFFINE:
         return wn_op_affine_act_forward(be, count, g->layers[s->out_layer].out_c, x,
@@ -517,14 +506,15 @@ static int step_backward(wn_executor *ex, const wn_step *s, int n, uint64_t seed
     case WN_STEP_AUGMENT: return WN_OK; /* never reached: nothing below needs gradients */
     case WN_STEP_CONV: {
         wn_conv_desc d;
-        if (conv_desc(g, l, n, &d) != WN_OK) return WN_ERR;
+        int kernel, bias;
+        if (wn_step_conv(g, s, n, &d, &kernel, &bias) != WN_OK) return WN_ERR;
         if (s->wgrad &&
-            wn_op_conv2d_backward_filter(be, &d, x, dy, wgrad_ptr(ex, &l->weights[0]),
-                                       l->use_bias ? wgrad_ptr(ex, &l->weights[1]) : NULL,
-                                       l->name) != WN_OK)
+            wn_op_conv2d_backward_filter(be, &d, x, dy, wgrad_ptr(ex, &l->weights[kernel]),
+                                         bias >= 0 ? wgrad_ptr(ex, &l->weights[bias]) : NULL,
+                                         l->name) != WN_OK)
             return WN_ERR;
-        if (dx && wn_op_conv2d_backward_data(be, &d, dy, weight(ex, l, 0), dx, acc, l->name) !=
-                      WN_OK)
+        if (dx && wn_op_conv2d_backward_data(be, &d, dy, weight(ex, l, kernel), dx, acc,
+                                             l->name) != WN_OK)
             return WN_ERR;
         return WN_OK;
     }
@@ -778,7 +768,8 @@ void wn_executor_plan_info(const wn_executor *ex, wn_plan_info *info) {
      * layer's multiply-adds. */
     for (int k = 0; k < ex->plan.n_steps; k++) {
         const wn_step *s = &ex->plan.steps[k];
-        double f = wn_layer_flops(g, s->layer);
+        /* a SeparableConv2D's two steps: its layer's count once */
+        double f = s->part == WN_CONV_DEPTHWISE ? 0.0 : wn_layer_flops(g, s->layer);
         info->forward_flops += f;
         if (!s->backward) continue;
         if (s->wgrad) info->train_flops += f;

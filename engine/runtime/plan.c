@@ -34,6 +34,56 @@ static int new_value(wn_plan *p, const wn_graph *g, int layer, int step) {
     return p->n_values++;
 }
 
+/* A ZeroPadding2D has no step of its own: its one reader takes it as explicit pads.
+ * That is exact for a 'valid' convolution; for a 'valid' max pooling only when the
+ * padded values are >= 0 (a ReLU's output), where a zero never wins over them. */
+static int check_zero_padding(const wn_graph *g, int pad, int n_readers) {
+    const wn_layer *l = &g->layers[pad];
+    int reader = -1;
+    for (int i = pad + 1; i < g->n_layers && reader < 0; i++)
+        for (int j = 0; j < g->layers[i].n_inputs; j++)
+            if (g->layers[i].inputs[j] == pad) reader = i;
+    if (n_readers != 1 || reader < 0)
+        return wn_fail("planning: ZeroPadding2D %s has %d readers; the executor folds it into "
+                       "exactly one convolution or max pooling", l->name, n_readers);
+    const wn_layer *r = &g->layers[reader];
+    const wn_layer *src = &g->layers[l->inputs[0]];
+    int conv = r->type == WN_LAYER_CONV2D || r->type == WN_LAYER_DEPTHWISE_CONV2D ||
+               r->type == WN_LAYER_SEPARABLE_CONV2D;
+    int relu_max = r->type == WN_LAYER_MAXPOOL && src->type == WN_LAYER_ACTIVATION &&
+                   src->activation != WN_ACT_NONE;
+    if (!(conv || relu_max) || r->padding != WN_PAD_VALID)
+        return wn_fail("planning: ZeroPadding2D %s is read by %s (%s); the executor folds "
+                       "padding only into a 'valid' convolution, or a 'valid' max pooling "
+                       "of a ReLU's output", l->name, r->name, wn_layer_keras_class(r));
+    return WN_OK;
+}
+
+int wn_step_conv(const wn_graph *g, const wn_step *s, int n, wn_conv_desc *d, int *kernel,
+                 int *bias) {
+    const wn_layer *l = &g->layers[s->layer];
+    int c_in = g->layers[wn_layer_data_input(g, l)].out_c;
+    if (s->part == WN_CONV_POINTWISE) {
+        /* 1x1 on the depthwise half's output [oh, ow, C_in] */
+        if (wn_window_init(&d->win, n, l->out_h, l->out_w, c_in, 1, 1, 1, 1, WN_PAD_VALID,
+                           l->name) != WN_OK)
+            return WN_ERR;
+        d->k = l->out_c, d->groups = 1;
+        *kernel = 1, *bias = l->use_bias ? 2 : -1;
+        return WN_OK;
+    }
+    if (wn_layer_window(g, l, n, &d->win) != WN_OK) return WN_ERR;
+    if (s->part == WN_CONV_DEPTHWISE) {
+        d->k = c_in, d->groups = c_in;
+        *kernel = 0, *bias = -1;
+        return WN_OK;
+    }
+    d->k = l->out_c;
+    d->groups = l->type == WN_LAYER_DEPTHWISE_CONV2D ? c_in : 1;
+    *kernel = 0, *bias = l->use_bias ? 1 : -1;
+    return WN_OK;
+}
+
 /* Steps in forward order; values; the BN table. */
 static int plan_steps(wn_plan *p, const wn_model *m) {
     const wn_graph *g = &m->graph;
@@ -73,12 +123,22 @@ static int plan_steps(wn_plan *p, const wn_model *m) {
         if (l->type == WN_LAYER_ACTIVATION && l->inputs[0] >= 0 &&
             fused_into[l->inputs[0]] == i)
             continue; /* produced by its BN's step */
+        if (l->type == WN_LAYER_ZERO_PADDING) {
+            /* folded into its reader's window (graph.h: wn_layer_window) */
+            if (check_zero_padding(g, i, readers[i]) != WN_OK) {
+                free(readers), free(fused_into);
+                return WN_ERR;
+            }
+            continue;
+        }
         wn_step *s = &p->steps[p->n_steps];
         memset(s, 0, sizeof *s);
         s->layer = i, s->out_layer = i, s->bn = -1, s->act = WN_ACT_NONE;
         s->n_in = l->n_inputs;
         for (int j = 0; j < l->n_inputs; j++) {
-            s->in_val[j] = p->val_of[l->inputs[j]];
+            int src = l->inputs[j];
+            if (g->layers[src].type == WN_LAYER_ZERO_PADDING) src = g->layers[src].inputs[0];
+            s->in_val[j] = p->val_of[src];
             if (s->in_val[j] < 0 && l->type != WN_LAYER_AUGMENT) {
                 free(readers), free(fused_into);
                 return wn_fail("planning: layer %s reads the raw image input; only the "
@@ -89,6 +149,24 @@ static int plan_steps(wn_plan *p, const wn_model *m) {
         case WN_LAYER_AUGMENT: s->kind = WN_STEP_AUGMENT; break;
         case WN_LAYER_CONV2D:
         case WN_LAYER_DEPTHWISE_CONV2D: s->kind = WN_STEP_CONV; break;
+        case WN_LAYER_SEPARABLE_CONV2D: {
+            /* the depthwise half: its own step and value [oh, ow, C_in] */
+            s->kind = WN_STEP_CONV;
+            s->part = WN_CONV_DEPTHWISE;
+            s->out_val = new_value(p, g, i, p->n_steps);
+            wn_value *v = &p->values[s->out_val];
+            v->per_image = (size_t)l->out_h * l->out_w * g->layers[l->inputs[0]].out_c;
+            v->floats = v->per_image * (size_t)p->batch;
+            p->n_steps++;
+            /* then the pointwise half reads it */
+            wn_step *pw = &p->steps[p->n_steps];
+            *pw = *s;
+            pw->part = WN_CONV_POINTWISE;
+            pw->n_in = 1;
+            pw->in_val[0] = s->out_val;
+            s = pw;
+            break;
+        }
         case WN_LAYER_BATCHNORM:
             s->kind = WN_STEP_AFFINE;
             s->bn = p->n_bn - 1;
@@ -265,8 +343,8 @@ int wn_plan_make(wn_plan *p, const wn_model *m, int batch, unsigned flags) {
     if (batch < 1) return wn_fail("planning: batch size %d must be >= 1", batch);
     p->batch = batch, p->flags = flags;
     int n = g->n_layers;
-    p->steps = malloc((size_t)n * sizeof *p->steps);
-    p->values = malloc((size_t)n * sizeof *p->values);
+    p->steps = malloc((size_t)2 * n * sizeof *p->steps);
+    p->values = malloc((size_t)2 * n * sizeof *p->values);
     p->val_of = malloc((size_t)n * sizeof *p->val_of);
     p->bn = malloc((size_t)n * sizeof *p->bn);
     if (!p->steps || !p->values || !p->val_of || !p->bn) {
@@ -300,13 +378,10 @@ static size_t conv_scratch(wn_backend *be, const wn_model *m, const wn_plan *p) 
     for (int k = 0; k < p->n_steps; k++) {
         const wn_step *s = &p->steps[k];
         if (s->kind != WN_STEP_CONV) continue;
-        const wn_layer *l = &g->layers[s->layer], *in = &g->layers[l->inputs[0]];
         wn_conv_desc d;
-        if (wn_window_init(&d.win, p->batch, in->out_h, in->out_w, in->out_c, l->kh, l->kw,
-                           l->sh, l->sw, l->padding, l->name) != WN_OK)
+        int kernel, bias;
+        if (wn_step_conv(g, s, p->batch, &d, &kernel, &bias) != WN_OK)
             continue; /* planning already accepted the layer; cannot happen */
-        d.k = l->out_c;
-        d.groups = l->type == WN_LAYER_DEPTHWISE_CONV2D ? in->out_c : 1;
         size_t b = be->ops->conv_scratch_bytes(be, WN_CONV_CALL_FORWARD, &d, 0);
         if (s->wgrad) {
             size_t f = be->ops->conv_scratch_bytes(be, WN_CONV_CALL_BACKWARD_FILTER, &d, 0);

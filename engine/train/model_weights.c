@@ -57,7 +57,8 @@ static void weight_kind(const char *name, char *kind, size_t size) {
 
 static int known_kind(const char *k) {
     static const char *kinds[] = {"kernel", "bias", "beta", "gamma", "moving_mean",
-                                  "moving_variance", "depthwise_kernel"};
+                                  "moving_variance", "depthwise_kernel",
+                                  "pointwise_kernel"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(k, kinds[i])) return 1;
     return 0;
@@ -243,6 +244,8 @@ static const char *k3_slot_class(wn_layer_type t) {
     case WN_LAYER_AUGMENT: return "sequential";
     case WN_LAYER_CONV2D: return "conv2d";
     case WN_LAYER_DEPTHWISE_CONV2D: return "depthwise_conv2d";
+    case WN_LAYER_SEPARABLE_CONV2D: return "separable_conv2d";
+    case WN_LAYER_ZERO_PADDING: return "zero_padding2d";
     case WN_LAYER_BATCHNORM: return "batch_normalization";
     case WN_LAYER_ACTIVATION: return "activation";
     case WN_LAYER_MAXPOOL: return "max_pooling2d";

@@ -1,6 +1,6 @@
 /* kernels/augment/augment.cu — the fused augmentation + preprocess (kernels/augment.h):
  * uint8 NHWC in, float NHWC out; per image an optional horizontal flip and a
- * rotation (reflect fill, bilinear), then x / 127.5 - 1.
+ * rotation (reflect fill, bilinear), then the backbone's preprocess_input (`mode`).
  *
  * The host turns each image's angle into its transform with wn_augment_rotation
  * (float32, the same call the CPU backend makes) and uploads the N transforms and
@@ -21,7 +21,7 @@ typedef struct augment_param {
 } augment_param;
 
 static __global__ void augment_kernel(int n, int h, int w, int c, const uint8_t *__restrict__ x,
-                                      const augment_param *__restrict__ params,
+                                      const augment_param *__restrict__ params, int mode,
                                       float *__restrict__ y) {
     size_t image = (size_t)h * w * c;
     WN_GRID_LOOP(i, (size_t)n * image) {
@@ -33,15 +33,16 @@ static __global__ void augment_kernel(int n, int h, int w, int c, const uint8_t 
         augment_param p = params[img];
         if (!p.rotate) {
             int sx = p.flip ? w - 1 - col : col;
-            y[i] = wn_preprocess_tf((float)src[((size_t)row * w + sx) * c + ch]);
+            int sc = wn_preprocess_source(mode, c, ch);
+            y[i] = wn_preprocess_value(mode, (float)src[((size_t)row * w + sx) * c + sc], ch);
         } else {
-            y[i] = wn_augment_pixel(src, h, w, c, p.flip, &p.t, row, col, ch);
+            y[i] = wn_augment_pixel(src, h, w, c, p.flip, &p.t, row, col, ch, mode);
         }
     }
 }
 
 int wn_cuda_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
-                               const uint8_t *flip, const float *angle, float *y) {
+                               const uint8_t *flip, const float *angle, float *y, int mode) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     augment_param *host = (augment_param *)calloc((size_t)n, sizeof *host);
     if (!host) return wn_fail("augment_preprocess: out of host memory");
@@ -67,7 +68,7 @@ int wn_cuda_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const
     }
     size_t count = (size_t)n * h * w * c;
     augment_kernel<<<wn_cuda_blocks(ctx, count), WN_CUDA_THREADS, 0, ctx->stream>>>(n, h, w, c, x,
-                                                                                   dev, y);
+                                                                                   dev, mode, y);
     wn_cuda_scratch_free(be, dev);
     return wn_cuda_op_done(be, "augment_preprocess kernel", "augment");
 }

@@ -6,7 +6,12 @@
  *        xi = a0*x + a1*y + a2,  yi = b0*x + b1*y + b2
  *      (TensorFlow's ImageProjectiveTransformV3 with Keras's rotation matrix), each
  *      coordinate mapped by the reflect rule, then bilinear interpolation;
- *   3. preprocess_input: v / 127.5 - 1.
+ *   3. the backbone's preprocess_input (keras.applications.imagenet_utils), `mode`:
+ *        WN_AUG_PRE_TF     v / 127.5 - 1                      (Xception, MobileNetV2, IRv2)
+ *        WN_AUG_PRE_CAFFE  RGB -> BGR, v - [103.939, 116.779, 123.68]   (ResNet50)
+ *        WN_AUG_PRE_TORCH  (v / 255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+ *                                                             (DenseNet121)
+ *      each in float32, operation by operation as Keras computes it.
  *
  * The arithmetic follows TensorFlow's kernel (core/kernels/image/image_ops.h)
  * operation by operation in float32. On the GPU every operation is written with
@@ -121,16 +126,44 @@ WN_HD static inline float wn_augment_value(const uint8_t *img, int h, int w, int
     return wn_augment_bilinear(img, h, w, c, flip, ym, xm, ch);
 }
 
+/* preprocess_input modes (imagenet_utils.preprocess_input's `mode`). */
+enum { WN_AUG_PRE_TF = 0, WN_AUG_PRE_CAFFE = 1, WN_AUG_PRE_TORCH = 2 };
+
 /* preprocess_input mode 'tf': x / 127.5 - 1 (a true division, then a subtraction). */
 WN_HD static inline float wn_preprocess_tf(float v) {
     return WN_AUG_SUB(WN_AUG_DIV(v, 127.5f), 1.0f);
 }
 
+/* The input channel that output channel ch of `mode` reads: 'caffe' flips RGB to
+ * BGR (x[..., ::-1]); the others keep the order. */
+WN_HD static inline int wn_preprocess_source(int mode, int c, int ch) {
+    return mode == WN_AUG_PRE_CAFFE ? c - 1 - ch : ch;
+}
+
+/* preprocess_input of value v (already read from wn_preprocess_source's channel) for
+ * output channel ch (0..2 for 'caffe' and 'torch'). 'caffe': v - mean[ch] (BGR
+ * means); 'torch': (v / 255 - mean[ch]) / std[ch]; float32 constants, as Keras's
+ * float32 arithmetic rounds the Python floats. */
+WN_HD static inline float wn_preprocess_value(int mode, float v, int ch) {
+    if (mode == WN_AUG_PRE_CAFFE) {
+        float mean = ch == 0 ? 103.939f : ch == 1 ? 116.779f : 123.68f;
+        return WN_AUG_SUB(v, mean);
+    }
+    if (mode == WN_AUG_PRE_TORCH) {
+        float mean = ch == 0 ? 0.485f : ch == 1 ? 0.456f : 0.406f;
+        float std = ch == 0 ? 0.229f : ch == 1 ? 0.224f : 0.225f;
+        return WN_AUG_DIV(WN_AUG_SUB(WN_AUG_DIV(v, 255.0f), mean), std);
+    }
+    return wn_preprocess_tf(v);
+}
+
 /* One output element of the fused op: flip, rotate (reflect, bilinear), preprocess.
  * img is one image [h][w][c]; t is that image's transform. */
 WN_HD static inline float wn_augment_pixel(const uint8_t *img, int h, int w, int c, int flip,
-                                           const wn_augment_xform *t, int y, int x, int ch) {
-    return wn_preprocess_tf(wn_augment_value(img, h, w, c, flip, t, y, x, ch));
+                                           const wn_augment_xform *t, int y, int x, int ch,
+                                           int mode) {
+    int src = wn_preprocess_source(mode, c, ch);
+    return wn_preprocess_value(mode, wn_augment_value(img, h, w, c, flip, t, y, x, src), ch);
 }
 
 
@@ -139,9 +172,9 @@ extern "C" {
 #endif
 /* ---- entry points: augment_cpu.c (CPU backend), augment.cu (CUDA backend) ---- */
 int wn_cpu_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
-                              const uint8_t *flip, const float *angle, float *y);
+                              const uint8_t *flip, const float *angle, float *y, int mode);
 int wn_cuda_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
-                               const uint8_t *flip, const float *angle, float *y);
+                               const uint8_t *flip, const float *angle, float *y, int mode);
 #ifdef __cplusplus
 }
 #endif

@@ -7,7 +7,7 @@
 #include "kernels/augment/augment.h"
 
 int wn_cpu_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
-                              const uint8_t *flip, const float *angle, float *y) {
+                              const uint8_t *flip, const float *angle, float *y, int mode) {
     (void)be;
     size_t image = (size_t)h * w * c;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -23,13 +23,15 @@ int wn_cpu_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const 
                 const uint8_t *src = img + (size_t)row * w * c;
                 for (int col = 0; col < w; col++) {
                     const uint8_t *px = src + (size_t)(f ? w - 1 - col : col) * c;
-                    for (int ch = 0; ch < c; ch++) out[(size_t)col * c + ch] = wn_preprocess_tf((float)px[ch]);
+                    for (int ch = 0; ch < c; ch++)
+                        out[(size_t)col * c + ch] =
+                            wn_preprocess_value(mode, (float)px[wn_preprocess_source(mode, c, ch)], ch);
                 }
             } else {
                 wn_augment_xform t = wn_augment_rotation(a, h, w);
                 for (int col = 0; col < w; col++)
                     for (int ch = 0; ch < c; ch++)
-                        out[(size_t)col * c + ch] = wn_augment_pixel(img, h, w, c, f, &t, row, col, ch);
+                        out[(size_t)col * c + ch] = wn_augment_pixel(img, h, w, c, f, &t, row, col, ch, mode);
             }
         }
     return WN_OK;

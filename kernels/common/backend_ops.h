@@ -193,11 +193,12 @@ typedef struct wn_backend_ops {
 
     /* ---- fused augmentation + preprocess: uint8 x[N,H,W,C] -> float y, per image
      * an optional horizontal flip then a rotation by angle[i] radians about the
-     * pixel-index centre (reflect fill, bilinear), then y = v/127.5 - 1.
+     * pixel-index centre (reflect fill, bilinear), then preprocess_input of `mode`
+     * (kernels/augment.h: WN_AUG_PRE_TF y = v/127.5 - 1, _CAFFE, _TORCH).
      * flip and angle are host arrays of N entries (NULL = no flip / no rotation). */
     int (*augment_preprocess)(wn_backend *be, int n, int h, int w, int c,
                               const uint8_t *x, const uint8_t *flip, const float *angle,
-                              float *y);
+                              float *y, int mode);
 
     void (*destroy)(wn_backend *be);
 } wn_backend_ops;

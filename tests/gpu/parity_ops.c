@@ -438,16 +438,20 @@ void parity_augment(parity_suite *s) {
             /* image 0 unrotated (the copy path), the rest in Keras's +-0.2 turn */
             angles[i] = i == 0 ? 0.0f : parity_uniform(-1.2566371f, 1.2566371f);
         }
-        for (int variant = 0; variant < 3; variant++) { /* flips+angles, no angles, neither */
+        /* flips+angles, no angles, neither; each preprocess_input mode */
+        for (int variant = 0; variant < 9; variant++) {
+            int mode = variant / 3, v = variant % 3;
+            static const char *modes[] = {"tf", "caffe", "torch"};
             char shape[96];
-            snprintf(shape, sizeof shape, "n%d %dx%dx%d %s", n, h, w, c,
-                     variant == 0 ? "flip+rotate" : variant == 1 ? "flip only" : "preprocess only");
+            snprintf(shape, sizeof shape, "n%d %dx%dx%d %s %s", n, h, w, c,
+                     v == 0 ? "flip+rotate" : v == 1 ? "flip only" : "preprocess only",
+                     modes[mode]);
             pbuf_poison(s, &y);
             /* one transform, two launchers: the same bits are required */
             if (ON_BOTH(s, "augment_preprocess", shape,
                         wn_op_augment_preprocess(be, n, h, w, c, (const uint8_t *)P(x),
-                                               variant < 2 ? flips : NULL,
-                                               variant == 0 ? angles : NULL, F(y))))
+                                               v < 2 ? flips : NULL, v == 0 ? angles : NULL,
+                                               F(y), mode)))
                 parity_compare(s, "augment_preprocess", shape, &y, 0.0);
         }
     next:

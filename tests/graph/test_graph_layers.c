@@ -67,10 +67,10 @@ static void weights_text(const wn_layer *l, char *out, size_t n) {
     }
 }
 
-static void check_backbone(const char *dir, const char *file, int size) {
+static void check_backbone(const char *dir, const char *arch, const char *file, int size) {
     wn_graph g;
-    if (wn_backbone_build_graph(&g, "irv2", size, size) != WN_OK) {
-        fprintf(stderr, "FAIL building irv2 at %d: %s\n", size, wn_last_error());
+    if (wn_backbone_build_graph(&g, arch, size, size) != WN_OK) {
+        fprintf(stderr, "FAIL building %s at %d: %s\n", arch, size, wn_last_error());
         exit(1);
     }
     FILE *f = open_fixture(dir, file);
@@ -88,8 +88,8 @@ static void check_backbone(const char *dir, const char *file, int size) {
         if (i != rows || i >= g.n_layers) break;
         const wn_layer *l = &g.layers[i];
         CHECK(!strcmp(l->name, fl[1]), "%s[%d]: name %s, Keras %s", file, i, l->name, fl[1]);
-        CHECK(!strcmp(wn_layer_type_keras(l->type), fl[2]), "%s[%d] %s: class %s, Keras %s",
-              file, i, l->name, wn_layer_type_keras(l->type), fl[2]);
+        CHECK(!strcmp(wn_layer_keras_class(l), fl[2]), "%s[%d] %s: class %s, Keras %s",
+              file, i, l->name, wn_layer_keras_class(l), fl[2]);
         shape_text(l, text, sizeof text);
         CHECK(!strcmp(text, fl[3]), "%s[%d] %s: shape %s, Keras %s", file, i, l->name, text,
               fl[3]);
@@ -105,8 +105,8 @@ static void check_backbone(const char *dir, const char *file, int size) {
     CHECK(rows == g.n_layers, "%s: Keras has %d layers, wastenet %d", file, rows, g.n_layers);
     CHECK(g.n_params + g.n_stats == total, "%s: params+stats %zu != sum %zu", file,
           g.n_params + g.n_stats, total);
-    printf("irv2 %dx%d: %d layers, %zu params (%zu trainable-capable, %zu BN statistics)\n",
-           size, size, g.n_layers, g.n_params + g.n_stats, g.n_params, g.n_stats);
+    printf("%s %dx%d: %d layers, %zu params (%zu trainable-capable, %zu BN statistics)\n",
+           arch, size, size, g.n_layers, g.n_params + g.n_stats, g.n_params, g.n_stats);
     wn_graph_free(&g);
 }
 
@@ -201,13 +201,84 @@ static void check_model(const char *dir) {
     wn_model_free(&m);
 }
 
+/* Another backbone (gen_backbone_fixtures.py): trainable parameters per boundary as
+ * Keras counted them, and block-name aliases of --fine-tune-at resolving to the index
+ * a Keras user computes. */
+static void check_trainable_and_aliases(const char *dir, const char *arch, int size) {
+    wn_model m;
+    if (wn_model_create(&m, arch, size, size, 6, 1) != WN_OK) {
+        fprintf(stderr, "FAIL building the %s model: %s\n", arch, wn_last_error());
+        exit(1);
+    }
+    static char line[1 << 16];
+    char *fl[8], file[128];
+    int checked = 0;
+    snprintf(file, sizeof file, "%s_trainable.tsv", arch);
+    FILE *f = open_fixture(dir, file);
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        split(line, fl, 8);
+        int n = atoi(fl[0]);
+        CHECK(wn_model_set_fine_tune(&m, n) == WN_OK, "%s set_fine_tune(%d): %s", arch, n,
+              wn_last_error());
+        CHECK(wn_model_backbone_trainable(&m) == (size_t)atoll(fl[1]),
+              "%s fine_tune_at %d: backbone trainable %zu, Keras %s", arch, n,
+              wn_model_backbone_trainable(&m), fl[1]);
+        checked++;
+    }
+    fclose(f);
+    CHECK(checked >= 5, "%s: only %d boundaries in the fixture", arch, checked);
+    CHECK(wn_model_set_fine_tune(&m, m.backbone_count + 1) != WN_OK, "%s: %d accepted", arch,
+          m.backbone_count + 1);
+    snprintf(file, sizeof file, "%s_aliases.tsv", arch);
+    f = open_fixture(dir, file);
+    checked = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        split(line, fl, 8);
+        int at = -2;
+        CHECK(wn_fine_tune_resolve(&m.graph, m.backbone_first, m.backbone_count, fl[0], &at) ==
+                      WN_OK && at == atoi(fl[1]),
+              "%s --fine-tune-at %s: %d, Keras users compute %s (%s)", arch, fl[0], at, fl[1],
+              wn_last_error());
+        checked++;
+    }
+    fclose(f);
+    int at;
+    CHECK(wn_fine_tune_resolve(&m.graph, m.backbone_first, m.backbone_count, "no_such_block",
+                               &at) != WN_OK,
+          "%s: an unknown block name accepted", arch);
+    printf("%s: trainable counts and %d block aliases as Keras\n", arch, checked);
+    wn_model_free(&m);
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 4) { /* FIXTURE_DIR ARCH SIZE...: another backbone */
+        char file[128];
+        for (int i = 3; i < argc; i++) {
+            snprintf(file, sizeof file, "%s_%s.tsv", argv[2], argv[i]);
+            check_backbone(argv[1], argv[2], file, atoi(argv[i]));
+        }
+        check_trainable_and_aliases(argv[1], argv[2], atoi(argv[3]));
+        const wn_backbone_def *def = wn_backbone_find(argv[2]);
+        wn_graph g;
+        CHECK(def && wn_backbone_build_graph(&g, argv[2], def->min_size - 1, def->min_size) !=
+                         WN_OK && strstr(wn_last_error(), "too small"),
+              "%s: %d px accepted or unclear message (%s)", argv[2], def ? def->min_size - 1 : 0,
+              wn_last_error());
+        if (failures) {
+            fprintf(stderr, "%d failure(s)\n", failures);
+            return 1;
+        }
+        printf("OK\n");
+        return 0;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s FIXTURE_DIR [ARCH SIZE...]\n", argv[0]);
         return 2;
     }
-    check_backbone(argv[1], "irv2_320.tsv", 320);
-    check_backbone(argv[1], "irv2_75.tsv", 75);
+    check_backbone(argv[1], "irv2", "irv2_320.tsv", 320);
+    check_backbone(argv[1], "irv2", "irv2_75.tsv", 75);
     check_model(argv[1]);
     /* Below the smallest input Keras accepts. */
     wn_graph g;

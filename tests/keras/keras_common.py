@@ -64,14 +64,28 @@ class Workdir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def build_base(size):
-    """InceptionResNetV2(weights=None, include_top=False) in a fresh session."""
+# wastenet --model name -> (keras.applications constructor, its module, whose
+# preprocess_input the notebook applies)
+BACKBONES = {
+    "irv2": (lambda **kw: keras.applications.InceptionResNetV2(**kw),
+             keras.applications.inception_resnet_v2),
+    "xception": (lambda **kw: keras.applications.Xception(**kw), keras.applications.xception),
+    "mobilenet_v2": (lambda **kw: keras.applications.MobileNetV2(alpha=1.0, **kw),
+                     keras.applications.mobilenet_v2),
+    "resnet50": (lambda **kw: keras.applications.ResNet50(**kw), keras.applications.resnet50),
+    "densenet121": (lambda **kw: keras.applications.DenseNet121(**kw),
+                    keras.applications.densenet),
+}
+
+
+def build_base(size, model="irv2"):
+    """Application(weights=None, include_top=False) in a fresh session
+    (InceptionResNetV2 unless `model` names another wastenet backbone)."""
     keras.backend.clear_session()
-    return keras.applications.InceptionResNetV2(weights=None, include_top=False,
-                                                input_shape=(size, size, 3))
+    return BACKBONES[model][0](weights=None, include_top=False, input_shape=(size, size, 3))
 
 
-def build_notebook_model(size, augment=True, dropout=0.2):
+def build_notebook_model(size, augment=True, dropout=0.2, model="irv2"):
     """The notebook's get_model() (../shared/docs/SEED.md), in a fresh session:
     Input -> augmentation -> preprocess_input -> base(training=False) -> GAP ->
     Dropout -> Dense(6, softmax), backbone frozen. augment=False leaves the
@@ -83,9 +97,8 @@ def build_notebook_model(size, augment=True, dropout=0.2):
     if augment:
         x = keras.Sequential([keras.layers.RandomFlip("horizontal"),
                               keras.layers.RandomRotation(0.2)])(x)
-    x = inception_resnet_v2.preprocess_input(x)
-    base = keras.applications.InceptionResNetV2(weights=None, include_top=False,
-                                                input_shape=(size, size, 3))
+    x = BACKBONES[model][1].preprocess_input(x)
+    base = BACKBONES[model][0](weights=None, include_top=False, input_shape=(size, size, 3))
     base.trainable = False
     x = base(x, training=False)
     x = keras.layers.GlobalAveragePooling2D()(x)
@@ -113,7 +126,7 @@ def randomize(model, seed):
     for w in model.weights:
         name = w.name.split("/")[-1].split(":")[0]
         shape = tuple(w.shape)
-        if name == "kernel":
+        if name in ("kernel", "depthwise_kernel", "pointwise_kernel"):
             fan_in = int(np.prod(shape[:-1]))
             fan_out = int(shape[-1]) * (int(np.prod(shape[:-2])) if len(shape) == 4 else 1)
             lim = np.sqrt(6.0 / (fan_in + fan_out))
@@ -188,9 +201,10 @@ def probe_forward(probe, wd, weights, images, tag, arch="irv2"):
     return backbone, probs, facts
 
 
-def preprocess(images):
-    """Keras's preprocess_input on float32 pixels (x / 127.5 - 1)."""
-    return inception_resnet_v2.preprocess_input(images.astype(np.float32))
+def preprocess(images, model="irv2"):
+    """Keras's preprocess_input of the backbone's module on float32 pixels (x / 127.5 - 1
+    for InceptionResNetV2)."""
+    return BACKBONES[model][1].preprocess_input(images.astype(np.float32))
 
 
 def binaries():

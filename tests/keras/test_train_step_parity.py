@@ -49,7 +49,7 @@ def ours_by_name(path, base_name):
 
 
 def keras_by_name(model, base):
-    out = {("inception_resnet_v2", w.name): w.numpy() for w in base.weights}
+    out = {(base.name, w.name): w.numpy() for w in base.weights}
     out.update({("dense", w.name): w.numpy() for w in model.get_layer("dense").weights})
     return out
 
@@ -68,8 +68,8 @@ def gradients(model, x, onehot):
     return [g.numpy() for g in step(tf.constant(x), tf.constant(onehot))]
 
 
-def run_case(checks, probe, wd, tag, label, fine_tune_at, lr, seed):
-    model, base = build_notebook_model(SIZE, augment=False, dropout=0.0)
+def run_case(checks, probe, wd, tag, label, fine_tune_at, lr, seed, arch="irv2", size=SIZE):
+    model, base = build_notebook_model(size, augment=False, dropout=0.0, model=arch)
     randomize(model, seed)
     start = wd(f"{tag}_start.h5")
     model.save_weights(start)
@@ -77,7 +77,7 @@ def run_case(checks, probe, wd, tag, label, fine_tune_at, lr, seed):
     set_frozen_layers(base, fine_tune_at)
     trainable = {w.name for w in model.trainable_weights}
 
-    images = random_images(N, SIZE, seed + 1)
+    images = random_images(N, size, seed + 1)
     labels = np.random.default_rng(seed + 2).integers(0, NUM_CLASSES, N).astype(np.int32)
     onehot = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
     x = images.astype(np.float32)
@@ -93,9 +93,9 @@ def run_case(checks, probe, wd, tag, label, fine_tune_at, lr, seed):
     images.tofile(img)
     labels.tofile(lab)
     arg = "none" if fine_tune_at is None else str(fine_tune_at)
-    facts = json.loads(run([probe, "train-step", "irv2", SIZE, SIZE, NUM_CLASSES, start, arg,
+    facts = json.loads(run([probe, "train-step", arch, size, size, NUM_CLASSES, start, arg,
                             repr(lr), img, lab, N, out, grads_path]).strip().splitlines()[0])
-    ours = ours_by_name(out, "inception_resnet_v2")
+    ours = ours_by_name(out, base.name)
 
     # the gradients, tensor by tensor, in model.trainable_weights order (the order
     # test_trainable_parity.py shows wastenet shares)

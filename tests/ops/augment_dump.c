@@ -1,21 +1,28 @@
 /* tests/ops/augment_dump.c — runs the CPU backend's augment_preprocess on images
  * from a file, for the TensorFlow comparison (test_augment_tf.py).
  *
- * usage: augment_dump N H W C IN.u8 PARAMS.txt OUT.f32
+ * usage: augment_dump N H W C IN.u8 PARAMS.txt OUT.f32 [tf|caffe|torch]
  *   IN.u8      N*H*W*C bytes, NHWC
  *   PARAMS.txt N lines "flip angle" (angle in radians, float32 written in full)
  *   OUT.f32    N*H*W*C little-endian float32, NHWC
+ *   mode       preprocess_input mode (default tf; kernels/augment.h)
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/runtime/backend.h"
 #include "host/base/error.h"
+#include "kernels/augment/augment.h"
 
 int main(int argc, char **argv) {
-    if (argc != 8) {
-        fprintf(stderr, "usage: augment_dump N H W C IN.u8 PARAMS.txt OUT.f32\n");
+    int mode = WN_AUG_PRE_TF;
+    if (argc == 9 && !strcmp(argv[8], "caffe")) mode = WN_AUG_PRE_CAFFE;
+    else if (argc == 9 && !strcmp(argv[8], "torch")) mode = WN_AUG_PRE_TORCH;
+    else if (argc == 9 && strcmp(argv[8], "tf")) argc = 0; /* unknown mode: usage */
+    if (argc != 8 && argc != 9) {
+        fprintf(stderr, "usage: augment_dump N H W C IN.u8 PARAMS.txt OUT.f32 [tf|caffe|torch]\n");
         return 2;
     }
     int n = atoi(argv[1]), h = atoi(argv[2]), w = atoi(argv[3]), c = atoi(argv[4]);
@@ -39,7 +46,7 @@ int main(int argc, char **argv) {
     }
     fclose(f);
     wn_backend *be = wn_backend_cpu();
-    if (!be || wn_op_augment_preprocess(be, n, h, w, c, x, flip, angle, y) != WN_OK) {
+    if (!be || wn_op_augment_preprocess(be, n, h, w, c, x, flip, angle, y, mode) != WN_OK) {
         fprintf(stderr, "augment_dump: %s\n", wn_last_error());
         return 1;
     }

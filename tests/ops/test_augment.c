@@ -86,7 +86,7 @@ static void run_op(wn_backend *be, const uint8_t *img, int h, int w, int c, int 
                    float *y) {
     uint8_t f = (uint8_t)flip;
     poison(y, (size_t)h * w * c);
-    OK(wn_op_augment_preprocess(be, 1, h, w, c, img, &f, &angle, y));
+    OK(wn_op_augment_preprocess(be, 1, h, w, c, img, &f, &angle, y, WN_AUG_PRE_TF));
 }
 
 static void test_identity_and_flip(wn_backend *be) {
@@ -112,14 +112,14 @@ static void test_identity_and_flip(wn_backend *be) {
         for (int yy = 0; yy < h; yy++)
             for (int x = 0; x < w; x++)
                 for (int ch = 0; ch < c; ch++)
-                    bad += wn_augment_pixel(img, h, w, c, flip, &t, yy, x, ch) != y[((size_t)yy * w + x) * c + ch];
+                    bad += wn_augment_pixel(img, h, w, c, flip, &t, yy, x, ch, WN_AUG_PRE_TF) != y[((size_t)yy * w + x) * c + ch];
         CHECK(bad == 0, "angle 0 through the bilinear path differs at %d values", bad);
     }
     CHECK(y[0] == (float)img[(w - 1) * c] / 127.5f - 1.0f, "flip: first pixel");
     run_op(be, img, h, w, c, 0, 0.0f, y);
     CHECK(y[0] == -1.0f && y[1] == 1.0f, "preprocess of 0 and 255: %g %g", (double)y[0], (double)y[1]);
     /* NULL flip / angle arrays: plain preprocessing */
-    OK(wn_op_augment_preprocess(be, 1, h, w, c, img, NULL, NULL, y));
+    OK(wn_op_augment_preprocess(be, 1, h, w, c, img, NULL, NULL, y, WN_AUG_PRE_TF));
     CHECK(y[0] == -1.0f && y[1] == 1.0f && y[5] == (float)img[5] / 127.5f - 1.0f, "NULL flip/angle");
     free(img), free(y);
 }
@@ -178,7 +178,7 @@ static void test_angles(wn_backend *be) {
             uint8_t flips[2] = {0, 1};
             float ang[2] = {angles[a], -angles[a] * 0.5f};
             poison(y, per * n_img);
-            OK(wn_op_augment_preprocess(be, n_img, h, w, c, img, flips, ang, y));
+            OK(wn_op_augment_preprocess(be, n_img, h, w, c, img, flips, ang, y, WN_AUG_PRE_TF));
             double worst = 0;
             for (int i = 0; i < n_img; i++) {
                 const uint8_t *src = img + per * i;

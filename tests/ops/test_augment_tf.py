@@ -5,7 +5,8 @@ Keras side, exactly the notebook's layers' arithmetic: the image is flipped with
 tf.image.flip_left_right (what RandomFlip('horizontal') applies when it flips), then
 rotated by tf_keras's own `transform` (tf.raw_ops.ImageProjectiveTransformV3) with
 tf_keras's own `get_rotation_matrix`, fill_mode 'reflect', bilinear, then
-x / 127.5 - 1 (preprocess_input mode 'tf'). Angles cover 0, +-90, 180 degrees, the
+x / 127.5 - 1 (preprocess_input mode 'tf'); then every preprocess_input mode ('tf',
+'caffe', 'torch') against keras.applications' own function. Angles cover 0, +-90, 180 degrees, the
 RandomRotation(0.2) extremes (+-0.4*pi) and small ones, with and without flip.
 
 Tolerance 1e-4 in output units (1/80 of a grey level): TensorFlow's cos/sin (Eigen)
@@ -42,6 +43,57 @@ def keras_reference(images_u8, flips, angles):
     return x.numpy()
 
 
+# wastenet mode -> the keras.applications module whose preprocess_input uses it, and
+# one grey level in output units (tolerances scale with it)
+PREPROCESS_MODES = {"tf": ("xception", 1 / 127.5), "caffe": ("resnet50", 1.0),
+                    "torch": ("densenet", 1 / (255 * 0.225))}
+
+
+def check_preprocess_modes(dump, raw):
+    """Each preprocess_input mode against keras.applications.<module>.preprocess_input,
+    on numpy pixels and on a tensor (the notebook's path): after the augmentation, and
+    bit for bit without rotation."""
+    import tf_keras
+    h, w = 29, 31
+    img = tf.cast(tf.round(tf.image.resize(raw, [h, w])), tf.uint8).numpy()
+    angles = np.array([0.0, 0.0, 0.3, -1.0], dtype=np.float32)
+    flips = [0, 1, 0, 1]
+    batch = np.repeat(img[None], len(angles), axis=0)
+    # the augmented pixels before preprocessing: keras_reference's transform without
+    # its final 'tf' step
+    x = tf.convert_to_tensor(batch.astype(np.float32))
+    x = tf.where(tf.reshape(tf.constant([bool(f) for f in flips]), [-1, 1, 1, 1]),
+                 tf.image.flip_left_right(x), x)
+    matrix = kp.get_rotation_matrix(tf.constant(angles, tf.float32), tf.cast(h, tf.float32),
+                                    tf.cast(w, tf.float32))
+    unprocessed = kp.transform(x, matrix, fill_mode="reflect", fill_value=0.0,
+                               interpolation="bilinear").numpy()
+    failures = 0
+    for mode, (module, grey) in PREPROCESS_MODES.items():
+        pre = getattr(tf_keras.applications, module).preprocess_input
+        want_np = pre(unprocessed.copy())
+        want_tensor = pre(tf.constant(unprocessed)).numpy()
+        with tempfile.TemporaryDirectory() as tmp:
+            src, par, out = (os.path.join(tmp, f) for f in ("in.u8", "p.txt", "out.f32"))
+            batch.tofile(src)
+            with open(par, "w") as f:
+                for fl, a in zip(flips, angles):
+                    f.write(f"{fl} {float(a)!r}\n")
+            subprocess.run([dump, str(len(angles)), str(h), str(w), "3", src, par, out, mode],
+                           check=True)
+            got = np.fromfile(out, dtype=np.float32).reshape(want_np.shape)
+        for i in range(len(angles)):
+            for path, want in (("numpy", want_np), ("tensor", want_tensor)):
+                err = np.abs(got[i] - want[i]).max()
+                exact = bool(np.array_equal(got[i], want[i]))
+                ok = exact if angles[i] == 0 else err <= 1e-4 * grey * 127.5
+                failures += not ok
+                print(f"{'ok' if ok else 'FAIL'} preprocess '{mode}' ({module}.preprocess_input,"
+                      f" {path}) flip={flips[i]} angle={angles[i]:+.2f}: max |diff| {err:.2e},"
+                      f" bit-identical {exact}")
+    return failures
+
+
 def main():
     dump, image_path = sys.argv[1], sys.argv[2]
     raw = tf.io.decode_jpeg(tf.io.read_file(image_path), channels=3)
@@ -72,6 +124,7 @@ def main():
                 failures += 1
             print(f"{status} {h}x{w} flip={flips[i]} angle={angles[i]:+.4f}: "
                   f"max |diff| {err.max():.2e}, bit-identical {100 * exact:.1f}%")
+    failures += check_preprocess_modes(dump, raw)
     if failures:
         print(f"{failures} augmentations differ from TensorFlow")
         return 1

@@ -61,6 +61,7 @@ static wn_backend *open_backend(const char *name, const char *precision) {
 int cmd_bench(int argc, char **argv) {
     const char *arch = "irv2", *backend = "cpu", *precision = "tf32";
     int size = 320, batch = 64, fine_tune_at = 500, steps = -1, warmup = -1;
+    const char *fine_tune_arg = NULL; /* resolved against the model (a block name too) */
     float lr = 1e-5f;
     uint64_t seed = 1;
     int deterministic = 0;
@@ -88,12 +89,7 @@ int cmd_bench(int argc, char **argv) {
             if (wn_opt_int("bench", "--batch", optarg, 1, WN_MAX_BATCH, NULL, &v)) return 2;
             batch = (int)v;
             break;
-        case 'f':
-            if (wn_fine_tune_parse(optarg, &fine_tune_at) != WN_OK) {
-                fprintf(stderr, "wastenet bench: %s\n", wn_last_error());
-                return 2;
-            }
-            break;
+        case 'f': fine_tune_arg = optarg; break;
         case 'k':
             if (wn_opt_int("bench", "--steps", optarg, 1, 1000000, NULL, &v)) return 2;
             steps = (int)v;
@@ -139,11 +135,18 @@ int cmd_bench(int argc, char **argv) {
     int32_t *labels = NULL;
     double *times = NULL;
     int rc = 1;
-    if (wn_model_create(&m, arch, size, size, 6, seed) != WN_OK ||
-        wn_model_set_fine_tune(&m, fine_tune_at) != WN_OK) {
+    if (wn_model_create(&m, arch, size, size, 6, seed) != WN_OK) {
         fprintf(stderr, "wastenet bench: %s\n", wn_last_error());
         wn_backend_destroy(be);
         return 1;
+    }
+    if ((fine_tune_arg && wn_fine_tune_resolve(&m.graph, m.backbone_first, m.backbone_count,
+                                               fine_tune_arg, &fine_tune_at) != WN_OK) ||
+        wn_model_set_fine_tune(&m, fine_tune_at) != WN_OK) {
+        fprintf(stderr, "wastenet bench: %s\n", wn_last_error());
+        wn_model_free(&m);
+        wn_backend_destroy(be);
+        return 2;
     }
     double t0 = bench_now_s();
     if (wn_executor_create(&ex, &m, be, batch, 0) != WN_OK) goto fail;

@@ -61,6 +61,7 @@ static void row(const char *index, const char *name, const char *cls, const char
 int cmd_summary(int argc, char **argv) {
     const char *arch = "irv2";
     int size = 320, classes = 6, expand = 0, fine_tune_at = WN_FINE_TUNE_NONE;
+    const char *fine_tune_arg = "none";
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"image-size", required_argument, 0, 's'},
         {"classes", required_argument, 0, 'c'}, {"fine-tune-at", required_argument, 0, 'f'},
@@ -74,12 +75,7 @@ int cmd_summary(int argc, char **argv) {
         case 's': size = atoi(optarg); break;
         case 'c': classes = atoi(optarg); break;
         case 'e': expand = 1; break;
-        case 'f':
-            if (wn_fine_tune_parse(optarg, &fine_tune_at) != WN_OK) {
-                fprintf(stderr, "wastenet summary: %s\n", wn_last_error());
-                return 2;
-            }
-            break;
+        case 'f': fine_tune_arg = optarg; break; /* an index or a block name: see below */
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -89,12 +85,26 @@ int cmd_summary(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    const wn_backbone_def *def = wn_backbone_find(arch);
+    if (!def || size < def->min_size) {
+        if (def)
+            fprintf(stderr, "wastenet summary: --image-size %d: the %s model needs images of at "
+                    "least %dx%d\n", size, arch, def->min_size, def->min_size);
+        else
+            fprintf(stderr, "wastenet summary: --model %s: %s\n", arch, wn_last_error());
+        return 2;
+    }
     wn_model m;
-    if (wn_model_create(&m, arch, size, size, classes, 0) != WN_OK ||
+    if (wn_model_create(&m, arch, size, size, classes, 0) != WN_OK) {
+        fprintf(stderr, "wastenet summary: %s\n", wn_last_error());
+        return 1;
+    }
+    if (wn_fine_tune_resolve(&m.graph, m.backbone_first, m.backbone_count, fine_tune_arg,
+                             &fine_tune_at) != WN_OK ||
         wn_model_set_fine_tune(&m, fine_tune_at) != WN_OK) {
         fprintf(stderr, "wastenet summary: %s\n", wn_last_error());
-        if (m.params) wn_model_free(&m);
-        return 1;
+        wn_model_free(&m);
+        return 2;
     }
     wn_summary_row rows[64];
     int n = wn_model_summary_rows(&m, rows, 64);
@@ -125,7 +135,7 @@ int cmd_summary(int argc, char **argv) {
                 snprintf(idx, sizeof idx, "%d", i - m.backbone_first);
                 char name[WN_NAME_MAX + 4];
                 snprintf(name, sizeof name, "| %s", l->name);
-                row(idx, name, wn_layer_type_keras(l->type), shape, l->param_count,
+                row(idx, name, wn_layer_keras_class(l), shape, l->param_count,
                     l->param_count == 0 ? "" : wn_model_layer_trainable(&m, i) ? "Y" : "N");
             }
         }
@@ -145,6 +155,14 @@ int cmd_summary(int argc, char **argv) {
                fine_tune_at, fine_tune_at - 1, fine_tune_at, m.backbone_count - 1);
     printf("Backbone: %s, %d layers; trainable backbone params: %s\n", m.backbone->keras_name,
            m.backbone_count, commas(wn_model_backbone_trainable(&m), num));
+    /* what Keras's <Application>(include_top=False).summary() totals (trainable) */
+    size_t bb_stats = 0;
+    for (int i = m.backbone_first; i < m.backbone_first + m.backbone_count; i++)
+        bb_stats += g->layers[i].param_count - g->layers[i].trainable_count;
+    char num2[32], num3[32];
+    printf("Backbone alone (Keras's %s summary): Total params: %s, Trainable params: %s, "
+           "Non-trainable params: %s\n", m.backbone->keras_name, commas(m.backbone_params, num),
+           commas(m.backbone_params - bb_stats, num2), commas(bb_stats, num3));
     double flops = wn_model_flops(&m);
     printf("Forward FLOPs per image: %.3f GFLOPs (2 x multiply-adds of convolutions and "
            "Dense)\n", flops * 1e-9);

@@ -37,6 +37,8 @@ typedef struct wn_train_cli {
     float lr;                /* train: the phase's; run: transfer learning's */
     float finetune_lr;       /* run: fine-tuning's (1e-5) */
     int fine_tune_at;        /* train: the phase's boundary; run: fine-tuning's */
+    const char *fine_tune_name; /* --fine-tune-at given as a layer or block name; the
+                                   checks resolve it into fine_tune_at */
     uint64_t seed;
     int augment;
     float rotation;
@@ -65,10 +67,11 @@ int wn_train_cli_parse(wn_train_cli *cli, int is_run, int argc, char **argv, int
 
 /* What can be checked before any data is read, so that a mistake costs no scan or
  * load: the model name, --image-size against the model's minimum, --fine-tune-at
- * against its backbone's layer count and --name (exit status 2: the option and the
- * valid range named); the --weights file, the --runs folder and --backend cuda (1).
+ * against its backbone's layer count (a layer or block name is resolved here into
+ * cli->fine_tune_at) and --name (exit status 2: the option and the valid range
+ * named); the --weights file, the --runs folder and --backend cuda (1).
  * Returns 0, or the exit status after printing the message. */
-int wn_train_cli_check(const wn_train_cli *cli);
+int wn_train_cli_check(wn_train_cli *cli);
 
 /* --weights auto: the pretrained file this project documents for the backbone
  * (weights/README.md) into buf, or NULL when there is none (random initialisation). */

@@ -69,7 +69,9 @@ static void usage(FILE *out, int is_run) {
             "  --epochs N            maximum epochs per phase (default 20)\n"
             "  --lr X                Adam learning rate%s (default 1e-3)\n"
             "%s"
-            "  --fine-tune-at none|all|N  freeze backbone layers [0, N) (Keras layers[:N]);%s\n"
+            "  --fine-tune-at none|all|N|BLOCK  freeze backbone layers [0, N) (Keras layers[:N]);\n"
+            "                       BLOCK: a layer or block name (block14, conv5_block1): the\n"
+            "                       first layer whose name starts with it;%s\n"
             "  --batch N             batch size (default 64)\n"
             "  --seed N              seed of the initialisation, shuffling, augmentation and\n"
             "                        dropout (default 42)\n"
@@ -280,9 +282,17 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
             break;
         case OPT_FT_AT: {
             int v;
-            if (wn_fine_tune_parse(optarg, &v) != WN_OK)
-                return bad(cmd, "--fine-tune-at %s: expected none, all or a layer index", optarg);
-            c->fine_tune_at = v;
+            c->fine_tune_name = NULL;
+            if (optarg[0] >= '0' && optarg[0] <= '9') {
+                if (wn_fine_tune_parse(optarg, &v) != WN_OK)
+                    return bad(cmd, "--fine-tune-at %s: expected none, all, a layer index or "
+                               "a layer/block name", optarg);
+                c->fine_tune_at = v;
+            } else if (wn_fine_tune_parse(optarg, &v) == WN_OK) {
+                c->fine_tune_at = v; /* none, all */
+            } else {
+                c->fine_tune_name = optarg; /* resolved against the model in the checks */
+            }
             break;
         }
         case OPT_BATCH:
@@ -426,6 +436,8 @@ int wn_train_cli_parse(wn_train_cli *cli, int is_run, int argc, char **argv, int
 const char *wn_train_cli_auto_weights(const char *model, char *buf, size_t size) {
     if (!strcmp(model, "irv2"))
         snprintf(buf, size, "weights/inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5");
+    else if (!strcmp(model, "xception"))
+        snprintf(buf, size, "weights/xception_weights_tf_dim_ordering_tf_kernels_notop.h5");
     else if (!strncmp(model, "efficientnet_lite", 17))
         snprintf(buf, size, "weights/%s_imagenet_notop.h5", model);
     else
@@ -482,7 +494,7 @@ static int check_runs_root(const wn_train_cli *c) {
     }
 }
 
-int wn_train_cli_check(const wn_train_cli *c) {
+int wn_train_cli_check(wn_train_cli *c) {
     char msg[1024];
     const wn_backbone_def *def = wn_backbone_find(c->model);
     if (!def) {
@@ -495,7 +507,7 @@ int wn_train_cli_check(const wn_train_cli *c) {
                  def->min_size, def->min_size);
         return fail_check(c, 2, msg);
     }
-    if (c->fine_tune_at > 0) { /* none and all (0) fit every model */
+    if (c->fine_tune_at > 0 || c->fine_tune_name) { /* none and all (0) fit every model */
         /* The layer count: the backbone's graph alone (no weights allocated). */
         wn_graph g;
         if (wn_backbone_build_graph(&g, c->model, c->image_size, c->image_size) != WN_OK) {
@@ -504,6 +516,12 @@ int wn_train_cli_check(const wn_train_cli *c) {
             return fail_check(c, 1, msg);
         }
         int layers = g.n_layers;
+        if (c->fine_tune_name &&
+            wn_fine_tune_resolve(&g, 0, g.n_layers, c->fine_tune_name, &c->fine_tune_at) != WN_OK) {
+            snprintf(msg, sizeof msg, "%s", wn_last_error());
+            wn_graph_free(&g);
+            return fail_check(c, 2, msg);
+        }
         wn_graph_free(&g);
         if (c->fine_tune_at > layers) {
             snprintf(msg, sizeof msg, "--fine-tune-at %d: the %s backbone has %d layers; use "

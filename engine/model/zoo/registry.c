@@ -4,12 +4,19 @@
 #include "host/base/error.h"
 #include "engine/model/model.h"
 #include "engine/model/zoo/zoo.h"
+#include "kernels/augment/augment.h"
 
 static const wn_backbone_def wn_backbones[] = {
     {"irv2", "inception_resnet_v2", 75, WN_PREPROCESS_TF, wn_irv2_build},
     {"efficientnet_lite0", "efficientnet_lite0", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite0_build},
     {"efficientnet_lite1", "efficientnet_lite1", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite1_build},
     {"efficientnet_lite2", "efficientnet_lite2", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite2_build},
+    {"xception", "xception", 71, WN_PREPROCESS_TF, wn_xception_build},
+    {"resnet50", "resnet50", 32, WN_PREPROCESS_CAFFE, wn_resnet50_build},
+    /* Keras names it mobilenetv2_1.00_<rows> (224 for sizes without ImageNet weights);
+     * the name only labels the nested group of whole-model files */
+    {"mobilenet_v2", "mobilenetv2_1.00_224", 32, WN_PREPROCESS_TF, wn_mobilenet_v2_build},
+    {"densenet121", "densenet121", 32, WN_PREPROCESS_TORCH, wn_densenet121_build},
     {"tiny_cnn", "tiny_cnn", 8, WN_PREPROCESS_TF, wn_tiny_cnn_build},
 };
 
@@ -25,4 +32,14 @@ const wn_backbone_def *wn_backbone_find(const char *name) {
     }
     wn_fail("unknown model '%s' (known: %s)", name, known);
     return NULL;
+}
+
+int wn_preprocess_augment_mode(wn_preprocess p) {
+    switch (p) {
+    case WN_PREPROCESS_CAFFE: return WN_AUG_PRE_CAFFE;
+    case WN_PREPROCESS_TORCH: return WN_AUG_PRE_TORCH;
+    case WN_PREPROCESS_TF:
+    case WN_PREPROCESS_LITE: break;
+    }
+    return WN_AUG_PRE_TF;
 }

@@ -23,14 +23,13 @@
 
 #include "engine/ensemble_eval.h"
 #include "engine/error.h"
-#include "engine/executor.h"
 #include "engine/metrics.h"
 #include "engine/progress.h"
 #include "engine/run_report.h"
 #include "host/dataset.h"
-#include "host/loader.h"
 #include "tools/commands.h"
 #include "tools/inference.h"
+#include "tools/evaluate_folder.h"
 #include "tools/member_options.h"
 
 static void usage(FILE *out) {
@@ -65,11 +64,6 @@ static void usage(FILE *out) {
             "example:\n"
             "  wastenet evaluate --weights runs/R/finetune.ckpt --data dataset_images/test\n",
             (size_t)WN_DEFAULT_MAX_PIXELS);
-}
-
-static void on_bad_file(void *user, const char *path, const char *reason) {
-    (void)user;
-    fprintf(stderr, "warning: skipping %s: %s\n", path, reason);
 }
 
 /* A data set root (train/, validation/, test/ as its only sub-folders) is not a
@@ -302,111 +296,24 @@ int cmd_evaluate(int argc, char **argv) {
         return 2;
     }
 
-    wn_model m;
-    wn_class_list cls = {0, NULL, 0}, other = {0, NULL, 0};
-    wn_dataset ds;
-    wn_set_scores scores;
-    wn_set_result res;
-    wn_confusion cm;
-    wn_class_report rep;
-    wn_backend *be = NULL;
+    wn_folder_eval_request rq = {&mem, data, class_list, tta, backend, batch, skip_bad,
+                                 max_pixels, NULL};
+    wn_folder_eval ev;
     wn_progress pr;
-    int have_model = 0, have_rep = 0, status = 1;
-    memset(&ds, 0, sizeof ds), memset(&scores, 0, sizeof scores), memset(&res, 0, sizeof res);
-    memset(&cm, 0, sizeof cm);
     wn_progress_mode pm = !strcmp(progress, "bar")     ? WN_PROGRESS_BAR
                           : !strcmp(progress, "lines") ? WN_PROGRESS_LINES
                                                        : WN_PROGRESS_AUTO;
     wn_progress_init(&pr, stderr, pm, !strcmp(progress, "none"));
-    if (!(be = wn_inference_backend(backend))) goto fail;
-    for (int i = 0; i < mem.n; i++) {
-        const char *w = mem.weights[i];
-        if (wn_inference_load_model(&m, w, wn_members_model(&mem, i), wn_members_size(&mem, i),
-                                    "evaluate") != WN_OK)
-            goto fail;
-        have_model = 1;
-        int k = m.num_classes;
-        if (i == 0) {
-            /* The model's own class names fix the labels when it has them; else the
-             * folders' sorted names, as the training loader labelled them. */
-            if (wn_class_list_resolve(&cls, class_list, w, k) != WN_OK) goto fail;
-            int named = class_list || cls.from_file;
-            wn_scan_options so = {skip_bad, on_bad_file, NULL};
-            if (wn_dataset_scan(&ds, data, named ? (const char *const *)cls.v : NULL,
-                                named ? cls.n : 0, &so) != WN_OK)
-                goto fail;
-            if (ds.n_classes != k) {
-                wn_fail("%s has %d class folders, %s's model %d outputs: pass the folder of the "
-                        "classes it was trained on", data, ds.n_classes, w, k);
-                goto fail;
-            }
-            if (ds.n_files == 0) {
-                wn_fail("%s: no images", data);
-                goto fail;
-            }
-            if (wn_set_scores_init(&scores, ds.n_files, k) != WN_OK) goto fail;
-        } else if (k != ds.n_classes) {
-            wn_fail("%s has %d outputs, %s %d: the models of an ensemble must share their classes",
-                    w, k, mem.weights[0], ds.n_classes);
-            goto fail;
-        } else if (!class_list && cls.from_file) {
-            if (wn_class_list_resolve(&other, NULL, w, k) != WN_OK) goto fail;
-            int same = !other.from_file || wn_class_list_equal(&cls, &other);
-            wn_class_list_free(&other);
-            if (!same) {
-                wn_fail("%s and %s name their classes differently (classes.txt): the models of "
-                        "an ensemble must share their classes", mem.weights[0], w);
-                goto fail;
-            }
-        }
-        if (!pr.silent)
-            fprintf(stderr, "model %d/%d: %s (%s, %dx%d)\n", i + 1, mem.n, w, m.backbone->name,
-                    m.image_h, m.image_w);
-        wn_loader_options lo;
-        wn_loader_options_default(&lo);
-        lo.height = m.image_h, lo.width = m.image_w;
-        lo.batch = batch, lo.shuffle = 0, lo.mode = WN_LOADER_STREAM;
-        lo.skip_bad = skip_bad, lo.on_bad_file = on_bad_file, lo.max_pixels = max_pixels;
-        wn_loader *ld = NULL;
-        wn_executor *ex = NULL;
-        int b = batch < ds.n_files ? batch : ds.n_files;
-        rc = wn_loader_open(&ld, &ds, &lo);
-        if (rc == WN_OK) rc = wn_executor_create(&ex, &m, be, b, WN_EXEC_INFERENCE_ONLY);
-        if (rc == WN_OK) rc = wn_set_scores_add_model(&scores, ex, &m, ld, tta, &pr);
-        if (ex) wn_executor_destroy(ex);
-        if (ld) wn_loader_close(ld);
-        if (rc != WN_OK) {
-            wn_fail_context("%s: ", w);
-            goto fail;
-        }
-        wn_model_free(&m);
-        have_model = 0;
+    rq.progress = &pr;
+    int status = 0;
+    if (wn_evaluate_folder(&rq, &ev) == WN_OK) {
+        if (json) print_json(&ev.ds, &mem, tta, &ev.res, &ev.cm, &ev.rep);
+        else print_text(&ev.ds, &mem, tta, &ev.res, &ev.cm, &ev.rep);
+        if (out_dir && write_reports(out_dir, &ev.ds, &ev.res, &ev.cm, &ev.rep) != WN_OK) status = 1;
+    } else {
+        status = 1;
     }
-    if (wn_confusion_init(&cm, ds.n_classes) != WN_OK ||
-        wn_set_result_compute(&scores, &cm, &res) != WN_OK)
-        goto fail;
-    if (res.samples == 0) {
-        wn_fail("%s: no usable images", data);
-        goto fail;
-    }
-    if (wn_class_report_compute(&cm, &rep) != WN_OK) goto fail;
-    have_rep = 1;
-    if (json) print_json(&ds, &mem, tta, &res, &cm, &rep);
-    else print_text(&ds, &mem, tta, &res, &cm, &rep);
-    if (out_dir && write_reports(out_dir, &ds, &res, &cm, &rep) != WN_OK) goto fail;
-    status = 0;
-    goto done;
-fail:
-    fprintf(stderr, "wastenet evaluate: %s\n", wn_last_error());
-    status = 1;
-done:
-    if (have_rep) wn_class_report_free(&rep);
-    wn_confusion_free(&cm);
-    wn_set_result_free(&res);
-    wn_set_scores_free(&scores);
-    wn_dataset_free(&ds);
-    if (have_model) wn_model_free(&m);
-    if (be && be->destroy) be->destroy(be);
-    wn_class_list_free(&cls);
+    if (status) fprintf(stderr, "wastenet evaluate: %s\n", wn_last_error());
+    wn_folder_eval_free(&ev);
     return status;
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "engine/error.h"
-#include "kernels/softmax_xent.h"
+#include "engine/train_loop.h"
 
 int wn_tta_parse(const char *s, wn_tta *out) {
     if (!strcmp(s, "none")) return *out = WN_TTA_NONE, WN_OK;
@@ -121,11 +121,9 @@ int wn_set_scores_add_model(wn_set_scores *s, wn_executor *ex, const wn_model *m
             }
             float *row = sum + (size_t)i * k, mean[4096];
             for (int j = 0; j < k && j < 4096; j++) mean[j] = row[j] * inv;
-            int ok = 0;
-            float l = tta == WN_TTA_NONE
-                          ? wn_softmax_xent_row(logits + (size_t)i * k, k, y, 0.0f, NULL, NULL, &ok)
-                          : wn_xent_from_probs(mean, k, y);
-            if (tta != WN_TTA_NONE) ok = wn_argmax(mean, k) == y;
+            double l = tta == WN_TTA_NONE ? wn_sample_loss_logits(logits + (size_t)i * k, k, y)
+                                          : wn_xent_from_probs(mean, k, y);
+            int ok = wn_argmax(mean, k) == y;
             loss_sum += l, correct += ok;
             for (int j = 0; j < k; j++) s->prob_sum[(size_t)idx * k + j] += row[j];
             s->labels[idx] = y;

@@ -4,7 +4,7 @@
  * Semantics (the Keras models tests/keras/test_evaluate_parity.py builds):
  *  - one model, no TTA: Keras's model.evaluate on the notebook's model; the loss is
  *    computed from the Dense logits (tf-keras keeps softmax's logits for the loss:
- *    logsumexp(z) - z[label], kernels/softmax_xent.h), accuracy = argmax == label;
+ *    logsumexp(z) - z[label], summed in double as wn_evaluate does), accuracy = argmax == label;
  *  - several models and/or TTA: the mean of the members' softmax probabilities, as a
  *    Keras model ending in layers.Average() of the members' outputs; its loss is
  *    Keras's categorical_crossentropy on probabilities (from_logits=False): p divided

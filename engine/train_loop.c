@@ -29,8 +29,7 @@ static int loader_epoch(const wn_train_options *o, int epoch) {
 
 /* ------------------------------------------------------------------ evaluation */
 
-/* Keras's loss on the logits path for one sample: logsumexp(z) - z[label]. */
-static double sample_loss(const float *z, int k, int label) {
+double wn_sample_loss_logits(const float *z, int k, int label) {
     double mx = z[0];
     for (int i = 1; i < k; i++)
         if (z[i] > mx) mx = z[i];
@@ -94,7 +93,7 @@ int wn_evaluate_ctl(wn_executor *ex, const wn_model *m, wn_loader *ld,
         for (int i = 0; i < b.count; i++) {
             const float *pi = p + (size_t)i * k;
             int pred = wn_argmax(pi, k), y = b.labels[i];
-            loss_sum += sample_loss(z + (size_t)i * k, k, y);
+            loss_sum += wn_sample_loss_logits(z + (size_t)i * k, k, y);
             correct += pred == y;
             if (cm && (rc = wn_confusion_add(cm, y, pred)) != WN_OK) break;
             if (probs) memcpy(probs + (size_t)(seen + i) * k, pi, (size_t)k * sizeof *pi);

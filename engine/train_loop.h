@@ -113,6 +113,10 @@ typedef struct wn_eval_result {
                          cover only the first `samples` images */
 } wn_eval_result;
 
+/* Keras's loss on the logits path for one sample, in double: logsumexp(z) - z[label]
+ * (what wn_evaluate sums; engine/ensemble_eval.c too). */
+double wn_sample_loss_logits(const float *z, int k, int label);
+
 /* Evaluates every image of `ld` (inference mode, no augmentation). Optional outputs
  * (NULL to skip): the confusion matrix (counted into, not reset), softmax
  * probabilities probs[size * num_classes], labels[size] and dataset file indices

@@ -53,8 +53,8 @@ int wn_cpu_dense_backward(wn_backend *be, int n, int in, int out, const float *x
 /* ---------------------------------------------------------------- loss */
 
 int wn_cpu_softmax_xent(wn_backend *be, int n, int k, const float *logits,
-                        const int32_t *labels, float n_mean, float *probs, float *dlogits,
-                        float *stats) {
+                        const int32_t *labels, float label_smoothing, float n_mean,
+                        float *probs, float *dlogits, float *stats) {
     (void)be;
     if (n < 1 || k < 1) return wn_fail("softmax_xent: invalid shape %dx%d", n, k);
     if (!(n_mean > 0.0f)) return wn_fail("softmax_xent: batch size to average over is %g", (double)n_mean);
@@ -68,7 +68,7 @@ int wn_cpu_softmax_xent(wn_backend *be, int n, int k, const float *logits,
     for (int r = 0; r < n; r++) {
         int ok = 0;
         size_t o = (size_t)r * k;
-        loss += wn_softmax_xent_row(logits + o, k, labels[r], inv_n, probs ? probs + o : NULL,
+        loss += wn_softmax_xent_row(logits + o, k, labels[r], label_smoothing, inv_n, probs ? probs + o : NULL,
                                     dlogits ? dlogits + o : NULL, &ok);
         correct += ok;
     }

@@ -82,8 +82,8 @@ int wn_cpu_dense_backward(wn_backend *be, int n, int in, int out, const float *x
                           const float *w, const float *dy, float *dx, float *dw, float *db,
                           const char *layer);
 int wn_cpu_softmax_xent(wn_backend *be, int n, int k, const float *logits,
-                        const int32_t *labels, float n_mean, float *probs, float *dlogits,
-                        float *stats);
+                        const int32_t *labels, float label_smoothing, float n_mean,
+                        float *probs, float *dlogits, float *stats);
 int wn_cpu_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
                        float *v, float lr, float beta1, float beta2, float eps, long t);
 int wn_cpu_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,

@@ -176,8 +176,8 @@ int wn_cuda_dropout_backward(wn_backend *be, size_t count, float rate, uint64_t 
                              const char *layer);
 /* ---- kernels/softmax_xent.cu ---- */
 int wn_cuda_softmax_xent(wn_backend *be, int n, int k, const float *logits,
-                         const int32_t *labels, float n_mean, float *probs, float *dlogits,
-                         float *stats);
+                         const int32_t *labels, float label_smoothing, float n_mean,
+                         float *probs, float *dlogits, float *stats);
 /* ---- kernels/adam.cu ---- */
 int wn_cuda_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
                         float *v, float lr, float beta1, float beta2, float eps, long t);

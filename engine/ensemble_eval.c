@@ -121,7 +121,7 @@ int wn_set_scores_add_model(wn_set_scores *s, wn_executor *ex, const wn_model *m
             }
             float *row = sum + (size_t)i * k, mean[4096];
             for (int j = 0; j < k && j < 4096; j++) mean[j] = row[j] * inv;
-            double l = tta == WN_TTA_NONE ? wn_sample_loss_logits(logits + (size_t)i * k, k, y)
+            double l = tta == WN_TTA_NONE ? wn_sample_loss_logits(logits + (size_t)i * k, k, y, 0.0f)
                                           : wn_xent_from_probs(mean, k, y);
             int ok = wn_argmax(mean, k) == y;
             loss_sum += l, correct += ok;

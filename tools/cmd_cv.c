@@ -64,7 +64,8 @@ static void usage(FILE *out) {
             "--resume; --data names the data set root (train/ and validation/ are pooled).\n\n"
             "example:\n"
             "  wastenet cv --folds 5 run --data dataset_images --model efficientnet_lite2 \\\n"
-            "      --image-size 260 --fine-tune-at 100 --finetune-lr 3e-5 --name lite2\n");
+            "      --weights weights/efficientnet_lite2_imagenet_notop.h5 --image-size 260 \\\n"
+            "      --batch 32 --epochs 12 --fine-tune-at 96 --fine-tune-lr 3e-5 --name lite2\n");
 }
 
 typedef struct fold_result {

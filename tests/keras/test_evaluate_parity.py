@@ -27,31 +27,12 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from keras_common import Checks, Workdir, keras, np, require_versions, tf  # noqa: E402
+from keras_common import SHAPES_CLASSES as CLASSES  # noqa: E402
+from keras_common import (Checks, Workdir, keras, load_split, np, require_versions,  # noqa: E402
+                          tf, tiny_notebook_model)
 
 LOSS_TOL = 1e-5
 PROB_TOL = 1e-5
-CLASSES = ["circle", "square", "triangle"]
-
-
-def tiny_notebook_model(size, k):
-    """The notebook's get_model() around wastenet's tiny_cnn (engine/models/tiny_cnn.c),
-    backbone frozen as wastenet's whole-model file lists it."""
-    inputs = keras.Input(shape=(size, size, 3))
-    x = inputs / 127.5 - 1.0
-    b_in = keras.Input(shape=(size, size, 3))
-    y = b_in
-    for filters, stride in ((16, 2), (32, 2), (32, 1)):
-        y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(y)
-        y = keras.layers.BatchNormalization(scale=False, epsilon=1e-3)(y)
-        y = keras.layers.Activation("relu")(y)
-    base = keras.Model(b_in, y, name="tiny_cnn")
-    base.trainable = False
-    x = base(x, training=False)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dropout(0.2)(x)
-    outputs = keras.layers.Dense(k, activation="softmax")(x)
-    return keras.Model(inputs, outputs)
 
 
 def compiled(model):
@@ -68,16 +49,6 @@ def average_of(members, flip):
         mirrored = keras.layers.Lambda(lambda t: tf.reverse(t, axis=[2]))(inp)
         outs += [m(mirrored) for m in members]
     return compiled(keras.Model(inp, keras.layers.Average()(outs)))
-
-
-def load_split(folder):
-    paths, labels = [], []
-    for c, name in enumerate(CLASSES):
-        for f in sorted(os.listdir(os.path.join(folder, name))):
-            paths.append(os.path.join(folder, name, f))
-            labels.append(c)
-    images = np.stack([tf.io.decode_png(tf.io.read_file(p), channels=3).numpy() for p in paths])
-    return paths, np.array(labels), images.astype(np.float32)
 
 
 def per_class(pred, labels, k):
@@ -121,7 +92,7 @@ def main():
             d = [x for x in os.listdir(wd("runs")) if x.endswith(f"-s{seed}")][0]
             weights.append(os.path.join(wd("runs"), d, "train_weights.h5"))
         test = os.path.join(data, "test")
-        paths, labels, images = load_split(test)
+        paths, labels, images = load_split(test, CLASSES)
         onehot = np.eye(len(CLASSES), dtype=np.float32)[labels]
 
         keras.backend.clear_session()

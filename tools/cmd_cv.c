@@ -397,13 +397,14 @@ int cmd_cv(int argc, char **argv) {
     char name[160];
     snprintf(name, sizeof name, "cv-%s", cli.name);
     status = 1;
-    if (pool_splits(&s, &train, &val) != WN_OK ||
+    s.res = calloc((size_t)s.k, sizeof *s.res);
+    if (!s.res) wn_fail("out of memory");
+    if (!s.res || pool_splits(&s, &train, &val) != WN_OK ||
         wn_stratified_folds(s.labels, s.n, s.n_classes, s.k, s.fold_seed, s.fold) != WN_OK ||
         wn_confusion_init(&s.pooled, s.n_classes) != WN_OK ||
-        !(s.res = calloc((size_t)s.k, sizeof *s.res)) ||
         wn_run_dir_create(s.dir, sizeof s.dir, cli.runs_root, name, time(NULL)) != WN_OK ||
         write_folds_csv(&s) != WN_OK) {
-        fprintf(stderr, "wastenet cv: %s\n", s.res ? wn_last_error() : "out of memory");
+        fprintf(stderr, "wastenet cv: %s\n", wn_last_error());
         goto out;
     }
     printf("cv folder: %s\n", s.dir);

@@ -89,8 +89,8 @@ int wn_op_dense_backward(wn_backend *be, int n, int in, int out, const float *x,
                          const float *w, const float *dy, float *dx, float *dw, float *db,
                          const char *layer);
 int wn_op_softmax_xent(wn_backend *be, int n, int k, const float *logits,
-                       const int32_t *labels, float n_mean, float *probs, float *dlogits,
-                       float *stats);
+                       const int32_t *labels, float label_smoothing, float n_mean,
+                       float *probs, float *dlogits, float *stats);
 /* Keras Adam's coefficients, as the training options give them. */
 typedef struct wn_adam_params {
     float lr, beta1, beta2, epsilon;

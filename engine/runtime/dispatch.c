@@ -232,12 +232,16 @@ int wn_op_dense_backward(wn_backend *be, int n, int in, int out, const float *x,
 }
 
 int wn_op_softmax_xent(wn_backend *be, int n, int k, const float *logits,
-                       const int32_t *labels, float n_mean, float *probs, float *dlogits,
-                       float *stats) {
+                       const int32_t *labels, float label_smoothing, float n_mean,
+                       float *probs, float *dlogits, float *stats) {
     if (n < 1 || k < 1) return wn_fail("softmax_xent: invalid shape %dx%d", n, k);
     if (!(n_mean > 0.0f))
         return wn_fail("softmax_xent: batch size to average over is %g", (double)n_mean);
-    return be->ops->softmax_xent(be, n, k, logits, labels, n_mean, probs, dlogits, stats);
+    if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
+        return wn_fail("softmax_xent: label smoothing %g is outside [0, 1]",
+                       (double)label_smoothing);
+    return be->ops->softmax_xent(be, n, k, logits, labels, label_smoothing, n_mean, probs,
+                                 dlogits, stats);
 }
 
 int wn_op_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,

@@ -37,6 +37,7 @@ struct wn_executor {
                            EfficientNet-Lite's (x - 127)/128; NULL for Keras's 'tf' */
     float *step_stats;  /* backend [4]: this step's loss sum, correct count; totals */
     float *totals;      /* = step_stats + 2: running sums since the last take */
+    float label_smoothing; /* the loss's target smoothing (0: none; see backend_ops.h) */
     float *grads;       /* backend [trainable]: aligned with params[trainable_first..] */
     float *adam_m, *adam_v; /* backend [trainable] */
     size_t trainable;   /* floats in the trainable suffix */
@@ -212,6 +213,15 @@ void wn_executor_destroy(wn_executor *ex) {
     free(ex->zero_labels);
     free(ex);
 }
+
+int wn_executor_set_label_smoothing(wn_executor *ex, float smoothing) {
+    if (!(smoothing >= 0.0f && smoothing < 1.0f))
+        return wn_fail("label smoothing %g: expected 0 <= s < 1", (double)smoothing);
+    ex->label_smoothing = smoothing;
+    return WN_OK;
+}
+
+float wn_executor_label_smoothing(const wn_executor *ex) { return ex->label_smoothing; }
 
 int wn_executor_set_fine_tune(wn_executor *ex, int fine_tune_at) {
     int batch = ex->plan.batch;
@@ -609,7 +619,8 @@ static int run_loss(wn_executor *ex, const int32_t *labels, int n, float *probs_
     if (wn_backend_copy_to_backend(be, ex->labels, labels, (size_t)n * sizeof(int32_t)) != WN_OK ||
         wn_backend_fill(be, ex->step_stats, 2, 0.0f) != WN_OK ||
         wn_op_softmax_xent(be, n, m->num_classes, val_ptr(ex, ex->plan.logits_val), ex->labels,
-                         (float)n, probs_dev, dlogits, ex->step_stats) != WN_OK)
+                           ex->label_smoothing, (float)n, probs_dev, dlogits,
+                           ex->step_stats) != WN_OK)
         return wn_fail_context("loss: ");
     if (!count_in_totals) return WN_OK;
     if (wn_op_scaled_add(be, 2, ex->totals, ex->step_stats, 1.0f, ex->totals, "totals") !=

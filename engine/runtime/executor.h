@@ -55,6 +55,12 @@ int wn_executor_create(wn_executor **out, wn_model *model, wn_backend *be, int b
                        unsigned flags);
 void wn_executor_destroy(wn_executor *ex);
 
+/* Label smoothing of the training and evaluation loss (Keras's
+ * CategoricalCrossentropy(label_smoothing=s)); 0 (the default) is none. Predictions
+ * are not affected. */
+int wn_executor_set_label_smoothing(wn_executor *ex, float smoothing);
+float wn_executor_label_smoothing(const wn_executor *ex);
+
 /* Applies a new fine-tune boundary to the model and re-plans: the trainable suffix
  * changes, so gradients and Adam state are re-allocated and Adam restarts (step 0,
  * m = v = 0), as a Keras re-compile does. Weights on the backend are kept. */

@@ -158,3 +158,40 @@ double wn_progress_phase_end(wn_progress *p, const char *label, int epochs) {
     }
     return seconds;
 }
+
+void wn_progress_pass_begin(wn_progress *p, int steps) {
+    p->target = steps;
+    p->current = 0;
+    p->t_first_step = 0;
+    p->first_current = 0;
+    p->last_width = 0;
+    p->t_start = p->clock();
+}
+
+double wn_progress_pass_end(wn_progress *p, double loss, double accuracy) {
+    double now = p->clock(), seconds = now - p->t_start;
+    if (p->silent) return seconds;
+    char line[512], part[128];
+    size_t n;
+    if (p->bar) {
+        n = (size_t)wn_progress_format_bar(line, sizeof line, p->target, p->target);
+        n += (size_t)snprintf(line + n, sizeof line - n, " - %.0fs", seconds);
+        wn_progress_format_rate(part, sizeof part, step_seconds(p, now), "step");
+        n += (size_t)snprintf(line + n, sizeof line - n, "%s", part);
+    } else {
+        n = (size_t)snprintf(line, sizeof line, "%*d/%d - %.0fs", digits(p->target), p->target,
+                             p->target, seconds);
+    }
+    wn_progress_format_value(part, sizeof part, "loss", loss);
+    n += (size_t)snprintf(line + n, sizeof line - n, "%s", part);
+    wn_progress_format_value(part, sizeof part, "categorical_accuracy", accuracy);
+    n += (size_t)snprintf(line + n, sizeof line - n, "%s", part);
+    if (p->bar) {
+        redraw(p, line, 1);
+    } else {
+        wn_progress_format_rate(part, sizeof part, p->target ? seconds / p->target : 0, "step");
+        fprintf(p->out, "%s -%s\n", line, part);
+        fflush(p->out);
+    }
+    return seconds;
+}

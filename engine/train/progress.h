@@ -56,6 +56,13 @@ void wn_progress_step(wn_progress *p, int current, double loss, double accuracy)
 double wn_progress_epoch_end(wn_progress *p, double loss, double accuracy, double val_loss,
                              double val_accuracy);
 
+/* An evaluation pass (Keras's model.evaluate / predict): the same bar as an epoch,
+ * without the "Epoch e/E" line; ended by one line
+ *   4/4 [==============================] - 1s 250ms/step - loss: 0.4102 - categorical_accuracy: 0.8618
+ * (bar mode) or "4/4 - 1s - loss: ... - 250ms/step" (lines mode). Returns its seconds. */
+void wn_progress_pass_begin(wn_progress *p, int steps);
+double wn_progress_pass_end(wn_progress *p, double loss, double accuracy);
+
 /* "<label>: N epochs in X.X minutes" and returns the phase's seconds. */
 double wn_progress_phase_end(wn_progress *p, const char *label, int epochs);
 

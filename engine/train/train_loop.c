@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "host/base/error.h"
+#include "engine/train/lr_schedule.h"
+#include "kernels/softmax_xent/softmax_xent.h"
 
 void wn_train_options_default(wn_train_options *o) {
     memset(o, 0, sizeof *o);
@@ -22,6 +24,14 @@ void wn_train_options_default(wn_train_options *o) {
     o->restore = WN_RESTORE_AT_END;
 }
 
+/* The learning rate of the phase's optimizer step `step` (0-based over the phase). */
+static float lr_for_step(const wn_train_options *o, long step, int steps_per_epoch) {
+    wn_lr_schedule s = {o->lr_schedule, o->lr, (long)o->epochs * steps_per_epoch, 0.0f,
+                        (long)(o->lr_step_epochs > 0 ? o->lr_step_epochs : 1) * steps_per_epoch,
+                        o->lr_step_factor};
+    return wn_lr_at(&s, step);
+}
+
 /* Loader epochs of different phases never share a permutation. */
 static int loader_epoch(const wn_train_options *o, int epoch) {
     return o->phase_index * 100000 + epoch;
@@ -29,14 +39,16 @@ static int loader_epoch(const wn_train_options *o, int epoch) {
 
 /* ------------------------------------------------------------------ evaluation */
 
-/* Keras's loss on the logits path for one sample: logsumexp(z) - z[label]. */
-static double sample_loss(const float *z, int k, int label) {
+double wn_sample_loss_logits(const float *z, int k, int label, float smoothing) {
     double mx = z[0];
     for (int i = 1; i < k; i++)
         if (z[i] > mx) mx = z[i];
     double s = 0;
     for (int i = 0; i < k; i++) s += exp((double)z[i] - mx);
-    return mx + log(s) - (double)z[label];
+    if (smoothing == 0.0f) return mx + log(s) - (double)z[label];
+    double yz = 0; /* sum_j y_j z_j with y = onehot * (1 - s) + s / K (float32 targets) */
+    for (int i = 0; i < k; i++) yz += (double)wn_smoothed_target(i, label, smoothing, k) * z[i];
+    return mx + log(s) - yz;
 }
 
 int wn_evaluate(wn_executor *ex, const wn_model *m, wn_loader *ld, wn_eval_result *r,
@@ -94,7 +106,7 @@ int wn_evaluate_ctl(wn_executor *ex, const wn_model *m, wn_loader *ld,
         for (int i = 0; i < b.count; i++) {
             const float *pi = p + (size_t)i * k;
             int pred = wn_argmax(pi, k), y = b.labels[i];
-            loss_sum += sample_loss(z + (size_t)i * k, k, y);
+            loss_sum += wn_sample_loss_logits(z + (size_t)i * k, k, y, wn_executor_label_smoothing(ex));
             correct += pred == y;
             if (cm && (rc = wn_confusion_add(cm, y, pred)) != WN_OK) break;
             if (probs) memcpy(probs + (size_t)(seen + i) * k, pi, (size_t)k * sizeof *pi);
@@ -309,6 +321,8 @@ int wn_train_phase(wn_executor *ex, wn_model *m, wn_loader *train, wn_loader *va
     if (o->epochs < 1) return wn_fail("%s: --epochs must be at least 1 (got %d)", o->phase, o->epochs);
     if (!(o->lr > 0) || !isfinite(o->lr))
         return wn_fail("%s: the learning rate must be positive (got %g)", o->phase, o->lr);
+    if (wn_executor_set_label_smoothing(ex, o->label_smoothing) != WN_OK)
+        return wn_fail_context("%s: ", o->phase);
 
     phase_state st;
     memset(&st, 0, sizeof st);
@@ -366,6 +380,8 @@ int wn_train_phase(wn_executor *ex, wn_model *m, wn_loader *train, wn_loader *va
     long steps_this_call = 0;
     res->status = WN_PHASE_RUNNING;
     for (int epoch = start_epoch; epoch < o->epochs; epoch++) {
+        /* the epoch's last step's rate (history), also when a resume skips every step */
+        float lr_used = lr_for_step(o, (long)epoch * steps + (steps > 0 ? steps - 1 : 0), steps);
         /* The epoch's draws, from the RNG state saved at its start. */
         wn_rng at_start = st.rng;
         wn_augment_draw(&st.rng, n_img, o->rotation, o->augment ? flips : NULL,
@@ -407,9 +423,10 @@ int wn_train_phase(wn_executor *ex, wn_model *m, wn_loader *train, wn_loader *va
         while ((got = wn_loader_next(train, &b)) == 1) {
             float loss = 0;
             int correct = 0;
+            lr_used = lr_for_step(o, (long)epoch * steps + step, steps);
             rc = wn_executor_train_step(ex, b.pixels, b.labels, b.count,
                                         o->augment ? flips + img : NULL,
-                                        o->augment ? angles + img : NULL, dseeds[step], &WN_ADAM_KERAS(o->lr),
+                                        o->augment ? angles + img : NULL, dseeds[step], &WN_ADAM_KERAS(lr_used),
                                         per_step ? &loss : NULL, per_step ? &correct : NULL);
             if (rc != WN_OK) {
                 wn_fail_context("%s, epoch %d, step %d: ", o->phase, epoch + 1, step + 1);
@@ -525,7 +542,7 @@ int wn_train_phase(wn_executor *ex, wn_model *m, wn_loader *train, wn_loader *va
             r.epoch = epoch + 1;
             r.loss = train_loss, r.accuracy = train_acc;
             r.val_loss = v.loss, r.val_accuracy = v.accuracy;
-            r.lr = o->lr, r.seconds = seconds;
+            r.lr = lr_used, r.seconds = seconds; /* with a schedule: its last step's */
             if ((rc = wn_history_append(o->history, &r)) != WN_OK) goto out;
             if (o->report_dir && (rc = wn_report_write_history(o->report_dir, o->history)) != WN_OK)
                 goto out;

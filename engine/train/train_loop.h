@@ -65,6 +65,11 @@ typedef struct wn_train_options {
     uint64_t seed;            /* the run's seed */
     int augment;              /* 1: random flip + rotation; 0: preprocess only */
     float rotation;           /* RandomRotation factor (0.2 = +-72 degrees) */
+    float label_smoothing;    /* CategoricalCrossentropy(label_smoothing) (0: none) */
+    int lr_schedule;          /* wn_lr_kind (engine/lr_schedule.h): constant (default),
+                                 cosine over epochs * steps, or step */
+    int lr_step_epochs;       /* step: epochs between decays */
+    float lr_step_factor;     /* step: multiplier per decay */
     int early_stopping;       /* 1: the notebook's EarlyStopping */
     double min_delta;         /* 0.001 */
     int patience;             /* 2 */
@@ -123,6 +128,11 @@ typedef struct wn_eval_result {
     int interrupted;  /* stopped early by wn_eval_control.interrupt: the figures
                          cover only the first `samples` images */
 } wn_eval_result;
+
+/* Keras's loss on the logits path for one sample, in double: logsumexp(z) - z[label],
+ * or with label smoothing s logsumexp(z) - sum_j y_j z_j, y = onehot*(1-s) + s/K
+ * (what wn_evaluate sums, with the executor's smoothing; engine/ensemble_eval.c too). */
+double wn_sample_loss_logits(const float *z, int k, int label, float smoothing);
 
 /* Evaluates every image of `ld` (inference mode, no augmentation). Optional outputs
  * (NULL to skip): the confusion matrix (counted into, not reset), softmax

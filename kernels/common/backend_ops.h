@@ -174,14 +174,15 @@ typedef struct wn_backend_ops {
                           float *db, const char *layer);
 
     /* ---- fused softmax + categorical cross-entropy on logits (Keras's fit path:
-     * loss = logsumexp(z) - z[label], no clipping) + correct count.
-     * probs[N,K] may be NULL; dlogits[N,K] = (softmax - onehot) / n_mean may be NULL
+     * loss = logsumexp(z) - z[label], no clipping) + correct count; with
+     * label_smoothing s the target is onehot * (1 - s) + s / K (kernels/softmax_xent.h).
+     * probs[N,K] may be NULL; dlogits[N,K] = (softmax - target) / n_mean may be NULL
      * (n_mean is the batch size the loss is averaged over). stats[0] += sum of losses,
      * stats[1] += number of argmax(z) == label (first maximum wins ties); stats
      * stays in backend memory. ---- */
     int (*softmax_xent)(wn_backend *be, int n, int k, const float *logits,
-                        const int32_t *labels, float n_mean, float *probs,
-                        float *dlogits, float *stats /* [2] */);
+                        const int32_t *labels, float label_smoothing, float n_mean,
+                        float *probs, float *dlogits, float *stats /* [2] */);
 
     /* ---- Keras Adam over one flat buffer (t = 1-based step):
      * m += (g-m)(1-b1); v += (g*g-v)(1-b2);

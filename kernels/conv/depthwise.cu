@@ -1,4 +1,4 @@
-/* kernels/depthwise.cu — our own depthwise convolution on the GPU (the formulas and
+/* kernels/conv/depthwise.cu — our own depthwise convolution on the GPU (the formulas and
  * shapes are kernels/depthwise.h's): used by engine/cuda_conv.cu when cuDNN offers
  * no algorithm for a grouped NHWC convolution, or when WN_CUDA_DEPTHWISE=own.
  *

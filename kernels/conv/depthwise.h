@@ -1,4 +1,4 @@
-/* kernels/depthwise.h — our own depthwise convolution, the fallback when cuDNN offers
+/* kernels/conv/depthwise.h — our own depthwise convolution, the fallback when cuDNN offers
  * no algorithm for a grouped NHWC convolution (EfficientNet-Lite's depthwise layers
  * through the legacy API), or when WN_CUDA_DEPTHWISE=own asks for it.
  *

@@ -17,7 +17,8 @@
 #define XENT_THREADS 256
 
 static __global__ void softmax_xent_kernel(int n, int k, const float *__restrict__ logits,
-                                           const int32_t *__restrict__ labels, float inv_n,
+                                           const int32_t *__restrict__ labels, float smoothing,
+                                           float inv_n,
                                            float *__restrict__ probs, float *__restrict__ dz,
                                            float *__restrict__ stats) {
     __shared__ double loss_sum[XENT_THREADS];
@@ -35,7 +36,7 @@ static __global__ void softmax_xent_kernel(int n, int k, const float *__restrict
             continue;
         }
         int ok = 0;
-        loss += wn_softmax_xent_row(logits + o, k, label, inv_n, probs ? probs + o : NULL,
+        loss += wn_softmax_xent_row(logits + o, k, label, smoothing, inv_n, probs ? probs + o : NULL,
                                     dz ? dz + o : NULL, &ok);
         correct += ok;
     }
@@ -56,10 +57,11 @@ static __global__ void softmax_xent_kernel(int n, int k, const float *__restrict
 }
 
 int wn_cuda_softmax_xent(wn_backend *be, int n, int k, const float *logits,
-                         const int32_t *labels, float n_mean, float *probs, float *dlogits,
-                         float *stats) {
+                         const int32_t *labels, float label_smoothing, float n_mean,
+                         float *probs, float *dlogits, float *stats) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
-    softmax_xent_kernel<<<1, XENT_THREADS, 0, ctx->stream>>>(n, k, logits, labels, 1.0f / n_mean,
+    softmax_xent_kernel<<<1, XENT_THREADS, 0, ctx->stream>>>(n, k, logits, labels, label_smoothing,
+                                                             1.0f / n_mean,
                                                              probs, dlogits, stats);
     return wn_cuda_op_done(be, "softmax_xent kernel", "loss");
 }

@@ -8,8 +8,8 @@
 #include "kernels/softmax_xent/softmax_xent.h"
 
 int wn_cpu_softmax_xent(wn_backend *be, int n, int k, const float *logits,
-                        const int32_t *labels, float n_mean, float *probs, float *dlogits,
-                        float *stats) {
+                        const int32_t *labels, float label_smoothing, float n_mean,
+                        float *probs, float *dlogits, float *stats) {
     (void)be;
     for (int r = 0; r < n; r++)
         if (labels[r] < 0 || labels[r] >= k)
@@ -21,7 +21,7 @@ int wn_cpu_softmax_xent(wn_backend *be, int n, int k, const float *logits,
     for (int r = 0; r < n; r++) {
         int ok = 0;
         size_t o = (size_t)r * k;
-        loss += wn_softmax_xent_row(logits + o, k, labels[r], inv_n, probs ? probs + o : NULL,
+        loss += wn_softmax_xent_row(logits + o, k, labels[r], label_smoothing, inv_n, probs ? probs + o : NULL,
                                     dlogits ? dlogits + o : NULL, &ok);
         correct += ok;
     }

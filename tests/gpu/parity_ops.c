@@ -362,21 +362,23 @@ void parity_softmax_xent(parity_suite *s) {
         int32_t *lab = (int32_t *)labels.host;
         for (int i = 0; i < n; i++) lab[i] = (int32_t)(parity_rand_u64() % (uint64_t)k);
         if (pbuf_upload(s, &labels)) goto next;
-        for (int variant = 0; variant < 2; variant++) {
+        for (int variant = 0; variant < 3; variant++) {
             char shape[64];
-            snprintf(shape, sizeof shape, "n%d k%d%s", n, k, variant ? " (loss only)" : "");
+            snprintf(shape, sizeof shape, "n%d k%d%s", n, k,
+                     variant == 1 ? " (loss only)" : variant == 2 ? " (label smoothing 0.1)" : "");
             /* stats accumulate: start from the same non-zero totals */
             float *st = (float *)stats.host;
             st[0] = 1.5f, st[1] = 2.0f;
             pbuf_upload(s, &stats);
             pbuf_poison(s, &probs), pbuf_poison(s, &dz);
             if (!ON_BOTH(s, "softmax_xent", shape,
-                         wn_op_softmax_xent(be, n, k, F(z), (const int32_t *)P(labels), (float)n,
-                                          variant ? NULL : F(probs), variant ? NULL : F(dz),
-                                          F(stats))))
+                         wn_op_softmax_xent(be, n, k, F(z), (const int32_t *)P(labels),
+                                          variant == 2 ? 0.1f : 0.0f, (float)n,
+                                          variant == 1 ? NULL : F(probs),
+                                          variant == 1 ? NULL : F(dz), F(stats))))
                 continue;
             parity_compare(s, "softmax_xent stats", shape, &stats, s->tol_elementwise);
-            if (!variant) {
+            if (variant != 1) {
                 parity_compare(s, "softmax_xent probs", shape, &probs, s->tol_elementwise);
                 parity_compare(s, "softmax_xent dlogits", shape, &dz, s->tol_elementwise);
             }

@@ -207,6 +207,42 @@ def preprocess(images, model="irv2"):
     return BACKBONES[model][1].preprocess_input(images.astype(np.float32))
 
 
+# tests/train/make_shapes: the synthetic data set's classes, in label order
+SHAPES_CLASSES = ["circle", "square", "triangle"]
+
+
+def tiny_notebook_model(size, k):
+    """The notebook's get_model() around wastenet's tiny_cnn (engine/models/tiny_cnn.c),
+    backbone frozen as wastenet's whole-model file lists it."""
+    inputs = keras.Input(shape=(size, size, 3))
+    x = inputs / 127.5 - 1.0
+    b_in = keras.Input(shape=(size, size, 3))
+    y = b_in
+    for filters, stride in ((16, 2), (32, 2), (32, 1)):
+        y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(y)
+        y = keras.layers.BatchNormalization(scale=False, epsilon=1e-3)(y)
+        y = keras.layers.Activation("relu")(y)
+    base = keras.Model(b_in, y, name="tiny_cnn")
+    base.trainable = False
+    x = base(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    outputs = keras.layers.Dense(k, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def load_split(folder, classes):
+    """Files of a class-folder split in wastenet's (Keras's) order, their labels, and
+    their pixels as float32 (PNG at the model size: no resize)."""
+    paths, labels = [], []
+    for c, name in enumerate(classes):
+        for f in sorted(os.listdir(os.path.join(folder, name))):
+            paths.append(os.path.join(folder, name, f))
+            labels.append(c)
+    images = np.stack([tf.io.decode_png(tf.io.read_file(p), channels=3).numpy() for p in paths])
+    return paths, np.array(labels), images.astype(np.float32)
+
+
 def binaries():
     """argv: [script, probe, wastenet]."""
     if len(sys.argv) < 3:

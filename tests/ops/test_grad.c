@@ -318,31 +318,32 @@ typedef struct {
     int n, k;
     float *z;
     int32_t *labels;
+    float smoothing; /* Keras's label_smoothing */
 } xent_ctx;
 
 /* Here y is one element: the summed loss from stats[0]. */
 static void xent_fwd(void *p, float *y) {
     xent_ctx *q = p;
     float stats[2] = {0, 0};
-    OK(wn_op_softmax_xent(be, q->n, q->k, q->z, q->labels, (float)q->n, NULL, NULL, stats));
+    OK(wn_op_softmax_xent(be, q->n, q->k, q->z, q->labels, q->smoothing, (float)q->n, NULL, NULL, stats));
     y[0] = stats[0] / (float)q->n; /* the batch-mean loss Keras differentiates */
 }
 
-static void test_xent_grad(void) {
-    xent_ctx q = {rng_int(1, 7), rng_int(2, 9), NULL, NULL};
+static void test_xent_grad(float smoothing) {
+    xent_ctx q = {rng_int(1, 7), rng_int(2, 9), NULL, NULL, smoothing};
     size_t nz = (size_t)q.n * q.k;
     q.z = rand_f(nz, -3, 3);
     q.labels = malloc((size_t)q.n * sizeof(int32_t));
     for (int i = 0; i < q.n; i++) q.labels[i] = rng_int(0, q.k - 1);
     float *dz = alloc_f(nz), stats[2] = {0, 0}, one = 1.0f, y;
     poison(dz, nz);
-    OK(wn_op_softmax_xent(be, q.n, q.k, q.z, q.labels, (float)q.n, NULL, dz, stats));
+    OK(wn_op_softmax_xent(be, q.n, q.k, q.z, q.labels, q.smoothing, (float)q.n, NULL, dz, stats));
     /* Curved: the central difference's truncation error is h^2/6 * |L'''| and the
      * third derivative of logsumexp is below 1/4 per sample (1/n in the mean), so
      * h = 2^-6 bounds it by 7e-5 / n; the float loss rounds at ~2e-7 * |L|, giving
      * ~1e-5 / 2h = 4e-4 ... against gradients of size 1/n. The relative tolerance
      * is therefore 1e-2 here, still 20x below a dropped 1/n or a wrong sign. */
-    fd_spec s = {"softmax_xent dz", q.z, nz, dz, &y, 1, &one, xent_fwd, &q, 0.015625f, 1e-2, 0};
+    fd_spec s = {smoothing ? "softmax_xent dz (label smoothing)" : "softmax_xent dz", q.z, nz, dz, &y, 1, &one, xent_fwd, &q, 0.015625f, 1e-2, 0};
     fd_check(&s);
     free(q.z), free(q.labels), free(dz);
 }
@@ -376,7 +377,7 @@ int main(void) {
     for (int rep = 0; rep < 5; rep++) test_gap();
     test_dropout_grad(0.0f), test_dropout_grad(0.2f), test_dropout_grad(0.5f);
     for (int rep = 0; rep < 4; rep++) test_dense(rep & 1);
-    for (int rep = 0; rep < 6; rep++) test_xent_grad();
+    for (int rep = 0; rep < 6; rep++) test_xent_grad(0.0f), test_xent_grad(0.1f);
     wn_backend_destroy(be);
     return test_finish("test_grad");
 }

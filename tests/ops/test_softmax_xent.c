@@ -12,7 +12,7 @@ static void check_batch(int n, int k, const float *z, const int32_t *labels, flo
     size_t nz = (size_t)n * k;
     float *probs = alloc_f(nz), *dz = alloc_f(nz), stats[2] = {10.0f, 3.0f};
     poison(probs, nz), poison(dz, nz);
-    OK(wn_op_softmax_xent(be, n, k, z, labels, n_mean, probs, dz, stats));
+    OK(wn_op_softmax_xent(be, n, k, z, labels, 0.0f, n_mean, probs, dz, stats));
     double loss = 0;
     int correct = 0;
     double worst_p = 0, worst_g = 0;
@@ -66,13 +66,13 @@ int main(void) {
     const float tie[8] = {0.0f, 2.0f, 1.0f, 2.0f, 0.0f, 2.0f, 1.0f, 2.0f};
     int32_t lab_tie[2] = {1, 3};
     float stats[2] = {0, 0};
-    OK(wn_op_softmax_xent(be, 2, 4, tie, lab_tie, 2.0f, NULL, NULL, stats));
+    OK(wn_op_softmax_xent(be, 2, 4, tie, lab_tie, 0.0f, 2.0f, NULL, NULL, stats));
     CHECK(stats[1] == 1.0f, "ties: %g correct, want 1 (label 1 matches the first maximum, 3 does not)",
           (double)stats[1]);
     CHECK(fabs(stats[0] - 2 * (log(2 * exp(2.0) + exp(1.0) + 1.0) - 2.0)) < 1e-5, "ties: loss %g",
           (double)stats[0]);
     int32_t bad[1] = {4};
-    CHECK(wn_op_softmax_xent(be, 1, 4, tie, bad, 1.0f, NULL, NULL, stats) == WN_ERR,
+    CHECK(wn_op_softmax_xent(be, 1, 4, tie, bad, 0.0f, 1.0f, NULL, NULL, stats) == WN_ERR,
           "label 4 of 4 classes must be refused");
     wn_backend_destroy(be);
     return test_finish("test_softmax_xent");

@@ -118,8 +118,40 @@ static void test_bar_mode(void) {
     fclose(f);
 }
 
+/* An evaluation pass (wastenet evaluate): Keras's evaluate bar, no "Epoch" line. */
+static void test_pass_mode(void) {
+    FILE *f = tmpfile();
+    wn_progress p;
+    wn_progress_init(&p, f, WN_PROGRESS_BAR, 0);
+    p.clock = fake_clock;
+    fake_now = 0;
+    wn_progress_pass_begin(&p, 2);
+    fake_now = 0.5, wn_progress_step(&p, 1, 0.5, 1.0);
+    fake_now = 0.75, wn_progress_step(&p, 2, 0.25, 0.5);
+    wn_progress_pass_end(&p, 0.25, 0.5);
+    char *s = slurp(f);
+    CHECK_STR(s, "\r1/2 [==============>...............] - ETA: 0s - 500ms/step - loss: 0.5000"
+                 " - categorical_accuracy: 1.0000"
+                 "\r2/2 [==============================] - 1s 250ms/step - loss: 0.2500"
+                 " - categorical_accuracy: 0.5000       \n"); /* blanks over the longer line */
+    free(s);
+    fclose(f);
+    f = tmpfile();
+    wn_progress_init(&p, f, WN_PROGRESS_LINES, 0);
+    p.clock = fake_clock;
+    fake_now = 0;
+    wn_progress_pass_begin(&p, 4);
+    for (int i = 1; i <= 4; i++) fake_now += 3, wn_progress_step(&p, i, 1, 1);
+    wn_progress_pass_end(&p, 0.125, 0.75);
+    s = slurp(f);
+    CHECK_STR(s, "4/4 - 12s - loss: 0.1250 - categorical_accuracy: 0.7500 - 3s/step\n");
+    free(s);
+    fclose(f);
+}
+
 int main(void) {
     test_formats();
+    test_pass_mode();
     test_lines_mode();
     test_bar_mode();
     if (failures) {

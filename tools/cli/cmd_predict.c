@@ -1,48 +1,50 @@
-/* tools/cli/cmd_predict.c — `wastenet predict --weights FILE IMAGE...`: the top-k
- * classes of each image with their probabilities, as text or JSON.
+/* tools/cli/cmd_predict.c — `wastenet predict --weights FILE [--weights FILE2 ...]
+ * [--tta flip] IMAGE...`: the top-k classes of each image with their probabilities,
+ * as text or JSON. Several --weights average the models' probabilities (an
+ * ensemble), --tta flip averages each image's with its mirror's
+ * (engine/ensemble_eval.h).
  *
  * Each image is decoded and resized exactly as training saw it (host/image_decode.h,
  * host/resize.h: tf.image.resize bilinear, rounded to uint8), then the model runs in
  * inference mode (preprocess only, no augmentation, no dropout) and the softmax
- * probabilities are ranked. The weights are a wastenet checkpoint (which names its
- * model, image size and class count) or a Keras/wastenet .h5 of the whole model.
- * Class names come from --classes, else classes.txt beside the weights (what
- * `wastenet train/run` writes in a run folder), else the notebook's six classes when
- * the head has six outputs, else class_0, class_1, ...
+ * probabilities are ranked. Weights and class names: tools/inference.h; several
+ * members: tools/member_options.h.
  */
 #include <getopt.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/runtime/backend.h"
-#include "engine/train/checkpoint.h"
+#include "engine/train/ensemble_eval.h"
 #include "host/base/error.h"
 #include "engine/runtime/executor.h"
 #include "engine/train/metrics.h"
 #include "engine/model/model.h"
 #include "engine/train/run_report.h"
-#include "host/h5_keras.h"
 #include "host/image_decode.h"
-#include "engine/train/model_weights.h"
 #include "host/resize.h"
 #include "tools/cli/commands.h"
-#include "host/regular_file.h"
 #include "tools/cli/option_bounds.h"
+#include "tools/cli/inference.h"
+#include "tools/cli/member_options.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: wastenet predict --weights FILE [options] IMAGE...\n\n"
-            "Prints the most likely classes of each image with their probabilities.\n\n"
+            "usage: wastenet predict --weights FILE [--weights FILE2 ...] [options] IMAGE...\n\n"
+            "Prints the most likely classes of each image with their probabilities.\n"
+            "Several --weights give an ensemble: the mean of the models' probabilities.\n\n"
             "options:\n"
             "  --weights FILE      a wastenet checkpoint (runs/<run>/<phase>.ckpt) or a .h5\n"
             "                      of the whole model (runs/<run>/<phase>_weights.h5, or\n"
             "                      Keras's model.save_weights of the notebook's model)\n"
+            "                      (repeat for an ensemble)\n"
             "  --model NAME        backbone of an .h5 file (default irv2; a checkpoint names\n"
-            "                      its own)\n"
+            "                      its own); once for every .h5, or once per --weights\n"
             "  --image-size N      input size of an .h5 file's model (default 320; a\n"
-            "                      checkpoint has its own)\n"
+            "                      checkpoint has its own); once, or once per --weights\n"
+            "  --tta flip          average each image's probabilities with its left-right\n"
+            "                      mirror's (test-time augmentation; default none)\n"
             "  --classes A,B,...   class names in label order (default: classes.txt beside\n"
             "                      the weights, else the notebook's six when the model has six\n"
             "                      outputs, else class_0, class_1, ...)\n"
@@ -58,82 +60,6 @@ static void usage(FILE *out) {
             (size_t)WN_DEFAULT_MAX_PIXELS);
 }
 
-static const char *const notebook_classes[6] = {"cardboard", "glass", "metal",
-                                                 "paper",     "plastic", "trash"};
-
-typedef struct names {
-    int n;
-    char **v;
-} names;
-
-static void names_free(names *c) {
-    for (int i = 0; i < c->n; i++) free(c->v[i]);
-    free(c->v);
-    c->n = 0, c->v = NULL;
-}
-
-static int names_push(names *c, const char *s, size_t len) {
-    char **v = realloc(c->v, (size_t)(c->n + 1) * sizeof *v);
-    if (!v) return wn_fail("out of memory");
-    c->v = v;
-    c->v[c->n] = strndup(s, len);
-    if (!c->v[c->n]) return wn_fail("out of memory");
-    c->n++;
-    return WN_OK;
-}
-
-static int names_from_list(names *c, const char *list) {
-    for (const char *p = list;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == 0) return wn_fail("--classes %s: empty class name", list);
-        if (names_push(c, p, len) != WN_OK) return WN_ERR;
-        if (!comma) return WN_OK;
-        p = comma + 1;
-    }
-}
-
-/* classes.txt beside the weights file; 0 when there is none. */
-static int names_from_run_folder(names *c, const char *weights) {
-    char copy[4096], path[4200];
-    snprintf(copy, sizeof copy, "%s", weights);
-    snprintf(path, sizeof path, "%s/classes.txt", dirname(copy));
-    FILE *f = wn_fopen_regular(path, "r", NULL);
-    if (!f) return 0;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        size_t len = strcspn(line, "\r\n");
-        if (len && names_push(c, line, len) != WN_OK) break;
-    }
-    fclose(f);
-    return c->n;
-}
-
-static int load_model(wn_model *m, const char *weights, const char *arch, int size) {
-    const char *why;
-    FILE *probe = wn_fopen_regular(weights, "rb", &why);
-    if (!probe) return wn_fail("%s: cannot read the weights: %s", weights, why);
-    fclose(probe);
-    if (wn_checkpoint_is_file(weights)) return wn_checkpoint_load_model(m, weights);
-    int classes = wn_model_weights_head_classes(weights);
-    if (classes < 0) return WN_ERR; /* unreadable: its reason names the file */
-    if (classes == 0)
-        return wn_fail("%s: no dense head found: predict needs the whole model's weights (a "
-                       "checkpoint, or a *_weights.h5 from a run), not a backbone-only file",
-                       weights);
-    if (wn_model_create(m, arch, size, size, classes, 0) != WN_OK) return WN_ERR;
-    wn_weights_info info;
-    if (wn_model_weights_load(m, weights, &info) != WN_OK) {
-        wn_model_free(m);
-        return WN_ERR;
-    }
-    if (info.scope == WN_WEIGHTS_BACKBONE_ONLY) {
-        wn_model_free(m);
-        return wn_fail("%s holds the backbone only: predict needs a trained head", weights);
-    }
-    return WN_OK;
-}
-
 /* Fills dst [size, size, 3] from an image file, as the training loader does. */
 static int load_image(wn_image_decoder *dec, wn_resizer *rs, const char *path, size_t max_pixels,
                       int h, int w, uint8_t *dst) {
@@ -142,7 +68,7 @@ static int load_image(wn_image_decoder *dec, wn_resizer *rs, const char *path, s
     return wn_resize_bilinear_u8(rs, img.pixels, img.height, img.width, dst, h, w);
 }
 
-static void print_text(const char *path, const float *p, const names *cls, int top) {
+static void print_text(const char *path, const float *p, const wn_class_list *cls, int top) {
     printf("%s\n", path);
     int used[4096] = {0};
     for (int t = 0; t < top; t++) {
@@ -154,7 +80,7 @@ static void print_text(const char *path, const float *p, const names *cls, int t
     }
 }
 
-static void print_json_entry(const char *path, const float *p, const names *cls, int top,
+static void print_json_entry(const char *path, const float *p, const wn_class_list *cls, int top,
                              const char *error, int first) {
     printf("%s\n    {\"path\": ", first ? "" : ",");
     wn_json_write_string(stdout, path);
@@ -184,32 +110,73 @@ static void print_json_entry(const char *path, const float *p, const names *cls,
     printf("}}");
 }
 
+/* One member: adds its probabilities of every image to prob_sum[n_img * K]; an
+ * image that cannot be read gets its reason in errors[i] (once). */
+static int predict_member(wn_backend *be, const wn_model *m, char **paths, int n_img, int batch,
+                          size_t max_pixels, wn_tta tta, char **errors, float *prob_sum) {
+    wn_executor *ex = NULL;
+    wn_image_decoder *dec = wn_image_decoder_new();
+    wn_resizer *rs = wn_resizer_new();
+    int k = m->num_classes, rc = WN_ERR;
+    size_t per = (size_t)m->image_h * (size_t)m->image_w * 3;
+    uint8_t *pixels = malloc((size_t)batch * per);
+    uint8_t *scratch = tta == WN_TTA_FLIP ? malloc((size_t)batch * per) : NULL;
+    float *sum = malloc((size_t)batch * (size_t)k * sizeof *sum);
+    int *slot = malloc((size_t)batch * sizeof *slot);
+    if (!dec || !rs || !pixels || !sum || !slot || (tta == WN_TTA_FLIP && !scratch)) {
+        wn_fail("out of memory");
+        goto out;
+    }
+    if (wn_executor_create(&ex, (wn_model *)m, be, batch, WN_EXEC_INFERENCE_ONLY) != WN_OK) goto out;
+    for (int start = 0; start < n_img; start += batch) {
+        int n = 0;
+        for (int i = start; i < n_img && i < start + batch; i++) {
+            if (errors[i]) continue;
+            if (load_image(dec, rs, paths[i], max_pixels, m->image_h, m->image_w,
+                           pixels + (size_t)n * per) != WN_OK) {
+                errors[i] = strdup(wn_last_error());
+                continue;
+            }
+            slot[n++] = i;
+        }
+        if (!n) continue;
+        memset(sum, 0, (size_t)n * (size_t)k * sizeof *sum);
+        if (wn_predict_views(ex, m, pixels, n, tta, scratch, sum, NULL) != WN_OK) goto out;
+        for (int j = 0; j < n; j++)
+            for (int c = 0; c < k; c++)
+                prob_sum[(size_t)slot[j] * k + c] += sum[(size_t)j * k + c];
+    }
+    rc = WN_OK;
+out:
+    if (ex) wn_executor_destroy(ex);
+    if (dec) wn_image_decoder_free(dec);
+    if (rs) wn_resizer_free(rs);
+    free(pixels), free(scratch), free(sum), free(slot);
+    return rc;
+}
+
 int cmd_predict(int argc, char **argv) {
     static const struct option opts[] = {
         {"weights", required_argument, 0, 'w'}, {"model", required_argument, 0, 'm'},
         {"image-size", required_argument, 0, 's'}, {"classes", required_argument, 0, 'c'},
         {"top", required_argument, 0, 'k'}, {"json", no_argument, 0, 'j'},
         {"backend", required_argument, 0, 'b'}, {"batch", required_argument, 0, 'B'},
-        {"max-pixels", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    const char *weights = NULL, *arch = "irv2", *class_list = NULL, *backend = "auto";
-    int size = 320, top = 3, json = 0, batch = 16, opt;
+        {"max-pixels", required_argument, 0, 'p'}, {"tta", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *class_list = NULL, *backend = "auto";
+    int top = 3, json = 0, batch = 16, opt, rc;
+    wn_tta tta = WN_TTA_NONE;
+    wn_members mem;
+    memset(&mem, 0, sizeof mem);
     size_t max_pixels = WN_DEFAULT_MAX_PIXELS;
     optind = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         long v;
         switch (opt) {
-        case 'w':
-            if (wn_opt_path("predict", "--weights", optarg)) return 2;
-            weights = optarg;
-            break;
-        case 'm': arch = optarg; break;
-        case 's':
-            if (wn_opt_int("predict", "--image-size", optarg, 1, 8192, "(pixels per side)", &v))
-                return 2;
-            size = (int)v;
-            break;
+        case 'w': if ((rc = wn_members_add_weights(&mem, "predict", optarg))) return rc; break;
+        case 'm': if ((rc = wn_members_add_model(&mem, "predict", optarg))) return rc; break;
+        case 's': if ((rc = wn_members_add_size(&mem, "predict", optarg))) return rc; break;
         case 'c':
             if (wn_opt_path("predict", "--classes", optarg)) return 2;
             class_list = optarg;
@@ -235,6 +202,12 @@ int cmd_predict(int argc, char **argv) {
                 return 2;
             max_pixels = (size_t)v;
             break;
+        case 't':
+            if (wn_tta_parse(optarg, &tta) != WN_OK) {
+                fprintf(stderr, "wastenet predict: %s\n", wn_last_error());
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         case ':':
             fprintf(stderr, "wastenet predict: %s needs a value\n", argv[optind - 1]);
@@ -242,98 +215,89 @@ int cmd_predict(int argc, char **argv) {
         default: return wn_opt_unknown("predict", argc, argv, optind, optopt);
         }
     }
-    if (!weights || optind >= argc) {
-        fprintf(stderr, "wastenet predict: %s (see 'wastenet predict --help')\n",
-                !weights ? "--weights FILE is required" : "no image given");
+    if ((rc = wn_members_check(&mem, "predict"))) return rc;
+    if (optind >= argc) {
+        fprintf(stderr, "wastenet predict: no image given (see 'wastenet predict --help')\n");
         return 2;
     }
 
     wn_model m;
-    names cls = {0, NULL};
+    wn_class_list cls = {0, NULL, 0}, other = {0, NULL, 0};
     wn_backend *be = NULL;
-    wn_executor *ex = NULL;
-    wn_image_decoder *dec = NULL;
-    wn_resizer *rs = NULL;
-    uint8_t *pixels = NULL;
-    float *probs = NULL;
-    int have_model = 0, status = 1, n_img = argc - optind;
+    float *prob_sum = NULL;
+    int have_model = 0, status = 1, n_img = argc - optind, k = 0, views = 0;
+    int first_h = 0, first_w = 0;
+    char first_model[64] = "";
     char **paths = argv + optind;
     char **errors = calloc((size_t)n_img, sizeof *errors);
     if (!errors) goto fail;
-    if (load_model(&m, weights, arch, size) != WN_OK) goto fail;
-    have_model = 1;
-    int k = m.num_classes;
-    if (class_list) {
-        if (names_from_list(&cls, class_list) != WN_OK) goto fail;
-    } else if (!names_from_run_folder(&cls, weights) && k == 6) {
-        for (int c = 0; c < 6; c++) names_push(&cls, notebook_classes[c], strlen(notebook_classes[c]));
-    }
-    if (cls.n == 0)
-        for (int c = 0; c < k; c++) {
-            char name[32];
-            snprintf(name, sizeof name, "class_%d", c);
-            names_push(&cls, name, strlen(name));
+    if (batch > n_img) batch = n_img;
+    if (!(be = wn_inference_backend(backend))) goto fail;
+    for (int i = 0; i < mem.n; i++) {
+        const char *w = mem.weights[i];
+        if (wn_inference_load_model(&m, w, wn_members_model(&mem, i), wn_members_size(&mem, i),
+                                    "predict") != WN_OK)
+            goto fail;
+        have_model = 1;
+        if (i == 0) {
+            k = m.num_classes;
+            if (k > 4096) {
+                wn_fail("%d classes: at most 4096 supported by predict", k);
+                goto fail;
+            }
+            if (wn_class_list_resolve(&cls, class_list, w, k) != WN_OK) goto fail;
+            prob_sum = calloc((size_t)n_img * (size_t)k, sizeof *prob_sum);
+            if (!prob_sum) {
+                wn_fail("out of memory");
+                goto fail;
+            }
+            first_h = m.image_h, first_w = m.image_w;
+            snprintf(first_model, sizeof first_model, "%s", m.backbone->name);
+        } else {
+            if (m.num_classes != k) {
+                wn_fail("%s has %d outputs, %s %d: the models of an ensemble must share their "
+                        "classes", w, m.num_classes, mem.weights[0], k);
+                goto fail;
+            }
+            if (!class_list) {
+                if (wn_class_list_resolve(&other, NULL, w, k) != WN_OK) goto fail;
+                int same = wn_class_list_equal(&cls, &other);
+                wn_class_list_free(&other);
+                if (!same) {
+                    wn_fail("%s and %s name their classes differently (classes.txt): the models "
+                            "of an ensemble must share their classes", mem.weights[0], w);
+                    goto fail;
+                }
+            }
         }
-    if (cls.n != k) {
-        wn_fail("%d class names for a model with %d outputs: pass --classes with %d names", cls.n,
-                k, k);
-        goto fail;
+        if (predict_member(be, &m, paths, n_img, batch, max_pixels, tta, errors, prob_sum) != WN_OK)
+            goto fail;
+        views += wn_tta_views(tta);
+        wn_model_free(&m);
+        have_model = 0;
     }
     if (top > k) top = k;
-    if (k > 4096) {
-        wn_fail("%d classes: at most 4096 supported by predict", k);
-        goto fail;
-    }
-    if (batch > n_img) batch = n_img;
-    if (!strcmp(backend, "cuda") || (!strcmp(backend, "auto") && wn_cuda_available()))
-        be = wn_backend_cuda(0, WN_PRECISION_TF32);
-    else
-        be = wn_backend_cpu();
-    if (!be || wn_executor_create(&ex, &m, be, batch, WN_EXEC_INFERENCE_ONLY) != WN_OK) goto fail;
-    size_t per = (size_t)m.image_h * (size_t)m.image_w * 3;
-    pixels = malloc((size_t)batch * per);
-    probs = malloc((size_t)batch * (size_t)k * sizeof *probs);
-    dec = wn_image_decoder_new();
-    rs = wn_resizer_new();
-    if (!pixels || !probs || !dec || !rs) {
-        wn_fail("out of memory");
-        goto fail;
-    }
     if (json) {
         printf("{\"weights\": ");
-        wn_json_write_string(stdout, weights);
+        wn_json_write_string(stdout, mem.weights[0]);
         printf(", \"model\": ");
-        wn_json_write_string(stdout, m.backbone->name);
-        printf(", \"image_size\": [%d, %d], \"classes\": [", m.image_h, m.image_w);
+        wn_json_write_string(stdout, first_model);
+        printf(", \"image_size\": [%d, %d], \"tta\": \"%s\", \"ensemble\": [", first_h, first_w,
+               wn_tta_name(tta));
+        for (int i = 0; i < mem.n; i++) printf("%s", i ? ", " : ""), wn_json_write_string(stdout, mem.weights[i]);
+        printf("], \"classes\": [");
         for (int c = 0; c < k; c++) printf("%s", c ? ", " : ""), wn_json_write_string(stdout, cls.v[c]);
         printf("],\n  \"predictions\": [");
     }
-    int failed = 0, printed = 0;
-    for (int start = 0; start < n_img; start += batch) {
-        int n = 0;
-        for (int i = start; i < n_img && i < start + batch; i++) {
-            if (load_image(dec, rs, paths[i], max_pixels, m.image_h, m.image_w,
-                           pixels + (size_t)n * per) != WN_OK) {
-                errors[i] = strdup(wn_last_error());
-                failed++;
-                continue;
-            }
-            n++;
-        }
-        if (n && wn_executor_predict(ex, pixels, n, probs) != WN_OK) goto fail;
-        int j = 0;
-        for (int i = start; i < n_img && i < start + batch; i++) {
-            const float *p = errors[i] ? NULL : probs + (size_t)j * k;
-            if (!errors[i]) j++;
-            if (json) {
-                print_json_entry(paths[i], p, &cls, top, errors[i], printed == 0);
-            } else if (errors[i]) {
-                fprintf(stderr, "wastenet predict: %s\n", errors[i]);
-            } else {
-                print_text(paths[i], p, &cls, top);
-            }
-            printed++;
-        }
+    int failed = 0;
+    for (int i = 0; i < n_img; i++) {
+        float *p = errors[i] ? NULL : prob_sum + (size_t)i * k;
+        if (p)
+            for (int c = 0; c < k; c++) p[c] /= (float)views;
+        failed += errors[i] != NULL;
+        if (json) print_json_entry(paths[i], p, &cls, top, errors[i], i == 0);
+        else if (errors[i]) fprintf(stderr, "wastenet predict: %s\n", errors[i]);
+        else print_text(paths[i], p, &cls, top);
     }
     if (json) printf("\n  ]\n}\n");
     status = failed ? 1 : 0;
@@ -345,12 +309,9 @@ done:
     if (errors)
         for (int i = 0; i < n_img; i++) free(errors[i]);
     free(errors);
-    free(pixels), free(probs);
-    if (dec) wn_image_decoder_free(dec);
-    if (rs) wn_resizer_free(rs);
-    if (ex) wn_executor_destroy(ex);
+    free(prob_sum);
     wn_backend_destroy(be);
     if (have_model) wn_model_free(&m);
-    names_free(&cls);
+    wn_class_list_free(&cls);
     return status;
 }

@@ -20,6 +20,8 @@ int cmd_export(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
+int cmd_cv(int argc, char **argv);
 int cmd_imagenet(int argc, char **argv);
 int cmd_bench_ops(int argc, char **argv);
 int cmd_summary(int argc, char **argv);

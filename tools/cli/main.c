@@ -24,6 +24,8 @@ static const wn_command wn_commands[] = {
     {"train", "one training phase with early stopping, test accuracy and reports", cmd_train},
     {"run", "the notebook: transfer learning, fine-tuning, test, per-class analysis", cmd_run},
     {"predict", "top classes of images with their probabilities (--json)", cmd_predict},
+    {"evaluate", "loss, accuracy, per-class report of a labeled folder (ensembles, --tta)", cmd_evaluate},
+    {"cv", "k-fold cross-validation of a train/run recipe over train + validation", cmd_cv},
     {"imagenet", "ImageNet top classes of images from a backbone with its classifier", cmd_imagenet},
     {"bench-ops", "time the CPU backend's convolutions on a backbone's shapes", cmd_bench_ops},
     {"summary", "the model's layers, parameters and FLOPs, like Keras's summary()", cmd_summary},

@@ -42,6 +42,10 @@ typedef struct wn_train_cli {
     uint64_t seed;
     int augment;
     float rotation;
+    float label_smoothing;   /* CategoricalCrossentropy(label_smoothing) (0) */
+    int lr_schedule;         /* wn_lr_kind: constant (default), cosine, step */
+    int lr_step_epochs;      /* step schedule: epochs between decays (5) */
+    float lr_step_factor;    /* step schedule: multiplier per decay (0.1) */
     int early_stopping, patience;
     double min_delta;
     wn_restore_mode restore;

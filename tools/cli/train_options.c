@@ -20,6 +20,7 @@
 #include "engine/model/graph.h"
 #include "engine/model/model.h"
 #include "engine/train/run_report.h"
+#include "engine/train/lr_schedule.h"
 #include "host/image_decode.h"
 #include "host/loader.h"
 #include "host/regular_file.h"
@@ -83,6 +84,15 @@ static void usage(FILE *out, int is_run) {
             "  --restore MODE        best weights: at-end (default; tf-keras >= 2.16 restores\n"
             "                        them whenever training ends), on-stop (TF <= 2.15: only\n"
             "                        when early stopping fires), never\n"
+            "  --label-smoothing S   Keras's CategoricalCrossentropy(label_smoothing=S): targets\n"
+            "                        onehot*(1-S) + S/classes (default 0)\n"
+            "  --lr-schedule KIND    constant (default); cosine: Keras's CosineDecay from the\n"
+            "                        phase's lr over epochs x steps; step: the lr times\n"
+            "                        --lr-step-factor (0.1) every --lr-step-epochs (5) epochs\n"
+            "                        (ExponentialDecay, staircase)\n"
+            "  --recipe notebook     the notebook's exact recipe (model, size, batch, epochs,\n"
+            "                        learning rates, boundary, augmentation, early stopping,\n"
+            "                        no smoothing or schedule); options after it override\n"
             "  --backend NAME        auto (default: cuda when a GPU is usable), cpu, cuda\n"
             "  --precision P         CUDA math: tf32 (default) or fp32\n"
             "  --deterministic       CUDA: deterministic cuDNN algorithms only (the same\n"
@@ -122,7 +132,8 @@ enum {
     OPT_FT_LR, OPT_FT_AT, OPT_BATCH, OPT_SEED, OPT_NO_AUGMENT, OPT_ROTATION, OPT_NO_ES,
     OPT_PATIENCE, OPT_MIN_DELTA, OPT_RESTORE, OPT_BACKEND, OPT_PRECISION, OPT_DETERMINISTIC, OPT_RUNS, OPT_NAME,
     OPT_RESUME, OPT_PROGRESS, OPT_NO_PLOTS, OPT_GRID_CLASS, OPT_MAX_PIXELS, OPT_CACHE,
-    OPT_CACHE_BUDGET
+    OPT_CACHE_BUDGET, OPT_LABEL_SMOOTHING, OPT_LR_SCHEDULE, OPT_LR_STEP_EPOCHS,
+    OPT_LR_STEP_FACTOR, OPT_RECIPE
 };
 
 static const struct option long_options[] = {
@@ -155,14 +166,17 @@ static const struct option long_options[] = {
     {"progress", required_argument, 0, OPT_PROGRESS},
     {"no-plots", no_argument, 0, OPT_NO_PLOTS},
     {"grid-class", required_argument, 0, OPT_GRID_CLASS},
+    {"label-smoothing", required_argument, 0, OPT_LABEL_SMOOTHING},
+    {"lr-schedule", required_argument, 0, OPT_LR_SCHEDULE},
+    {"lr-step-epochs", required_argument, 0, OPT_LR_STEP_EPOCHS},
+    {"lr-step-factor", required_argument, 0, OPT_LR_STEP_FACTOR},
+    {"recipe", required_argument, 0, OPT_RECIPE},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
-static void set_defaults(wn_train_cli *c, int is_run) {
-    memset(c, 0, sizeof *c);
-    c->is_run = is_run;
-    c->command = is_run ? "run" : "train";
-    c->data = "dataset_images";
+/* The notebook's recipe (../shared/docs/SEED.md): what --recipe notebook restores
+ * and, today, the defaults. Data, output and machine options are not part of it. */
+static void set_notebook_recipe(wn_train_cli *c, int is_run) {
     c->model = "irv2";
     c->weights = "auto";
     c->image_size = 320;
@@ -171,13 +185,25 @@ static void set_defaults(wn_train_cli *c, int is_run) {
     c->lr = 1e-3f;
     c->finetune_lr = 1e-5f;
     c->fine_tune_at = is_run ? 500 : WN_FINE_TUNE_NONE;
-    c->seed = 42;
     c->augment = 1;
     c->rotation = 0.2f;
     c->early_stopping = 1;
     c->patience = 2;
     c->min_delta = 0.001;
     c->restore = WN_RESTORE_AT_END;
+    c->label_smoothing = 0.0f;
+    c->lr_schedule = WN_LR_CONSTANT;
+    c->lr_step_epochs = 5;
+    c->lr_step_factor = 0.1f;
+}
+
+static void set_defaults(wn_train_cli *c, int is_run) {
+    memset(c, 0, sizeof *c);
+    c->is_run = is_run;
+    c->command = is_run ? "run" : "train";
+    c->data = "dataset_images";
+    set_notebook_recipe(c, is_run);
+    c->seed = 42;
     c->backend = "auto";
     c->precision = "tf32";
     c->runs_root = "runs";
@@ -353,6 +379,30 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
             c->progress = optarg;
             break;
         case OPT_NO_PLOTS: c->plots = 0; break;
+        case OPT_LABEL_SMOOTHING:
+            if (wn_opt_real(cmd, "--label-smoothing", optarg, 0.0, 0.999, &x)) return 2;
+            c->label_smoothing = (float)x;
+            break;
+        case OPT_LR_SCHEDULE: {
+            wn_lr_kind kind;
+            if (wn_lr_kind_parse(optarg, &kind) != WN_OK)
+                return bad(cmd, "--lr-schedule %s: expected constant, cosine or step", optarg);
+            c->lr_schedule = kind;
+            break;
+        }
+        case OPT_LR_STEP_EPOCHS:
+            if (wn_opt_int(cmd, "--lr-step-epochs", optarg, 1, 100000, "(epochs)", &n)) return 2;
+            c->lr_step_epochs = (int)n;
+            break;
+        case OPT_LR_STEP_FACTOR:
+            if (wn_opt_real(cmd, "--lr-step-factor", optarg, 1e-6, 1.0, &x)) return 2;
+            c->lr_step_factor = (float)x;
+            break;
+        case OPT_RECIPE:
+            if (strcmp(optarg, "notebook"))
+                return bad(cmd, "--recipe %s: expected notebook", optarg);
+            set_notebook_recipe(c, c->is_run);
+            break;
         case OPT_GRID_CLASS:
             if (wn_opt_path(cmd, "--grid-class", optarg)) return 2;
             c->grid_class = optarg;

@@ -1,4 +1,4 @@
-/* engine/models/densenet121.c — DenseNet121 without top, layer for layer as
+/* engine/model/zoo/densenet121.c — DenseNet121 without top, layer for layer as
  * keras/applications/densenet.py builds it (tf-keras names, with their '/').
  *
  * Stem: zero_padding2d (3) -> conv1/conv 7x7/2 'valid' -> conv1/bn -> conv1/relu ->

@@ -1,4 +1,4 @@
-/* engine/models/mobilenet_v2.c — MobileNetV2 (alpha 1.0) without top, layer for
+/* engine/model/zoo/mobilenet_v2.c — MobileNetV2 (alpha 1.0) without top, layer for
  * layer as keras/applications/mobilenet_v2.py builds it (tf-keras names).
  *
  * Conv1 3x3/2 'same' -> bn_Conv1 -> Conv1_relu (ReLU(6.)), then 17 inverted residual

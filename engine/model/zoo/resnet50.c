@@ -1,4 +1,4 @@
-/* engine/models/resnet50.c — ResNet50 (v1) without top, layer for layer as
+/* engine/model/zoo/resnet50.c — ResNet50 (v1) without top, layer for layer as
  * keras/applications/resnet.py builds it (tf-keras names).
  *
  * Stem: conv1_pad (ZeroPadding2D 3) -> conv1_conv 7x7/2 'valid' with bias -> conv1_bn

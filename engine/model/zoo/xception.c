@@ -1,4 +1,4 @@
-/* engine/models/xception.c — Xception without top, layer for layer as
+/* engine/model/zoo/xception.c — Xception without top, layer for layer as
  * keras/applications/xception.py builds it (tf-keras names).
  *
  * Entry flow: block1 (two 'valid' 3x3 convolutions), then blocks 2-4, each a

@@ -103,7 +103,8 @@ static void build_list(void) {
                                   (v == 0 ? WN_OPC_V_NO_DW : 0) | (v == 3 ? WN_OPC_V_ACC : 0);
                     if (form == 2 && v == 1) continue; /* no shift: nothing to compute */
                     unsigned modes = P | aff[i].modes;
-                    if (v != 2 && (modes & F)) modes &= ~F; /* time the training variant */
+                    /* time what training runs: BN + ReLU, dx and dshift */
+                    if (v != 2 || act != 1 || form != 0) modes &= ~F;
                     ADD(WN_OPC_AFFINE_ACT, modes, variant, aff[i].pixels, aff[i].c);
                 }
     static const struct { int pixels, c, modes; } gamma[] = {
@@ -111,7 +112,8 @@ static void build_list(void) {
         {8 * 40 * 40, 40, F}};
     for (unsigned i = 0; i < sizeof gamma / sizeof gamma[0]; i++)
         for (int act = 0; act < 3; act++)
-            ADD(WN_OPC_BN_GAMMA, P | gamma[i].modes, act, gamma[i].pixels, gamma[i].c);
+            ADD(WN_OPC_BN_GAMMA, P | ((unsigned)gamma[i].modes & (act == 2 ? ~0u : ~(unsigned)F)), act,
+                gamma[i].pixels, gamma[i].c);
 
     /* pooling: n h w c k stride, 'same' */
     static const struct { int s[6], same, modes; } pool[] = {
@@ -124,7 +126,8 @@ static void build_list(void) {
         for (int avg = 0; avg < 2; avg++)
             for (int acc = 0; acc < 2; acc++) {
                 const int *s = pool[i].s;
-                ADD(WN_OPC_POOL, P | pool[i].modes, pool[i].same | avg << 1 | (acc ? WN_OPC_V_ACC : 0),
+                ADD(WN_OPC_POOL, P | ((unsigned)pool[i].modes & (acc ? ~(unsigned)F : ~0u)),
+                    pool[i].same | avg << 1 | (acc ? WN_OPC_V_ACC : 0),
                     s[0], s[1], s[2], s[3], s[4], s[5]);
             }
 
@@ -133,14 +136,15 @@ static void build_list(void) {
         {64 * 8 * 8, 3, {192, 224, 256}, F}, {2 * 35 * 35, 4, {96, 64, 96, 64}, F}};
     for (unsigned i = 0; i < sizeof cat / sizeof cat[0]; i++)
         for (int v = 0; v < 3; v++) /* all, input 1 frozen, accumulate with input 1 frozen */
-            ADD(WN_OPC_CONCAT, P | cat[i].modes, (v ? WN_OPC_V_NO_DW : 0) | (v == 2 ? WN_OPC_V_ACC : 0),
+            ADD(WN_OPC_CONCAT, P | ((unsigned)cat[i].modes & (v ? ~(unsigned)F : ~0u)),
+                (v ? WN_OPC_V_NO_DW : 0) | (v == 2 ? WN_OPC_V_ACC : 0),
                 cat[i].pixels, cat[i].n_in, cat[i].ch[0], cat[i].ch[1], cat[i].ch[2], cat[i].ch[3]);
 
     static const struct { int count, scale, modes; } res[] = {
         {1, 170, G | Q}, {1001, 100, G | Q}, {77, 1000, G}, {2 * 17 * 17 * 1088, 170, F}};
     for (unsigned i = 0; i < sizeof res / sizeof res[0]; i++)
         for (int v = 0; v < 4; v++) /* both, dx only, dr only, both += */
-            ADD(WN_OPC_SCALED_ADD, P | res[i].modes,
+            ADD(WN_OPC_SCALED_ADD, P | ((unsigned)res[i].modes & (v ? ~(unsigned)F : ~0u)),
                 (v == 1 ? WN_OPC_V_NO_DW : 0) | (v == 2 ? WN_OPC_V_NO_DX : 0) | (v == 3 ? WN_OPC_V_ACC : 0),
                 res[i].count, res[i].scale);
     ADD(WN_OPC_MUL, P | Q, 0, 1);
@@ -151,14 +155,16 @@ static void build_list(void) {
         {1, 1, 1, G | Q}, {3, 35, 7, G | Q}, {2, 12, 11, G}, {64, 100, 1536, F}, {2, 81, 1536, 0}};
     for (unsigned i = 0; i < sizeof gap / sizeof gap[0]; i++)
         for (int acc = 0; acc < 2; acc++)
-            ADD(WN_OPC_GAP, P | gap[i].modes, acc ? WN_OPC_V_ACC : 0, gap[i].n, gap[i].hw, gap[i].c);
+            ADD(WN_OPC_GAP, P | ((unsigned)gap[i].modes & (acc ? ~(unsigned)F : ~0u)),
+                acc ? WN_OPC_V_ACC : 0, gap[i].n, gap[i].hw, gap[i].c);
 
     static const struct { int count, rate, offset, modes; } drop[] = {
         {1, 20, 0, Q}, {257, 0, 0, G | Q}, {200, 20, 123457, G | Q}, {300, 50, 99, G},
         {64 * 1536, 20, 123457, F}, {100003, 50, 0, 0}};
     for (unsigned i = 0; i < sizeof drop / sizeof drop[0]; i++)
         for (int acc = 0; acc < 2; acc++)
-            ADD(WN_OPC_DROPOUT, P | drop[i].modes, acc ? WN_OPC_V_ACC : 0, drop[i].count,
+            ADD(WN_OPC_DROPOUT, P | ((unsigned)drop[i].modes & (acc ? ~(unsigned)F : ~0u)),
+                acc ? WN_OPC_V_ACC : 0, drop[i].count,
                 drop[i].rate, drop[i].offset, 7 + (int)i);
 
     static const struct { int n, k, modes; } xent[] = {
@@ -197,8 +203,12 @@ const char *wn_opc_op_name(wn_opc_op op) {
     return op >= 0 && op < WN_OPC_OP_COUNT ? op_names[op] : "?";
 }
 
-int wn_opc_has_backward(wn_opc_op op) {
+int wn_opc_has_gradient(wn_opc_op op) {
     return op != WN_OPC_MUL && op != WN_OPC_ADAM && op != WN_OPC_AUGMENT;
+}
+
+int wn_opc_has_backward(wn_opc_op op) {
+    return wn_opc_has_gradient(op) && op != WN_OPC_SOFTMAX_XENT;
 }
 
 static const char *act_name(int a) { return a == 1 ? "relu" : a == 2 ? "relu6" : "none"; }

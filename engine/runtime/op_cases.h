@@ -112,7 +112,9 @@ const wn_op_case *wn_op_cases(int *count);
 const char *wn_opc_op_name(wn_opc_op op);
 /* A readable shape and variant, e.g. "n2 8x10x4 k6 3x3 s2 same g1 +b dx+=". */
 void wn_opc_describe(const wn_op_case *c, char *buf, size_t size);
-/* 1 when the op has a backward (gradient outputs that the gradient check can check). */
+/* 1 when the op makes gradients the gradient check can check; 1 for has_backward when
+ * they come from a separate backward call (softmax_xent makes dlogits in its forward). */
+int wn_opc_has_gradient(wn_opc_op op);
 int wn_opc_has_backward(wn_opc_op op);
 
 /* Describes the case's tensors and draws its inputs from `seed`. */

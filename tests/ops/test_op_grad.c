@@ -245,7 +245,7 @@ static void check_list(const wn_op_case *cases, int n) {
         const char *name = wn_opc_op_name((wn_opc_op)op);
         CHECK(parity[op] > 0, "op %s has no parity case", name);
         CHECK(quick[op] > 0, "op %s has no quick case", name);
-        CHECK(!wn_opc_has_backward((wn_opc_op)op) || grad[op] > 0, "op %s has no gradient case", name);
+        CHECK(!wn_opc_has_gradient((wn_opc_op)op) || grad[op] > 0, "op %s has no gradient case", name);
     }
 }
 

@@ -25,7 +25,7 @@ static const wn_command wn_commands[] = {
     {"run", "the notebook: transfer learning, fine-tuning, test, per-class analysis", cmd_run},
     {"predict", "top classes of images with their probabilities (--json)", cmd_predict},
     {"imagenet", "ImageNet top classes of images from a backbone with its classifier", cmd_imagenet},
-    {"bench-ops", "time the CPU backend's convolutions on a backbone's shapes", cmd_bench_ops},
+    {"bench-ops", "time a backend's convolutions on a backbone's shapes, or the op cases", cmd_bench_ops},
     {"summary", "the model's layers, parameters and FLOPs, like Keras's summary()", cmd_summary},
     {"bench", "time full training steps (forward, backward, Adam) of a model", cmd_bench},
 };

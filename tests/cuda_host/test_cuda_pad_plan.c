@@ -16,6 +16,7 @@
 
 #include "kernels/conv/conv_cuda_plan.h"
 #include "host/base/error.h"
+#include "tests/common/check.h"
 
 static unsigned long long rng_state = 0x9E3779B97F4A7C15ull;
 static unsigned rnd(unsigned n) {
@@ -44,16 +45,6 @@ static void conv_naive(const float *x, int n, int h, int w, int c, const float *
                 }
 }
 
-static int fails = 0;
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                              \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fprintf(stderr, "\n");                                                             \
-            if (++fails > 20) exit(1);                                                         \
-        }                                                                                      \
-    } while (0)
 
 static void check_one(int n, int h, int w, int c, int k, int kh, int kw, int sh, int sw,
                       wn_padding pad) {
@@ -162,8 +153,8 @@ int main(void) {
         check_one(n, h, w, c, k, kh, kw, sh, sw, rnd(2) ? WN_PAD_SAME : WN_PAD_VALID);
         cases++;
     }
-    if (fails) {
-        fprintf(stderr, "%d failures\n", fails);
+    if (test_failures) {
+        fprintf(stderr, "%d failures\n", test_failures);
         return 1;
     }
     printf("padding plan: %d random geometries agree with TF's asymmetric padding\n", cases);

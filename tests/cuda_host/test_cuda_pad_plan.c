@@ -17,12 +17,9 @@
 #include "kernels/conv/conv_cuda_plan.h"
 #include "host/base/error.h"
 #include "tests/common/check.h"
+#include "tests/common/rng.h"
 
-static unsigned long long rng_state = 0x9E3779B97F4A7C15ull;
-static unsigned rnd(unsigned n) {
-    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state % n);
-}
+static unsigned rnd(unsigned n) { return (unsigned)(rng_u64() % n); }
 static float rnd_float(void) { return (float)rnd(2001) / 1000.0f - 1.0f; }
 
 /* y[n, oh, ow, k] of x[n, h, w, c] with kernel HWIO and explicit per-side padding. */

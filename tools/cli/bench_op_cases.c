@@ -80,8 +80,10 @@ int bench_op_cases(wn_backend *be, const char *filter, int repeat, int all) {
         timed++;
     }
     if (!timed) {
-        fprintf(stderr, "wastenet bench-ops: no op case matches '%s'\n", filter ? filter : "");
-        return 1;
+        fprintf(stderr, "wastenet bench-ops: --op '%s' matches no op case (ops: conv2d, dense, "
+                "affine_act, bn_gamma, pool, concat, scaled_add, mul, gap, dropout, softmax_xent, "
+                "adam, augment)\n", filter ? filter : "");
+        return 2;
     }
     return 0;
 fail:

@@ -8,7 +8,8 @@
 /* Times every case marked WN_OPC_PERF (all cases with all = 1) whose op name contains
  * filter (NULL: every op) on be: forward and backward separately, the median of
  * `repeat` calls after one warm-up, each call waited for (synchronize). Prints one
- * line per case. Returns 0, or 1 with the reason on stderr. */
+ * line per case. Returns 0; 2 when no case matches; 1 on an op error (reason on
+ * stderr). */
 int bench_op_cases(wn_backend *be, const char *filter, int repeat, int all);
 
 #endif

@@ -15,7 +15,8 @@
  *   softmax_xent n k; bit 0 loss only (no probs, no dlogits)
  *   adam         count t
  *   augment      n h w c; variant 0 flip + rotate, 1 flip only, 2 preprocess only
- * Common bits: WN_OPC_V_ACC (gradients accumulate), WN_OPC_V_NO_DX, WN_OPC_V_NO_DW.
+ * Common bits: WN_OPC_V_ACC (gradients accumulate), WN_OPC_V_NO_DX, WN_OPC_V_NO_DW;
+ * WN_OPC_V_INPLACE (scaled_add only: y aliases x, dx aliases dy).
  *
  * The shapes come from the tests they replace (tests/ops/test_grad.c and
  * tests/gpu/parity_*.c): odd sizes, TensorFlow's asymmetric 'same' padding at
@@ -147,6 +148,10 @@ static void build_list(void) {
             ADD(WN_OPC_SCALED_ADD, P | ((unsigned)res[i].modes & (v ? ~(unsigned)F : ~0u)),
                 (v == 1 ? WN_OPC_V_NO_DW : 0) | (v == 2 ? WN_OPC_V_NO_DX : 0) | (v == 3 ? WN_OPC_V_ACC : 0),
                 res[i].count, res[i].scale);
+    /* in place, as the executor runs a residual: y = x + scale*r into x's buffer, and
+     * the backward with dx == dy */
+    ADD(WN_OPC_SCALED_ADD, P | G | Q, WN_OPC_V_INPLACE, 1001, 170);
+    ADD(WN_OPC_SCALED_ADD, P | G, WN_OPC_V_INPLACE, 77, 1000);
     ADD(WN_OPC_MUL, P | Q, 0, 1);
     ADD(WN_OPC_MUL, P | Q, 0, 1001);
     ADD(WN_OPC_MUL, P | F, 0, 2 * 17 * 17 * 1088);
@@ -254,8 +259,9 @@ void wn_opc_describe(const wn_op_case *c, char *buf, size_t size) {
         break;
     default: snprintf(shape, sizeof shape, "?"); break;
     }
-    snprintf(buf, size, "%s%s%s%s", shape, v & WN_OPC_V_NO_DX ? " no-dx" : "",
-             v & WN_OPC_V_NO_DW ? " no-dw" : "", v & WN_OPC_V_ACC ? " +=" : "");
+    snprintf(buf, size, "%s%s%s%s%s", shape, v & WN_OPC_V_NO_DX ? " no-dx" : "",
+             v & WN_OPC_V_NO_DW ? " no-dw" : "", v & WN_OPC_V_ACC ? " +=" : "",
+             v & WN_OPC_V_INPLACE ? " in place" : "");
 }
 
 /* ---------------------------------------------------------------- tensors */
@@ -710,6 +716,12 @@ int wn_opc_forward(wn_opc_placed *p, const wn_opc_data *d) {
         return wn_op_concat_forward(be, (size_t)s[0], s[1], x, s + 2, F_(CT_Y), L_);
     }
     case WN_OPC_SCALED_ADD:
+        if (v & WN_OPC_V_INPLACE) { /* y starts as a copy of x and is updated in place */
+            if (wn_backend_copy(be, F_(SA_Y), F_(SA_X), (size_t)s[0] * sizeof(float)) != WN_OK)
+                return WN_ERR;
+            return wn_op_scaled_add(be, (size_t)s[0], F_(SA_Y), F_(SA_R), (float)s[1] / 1000.0f,
+                                    F_(SA_Y), L_);
+        }
         return wn_op_scaled_add(be, (size_t)s[0], F_(SA_X), F_(SA_R), (float)s[1] / 1000.0f, F_(SA_Y), L_);
     case WN_OPC_MUL: return wn_op_mul(be, (size_t)s[0], F_(ML_A), F_(ML_B), F_(ML_Y), L_);
     case WN_OPC_GAP: return wn_op_gap_forward(be, s[0], s[1], s[2], F_(GP_X), F_(GP_Y), L_);
@@ -763,6 +775,12 @@ int wn_opc_backward(wn_opc_placed *p, const wn_opc_data *d) {
         return wn_op_concat_backward(be, (size_t)s[0], s[1], F_(CT_DY), s + 2, dx, acc, L_);
     }
     case WN_OPC_SCALED_ADD:
+        if (v & WN_OPC_V_INPLACE) { /* dx starts as a copy of dy: the gradient flows through */
+            if (wn_backend_copy(be, F_(SA_DX), F_(SA_DY), (size_t)s[0] * sizeof(float)) != WN_OK)
+                return WN_ERR;
+            return wn_op_scaled_add_backward(be, (size_t)s[0], F_(SA_DX), (float)s[1] / 1000.0f,
+                                             F_(SA_DX), F_(SA_DR), 0, L_);
+        }
         return wn_op_scaled_add_backward(be, (size_t)s[0], F_(SA_DY), (float)s[1] / 1000.0f,
                                          F_(SA_DX), F_(SA_DR), acc, L_);
     case WN_OPC_GAP: return wn_op_gap_backward(be, s[0], s[1], s[2], F_(GP_DY), F_(GP_DX), acc, L_);

@@ -59,6 +59,7 @@ typedef enum wn_opc_op {
 #define WN_OPC_V_ACC (1 << 8)    /* gradient outputs accumulate (accumulate = 1) */
 #define WN_OPC_V_NO_DX (1 << 9)  /* no data gradient (dx = NULL) */
 #define WN_OPC_V_NO_DW (1 << 10) /* the op's second gradient absent (dshift/dr = NULL) */
+#define WN_OPC_V_INPLACE (1 << 11) /* scaled_add: y aliases x, and dx aliases dy */
 
 typedef struct wn_op_case {
     wn_opc_op op;

@@ -243,5 +243,5 @@ int main(int argc, char **argv) {
     if (argc < 4 || strcmp(argv[3], "--no-big")) test_big(argv[2]);
 
     wn_image_decoder_free(g_dec);
-    return test_finish("test_bad_images: every image ends as specified;");
+    return test_finish("test_bad_images");
 }

@@ -13,6 +13,7 @@
 
 #include "kernels/common/cuda_arena.h"
 #include "host/base/error.h"
+#include "tests/common/rng.h"
 
 typedef struct fake_device {
     size_t limit;       /* bytes the "device" has */
@@ -60,11 +61,7 @@ static int fails = 0;
         }                                                                                      \
     } while (0)
 
-static unsigned long long rng_state = 12345;
-static unsigned rnd(unsigned n) {
-    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state % n);
-}
+static unsigned rnd(unsigned n) { return (unsigned)(rng_u64() % n); }
 
 static int test_random(void) {
     fake_device dev = {.limit = (size_t)1 << 30};

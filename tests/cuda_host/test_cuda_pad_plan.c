@@ -16,12 +16,10 @@
 
 #include "kernels/conv/conv_cuda_plan.h"
 #include "host/base/error.h"
+#include "tests/common/check.h"
+#include "tests/common/rng.h"
 
-static unsigned long long rng_state = 0x9E3779B97F4A7C15ull;
-static unsigned rnd(unsigned n) {
-    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state % n);
-}
+static unsigned rnd(unsigned n) { return (unsigned)(rng_u64() % n); }
 static float rnd_float(void) { return (float)rnd(2001) / 1000.0f - 1.0f; }
 
 /* y[n, oh, ow, k] of x[n, h, w, c] with kernel HWIO and explicit per-side padding. */
@@ -44,16 +42,6 @@ static void conv_naive(const float *x, int n, int h, int w, int c, const float *
                 }
 }
 
-static int fails = 0;
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                              \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fprintf(stderr, "\n");                                                             \
-            if (++fails > 20) exit(1);                                                         \
-        }                                                                                      \
-    } while (0)
 
 static void check_one(int n, int h, int w, int c, int k, int kh, int kw, int sh, int sw,
                       wn_padding pad) {
@@ -162,8 +150,8 @@ int main(void) {
         check_one(n, h, w, c, k, kh, kw, sh, sw, rnd(2) ? WN_PAD_SAME : WN_PAD_VALID);
         cases++;
     }
-    if (fails) {
-        fprintf(stderr, "%d failures\n", fails);
+    if (test_failures) {
+        fprintf(stderr, "%d failures\n", test_failures);
         return 1;
     }
     printf("padding plan: %d random geometries agree with TF's asymmetric padding\n", cases);

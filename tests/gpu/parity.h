@@ -1,5 +1,6 @@
-/* tests/gpu/parity.h — the harness of the GPU parity suite (in the style of ggml's
- * test-backend-ops): a pair of backends (CPU = answer key, CUDA = under test), paired
+/* tests/gpu/parity.h — the harness of the GPU parity suite (the parity mode of the op
+ * cases, engine/runtime/op_cases.h, in the style of ggml's test-backend-ops): a pair
+ * of backends (CPU = answer key, CUDA = under test), paired
  * buffers that live on both, NaN poisoning of outputs, sentinel guards around every
  * GPU buffer, and a normwise relative-error comparison with a per-precision
  * tolerance. NaN or Inf in a GPU output never passes.
@@ -27,6 +28,7 @@ typedef struct parity_suite {
     double tol_matmul;      /* convolution / Dense tolerance at this precision */
     double tol_elementwise; /* our kernels: float32 arithmetic everywhere */
     int quick;              /* small shapes only (compute-sanitizer runs) */
+    int silent;             /* 1: print failures only; 2: print nothing */
     const char *filter;     /* run only ops whose name contains this, or NULL */
     int cases, fails;
     double worst_ratio;     /* largest error / tolerance seen */
@@ -61,6 +63,11 @@ int pbuf_poison(parity_suite *s, pbuf *b);
  * changed guard. tol 0 demands bit-identical results. Prints one line. */
 void parity_compare(parity_suite *s, const char *op, const char *shape, pbuf *b, double tol);
 
+/* The same on host copies: ref[n] from the CPU, got[n + 2*PARITY_GUARD] from the
+ * GPU with its guards (the data after the first guard). */
+void parity_compare_host(parity_suite *s, const char *op, const char *shape, const float *ref,
+                         const float *got, size_t n, double tol);
+
 /* Records a failure that is not a comparison (an op returned an error). */
 void parity_fail(parity_suite *s, const char *op, const char *shape, const char *why);
 
@@ -85,18 +92,11 @@ int parity_selected(const parity_suite *s, const char *op);
         ok_;                                                                                 \
     })
 
-/* The op families (tests/gpu/parity_ops.c, parity_conv.c). */
-void parity_conv(parity_suite *s);
-void parity_dense(parity_suite *s);
-void parity_affine_act(parity_suite *s);
-void parity_bn_gamma(parity_suite *s);
-void parity_pool(parity_suite *s);
-void parity_concat(parity_suite *s);
-void parity_residual(parity_suite *s);
-void parity_gap(parity_suite *s);
-void parity_dropout(parity_suite *s);
-void parity_softmax_xent(parity_suite *s);
-void parity_adam(parity_suite *s);
-void parity_augment(parity_suite *s);
+/* The op cases of engine/runtime/op_cases.h marked WN_OPC_PARITY (with --quick only
+ * the WN_OPC_QUICK ones), each run on both backends and every output compared
+ * (tests/gpu/parity_cases.c). matmul_only: only the precision-dependent cases
+ * (convolution, Dense), for a second GPU precision. The single entry point of the
+ * suite: test_gpu_ops (and a future `wastenet selftest`) calls only this. */
+void parity_run_cases(parity_suite *s, int matmul_only);
 
 #endif

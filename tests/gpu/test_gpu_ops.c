@@ -1,7 +1,7 @@
 /* tests/gpu/test_gpu_ops.c — the GPU parity suite over every backend op: the CPU
  * backend is the answer key, the CUDA backend is under test, through the same
- * wn_backend table (see parity.h for the harness, parity_conv.c and parity_ops.c for
- * the cases).
+ * wn_backend table (see parity.h for the harness, parity_cases.c for the parity mode
+ * of the shared op cases, engine/runtime/op_cases.h).
  *
  * Precisions and tolerances (normwise relative error ||gpu - cpu|| / ||cpu||):
  *   - TF32 backend (the default): convolutions and Dense <= 1e-3 (TF32 keeps 10
@@ -24,6 +24,7 @@
  *   comparison must then be exact.
  * Exit: 0 all passed, 1 a failure, 77 skipped (no CUDA build or no usable GPU).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,23 +33,31 @@
 #include "engine/runtime/backend.h"
 #include "host/base/error.h"
 #include "engine/backends/cuda/backend_cuda.h"
+#include "tests/common/backend_table.h"
+#include "tests/common/check.h"
 #include "tests/gpu/parity.h"
 
-static void run_all(parity_suite *s, int kernels) {
-    parity_conv(s);
-    parity_dense(s);
-    if (kernels) { /* our kernels do not depend on the precision: run them once */
-        parity_affine_act(s);
-        parity_bn_gamma(s);
-        parity_pool(s);
-        parity_concat(s);
-        parity_residual(s);
-        parity_gap(s);
-        parity_dropout(s);
-        parity_softmax_xent(s);
-        parity_adam(s);
-        parity_augment(s);
+/* The comparison must be able to fail: a value off by 1%, a NaN, and an overwritten
+ * guard are each caught (checked on every run, GPU or not). */
+static int harness_can_fail(parity_suite *s) {
+    float ref[4] = {1, 2, 3, 4}, got[4 + 2 * PARITY_GUARD];
+    int caught = 0, silent = s->silent;
+    s->silent = 2;
+    for (int t = 0; t < 3; t++) {
+        for (int i = 0; i < 4 + 2 * PARITY_GUARD; i++) got[i] = PARITY_SENTINEL;
+        memcpy(got + PARITY_GUARD, ref, sizeof ref);
+        if (t == 0) got[PARITY_GUARD + 2] *= 1.01f;
+        if (t == 1) got[PARITY_GUARD + 1] = NAN;
+        if (t == 2) got[PARITY_GUARD + 4] = 0.0f; /* the first float after the data */
+        int before = s->fails;
+        parity_compare_host(s, "harness self-check", "deliberately wrong", ref, got, 4, 1e-3);
+        caught += s->fails == before + 1;
+        s->fails = before, s->cases--; /* expected failures, not the suite's */
     }
+    s->silent = silent;
+    if (caught != 3) printf("FAIL the harness let %d deliberately wrong outputs pass\n", 3 - caught);
+    else printf("ok   the harness catches a 1%% error, a NaN and an overwritten guard\n");
+    return caught == 3;
 }
 
 int main(int argc, char **argv) {
@@ -98,7 +107,12 @@ int main(int argc, char **argv) {
                           .tol_matmul = self_test ? 0.0 : runs[r].tol_mm,
                           .tol_elementwise = self_test ? 0.0 : runs[r].tol_ew,
                           .quick = quick, .filter = filter};
-        run_all(&s, runs[r].kernels);
+        if (r == 0) {
+            if (!harness_can_fail(&s)) s.fails++;
+            /* every entry of the tested backend's ops table is filled */
+            if (check_backend_table(gpu) != 0) s.fails++;
+        }
+        parity_run_cases(&s, !runs[r].kernels);
         cases += s.cases, fails += s.fails;
         if (s.worst_ratio > worst) {
             worst = s.worst_ratio;

@@ -30,6 +30,7 @@
 #include "engine/runtime/executor.h"
 #include "engine/model/model.h"
 #include "kernels/conv/conv_cuda_plan.h"
+#include "tests/common/check.h"
 
 #define MUST(call)                                                                       \
     do {                                                                                 \
@@ -40,13 +41,12 @@
         }                                                                                \
     } while (0)
 
-static int failures;
 
 static void expect(int ok, const char *fmt, const char *what, double a, double b) {
     printf("%s ", ok ? "ok  " : "FAIL");
     printf(fmt, what, a, b);
     printf("\n");
-    if (!ok) failures++;
+    if (!ok) test_failures++;
 }
 
 /* ---------------------------------------------------------------- counting backend */
@@ -287,8 +287,8 @@ int main(void) {
     wn_model_free(&m);
 
     wn_backend_destroy(real);
-    if (failures) {
-        printf("%d check(s) failed\n", failures);
+    if (test_failures) {
+        printf("%d check(s) failed\n", test_failures);
         return 1;
     }
     printf("executor memory plan: allocations, largest batch and refusal all agree\n");

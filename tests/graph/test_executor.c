@@ -20,19 +20,10 @@
 #include "host/base/error.h"
 #include "engine/runtime/executor.h"
 #include "engine/model/model.h"
+#include "tests/common/check.h"
+#include "tests/common/rng.h"
 
-static int failures;
 static float fd_step = 1e-3f;
-
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                         \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fprintf(stderr, "\n");                                                       \
-            failures++;                                                                  \
-        }                                                                                \
-    } while (0)
 
 #define MUST(call)                                                                       \
     do {                                                                                 \
@@ -45,11 +36,8 @@ static float fd_step = 1e-3f;
 
 enum { BATCH = 2, CLASSES = 6 };
 
-static uint64_t rng = 0x1234567887654321ull;
-static double urand(void) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (double)(rng >> 11) * (1.0 / 9007199254740992.0);
-}
+/* the tests' shared splitmix64 stream (tests/common/rng.h) */
+static double urand(void) { return wn_splitmix64_unit(&test_rng_state); }
 
 /* BN statistics away from the fresh 0/1, so that the affine terms matter. */
 static void randomize_stats(wn_model *m) {
@@ -89,7 +77,7 @@ static void check_forward(wn_model *m, wn_backend *be, const uint8_t *img) {
     for (size_t i = 0; i < nb; i++) {
         CHECK(isfinite(f1[i]) && f1[i] >= 0.0f, "backbone output[%zu] = %g", i, f1[i]);
         nz += f1[i] > 0.0f;
-        if (failures > 5) break;
+        if (test_failures > 5) break;
     }
     CHECK(nz > 0.05 * nb, "backbone output is almost all zero (%g of %zu)", nz, nb);
     for (int r = 0; r < BATCH; r++) {
@@ -265,10 +253,5 @@ int main(int argc, char **argv) {
     free(img);
     wn_model_free(&m);
     wn_backend_destroy(be);
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("OK\n");
-    return 0;
+    return test_finish("test_executor");
 }

@@ -13,18 +13,7 @@
 #include "host/base/error.h"
 #include "engine/model/graph.h"
 #include "engine/model/model.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                         \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fprintf(stderr, "\n");                                                       \
-            if (++failures > 20) exit(1);                                                \
-        }                                                                                \
-    } while (0)
+#include "tests/common/check.h"
 
 /* Splits a TSV line in place; returns the number of fields. */
 static int split(char *line, char **f, int cap) {
@@ -266,12 +255,7 @@ int main(int argc, char **argv) {
                          WN_OK && strstr(wn_last_error(), "too small"),
               "%s: %d px accepted or unclear message (%s)", argv[2], def ? def->min_size - 1 : 0,
               wn_last_error());
-        if (failures) {
-            fprintf(stderr, "%d failure(s)\n", failures);
-            return 1;
-        }
-        printf("OK\n");
-        return 0;
+        return test_finish("test_graph_layers (backbone aliases)");
     }
     if (argc != 2) {
         fprintf(stderr, "usage: %s FIXTURE_DIR [ARCH SIZE...]\n", argv[0]);
@@ -283,10 +267,5 @@ int main(int argc, char **argv) {
     /* Below the smallest input Keras accepts. */
     wn_graph g;
     CHECK(wn_backbone_build_graph(&g, "irv2", 74, 80) != WN_OK, "74x80 accepted");
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("OK\n");
-    return 0;
+    return test_finish("test_graph_layers");
 }

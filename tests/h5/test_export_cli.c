@@ -16,17 +16,8 @@
 #include "host/base/error.h"
 #include "engine/model/model.h"
 #include "engine/train/model_weights.h"
+#include "tests/common/check.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-        }                                                                  \
-    } while (0)
 
 static char dir[256];
 static const char *wastenet;
@@ -181,8 +172,8 @@ int main(int argc, char **argv) {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
-    if (failures) {
-        fprintf(stderr, "test_export_cli: %d failure(s)\n", failures);
+    if (test_failures) {
+        fprintf(stderr, "test_export_cli: %d failure(s)\n", test_failures);
         return 1;
     }
     printf("test_export_cli: all checks passed\n");

@@ -12,17 +12,8 @@
 
 #include "host/base/error.h"
 #include "host/h5_keras.h"
+#include "tests/common/check.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-        }                                                                  \
-    } while (0)
 
 static char dir[256];
 
@@ -343,8 +334,8 @@ int main(void) {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
-    if (failures) {
-        fprintf(stderr, "test_h5_keras: %d failure(s)\n", failures);
+    if (test_failures) {
+        fprintf(stderr, "test_h5_keras: %d failure(s)\n", test_failures);
         return 1;
     }
     printf("test_h5_keras: all checks passed\n");

@@ -1,22 +1,15 @@
-/* tests/host/check.h — a failing check prints where and why and is counted; main()
- * returns check_failures != 0, so a test cannot pass with a failed check. */
+/* tests/host/check.h — the host tests' checks are tests/common's (CHECK counts and
+ * prints where and why; main() returns CHECK_DONE(name), non-zero after any failed
+ * check); plus PATH_PRINTF for the fixture paths. */
 #ifndef WN_TESTS_HOST_CHECK_H
 #define WN_TESTS_HOST_CHECK_H
 
 #include <stdio.h>
 #include <stdlib.h>
 
-static int check_failures;
+#include "tests/common/check.h"
 
-#define CHECK(cond, ...)                                                         \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            check_failures++;                                                    \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                        \
-            fprintf(stderr, "\n");                                               \
-        }                                                                        \
-    } while (0)
+#define check_failures test_failures
 
 /* snprintf into a char array; a path that does not fit fails the test at once
  * (checking the result is also what keeps -Wformat-truncation quiet). */
@@ -29,8 +22,6 @@ static int check_failures;
         }                                                                        \
     } while (0)
 
-#define CHECK_DONE(name)                                                         \
-    (check_failures ? (fprintf(stderr, "%s: %d check(s) failed\n", name, check_failures), 1) \
-                    : (printf("%s: all checks passed\n", name), 0))
+#define CHECK_DONE(name) test_finish(name)
 
 #endif

@@ -10,6 +10,7 @@
 #include "check.h"
 #include "host/base/error.h"
 #include "host/resize.h"
+#include "tests/common/rng.h"
 
 /* resize_bilinear_op.cc, one output value at a time, no caching: the reference. */
 static float naive(const uint8_t *src, int in_h, int in_w, int out_h, int out_w, int y, int x,
@@ -70,11 +71,7 @@ static void test_by_hand(wn_resizer *r) {
     CHECK(wn_resize_bilinear_f32(r, sq, 4, 4, same, 0, 4) == WN_ERR, "size 0 accepted");
 }
 
-static uint32_t rng = 2463534242u;
-static uint32_t next(void) {
-    rng ^= rng << 13, rng ^= rng >> 17, rng ^= rng << 5;
-    return rng;
-}
+static uint32_t next(void) { return (uint32_t)(rng_u64() >> 32); }
 
 static void test_against_naive(wn_resizer *r) {
     const int sizes[][4] = {{288, 384, 320, 320}, {288, 384, 299, 299}, {17, 23, 5, 7},

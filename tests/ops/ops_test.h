@@ -1,5 +1,6 @@
-/* tests/ops/ops_test.h — shared helpers of the op tests: a seeded RNG, check
- * counting, NaN-poisoned outputs, and the finite-difference gradient checker.
+/* tests/ops/ops_test.h — helpers of the op tests on top of tests/common (checks,
+ * RNG): NaN-poisoned outputs, error measures, and the finite-difference checker
+ * test_conv.c uses (test_op_grad.c runs the op cases' own).
  *
  * Gradient checks. For an op y = f(x) (x is one float input: data, weight or bias)
  * and a fixed random r, the scalar loss is L(x) = sum_j r_j * y_j, summed in double
@@ -31,65 +32,14 @@
 
 #include "engine/runtime/backend.h"
 #include "host/base/error.h"
+#include "tests/common/check.h"
+#include "tests/common/rng.h"
 
-static int g_failures = 0, g_checks = 0;
+/* Checks, counters, test_finish and the RNG are tests/common's; OK is CHECK_OK. */
+#define OK(call) CHECK_OK(call)
+#define alloc_f(n) test_alloc_f(n)
+#define rand_f(n, lo, hi) rng_floats((n), (lo), (hi))
 
-#define CHECK(cond, ...)                                                          \
-    do {                                                                          \
-        g_checks++;                                                               \
-        if (!(cond)) {                                                            \
-            g_failures++;                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                  \
-            fprintf(stderr, __VA_ARGS__);                                         \
-            fprintf(stderr, "\n");                                                \
-        }                                                                         \
-    } while (0)
-
-/* Calls a backend op and aborts the test with the reason when it fails. */
-#define OK(call)                                                                  \
-    do {                                                                          \
-        if ((call) != WN_OK) {                                                    \
-            fprintf(stderr, "FAIL %s:%d: %s -> %s\n", __FILE__, __LINE__, #call,  \
-                    wn_last_error());                                             \
-            exit(1);                                                              \
-        }                                                                         \
-    } while (0)
-
-static inline int test_finish(const char *name) {
-    if (g_failures) {
-        fprintf(stderr, "%s: %d of %d checks FAILED\n", name, g_failures, g_checks);
-        return 1;
-    }
-    printf("%s: all %d checks passed\n", name, g_checks);
-    return 0;
-}
-
-/* ---- xorshift64* RNG, seeded per test so failures reproduce ---- */
-static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static inline void rng_seed(uint64_t s) { g_rng = s * 0x9E3779B97F4A7C15ull + 1; }
-static inline uint64_t rng_u64(void) {
-    g_rng ^= g_rng >> 12, g_rng ^= g_rng << 25, g_rng ^= g_rng >> 27;
-    return g_rng * 2685821657736338717ull;
-}
-/* uniform in [lo, hi) */
-static inline float rng_uniform(float lo, float hi) {
-    return lo + (hi - lo) * (float)((rng_u64() >> 40) * (1.0 / 16777216.0));
-}
-static inline int rng_int(int lo, int hi) { return lo + (int)(rng_u64() % (uint64_t)(hi - lo + 1)); }
-
-static inline float *alloc_f(size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-static inline float *rand_f(size_t n, float lo, float hi) {
-    float *p = alloc_f(n);
-    for (size_t i = 0; i < n; i++) p[i] = rng_uniform(lo, hi);
-    return p;
-}
 static inline void poison(float *p, size_t n) {
     for (size_t i = 0; i < n; i++) p[i] = NAN;
 }

@@ -32,17 +32,7 @@
 #include "host/image_decode.h"
 #include "host/resize.h"
 #include "tests/data/bad_corpus.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-        }                                                                  \
-    } while (0)
+#include "tests/common/check.h"
 
 static const char *g_dir;
 static wn_image_decoder *g_dec;
@@ -253,10 +243,5 @@ int main(int argc, char **argv) {
     if (argc < 4 || strcmp(argv[3], "--no-big")) test_big(argv[2]);
 
     wn_image_decoder_free(g_dec);
-    if (failures) {
-        fprintf(stderr, "test_bad_images: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_bad_images: every image ends as specified\n");
-    return 0;
+    return test_finish("test_bad_images");
 }

@@ -8,17 +8,8 @@
 
 #include "engine/train/augment_preview.h"
 #include "host/base/error.h"
+#include "tests/common/check.h"
 
-static int failures = 0;
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                         \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fprintf(stderr, "\n");                                                       \
-            failures++;                                                                  \
-        }                                                                                \
-    } while (0)
 
 enum { H = 12, W = 9, N_AUG = 8 };
 
@@ -74,8 +65,8 @@ int main(void) {
     fclose(f);
     free(dict);
     remove(path);
-    if (failures) {
-        fprintf(stderr, "test_augment_preview: %d failure(s)\n", failures);
+    if (test_failures) {
+        fprintf(stderr, "test_augment_preview: %d failure(s)\n", test_failures);
         return 1;
     }
     printf("test_augment_preview: all checks passed\n");

@@ -10,17 +10,8 @@
 #include "engine/train/augment_draws.h"
 #include "engine/train/checkpoint.h"
 #include "host/base/error.h"
+#include "tests/common/check.h"
 
-static int failures = 0;
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                         \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fprintf(stderr, " [%s]\n", wn_last_error());                                 \
-            failures++;                                                                  \
-        }                                                                                \
-    } while (0)
 
 static float *random_array(size_t n, wn_rng *r) {
     float *a = malloc(n * sizeof *a);
@@ -232,8 +223,8 @@ int main(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
-    if (failures) {
-        fprintf(stderr, "test_checkpoint: %d failure(s)\n", failures);
+    if (test_failures) {
+        fprintf(stderr, "test_checkpoint: %d failure(s)\n", test_failures);
         return 1;
     }
     printf("test_checkpoint: all checks passed\n");

@@ -11,17 +11,7 @@
 #include <string.h>
 
 #include "engine/train/early_stopping.h"
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                         \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fprintf(stderr, "\n");                                                       \
-            failures++;                                                                  \
-        }                                                                                \
-    } while (0)
+#include "tests/common/check.h"
 
 /* What a run ends with: the model's "weights" are the index of the epoch that
  * produced them, so a restore is visible as an earlier index. */
@@ -178,10 +168,5 @@ int main(int argc, char **argv) {
     test_patience_runs_out();
     test_epochs_run_out();
     test_first_epoch_rules();
-    if (failures) {
-        fprintf(stderr, "test_early_stopping: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_early_stopping: all checks passed\n");
-    return 0;
+    return test_finish("test_early_stopping");
 }

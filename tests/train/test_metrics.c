@@ -7,17 +7,8 @@
 #include <string.h>
 
 #include "engine/train/metrics.h"
+#include "tests/common/check.h"
 
-static int failures = 0;
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                         \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fprintf(stderr, "\n");                                                       \
-            failures++;                                                                  \
-        }                                                                                \
-    } while (0)
 #define NEAR(a, b) (fabs((a) - (b)) < 1e-12)
 
 static void fill(wn_confusion *cm, int t, int p, int n) {
@@ -117,8 +108,8 @@ int main(void) {
     test_three_classes();
     test_notebook();
     test_argmax();
-    if (failures) {
-        fprintf(stderr, "test_metrics: %d failure(s)\n", failures);
+    if (test_failures) {
+        fprintf(stderr, "test_metrics: %d failure(s)\n", test_failures);
         return 1;
     }
     printf("test_metrics: all checks passed\n");

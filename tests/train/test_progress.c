@@ -5,14 +5,14 @@
 #include <string.h>
 
 #include "engine/train/progress.h"
+#include "tests/common/check.h"
 
-static int failures = 0;
 #define CHECK_STR(got, want)                                                             \
     do {                                                                                 \
+        test_checks++;                                                                   \
         if (strcmp((got), (want))) {                                                     \
-            fprintf(stderr, "FAIL %s:%d:\n  got  '%s'\n  want '%s'\n", __FILE__, __LINE__, \
-                    (got), (want));                                                      \
-            failures++;                                                                  \
+            test_check_failed(__FILE__, __LINE__, "\n  got  '%s'\n  want '%s'", (got),  \
+                              (want));                                                   \
         }                                                                                \
     } while (0)
 
@@ -76,7 +76,7 @@ static void test_lines_mode(void) {
                  "15/15 - 40s - loss: 0.6822 - categorical_accuracy: 0.7657 - val_loss: 0.4102"
                  " - val_categorical_accuracy: 0.8618 - 40s/epoch - 3s/step\n"
                  "transfer learning: 1 epoch in 2.50 minutes (150.0 s)\n");
-    if (sec < 39.99 || sec > 40.01) fprintf(stderr, "FAIL epoch seconds %g\n", sec), failures++;
+    if (sec < 39.99 || sec > 40.01) fprintf(stderr, "FAIL epoch seconds %g\n", sec), test_failures++;
     free(s);
     fclose(f);
 }
@@ -114,7 +114,7 @@ static void test_bar_mode(void) {
     wn_progress_step(&p, 1, 1, 1);
     wn_progress_epoch_end(&p, 1, 1, 1, 1);
     wn_progress_phase_end(&p, "x", 1);
-    if (ftell(f) != 0) fprintf(stderr, "FAIL silent mode printed\n"), failures++;
+    if (ftell(f) != 0) fprintf(stderr, "FAIL silent mode printed\n"), test_failures++;
     fclose(f);
 }
 
@@ -154,8 +154,8 @@ int main(void) {
     test_pass_mode();
     test_lines_mode();
     test_bar_mode();
-    if (failures) {
-        fprintf(stderr, "test_progress: %d failure(s)\n", failures);
+    if (test_failures) {
+        fprintf(stderr, "test_progress: %d failure(s)\n", test_failures);
         return 1;
     }
     printf("test_progress: all checks passed\n");

@@ -14,17 +14,8 @@
 #include "engine/train/augment_preview.h"
 #include "host/base/error.h"
 #include "engine/train/run_report.h"
+#include "tests/common/check.h"
 
-static int failures = 0;
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                         \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fprintf(stderr, " [%s]\n", wn_last_error());                                 \
-            failures++;                                                                  \
-        }                                                                                \
-    } while (0)
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -245,13 +236,13 @@ int main(int argc, char **argv) {
     test_class_files(dir);
     test_predictions(dir);
     test_run_dir(dir);
-    if (!failures) {
+    if (!test_failures) {
         char cmd[4200];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
     }
-    if (failures) {
-        fprintf(stderr, "test_run_report: %d failure(s) (files in %s)\n", failures, dir);
+    if (test_failures) {
+        fprintf(stderr, "test_run_report: %d failure(s) (files in %s)\n", test_failures, dir);
         return 1;
     }
     printf("test_run_report: all checks passed\n");

@@ -1,10 +1,13 @@
-/* tools/cli/cmd_bench_ops.c — `wastenet bench-ops`: times the backend's convolutions
+/* tools/cli/cmd_bench_ops.c — `wastenet bench-ops`: times a backend's convolutions
  * (and the per-channel affine + activation that follows each) on every distinct
  * convolution shape of a backbone, and adds them up the way one training step
  * uses them: forward for every convolution; backward-filter and backward-data only
  * from the fine-tune boundary up. Prints per-shape and total seconds and GFLOP/s,
  * and can write the shape list as JSON for tools/bench_tf_convs.py, which times the
  * same convolutions in TensorFlow on the same machine.
+ *
+ * `--cases` times the shared op cases instead (tools/cli/bench_op_cases.c); --backend
+ * picks the CPU or the CUDA backend for either.
  *
  * A benchmark, not a test: numbers depend on the machine and its load.
  */
@@ -19,6 +22,7 @@
 #include "engine/model/graph.h"
 #include "engine/model/model.h"
 #include "tools/cli/bench_clock.h"
+#include "tools/cli/bench_op_cases.h"
 #include "tools/cli/commands.h"
 #include "host/base/atomic_file.h"
 
@@ -33,20 +37,25 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: wastenet bench-ops [--model irv2] [--image-size 320] [--batch 64]\n"
             "                          [--fine-tune-at N|none|all] [--repeat 3]\n"
-            "                          [--shapes-json FILE] [--verbose]\n"
-            "Times the CPU backend's convolutions on every distinct conv shape of the\n"
+            "                          [--shapes-json FILE] [--verbose] [--backend cpu|cuda]\n"
+            "       wastenet bench-ops --cases [--all] [--op NAME] [--backend cpu|cuda] [--repeat 3]\n"
+            "Times the backend's convolutions on every distinct conv shape of the\n"
             "backbone and totals them as one training step uses them (backward only from\n"
             "the fine-tune boundary up). --shapes-json writes the shapes and our times for\n"
-            "tools/bench_tf_convs.py (the same convolutions in TensorFlow).\n");
+            "tools/bench_tf_convs.py (the same convolutions in TensorFlow).\n"
+            "--cases times the shared op cases instead (engine/runtime/op_cases.h: the list\n"
+            "the gradient check and the backend parity suite use), every op forward and\n"
+            "backward; the model-sized ones, or --all of them; --op keeps ops whose name\n"
+            "contains NAME. --backend cuda uses the GPU (TF32, the training default).\n");
 }
 
-/* Median seconds of `repeat` calls (after one warm-up call). */
+/* Median seconds of `repeat` calls (after one warm-up call), each waited for. */
 #define TIME_OP(result, call)                                                        \
     do {                                                                             \
-        if ((call) != WN_OK) goto fail;                                              \
+        if ((call) != WN_OK || wn_backend_synchronize(be) != WN_OK) goto fail;       \
         for (int r_ = 0; r_ < repeat; r_++) {                                        \
             double t0_ = bench_now_s();                                                    \
-            if ((call) != WN_OK) goto fail;                                          \
+            if ((call) != WN_OK || wn_backend_synchronize(be) != WN_OK) goto fail;   \
             times[r_] = bench_now_s() - t0_;                                               \
         }                                                                            \
         qsort(times, (size_t)repeat, sizeof(double), bench_cmp_double);                    \
@@ -54,13 +63,15 @@ static void usage(FILE *out) {
     } while (0)
 
 int cmd_bench_ops(int argc, char **argv) {
-    const char *arch = "irv2", *json_path = NULL;
-    int size = 320, batch = 64, repeat = 3, verbose = 0, fine_tune_at = 500;
+    const char *arch = "irv2", *json_path = NULL, *backend = "cpu", *op_filter = NULL;
+    int size = 320, batch = 64, repeat = 3, verbose = 0, fine_tune_at = 500, cases = 0, all = 0;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},      {"image-size", required_argument, 0, 's'},
         {"batch", required_argument, 0, 'b'},      {"fine-tune-at", required_argument, 0, 'f'},
         {"repeat", required_argument, 0, 'r'},     {"shapes-json", required_argument, 0, 'j'},
         {"verbose", no_argument, 0, 'v'},          {"help", no_argument, 0, 'h'},
+        {"backend", required_argument, 0, 'B'},    {"cases", no_argument, 0, 'C'},
+        {"all", no_argument, 0, 'A'},              {"op", required_argument, 0, 'O'},
         {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -78,6 +89,10 @@ int cmd_bench_ops(int argc, char **argv) {
         case 'r': repeat = atoi(optarg); break;
         case 'j': json_path = optarg; break;
         case 'v': verbose = 1; break;
+        case 'B': backend = optarg; break;
+        case 'C': cases = 1; break;
+        case 'A': all = 1; break;
+        case 'O': op_filter = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -85,6 +100,20 @@ int cmd_bench_ops(int argc, char **argv) {
     if (batch < 1 || size < 1 || repeat < 1 || repeat > 50) {
         usage(stderr);
         return 2;
+    }
+    if (strcmp(backend, "cpu") && strcmp(backend, "cuda")) {
+        fprintf(stderr, "wastenet bench-ops: --backend '%s': expected cpu or cuda\n", backend);
+        return 2;
+    }
+    if (cases) {
+        wn_backend *cb = !strcmp(backend, "cuda") ? wn_backend_cuda(0, WN_PRECISION_TF32) : wn_backend_cpu();
+        if (!cb) {
+            fprintf(stderr, "wastenet bench-ops: %s\n", wn_last_error());
+            return 1;
+        }
+        int rc = bench_op_cases(cb, op_filter, repeat, all);
+        wn_backend_destroy(cb);
+        return rc;
     }
     /* none: the whole backbone frozen (no backward); all: every layer trainable */
     int boundary = fine_tune_at == WN_FINE_TUNE_NONE ? 1 << 30 : fine_tune_at;
@@ -126,7 +155,7 @@ int cmd_bench_ops(int argc, char **argv) {
         if (nw > max_w) max_w = nw;
     }
 
-    wn_backend *be = wn_backend_cpu();
+    wn_backend *be = !strcmp(backend, "cuda") ? wn_backend_cuda(0, WN_PRECISION_TF32) : wn_backend_cpu();
     if (!be) {
         fprintf(stderr, "wastenet bench-ops: %s\n", wn_last_error());
         return 1;

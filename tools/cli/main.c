@@ -27,7 +27,7 @@ static const wn_command wn_commands[] = {
     {"evaluate", "loss, accuracy, per-class report of a labeled folder (ensembles, --tta)", cmd_evaluate},
     {"cv", "k-fold cross-validation of a train/run recipe over train + validation", cmd_cv},
     {"imagenet", "ImageNet top classes of images from a backbone with its classifier", cmd_imagenet},
-    {"bench-ops", "time the CPU backend's convolutions on a backbone's shapes", cmd_bench_ops},
+    {"bench-ops", "time a backend's convolutions on a backbone's shapes, or the op cases", cmd_bench_ops},
     {"summary", "the model's layers, parameters and FLOPs, like Keras's summary()", cmd_summary},
     {"bench", "time full training steps (forward, backward, Adam) of a model", cmd_bench},
 };

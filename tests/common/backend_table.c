@@ -1,0 +1,35 @@
+/* tests/common/backend_table.c — see backend_table.h. */
+#include "tests/common/backend_table.h"
+
+#include <string.h>
+
+#include "tests/common/check.h"
+
+/* The entries in declaration order; the static assertion below fails the build
+ * when an entry is added to wn_backend_ops without a name here. */
+static const char *const entry_names[] = {
+    "alloc", "free", "copy_to_backend", "copy_to_host", "copy", "fill", "synchronize",
+    "memory", "host_alloc", "host_free", "upload_async", "upload_release", "upload_wait",
+    "conv_scratch_bytes", "set_deterministic", "conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter",
+    "affine_act_forward", "affine_act_backward", "bn_gamma_backward", "pool_forward",
+    "pool_backward", "concat_forward", "concat_backward", "scaled_add", "scaled_add_backward",
+    "mul", "gap_forward", "gap_backward", "dropout_forward", "dropout_backward",
+    "dense_forward", "dense_backward", "softmax_xent", "adam_update", "augment_preprocess",
+    "destroy"};
+
+typedef void (*any_fn)(void);
+_Static_assert(sizeof(wn_backend_ops) == sizeof entry_names / sizeof entry_names[0] * sizeof(any_fn),
+               "wn_backend_ops changed: update entry_names in tests/common/backend_table.c");
+
+int check_backend_table(const wn_backend *be) {
+    int n = (int)(sizeof entry_names / sizeof entry_names[0]), missing = 0;
+    any_fn fns[sizeof entry_names / sizeof entry_names[0]];
+    memcpy(fns, be->ops, sizeof fns);
+    for (int i = 0; i < n; i++) {
+        CHECK(fns[i] != NULL, "backend %s: ops table entry %s is NULL", be->name, entry_names[i]);
+        missing += fns[i] == NULL;
+    }
+    CHECK(be->name && be->name[0], "backend without a name");
+    CHECK(be->upload_slots >= 1, "backend %s: %d upload slots", be->name, be->upload_slots);
+    return missing;
+}

@@ -1,0 +1,111 @@
+/* tests/gpu/parity_cases.c — the parity mode of the op cases (engine/runtime/op_cases.h):
+ * each case marked WN_OPC_PARITY runs on the CPU backend (the answer key) and on the
+ * backend under test with the same input bytes; every output is compared
+ * (parity_compare_host) at the case's tolerance class: the suite's matrix-op
+ * tolerance for convolution and Dense, its element-wise one for our kernels, bit for
+ * bit where one transform has two launchers (augmentation, concatenation).
+ *
+ * Outputs start as NaN (an unwritten element never passes), accumulating gradients
+ * start from the same random values on both sides, and every buffer on the tested
+ * side is fenced by PARITY_GUARD sentinel floats. The backward reads the CPU's
+ * forward outputs on both sides (copied over first), so an activation mask that flips
+ * at a kink by one ulp of difference does not count against the backward. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/runtime/op_cases.h"
+#include "host/base/error.h"
+#include "tests/gpu/parity.h"
+
+static double tol_of(const parity_suite *s, wn_opc_tol t) {
+    return t == WN_OPC_TOL_MATMUL ? s->tol_matmul : t == WN_OPC_TOL_EXACT ? 0.0 : s->tol_elementwise;
+}
+
+/* Compares every tensor of the given roles (float ones; host-only inputs skipped). */
+static void compare_roles(parity_suite *s, const char *op, const char *shape, wn_opc_placed *cpu,
+                          wn_opc_placed *gpu, const wn_opc_data *d, int forward) {
+    for (int i = 0; i < d->n; i++) {
+        const wn_opc_tensor *t = &d->t[i];
+        int fwd_out = t->role == WN_OPC_OUT || t->role == WN_OPC_INOUT;
+        /* softmax_xent's dlogits comes with its forward call */
+        int in_fwd = fwd_out || (t->role == WN_OPC_GRADIENT && !wn_opc_has_backward(d->c.op));
+        if (!t->count || t->dtype != WN_OPC_F32 || t->host_only) continue;
+        if (forward ? !in_fwd : t->role != WN_OPC_GRADIENT || in_fwd) continue;
+        float *ref = malloc(t->count * sizeof(float));
+        float *got = malloc((t->count + 2 * gpu->guard) * sizeof(float));
+        char name[64];
+        snprintf(name, sizeof name, "%s %s", op, t->name);
+        if (!ref || !got || wn_opc_download(cpu, d, i, ref, 0) != WN_OK ||
+            wn_opc_download(gpu, d, i, got, 1) != WN_OK)
+            parity_fail(s, name, shape, ref && got ? wn_last_error() : "out of host memory");
+        else
+            parity_compare_host(s, name, shape, ref, got, t->count, tol_of(s, t->tol));
+        free(ref), free(got);
+    }
+}
+
+/* The backward reads the forward's outputs: give the tested side the CPU's. */
+static int share_outputs(wn_opc_placed *cpu, wn_opc_placed *gpu, const wn_opc_data *d) {
+    for (int i = 0; i < d->n; i++) {
+        const wn_opc_tensor *t = &d->t[i];
+        if (!t->count || t->role != WN_OPC_OUT || t->host_only) continue;
+        size_t bytes = wn_opc_bytes(t);
+        void *tmp = malloc(bytes);
+        int rc = tmp && wn_opc_download(cpu, d, i, tmp, 0) == WN_OK &&
+                 wn_backend_copy_to_backend(gpu->be, gpu->dev[i], tmp, bytes) == WN_OK;
+        free(tmp);
+        if (!rc) return WN_ERR;
+    }
+    return WN_OK;
+}
+
+static void run_case(parity_suite *s, const wn_op_case *c) {
+    const char *op = wn_opc_op_name(c->op);
+    char shape[200];
+    wn_opc_describe(c, shape, sizeof shape);
+    wn_opc_data d;
+    wn_opc_placed cpu, gpu;
+    if (wn_opc_data_init(&d, c, parity_rand_u64()) != WN_OK) {
+        parity_fail(s, op, shape, wn_last_error());
+        return;
+    }
+    if (wn_opc_place(&cpu, s->cpu, &d, 0, 0.0f) != WN_OK) {
+        parity_fail(s, op, shape, wn_last_error());
+        wn_opc_data_free(&d);
+        return;
+    }
+    if (wn_opc_place(&gpu, s->gpu, &d, PARITY_GUARD, PARITY_SENTINEL) != WN_OK) {
+        parity_fail(s, op, shape, wn_last_error());
+        wn_opc_unplace(&cpu, &d);
+        wn_opc_data_free(&d);
+        return;
+    }
+    if (wn_opc_forward(&cpu, &d) != WN_OK || wn_opc_forward(&gpu, &d) != WN_OK) {
+        parity_fail(s, op, shape, wn_last_error());
+    } else {
+        compare_roles(s, op, shape, &cpu, &gpu, &d, 1);
+        if (wn_opc_has_backward(c->op)) {
+            if (share_outputs(&cpu, &gpu, &d) != WN_OK || wn_opc_backward(&cpu, &d) != WN_OK ||
+                wn_opc_backward(&gpu, &d) != WN_OK)
+                parity_fail(s, op, shape, wn_last_error());
+            else
+                compare_roles(s, op, shape, &cpu, &gpu, &d, 0);
+        }
+    }
+    wn_opc_unplace(&gpu, &d);
+    wn_opc_unplace(&cpu, &d);
+    wn_opc_data_free(&d);
+}
+
+void parity_run_cases(parity_suite *s, int matmul_only) {
+    int n;
+    const wn_op_case *cases = wn_op_cases(&n);
+    for (int i = 0; i < n; i++) {
+        const wn_op_case *c = &cases[i];
+        if (!(c->modes & WN_OPC_PARITY) || (s->quick && !(c->modes & WN_OPC_QUICK))) continue;
+        if (matmul_only && !(c->modes & WN_OPC_MATMUL)) continue;
+        if (!parity_selected(s, wn_opc_op_name(c->op))) continue;
+        run_case(s, c);
+    }
+}

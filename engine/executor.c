@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/backend_cuda.h"
 #include "engine/error.h"
@@ -124,6 +125,22 @@ static int make_plan(wn_executor *ex, int batch, unsigned flags) {
         if (cuda_available(ex, &avail) != WN_OK ||
             wn_exec_fit_check(ex->model, &ex->plan, ex->image_buffers, avail) != WN_OK)
             return WN_ERR;
+    }
+    if (!ex->cuda) {
+        /* On the CPU a too-large allocation may succeed (overcommit) and the process
+         * be killed when the pages are touched: a plan whose activations alone exceed
+         * the RAM is refused, with the batch that could fit. */
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        double ram = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+        double need = (double)ex->plan.arena_floats * sizeof(float);
+        if (ram > 0 && need > ram) {
+            long fit = (long)((double)batch * ram / need);
+            return wn_fail("batch %d at %dx%d needs %.0f MiB of activations for %s, more than "
+                           "this machine's %.0f MiB of RAM: use --batch %ld or less (an estimate)%s",
+                           batch, ex->model->image_h, ex->model->image_w, need / 1048576.0,
+                           ex->model->backbone->name, ram / 1048576.0, fit > 0 ? fit : 1,
+                           fit > 0 ? "" : " and a smaller --image-size");
+        }
     }
     ex->arena = be_alloc(ex, ex->plan.arena_floats * sizeof(float), "activations");
     if (!ex->arena) return WN_ERR;

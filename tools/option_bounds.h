@@ -10,8 +10,9 @@
  *   threads   1..1024 (WN_MAX_THREADS): one OpenMP team of decode threads; libgomp
  *             itself fails far above (40000: its own error, 100000: a crash), and
  *             more threads than cores only slow decoding down
- *   batch     1..65536 for train/run (WN_MAX_BATCH), 1..4096 for predict; the memory
- *             of a batch is checked when the executor is made
+ *   batch     1..65536 for train/run (WN_MAX_BATCH), 1..4096 for predict; whether
+ *             a batch fits (GPU memory, or the RAM on the CPU) is checked when the
+ *             executor is planned, before any image is decoded, with the batch that fits
  *   learning rates  1e-10..10, finite (a float: 1e-50 would be stored as 0, 1e39 as
  *             infinity; Adam is not useful outside this range)
  *   paths     non-empty (an empty --data or --runs would mean the current folder)

@@ -413,6 +413,12 @@ def test_bounds(tmp, data):
               f"{' '.join(args[:1] + args[-3:])}: exit {r.returncode} (want 2), says {want}: "
               f"{tail(err(r))}")
     check(not os.path.exists(runs), "no run folder (nor --runs) created by a refused option")
+    # the real limit of --batch on the CPU: activations that cannot fit in the RAM
+    r = run(train_args(data, runs, "big", extra=["--image-size", "2048", "--batch", "65536"]))
+    check(r.returncode == 1 and "batch 65536 at 2048x2048 needs" in err(r)
+          and "MiB of RAM: use --batch" in err(r) and not run_dirs(runs, "big"),
+          f"--batch beyond the RAM: refused before any image is decoded, with the batch that "
+          f"fits: {tail(err(r))}")
 
 
 # ---------------------------------------------------------------------- 4. data scan

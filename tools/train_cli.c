@@ -19,6 +19,7 @@
 
 #include "engine/augment_preview.h"
 #include "engine/backend.h"
+#include "engine/checkpoint.h"
 #include "engine/error.h"
 #include "engine/executor.h"
 #include "engine/metrics.h"
@@ -32,7 +33,6 @@
 #include "host/loader.h"
 #include "host/model_weights.h"
 #include "host/regular_file.h"
-#include "engine/checkpoint.h"
 #include "tools/run_lock.h"
 #include "tools/train_signals.h"
 
@@ -209,6 +209,14 @@ static int check_resume_folder(const wn_train_cli *cli) {
     for (int i = 0; mine[i]; i++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s.ckpt", dir, mine[i]);
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            /* it would be taken for "no checkpoint yet" and its phase started over */
+            fprintf(stderr, "wastenet %s: --resume %s: %s is not a regular file (a folder, "
+                            "pipe or device): move it away or start a new run\n",
+                    cmd, dir, path);
+            return 2;
+        }
         wn_checkpoint ck;
         if (!file_exists(path) || wn_checkpoint_read_info(&ck, path) != WN_OK)
             continue; /* a damaged file: the phase's full read says what is wrong */

@@ -185,6 +185,16 @@ def test_output_paths(tmp, data, ckpt):
         r = run(["train", "--resume", dh], timeout=60)
         check(r.returncode == 1 and hist in err(r) and "named pipe" in err(r),
               f"resume with history.csv a pipe: refused at once, named: {tail(err(r))}")
+    # the phase checkpoint replaced by a folder: not taken for "no checkpoint yet"
+    dc = interrupted_run(tmp, data, "ckdir")
+    if dc:
+        ck_path = os.path.join(dc, "train.ckpt")
+        os.unlink(ck_path)
+        os.mkdir(ck_path)
+        r = run(["train", "--resume", dc])
+        check(r.returncode == 2 and ck_path in err(r) and "not a regular file" in err(r)
+              and os.path.isdir(ck_path) and "Epoch" not in out(r),
+              f"resume with train.ckpt a folder: refused before training: {tail(err(r))}")
     # a run writer: history.json replaced by a pipe before a resume
     d = interrupted_run(tmp, data, "histfifo")
     if d:
@@ -391,8 +401,8 @@ def test_bounds(tmp, data):
         (["data", ""], ["''", "empty"]),
         (["bench-loader", "--threads", "5000", data], ["--threads 5000", "1..1024"]),
         (train_args(data, runs, "b", extra=["--batch", "100000"]), ["--batch 100000", "1..65536"]),
-        (train_args(data, runs, "b", extra=["--lr", "1e39"]), ["--lr 1e39", "[1e-10, 10]"]),
-        (train_args(data, runs, "b", extra=["--lr", "1e-50"]), ["--lr 1e-50", "[1e-10, 10]"]),
+        (train_args(data, runs, "b", extra=["--lr", "1e39"]), ["--lr 1e39", "[1e-10, 1e+06]"]),
+        (train_args(data, runs, "b", extra=["--lr", "1e-50"]), ["--lr 1e-50", "[1e-10, 1e+06]"]),
         (train_args(data, runs, "b", extra=["--lr", "inf"]), ["--lr inf"]),
         (train_args(data, runs, "b", extra=["--min-delta", "5"]), ["--min-delta 5"]),
         (train_args(data, runs, "b", extra=["--epochs", "1000000"]), ["--epochs 1000000"]),

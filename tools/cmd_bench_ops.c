@@ -21,6 +21,7 @@
 #include "host/atomic_file.h"
 #include "tools/bench_clock.h"
 #include "tools/commands.h"
+#include "tools/option_bounds.h"
 
 typedef struct shape_stat {
     wn_conv_desc d;
@@ -63,20 +64,33 @@ int cmd_bench_ops(int argc, char **argv) {
         {"verbose", no_argument, 0, 'v'},          {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
+    long v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:s:b:f:r:j:vh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': arch = optarg; break;
-        case 's': size = atoi(optarg); break;
-        case 'b': batch = atoi(optarg); break;
+        case 's':
+            if (wn_opt_int("bench-ops", "--image-size", optarg, 1, 8192, NULL, &v)) return 2;
+            size = (int)v;
+            break;
+        case 'b':
+            if (wn_opt_int("bench-ops", "--batch", optarg, 1, WN_MAX_BATCH, NULL, &v)) return 2;
+            batch = (int)v;
+            break;
         case 'f':
             if (wn_fine_tune_parse(optarg, &fine_tune_at) != WN_OK) {
                 fprintf(stderr, "wastenet bench-ops: %s\n", wn_last_error());
                 return 2;
             }
             break;
-        case 'r': repeat = atoi(optarg); break;
-        case 'j': json_path = optarg; break;
+        case 'r':
+            if (wn_opt_int("bench-ops", "--repeat", optarg, 1, 50, NULL, &v)) return 2;
+            repeat = (int)v;
+            break;
+        case 'j':
+            if (wn_opt_path("bench-ops", "--shapes-json", optarg)) return 2;
+            json_path = optarg;
+            break;
         case 'v': verbose = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

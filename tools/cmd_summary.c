@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "engine/model.h"
 #include "tools/commands.h"
+#include "tools/option_bounds.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -67,12 +68,19 @@ int cmd_summary(int argc, char **argv) {
         {"expand", no_argument, 0, 'e'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int opt;
+    long v;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:s:c:f:eh", opts, NULL)) != -1) {
         switch (opt) {
         case 'm': arch = optarg; break;
-        case 's': size = atoi(optarg); break;
-        case 'c': classes = atoi(optarg); break;
+        case 's':
+            if (wn_opt_int("summary", "--image-size", optarg, 1, 8192, NULL, &v)) return 2;
+            size = (int)v;
+            break;
+        case 'c':
+            if (wn_opt_int("summary", "--classes", optarg, 2, 100000, NULL, &v)) return 2;
+            classes = (int)v;
+            break;
         case 'e': expand = 1; break;
         case 'f':
             if (wn_fine_tune_parse(optarg, &fine_tune_at) != WN_OK) {

@@ -416,6 +416,11 @@ def test_bounds(tmp, data):
         (["predict", "--weights", "", "a.png"], ["--weights ''"]),
         (["export", "--format", "h5", "--weights", "x", "--out", "y", "--classes", "1"],
          ["--classes 1", "2.."]),
+        (["summary", "--image-size", "0"], ["--image-size 0", "1..8192"]),
+        (["summary", "--classes", "x"], ["--classes x"]),
+        (["bench-ops", "--repeat", "99"], ["--repeat 99", "1..50"]),
+        (["bench", "--batch", "-1"], ["--batch -1"]),
+        (["imagenet", "--top", "5000", "--weights", "x", "a.png"], ["--top 5000"]),
     ]
     for args, want in cases:
         r = run(args)

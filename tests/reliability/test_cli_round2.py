@@ -559,6 +559,31 @@ def test_text(tmp, data, ckpt):
             with open(os.path.join(dirs[0], name), "rb") as f:
                 json.loads(f.read().decode("utf-8"))
     check(ok, f"train_predictions.csv is UTF-8 CSV with the odd name quoted: {tail(err(r))}")
+    # a class folder whose name is not UTF-8: the reports and predict --json stay valid
+    d = os.path.join(tmp, "data_weird_class")
+    shutil.copytree(data, d)
+    odd = b"pa\xffper".decode("utf-8", "surrogateescape")
+    for split in ("train", "validation", "test"):
+        os.rename(os.path.join(d, split, "paper"), os.path.join(d, split, odd))
+    runs = os.path.join(tmp, "runs_weird_class")
+    r = run(train_args(d, runs, "wc", epochs=1))
+    dirs = run_dirs(runs, "wc")
+    ok = r.returncode == 0 and bool(dirs)
+    if ok:
+        try:
+            for name in ("train_per_class.csv", "train_confusion.csv", "train_predictions.csv"):
+                with open(os.path.join(dirs[0], name), "rb") as f:
+                    text = f.read().decode("utf-8")
+                ok = ok and "pa\ufffdper" in text
+            p = run(["predict", "--json", "--weights", os.path.join(dirs[0], "train.ckpt"),
+                     "--image-size", "32", os.path.join(data, "test", "glass", "img00.png")])
+            doc = json.loads(p.stdout.decode("utf-8"))
+            ok = ok and "pa\ufffdper" in doc["classes"]
+        except (ValueError, KeyError, UnicodeDecodeError) as e:
+            print("   ", e)
+            ok = False
+    check(ok, f"a class folder named with a non-UTF-8 byte: CSV reports and predict --json "
+              f"are valid UTF-8: {tail(err(r))}")
     # unknown option inside a short-option cluster: that argument is named
     for args, want in [(["train", "--data", data, "-xh"], ["'-x'", "'-xh'"]),
                        (["train", "-hx"], None),  # -h first: help

@@ -610,6 +610,19 @@ def test_sighup(tmp, data):
     if d:
         r = run(["train", "--resume", d[0]])
         check(r.returncode == 0 and "resumed from" in out(r), f"--resume after SIGHUP: {tail(err(r))}")
+    # the session gone: stdout a pipe whose reader has died (`| tee log` killed by the
+    # same hang-up), then SIGHUP: no SIGPIPE death, the checkpoint is written
+    env = dict(os.environ, WN_TEST_SIGNAL_AT="train:2:1:HUP")
+    rd, wr = os.pipe()
+    os.close(rd)
+    p = subprocess.run([WASTENET, *train_args(data, runs, "hup_pipe", epochs=3)], stdout=wr,
+                       stderr=subprocess.PIPE, env=env, timeout=300)
+    os.close(wr)
+    d = run_dirs(runs, "hup_pipe")
+    check(p.returncode == 129 and len(d) == 1
+          and os.path.exists(os.path.join(d[0], "train.ckpt")),
+          f"SIGHUP with stdout a broken pipe: exit {p.returncode} (want 129, not killed by "
+          f"SIGPIPE), checkpoint written")
     r = run(train_args(data, runs, "hup_setup"), env={"WN_TEST_SIGNAL_AT": "setup:0:0:HUP"})
     check(r.returncode == 129 and "interrupted during set-up" in err(r)
           and not run_dirs(runs, "hup_setup"),

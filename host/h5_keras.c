@@ -655,8 +655,9 @@ int wn_h5_open_named(const char *path, const char *display, wn_h5_file **out) {
      * limit allows 10 MB/s on top of 30 s: 52 s for InceptionResNetV2's 215 MB. */
     const char *why;
     FILE *probe = wn_fopen_regular(path, "rb", &why); /* HDF5 would wait on a pipe */
-    if (!probe) return wn_fail("%s: cannot read it as a weight file: %s", path, why);
-    fclose(probe);
+    if (!probe && errno != ENOENT) /* a missing file: the reader's own message below */
+        return wn_fail("%s: cannot read it as a weight file: %s", path, why);
+    if (probe) fclose(probe);
     struct stat st;
     double limit = 30.0 + (stat(path, &st) == 0 ? (double)st.st_size / 10e6 : 0.0);
     const char *env = getenv("WN_H5_READ_TIMEOUT"); /* seconds; tests use a short one */

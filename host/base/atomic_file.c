@@ -33,6 +33,15 @@ int wn_atomic_resolve_target(const char *path, char *out, size_t out_size) {
         return wn_fail("%s: wastenet writes no file under /dev or /proc (a device or a "
                        "standard stream); choose a file name",
                        path);
+    /* ... also when reached through a linked folder (ln -s /dev d; d/x). */
+    char parent[4096], real_parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", path);
+    if (realpath(dirname(parent), real_parent) &&
+        (under_dev_or_proc(real_parent) || !strcmp(real_parent, "/dev") ||
+         !strcmp(real_parent, "/proc")))
+        return wn_fail("%s: its folder is %s: wastenet writes no file under /dev or /proc; "
+                       "choose a file name elsewhere",
+                       path, real_parent);
     struct stat st;
     if (lstat(path, &st) != 0) {
         if (errno != ENOENT && errno != ENOTDIR)

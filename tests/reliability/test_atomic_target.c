@@ -129,6 +129,14 @@ int main(void) {
         CHECK(kind("/dev/null") == S_IFCHR, "/dev/null is no longer a character device");
     }
 
+    /* A new name in a folder linked to /dev: refused (as root it would be created). */
+    PATH_PRINTF(p, "%s/devlink", dir);
+    CHECK(symlink("/dev", p) == 0, "symlink");
+    PATH_PRINTF(q, "%s/devlink/wn_atomic_target_new", dir);
+    CHECK(write_text(q, "x") != WN_OK && strstr(wn_last_error(), "under /dev"),
+          "a new file through a link to /dev: %s", wn_last_error());
+    CHECK(access("/dev/wn_atomic_target_new", F_OK) != 0, "a file was made in /dev");
+
     /* A new name and a regular file: written. */
     PATH_PRINTF(p, "%s/new.txt", dir);
     CHECK(write_text(p, "one") == WN_OK, "new file: %s", wn_last_error());

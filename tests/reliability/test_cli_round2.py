@@ -185,6 +185,16 @@ def test_output_paths(tmp, data, ckpt):
         r = run(["train", "--resume", dh], timeout=60)
         check(r.returncode == 1 and hist in err(r) and "named pipe" in err(r),
               f"resume with history.csv a pipe: refused at once, named: {tail(err(r))}")
+    # the phase checkpoint replaced by a folder: not taken for "no checkpoint yet"
+    dc = interrupted_run(tmp, data, "ckdir")
+    if dc:
+        ck_path = os.path.join(dc, "train.ckpt")
+        os.unlink(ck_path)
+        os.mkdir(ck_path)
+        r = run(["train", "--resume", dc])
+        check(r.returncode == 2 and ck_path in err(r) and "not a regular file" in err(r)
+              and os.path.isdir(ck_path) and "Epoch" not in out(r),
+              f"resume with train.ckpt a folder: refused before training: {tail(err(r))}")
     # a run writer: history.json replaced by a pipe before a resume
     d = interrupted_run(tmp, data, "histfifo")
     if d:
@@ -391,8 +401,8 @@ def test_bounds(tmp, data):
         (["data", ""], ["''", "empty"]),
         (["bench-loader", "--threads", "5000", data], ["--threads 5000", "1..1024"]),
         (train_args(data, runs, "b", extra=["--batch", "100000"]), ["--batch 100000", "1..65536"]),
-        (train_args(data, runs, "b", extra=["--lr", "1e39"]), ["--lr 1e39", "[1e-10, 10]"]),
-        (train_args(data, runs, "b", extra=["--lr", "1e-50"]), ["--lr 1e-50", "[1e-10, 10]"]),
+        (train_args(data, runs, "b", extra=["--lr", "1e39"]), ["--lr 1e39", "[1e-10, 1e+06]"]),
+        (train_args(data, runs, "b", extra=["--lr", "1e-50"]), ["--lr 1e-50", "[1e-10, 1e+06]"]),
         (train_args(data, runs, "b", extra=["--lr", "inf"]), ["--lr inf"]),
         (train_args(data, runs, "b", extra=["--min-delta", "5"]), ["--min-delta 5"]),
         (train_args(data, runs, "b", extra=["--epochs", "1000000"]), ["--epochs 1000000"]),
@@ -406,6 +416,11 @@ def test_bounds(tmp, data):
         (["predict", "--weights", "", "a.png"], ["--weights ''"]),
         (["export", "--format", "h5", "--weights", "x", "--out", "y", "--classes", "1"],
          ["--classes 1", "2.."]),
+        (["summary", "--image-size", "0"], ["--image-size 0", "1..8192"]),
+        (["summary", "--classes", "x"], ["--classes x"]),
+        (["bench-ops", "--repeat", "99"], ["--repeat 99", "1..50"]),
+        (["bench", "--batch", "-1"], ["--batch -1"]),
+        (["imagenet", "--top", "5000", "--weights", "x", "a.png"], ["--top 5000"]),
     ]
     for args, want in cases:
         r = run(args)
@@ -413,6 +428,12 @@ def test_bounds(tmp, data):
               f"{' '.join(args[:1] + args[-3:])}: exit {r.returncode} (want 2), says {want}: "
               f"{tail(err(r))}")
     check(not os.path.exists(runs), "no run folder (nor --runs) created by a refused option")
+    # the real limit of --batch on the CPU: activations that cannot fit in the RAM
+    r = run(train_args(data, runs, "big", extra=["--image-size", "2048", "--batch", "65536"]))
+    check(r.returncode == 1 and "batch 65536 at 2048x2048 needs" in err(r)
+          and "MiB of RAM: use --batch" in err(r) and not run_dirs(runs, "big"),
+          f"--batch beyond the RAM: refused before any image is decoded, with the batch that "
+          f"fits: {tail(err(r))}")
 
 
 # ---------------------------------------------------------------------- 4. data scan
@@ -538,6 +559,31 @@ def test_text(tmp, data, ckpt):
             with open(os.path.join(dirs[0], name), "rb") as f:
                 json.loads(f.read().decode("utf-8"))
     check(ok, f"train_predictions.csv is UTF-8 CSV with the odd name quoted: {tail(err(r))}")
+    # a class folder whose name is not UTF-8: the reports and predict --json stay valid
+    d = os.path.join(tmp, "data_weird_class")
+    shutil.copytree(data, d)
+    odd = b"pa\xffper".decode("utf-8", "surrogateescape")
+    for split in ("train", "validation", "test"):
+        os.rename(os.path.join(d, split, "paper"), os.path.join(d, split, odd))
+    runs = os.path.join(tmp, "runs_weird_class")
+    r = run(train_args(d, runs, "wc", epochs=1))
+    dirs = run_dirs(runs, "wc")
+    ok = r.returncode == 0 and bool(dirs)
+    if ok:
+        try:
+            for name in ("train_per_class.csv", "train_confusion.csv", "train_predictions.csv"):
+                with open(os.path.join(dirs[0], name), "rb") as f:
+                    text = f.read().decode("utf-8")
+                ok = ok and "pa\ufffdper" in text
+            p = run(["predict", "--json", "--weights", os.path.join(dirs[0], "train.ckpt"),
+                     "--image-size", "32", os.path.join(data, "test", "glass", "img00.png")])
+            doc = json.loads(p.stdout.decode("utf-8"))
+            ok = ok and "pa\ufffdper" in doc["classes"]
+        except (ValueError, KeyError, UnicodeDecodeError) as e:
+            print("   ", e)
+            ok = False
+    check(ok, f"a class folder named with a non-UTF-8 byte: CSV reports and predict --json "
+              f"are valid UTF-8: {tail(err(r))}")
     # unknown option inside a short-option cluster: that argument is named
     for args, want in [(["train", "--data", data, "-xh"], ["'-x'", "'-xh'"]),
                        (["train", "-hx"], None),  # -h first: help
@@ -564,6 +610,19 @@ def test_sighup(tmp, data):
     if d:
         r = run(["train", "--resume", d[0]])
         check(r.returncode == 0 and "resumed from" in out(r), f"--resume after SIGHUP: {tail(err(r))}")
+    # the session gone: stdout a pipe whose reader has died (`| tee log` killed by the
+    # same hang-up), then SIGHUP: no SIGPIPE death, the checkpoint is written
+    env = dict(os.environ, WN_TEST_SIGNAL_AT="train:2:1:HUP")
+    rd, wr = os.pipe()
+    os.close(rd)
+    p = subprocess.run([WASTENET, *train_args(data, runs, "hup_pipe", epochs=3)], stdout=wr,
+                       stderr=subprocess.PIPE, env=env, timeout=300)
+    os.close(wr)
+    d = run_dirs(runs, "hup_pipe")
+    check(p.returncode == 129 and len(d) == 1
+          and os.path.exists(os.path.join(d[0], "train.ckpt")),
+          f"SIGHUP with stdout a broken pipe: exit {p.returncode} (want 129, not killed by "
+          f"SIGPIPE), checkpoint written")
     r = run(train_args(data, runs, "hup_setup"), env={"WN_TEST_SIGNAL_AT": "setup:0:0:HUP"})
     check(r.returncode == 129 and "interrupted during set-up" in err(r)
           and not run_dirs(runs, "hup_setup"),

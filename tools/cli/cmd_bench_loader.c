@@ -32,7 +32,7 @@ static void usage(FILE *out) {
             "options:\n"
             "  --size N        output size NxN (default 320)\n"
             "  --batch N       batch size (default 64)\n"
-            "  --threads N     decode threads (default: all cores)\n"
+            "  --threads N     decode threads, 1..1024 (default: all cores)\n"
             "  --seconds S     minimum time per batch measurement (default 2)\n"
             "  --stream        also measure the streaming mode (decode every epoch)\n"
             "  -h, --help      this help\n\n"

@@ -25,6 +25,7 @@
 #include "tools/cli/bench_op_cases.h"
 #include "tools/cli/commands.h"
 #include "host/base/atomic_file.h"
+#include "tools/cli/option_bounds.h"
 
 typedef struct shape_stat {
     wn_conv_desc d;
@@ -74,20 +75,33 @@ int cmd_bench_ops(int argc, char **argv) {
         {"all", no_argument, 0, 'A'},              {"op", required_argument, 0, 'O'},
         {0, 0, 0, 0}};
     int c;
+    long v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:s:b:f:r:j:vh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': arch = optarg; break;
-        case 's': size = atoi(optarg); break;
-        case 'b': batch = atoi(optarg); break;
+        case 's':
+            if (wn_opt_int("bench-ops", "--image-size", optarg, 1, 8192, NULL, &v)) return 2;
+            size = (int)v;
+            break;
+        case 'b':
+            if (wn_opt_int("bench-ops", "--batch", optarg, 1, WN_MAX_BATCH, NULL, &v)) return 2;
+            batch = (int)v;
+            break;
         case 'f':
             if (wn_fine_tune_parse(optarg, &fine_tune_at) != WN_OK) {
                 fprintf(stderr, "wastenet bench-ops: %s\n", wn_last_error());
                 return 2;
             }
             break;
-        case 'r': repeat = atoi(optarg); break;
-        case 'j': json_path = optarg; break;
+        case 'r':
+            if (wn_opt_int("bench-ops", "--repeat", optarg, 1, 50, NULL, &v)) return 2;
+            repeat = (int)v;
+            break;
+        case 'j':
+            if (wn_opt_path("bench-ops", "--shapes-json", optarg)) return 2;
+            json_path = optarg;
+            break;
         case 'v': verbose = 1; break;
         case 'B': backend = optarg; break;
         case 'C': cases = 1; break;

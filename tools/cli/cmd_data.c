@@ -28,7 +28,7 @@ static void usage(FILE *out) {
             "options:\n"
             "  --skip-bad         report bad files as warnings and exit 0 (default: exit 1)\n"
             "  --max-pixels N     refuse images over N pixels (default %zu)\n"
-            "  --threads N        decode threads (default: all cores)\n"
+            "  --threads N        decode threads, 1..1024 (default: all cores)\n"
             "  -h, --help         this help\n\n"
             "example:\n  wastenet data dataset_images\n",
             (size_t)WN_DEFAULT_MAX_PIXELS);

@@ -12,6 +12,7 @@
 #include "host/base/error.h"
 #include "engine/model/model.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/option_bounds.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -68,12 +69,19 @@ int cmd_summary(int argc, char **argv) {
         {"expand", no_argument, 0, 'e'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int opt;
+    long v;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:s:c:f:eh", opts, NULL)) != -1) {
         switch (opt) {
         case 'm': arch = optarg; break;
-        case 's': size = atoi(optarg); break;
-        case 'c': classes = atoi(optarg); break;
+        case 's':
+            if (wn_opt_int("summary", "--image-size", optarg, 1, 8192, NULL, &v)) return 2;
+            size = (int)v;
+            break;
+        case 'c':
+            if (wn_opt_int("summary", "--classes", optarg, 2, 100000, NULL, &v)) return 2;
+            classes = (int)v;
+            break;
         case 'e': expand = 1; break;
         case 'f': fine_tune_arg = optarg; break; /* an index or a block name: see below */
         case 'h': usage(stdout); return 0;

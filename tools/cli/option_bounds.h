@@ -10,10 +10,12 @@
  *   threads   1..1024 (WN_MAX_THREADS): one OpenMP team of decode threads; libgomp
  *             itself fails far above (40000: its own error, 100000: a crash), and
  *             more threads than cores only slow decoding down
- *   batch     1..65536 for train/run (WN_MAX_BATCH), 1..4096 for predict; the memory
- *             of a batch is checked when the executor is made
- *   learning rates  1e-10..10, finite (a float: 1e-50 would be stored as 0, 1e39 as
- *             infinity; Adam is not useful outside this range)
+ *   batch     1..65536 for train/run (WN_MAX_BATCH), 1..4096 for predict; whether
+ *             a batch fits (GPU memory, or the RAM on the CPU) is checked when the
+ *             executor is planned, before any image is decoded, with the batch that fits
+ *   learning rates  1e-10..1e6, finite (a float: 1e-50 would be stored as 0, 1e39 as
+ *             infinity; far beyond any useful Adam step at the top, which a test of
+ *             divergence (tests/train/test_e2e.py, --lr 1e6) still needs)
  *   paths     non-empty (an empty --data or --runs would mean the current folder)
  */
 #ifndef WN_TOOLS_OPTION_BOUNDS_H
@@ -22,7 +24,7 @@
 #define WN_MAX_THREADS 1024
 #define WN_MAX_BATCH 65536
 #define WN_MIN_LR 1e-10
-#define WN_MAX_LR 10.0
+#define WN_MAX_LR 1e6
 
 /* An integer in lo..hi: 0 with *out set, or 2 after printing the message (`what`, if
  * not NULL, is said after the range, e.g. "decode threads"). */

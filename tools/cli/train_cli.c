@@ -28,6 +28,7 @@
 #include "engine/train/train_loop.h"
 #include "host/base/atomic_file.h"
 #include "engine/backends/cuda/backend_cuda.h"
+#include "engine/train/checkpoint.h"
 #include "host/dataset.h"
 #include "host/image_cache.h"
 #include "host/loader.h"
@@ -36,6 +37,7 @@
 #include "host/regular_file.h"
 #include "engine/train/checkpoint.h"
 #include "tools/cli/run_lock.h"
+#include "tools/cli/train_signals.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -210,6 +212,14 @@ static int check_resume_folder(const wn_train_cli *cli) {
     for (int i = 0; mine[i]; i++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s.ckpt", dir, mine[i]);
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            /* it would be taken for "no checkpoint yet" and its phase started over */
+            fprintf(stderr, "wastenet %s: --resume %s: %s is not a regular file (a folder, "
+                            "pipe or device): move it away or start a new run\n",
+                    cmd, dir, path);
+            return 2;
+        }
         wn_checkpoint ck;
         if (!file_exists(path) || wn_checkpoint_read_info(&ck, path) != WN_OK)
             continue; /* a damaged file: the phase's full read says what is wrong */

@@ -71,6 +71,10 @@ void wn_train_signals_install(const char *setup_message) {
     /* A closed terminal or ssh session (SIGHUP) would otherwise kill the run without a
      * checkpoint: it is handled like SIGTERM, with exit status 129. */
     sigaction(SIGHUP, &sa, NULL);
+    /* After a hang-up the reader of a pipe on stdout (`| tee log`) is usually gone
+     * too: a write would then raise SIGPIPE and kill the run before its checkpoint.
+     * Ignored, such writes just fail (EPIPE) and training stops as asked. */
+    signal(SIGPIPE, SIG_IGN);
 }
 
 void wn_train_signals_enter_hold(void) {

@@ -1,7 +1,8 @@
 /* tools/cli/train_signals.h — what Ctrl-C (SIGINT), SIGTERM and SIGHUP do in `wastenet
  * train` and `wastenet run`, which depends on how far the command has got (SIGHUP,
  * a closed terminal or ssh session, exactly like SIGTERM but with exit status 129
- * instead of 130):
+ * instead of 130; SIGPIPE is ignored, so that output to a pipe whose reader died
+ * with the session cannot kill the run before its checkpoint):
  *
  *   set-up     (options checked, data scanned and loaded, model built, weights read,
  *              backend started): nothing has been written and nothing can be

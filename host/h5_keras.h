@@ -147,6 +147,9 @@ typedef struct wn_h5_write_opts {
                                        strings (numpy 'S', Keras 2.0 files); 0: variable-
                                        length (what tf-keras with h5py 3 writes) */
     int no_top_level_group;         /* 1: omit /top_level_model_weights (Keras 2.0) */
+    const char *model_config;       /* non-NULL: a whole-model file (model.save("x.h5")):
+                                       this JSON as the root's model_config attribute,
+                                       the layout under /model_weights */
 } wn_h5_write_opts;
 
 /* Writes `layers` (in model.layers order) to `path` in Keras's legacy layout:

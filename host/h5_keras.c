@@ -439,7 +439,7 @@ static int k3_index_vars(wn_h5_file *f, const char *slot, int depth) {
     snprintf(vars, sizeof vars, "%s/vars", slot);
     hid_t g = H5Gopen2((hid_t)f->root_id, vars, H5P_DEFAULT);
     if (g < 0) return wn_fail("%s: '%s' is not a group: %s", f->path, vars, h5_error_text(err));
-    H5G_info_t gi;
+    H5G_info_t gi = {0};
     if (H5Gget_info(g, &gi) < 0 || gi.nlinks > 64) {
         H5Gclose(g);
         return wn_fail("%s: '%s' is not a layer's variable group (%s)", f->path, vars,

@@ -30,6 +30,8 @@
  * "functional"): Keras 3 matches by slot, not by layer name. wn_h5_open indexes it as
  * a flat list of the layers that have variables (nested ones included), each with
  * its slot path; a layer without a name attribute is named by its slot path.
+ * wn_h5_write_keras3 writes this layout; wn_h5_write with opts.model_config writes a
+ * whole-model legacy file (the layout under /model_weights).
  *
  * Reading: wn_h5_open() validates the file and indexes every layer and weight (name,
  * shape, dtype) without reading weight data; wn_h5_weight_read() then reads one

@@ -440,7 +440,7 @@ static int k3_index_vars(wn_h5_file *f, const char *slot, int depth) {
     snprintf(vars, sizeof vars, "%s/vars", slot);
     hid_t g = H5Gopen2((hid_t)f->root_id, vars, H5P_DEFAULT);
     if (g < 0) return wn_fail("%s: '%s' is not a group: %s", f->path, vars, h5_error_text(err));
-    H5G_info_t gi;
+    H5G_info_t gi = {0};
     if (H5Gget_info(g, &gi) < 0 || gi.nlinks > 64) {
         H5Gclose(g);
         return wn_fail("%s: '%s' is not a layer's variable group (%s)", f->path, vars,
@@ -963,6 +963,7 @@ int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
         h5_quiet_end(q);
         return WN_ERR;
     }
+    hid_t top = file; /* where the layout goes: the root, or /model_weights */
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0) {
         failed_at = "property list";
@@ -970,19 +971,29 @@ int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
     }
     const char *backend = opts->backend ? opts->backend : "tensorflow";
     const char *version = opts->keras_version ? opts->keras_version : "2.21.0";
-    if (h5_write_keras_list(file, "layer_names", names, n_layers, fixed) != 0) {
+    if (opts->model_config) {
+        failed_at = "model_config";
+        if (h5_write_string_attr(file, "model_config", &opts->model_config, 1, 0, 1) != 0 ||
+            h5_write_string_attr(file, "backend", &backend, 1, 0, 1) != 0 ||
+            h5_write_string_attr(file, "keras_version", &version, 1, 0, 1) != 0)
+            goto done;
+        top = H5Gcreate2(file, "model_weights", lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        if (top < 0) goto done;
+        failed_at = NULL;
+    }
+    if (h5_write_keras_list(top, "layer_names", names, n_layers, fixed) != 0) {
         failed_at = "layer_names";
         goto done;
     }
-    if (h5_write_string_attr(file, "backend", &backend, 1, fixed, 1) != 0 ||
-        h5_write_string_attr(file, "keras_version", &version, 1, fixed, 1) != 0) {
+    if (h5_write_string_attr(top, "backend", &backend, 1, fixed, 1) != 0 ||
+        h5_write_string_attr(top, "keras_version", &version, 1, fixed, 1) != 0) {
         failed_at = "backend/keras_version";
         goto done;
     }
     for (int i = 0; i < n_layers; i++) {
         const wn_h5_out_layer *l = &layers[order[i]];
         failed_at = l->name;
-        hid_t g = H5Gcreate2(file, l->name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t g = H5Gcreate2(top, l->name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) goto done;
         const char **wnames = malloc((size_t)(l->n_weights > 0 ? l->n_weights : 1) *
                                      sizeof *wnames);
@@ -997,18 +1008,21 @@ int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
     }
     if (!opts->no_top_level_group) {
         failed_at = "top_level_model_weights";
-        hid_t g = H5Gcreate2(file, "top_level_model_weights", lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t g = H5Gcreate2(top, "top_level_model_weights", lcpl, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) goto done;
         int ok = h5_write_keras_list(g, "weight_names", NULL, 0, fixed) == 0;
         H5Gclose(g);
         if (!ok) goto done;
     }
     failed_at = "the file image";
+    if (top != file) H5Gclose(top);
+    top = file;
     if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) goto done;
     image_size = H5Fget_file_image(file, NULL, 0);
     image = image_size > 0 ? malloc((size_t)image_size) : NULL;
     if (image && H5Fget_file_image(file, image, (size_t)image_size) == image_size) failed_at = NULL;
 done:;
+    if (top >= 0 && top != file) H5Gclose(top);
     int rc = WN_OK;
     if (failed_at) rc = wn_fail("%s: cannot write '%s': %s", path, failed_at, h5_error_text(err));
     if (file >= 0 && H5Fclose(file) < 0 && rc == WN_OK)

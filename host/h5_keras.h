@@ -30,6 +30,8 @@
  * "functional"): Keras 3 matches by slot, not by layer name. wn_h5_open indexes it as
  * a flat list of the layers that have variables (nested ones included), each with
  * its slot path; a layer without a name attribute is named by its slot path.
+ * wn_h5_write_keras3 writes this layout; wn_h5_write with opts.model_config writes a
+ * whole-model legacy file (the layout under /model_weights).
  *
  * Reading: wn_h5_open() validates the file and indexes every layer and weight (name,
  * shape, dtype) without reading weight data; wn_h5_weight_read() then reads one
@@ -147,6 +149,9 @@ typedef struct wn_h5_write_opts {
                                        strings (numpy 'S', Keras 2.0 files); 0: variable-
                                        length (what tf-keras with h5py 3 writes) */
     int no_top_level_group;         /* 1: omit /top_level_model_weights (Keras 2.0) */
+    const char *model_config;       /* non-NULL: a whole-model file (model.save("x.h5")):
+                                       this JSON as the root's model_config attribute,
+                                       the layout under /model_weights */
 } wn_h5_write_opts;
 
 /* Writes `layers` (in model.layers order) to `path` in Keras's legacy layout:

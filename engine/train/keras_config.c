@@ -16,6 +16,17 @@ static void set(json_t *o, const char *k, json_t *v) { json_object_set_new(o, k,
 
 static json_t *pair(int a, int b) { return json_pack("[ii]", a, b); }
 
+/* A float32 setting as the shortest decimal that reads back as the same float
+ * (0.2, not 0.20000000298023224), as Python's float() of Keras's value prints. */
+static json_t *real_f(float v) {
+    char buf[32];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
+        if ((float)strtod(buf, NULL) == v) break;
+    }
+    return json_real(strtod(buf, NULL));
+}
+
 /* A KerasTensor reference to output 0 of layer `name`, shape (None, h, w, c) or
  * (None, c). */
 static json_t *tensor(const char *name, int rank, int h, int w, int c) {
@@ -102,7 +113,7 @@ static json_t *backbone_layer(const wn_graph *g, const wn_layer *l, int first) {
     case WN_LAYER_BATCHNORM:
         set(c, "axis", json_integer(3));
         set(c, "momentum", json_real(0.99));
-        set(c, "epsilon", json_real(l->epsilon));
+        set(c, "epsilon", real_f(l->epsilon));
         set(c, "center", json_true());
         set(c, "scale", json_boolean(l->has_gamma));
         return entry("keras.layers", "BatchNormalization", NULL, l->name, c, node(args, NULL));
@@ -124,7 +135,7 @@ static json_t *backbone_layer(const wn_graph *g, const wn_layer *l, int first) {
         return entry("keras.layers", "Add", NULL, l->name, c, node(args, NULL));
     case WN_LAYER_SCALE_RESIDUAL:
         /* Keras's own class (x + scale*r), importable from Keras itself */
-        set(c, "scale", json_real(l->scale));
+        set(c, "scale", real_f(l->scale));
         return entry("keras.src.applications.inception_resnet_v2", "CustomScaleLayer",
                      "CustomScaleLayer", l->name, c, node(args, NULL));
     default:
@@ -164,8 +175,149 @@ static json_t *augment_sequential(const wn_model *m, const char *from) {
     return entry("keras", "Sequential", NULL, "sequential", c, node(args, NULL));
 }
 
+static json_t *config_tree(const wn_model *m);
+
 int wn_keras_config_json(const wn_model *m, char **out) {
     *out = NULL;
+    json_t *root = config_tree(m);
+    if (!root) return WN_ERR;
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (!text) return wn_fail("Keras config: out of memory building config.json");
+    *out = text;
+    return WN_OK;
+}
+
+/* ---------------------------------------------------------------- Keras 2 dialect */
+
+/* Keras 3 op layer name -> tf-keras's TFOpLambda name and function */
+static const char *k2_op(const char *cls, const char **function) {
+    if (!strcmp(cls, "TrueDivide")) return *function = "math.truediv", "tf.math.truediv";
+    if (!strcmp(cls, "Subtract")) return *function = "math.subtract", "tf.math.subtract";
+    return NULL;
+}
+
+/* The Keras 2 name of a layer a tensor refers to: the op layers config_tree names
+ * true_divide and subtract become TFOpLambda layers named after their function. */
+static const char *k2_ref(json_t *layers, const char *name) {
+    (void)layers;
+    if (!strcmp(name, "true_divide")) return "tf.math.truediv";
+    if (!strcmp(name, "subtract")) return "tf.math.subtract";
+    return name;
+}
+
+/* Keras 3 node {args, kwargs} -> Keras 2 [[[layer, node, 0, kwargs], ...]]. A model
+ * (Sequential, Functional) called on a tensor is its node 1 (node 0 is its own). */
+static json_t *k2_node(json_t *layers, json_t *node, int op) {
+    json_t *args = json_object_get(node, "args"), *kwargs = json_object_get(node, "kwargs");
+    json_t *list = json_array(), *tensors = json_array_get(args, 0);
+    json_t *extra = json_is_object(kwargs) ? json_deep_copy(kwargs) : json_object();
+    json_object_del(extra, "mask");
+    if (op) { /* x <op> y: the constant is the TFOpLambda's y */
+        json_object_set_new(extra, "y", json_deep_copy(json_array_get(args, 1)));
+        json_object_set_new(extra, "name", json_null());
+    }
+    json_t *one = json_array();
+    if (json_is_array(tensors)) {
+        json_array_extend(one, tensors);
+    } else {
+        json_array_append(one, tensors);
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(one, i, t) {
+        json_t *hist = json_object_get(json_object_get(t, "config"), "keras_history");
+        const char *src = json_string_value(json_array_get(hist, 0));
+        int node_index = 0;
+        size_t j;
+        json_t *l;
+        json_array_foreach(layers, j, l) {
+            const char *cls = json_string_value(json_object_get(l, "class_name"));
+            if (!strcmp(json_string_value(json_object_get(l, "name")), src) &&
+                (!strcmp(cls, "Sequential") || !strcmp(cls, "Functional")))
+                node_index = 1;
+        }
+        json_array_append_new(list, json_pack("[sii o]", k2_ref(layers, src), node_index, 0,
+                                              json_deep_copy(extra)));
+    }
+    json_decref(one);
+    json_decref(extra);
+    /* a TFOpLambda's node is saved one level flatter: [layer, node, tensor, kwargs] */
+    return op ? list : json_pack("[o]", list);
+}
+
+/* Rewrites one config.layers list (and nested models' lists) in place. */
+static void k2_layers(json_t *layers) {
+    size_t i;
+    json_t *l;
+    json_array_foreach(layers, i, l) {
+        const char *cls = json_string_value(json_object_get(l, "class_name"));
+        json_t *c = json_object_get(l, "config");
+        const char *fn;
+        const char *op = k2_op(cls, &fn);
+        json_t *nodes = json_object_get(l, "inbound_nodes"), *k2nodes = json_array();
+        size_t j;
+        json_t *n;
+        json_array_foreach(nodes, j, n) {
+            json_t *k2 = k2_node(layers, n, op != NULL);
+            json_array_extend(k2nodes, k2);
+            json_decref(k2);
+        }
+        if (op) {
+            json_object_set_new(l, "class_name", json_string("TFOpLambda"));
+            json_object_set_new(l, "config", json_pack("{s:s, s:b, s:s, s:s}", "name", op,
+                                                       "trainable", 1, "dtype", "float32",
+                                                       "function", fn));
+            json_object_set_new(l, "name", json_string(op));
+        } else if (!strcmp(cls, "RandomFlip") || !strcmp(cls, "RandomRotation")) {
+            json_object_del(c, "data_format"); /* Keras 3 only */
+        } else if (!strcmp(cls, "CustomScaleLayer")) {
+            json_object_set_new(l, "class_name", json_string("Custom>CustomScaleLayer"));
+        } else if (!strcmp(cls, "InputLayer")) {
+            json_object_set(c, "batch_input_shape", json_object_get(c, "batch_shape"));
+            json_object_del(c, "batch_shape");
+        } else if (!strcmp(cls, "Activation") &&
+                   !strcmp(json_string_value(json_object_get(c, "activation")), "relu6")) {
+            json_object_set_new(l, "class_name", json_string("ReLU"));
+            json_object_del(c, "activation");
+            json_object_set_new(c, "max_value", json_real(6.0));
+            json_object_set_new(c, "negative_slope", json_real(0.0));
+            json_object_set_new(c, "threshold", json_real(0.0));
+        }
+        json_object_set_new(l, "inbound_nodes", k2nodes);
+        json_object_del(l, "module");
+        json_object_del(l, "registered_name");
+        json_t *inner = json_object_get(json_object_get(l, "config"), "layers");
+        if (json_is_array(inner)) {
+            k2_layers(inner);
+            json_t *lc = json_object_get(l, "config");
+            /* Keras 2 lists input/output layers as lists of [name, node, tensor] */
+            json_t *in = json_object_get(lc, "input_layers"), *out = json_object_get(lc, "output_layers");
+            if (in) json_object_set_new(lc, "input_layers", json_pack("[O]", in));
+            if (out) json_object_set_new(lc, "output_layers", json_pack("[O]", out));
+        }
+    }
+}
+
+int wn_keras2_model_config_json(const wn_model *m, char **out) {
+    *out = NULL;
+    json_t *root = config_tree(m);
+    if (!root) return WN_ERR;
+    json_t *conf = json_object_get(root, "config");
+    k2_layers(json_object_get(conf, "layers"));
+    json_object_set_new(conf, "input_layers", json_pack("[O]", json_object_get(conf, "input_layers")));
+    json_object_set_new(conf, "output_layers", json_pack("[O]", json_object_get(conf, "output_layers")));
+    json_t *k2 = json_pack("{s:s, s:O}", "class_name", "Functional", "config", conf);
+    json_decref(root);
+    char *text = k2 ? json_dumps(k2, JSON_COMPACT) : NULL;
+    json_decref(k2);
+    if (!text) return wn_fail("Keras config: out of memory building model_config");
+    *out = text;
+    return WN_OK;
+}
+
+/* The Keras 3 config as a JSON tree (NULL + reason on failure). */
+static json_t *config_tree(const wn_model *m) {
     const wn_graph *g = &m->graph;
     int first = m->backbone_first, end = first + m->backbone_count;
     const char *bname = m->backbone ? m->backbone->keras_name : g->name;
@@ -177,10 +329,12 @@ int wn_keras_config_json(const wn_model *m, char **out) {
         json_t *e = backbone_layer(g, &g->layers[i], first);
         if (!e) {
             json_decref(inner);
-            return wn_fail("Keras config: layer '%s' (%s) has no Keras 3 equivalent here",
-                           g->layers[i].name, wn_layer_type_keras(g->layers[i].type));
+            wn_fail("Keras config: layer '%s' (%s) has no Keras 3 equivalent here",
+                    g->layers[i].name, wn_layer_type_keras(g->layers[i].type));
+            return NULL;
         }
-        json_object_set_new(json_object_get(e, "config"), "trainable", json_false());
+        if (g->layers[i].type != WN_LAYER_INPUT) /* InputLayer takes no trainable */
+            json_object_set_new(json_object_get(e, "config"), "trainable", json_false());
         json_array_append_new(inner, e);
     }
     const wn_layer *bout = &g->layers[m->backbone_output];
@@ -223,7 +377,7 @@ int wn_keras_config_json(const wn_model *m, char **out) {
             e = entry("keras.layers", "GlobalAveragePooling2D", NULL, l->name, c,
                       node(json_pack("[o]", t), NULL));
         } else if (l->type == WN_LAYER_DROPOUT) {
-            set(c, "rate", json_real(l->rate));
+            set(c, "rate", real_f(l->rate));
             set(c, "seed", json_null());
             set(c, "noise_shape", json_null());
             e = entry("keras.layers", "Dropout", NULL, l->name, c, node(json_pack("[o]", t), NULL));
@@ -234,8 +388,9 @@ int wn_keras_config_json(const wn_model *m, char **out) {
             e = entry("keras.layers", "Dense", NULL, l->name, c, node(json_pack("[o]", t), NULL));
         } else {
             json_decref(c), json_decref(t), json_decref(layers);
-            return wn_fail("Keras config: head layer '%s' (%s) is not GAP/Dropout/Dense",
-                           l->name, wn_layer_type_keras(l->type));
+            wn_fail("Keras config: head layer '%s' (%s) is not GAP/Dropout/Dense", l->name,
+                    wn_layer_type_keras(l->type));
+            return NULL;
         }
         json_array_append_new(layers, e);
     }
@@ -247,11 +402,8 @@ int wn_keras_config_json(const wn_model *m, char **out) {
                              "keras.src.models.functional", "class_name", "Functional", "config",
                              conf, "registered_name", "Functional", "build_config",
                              "input_shape", "compile_config");
-    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
-    if (!text) return wn_fail("Keras config: out of memory building config.json");
-    *out = text;
-    return WN_OK;
+    if (!root) wn_fail("Keras config: out of memory building config.json");
+    return root;
 }
 
 int wn_keras_metadata_json(char **out) {

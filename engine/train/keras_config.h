@@ -27,6 +27,14 @@ extern "C" {
 /* config.json for m, as a malloc'd NUL-terminated string (*json), or WN_ERR. */
 int wn_keras_config_json(const wn_model *m, char **json);
 
+/* The same architecture in Keras 2's dialect (tf-keras 2's model_config attribute of a
+ * whole-model legacy .h5, for tf_keras.models.load_model): the Keras 3 config
+ * rewritten — inbound nodes as [layer, node, tensor, kwargs] lists, preprocess as
+ * TFOpLambda layers (tf.math.truediv, tf.math.subtract), CustomScaleLayer as tf-keras's
+ * registered "Custom>CustomScaleLayer", relu6 as a ReLU layer with max_value 6,
+ * InputLayer's batch_shape as batch_input_shape. */
+int wn_keras2_model_config_json(const wn_model *m, char **json);
+
 /* metadata.json: {"keras_version": ..., "date_saved": "<UTC now>"}. */
 int wn_keras_metadata_json(char **json);
 

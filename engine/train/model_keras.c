@@ -37,3 +37,11 @@ int wn_model_save_keras_archive(const wn_model *m, const char *path) {
     free(config), free(meta), free(weights);
     return rc;
 }
+
+int wn_model_save_h5_model(const wn_model *m, const char *path) {
+    char *config = NULL;
+    if (wn_keras2_model_config_json(m, &config) != WN_OK) return WN_ERR;
+    int rc = wn_model_weights_save_full_model(m, path, config);
+    free(config);
+    return rc;
+}

@@ -15,6 +15,10 @@ extern "C" {
 /* Writes the notebook's whole model to `path`, atomically. */
 int wn_model_save_keras_archive(const wn_model *m, const char *path);
 
+/* Writes the whole model as a legacy .h5 with its architecture (model_config in
+ * Keras 2's dialect) for tf-keras 2's tf_keras.models.load_model(path). */
+int wn_model_save_h5_model(const wn_model *m, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

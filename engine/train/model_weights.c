@@ -585,7 +585,22 @@ static int out_layer_fill(const wn_model *m, int id, wn_h5_out_layer *ol, wn_h5_
     return l->n_weights;
 }
 
+static int save_legacy(const wn_model *m, const char *path, wn_weights_scope scope,
+                       const wn_h5_write_opts *opts);
+
 int wn_model_weights_save(const wn_model *m, const char *path, wn_weights_scope scope) {
+    return save_legacy(m, path, scope, NULL);
+}
+
+int wn_model_weights_save_full_model(const wn_model *m, const char *path,
+                                     const char *model_config) {
+    wn_h5_write_opts opts = {0};
+    opts.model_config = model_config;
+    return save_legacy(m, path, WN_WEIGHTS_WHOLE_MODEL, &opts);
+}
+
+static int save_legacy(const wn_model *m, const char *path, wn_weights_scope scope,
+                       const wn_h5_write_opts *opts) {
     if (!m || !m->params) return wn_fail("%s: no model to save", path);
     const wn_graph *g = &m->graph;
     int n = g->n_layers;
@@ -632,7 +647,7 @@ int wn_model_weights_save(const wn_model *m, const char *path, wn_weights_scope 
             }
         }
     }
-    rc = wn_h5_write(path, ol, nl, NULL);
+    rc = wn_h5_write(path, ol, nl, opts);
     free(ol), free(ow);
     return rc;
 }

@@ -66,6 +66,12 @@ int wn_model_weights_head_classes(const char *path);
 
 int wn_model_weights_save(const wn_model *m, const char *path, wn_weights_scope scope);
 
+/* A whole-model legacy .h5 (what tf-keras 2's model.save("x.h5") writes): the root's
+ * model_config attribute is `model_config` (host/keras_config.h's Keras 2 dialect),
+ * the weights as wn_model_weights_save writes them, under /model_weights. */
+int wn_model_weights_save_full_model(const wn_model *m, const char *path,
+                                     const char *model_config);
+
 /* The same in Keras 3's .weights.h5 layout (host/h5_keras.h): what Keras 3's
  * model.save_weights("x.weights.h5") writes for the notebook's get_model() (or for
  * the backbone alone), every layer's group with its name, for load_weights, which

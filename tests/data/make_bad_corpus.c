@@ -560,7 +560,7 @@ static int make_fuzz_seeds_h5(const char *dir) {
     const wn_h5_out_weight scalar[1] = {{"norm/count:0", 0, {0}, s0}};
     const wn_h5_out_layer layers[4] = {{"input_1", 0, NULL}, {"conv2d", 2, conv},
                                        {"dense", 2, dense}, {"norm", 1, scalar}};
-    wn_h5_write_opts fixed = {"2.0.8", "tensorflow", 1, 1};
+    wn_h5_write_opts fixed = {"2.0.8", "tensorflow", 1, 1, NULL};
     int rc = 0;
     if (wn_h5_write(join(dir, "vlen_strings.h5"), layers, 4, NULL) != WN_OK ||
         wn_h5_write(join(dir, "fixed_strings_keras208.h5"), layers, 3, &fixed) != WN_OK ||

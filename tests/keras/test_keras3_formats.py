@@ -147,7 +147,7 @@ def main():
                      "wastenet", predict3(m3, images), ours, TOL)
         del m3
         exp_keras = wd("ours.keras")
-        subprocess.run([wastenet, "export", "--format", "keras", "--image-size", SIZE,
+        subprocess.run([wastenet, "export", "--format", "keras", "--image-size", str(SIZE),
                         "--weights", files["keras"], "--out", exp_keras], check=True,
                        capture_output=True)
         m3 = keras3.models.load_model(exp_keras)

@@ -9,7 +9,9 @@ kernels and BN statistics):
   b. what Keras 3 then saves — save_weights(".weights.h5"), save(".keras"),
      save(".h5") — wastenet reads and predicts what Keras 3 predicts;
   c. Keras 3 load_weights takes `--format weights-h5` and `--format h5` into the
-     loaded architecture and predicts the same.
+     loaded architecture and predicts the same;
+  d. tf-keras 2's load_model opens `--format h5-model` (a legacy .h5 with the
+     architecture in model_config, Keras 2's dialect) and predicts the same.
 Tolerance 1e-5 (normalised max error, keras_common.err). Exit 77 without Keras 3.
 """
 import os
@@ -46,7 +48,7 @@ def main():
         bb_ours, ours, _ = probe_forward(probe, wd, src, images, "ours", arch=ARCH)
         exports = {}
         for fmt, name in (("keras", "ours.keras"), ("weights-h5", "ours.weights.h5"),
-                          ("h5", "ours.h5")):
+                          ("h5", "ours.h5"), ("h5-model", "ours_model.h5")):
             exports[fmt] = wd(name)
             run([wastenet, "export", "--format", fmt, "--model", ARCH, "--image-size", SIZE,
                  "--weights", src, "--out", exports[fmt]])
@@ -76,6 +78,11 @@ def main():
             fresh.load_weights(exports[fmt])
             checks.close(f"c. Keras 3 load_weights(--format {fmt}): Keras 3 vs wastenet",
                          predict3(fresh, images), ours, TOL)
+        # ---- d.
+        import tf_keras
+        m2 = tf_keras.models.load_model(exports["h5-model"])
+        checks.close("d. tf-keras 2 load_model(--format h5-model): tf-keras vs wastenet",
+                     np.asarray(m2(images.astype(np.float32), training=False)), ours, TOL)
     checks.exit()
 
 

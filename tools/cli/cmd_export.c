@@ -38,9 +38,12 @@ static void usage(FILE *out) {
             "  weights-h5  Keras 3 (x.weights.h5): model.load_weights() in Keras 3 whatever\n"
             "              the trainable split (matched per layer). tf-keras 2 cannot read it.\n"
             "  keras       Keras 3 (x.keras): keras.models.load_model(FILE) gives the whole\n"
-            "              model (architecture + weights), no code needed. Not tf-keras 2.\n\n"
+            "              model (architecture + weights), no code needed. Not tf-keras 2.\n"
+            "  h5-model    tf-keras 2 (x.h5 with model_config): tf_keras.models.load_model\n"
+            "              (FILE) gives the whole model, as tf-keras's model.save(\"x.h5\").\n"
+            "              Also a weight file for load_weights, like h5.\n\n"
             "options:\n"
-            "  --format F          h5 (default), weights-h5 or keras\n"
+            "  --format F          h5 (default), weights-h5, keras or h5-model\n"
             "  --weights FILE      a wastenet checkpoint (<run>/<phase>.ckpt: its current\n"
             "                      weights), a Keras 2/3 .h5 or .weights.h5, or a .keras\n"
             "  --out FILE          the file to write (replaced atomically); Keras 3 wants\n"
@@ -50,7 +53,7 @@ static void usage(FILE *out) {
             "                      names its own)\n"
             "  --classes N         classes of an .h5 input's head (default: read from its\n"
             "                      dense layer, else 6)\n"
-            "  --image-size N      input size written into a .keras config (default: a\n"
+            "  --image-size N      input size in a keras/h5-model config (default: a\n"
             "                      checkpoint's own, else 320, the notebook's)\n"
             "  -h, --help          this help\n\n"
             "examples:\n"
@@ -185,14 +188,17 @@ int cmd_export(int argc, char **argv) {
         return 2;
     }
     int keras3 = !strcmp(format, "weights-h5"), archive = !strcmp(format, "keras");
-    if (strcmp(format, "h5") && !keras3 && !archive) {
-        fprintf(stderr, "wastenet export: unknown --format '%s' (h5, weights-h5 or keras)\n",
+    int h5_model = !strcmp(format, "h5-model");
+    if (strcmp(format, "h5") && !keras3 && !archive && !h5_model) {
+        fprintf(stderr, "wastenet export: unknown --format '%s' (h5, weights-h5, keras or "
+                        "h5-model)\n",
                 format);
         return 2;
     }
-    if (archive && backbone_only) {
-        fprintf(stderr, "wastenet export: --format keras writes the whole model; use "
-                        "--format weights-h5 --backbone-only for the backbone alone\n");
+    if ((archive || h5_model) && backbone_only) {
+        fprintf(stderr, "wastenet export: --format %s writes the whole model; use --format "
+                        "h5 or weights-h5 with --backbone-only for the backbone alone\n",
+                format);
         return 2;
     }
     if (!weights || !out) {
@@ -215,14 +221,16 @@ int cmd_export(int argc, char **argv) {
     }
 
     wn_model m;
-    if (!image_size && archive && sniff(weights) != INPUT_CHECKPOINT) image_size = 320;
+    if (!image_size && (archive || h5_model) && sniff(weights) != INPUT_CHECKPOINT)
+        image_size = 320;
     if (load_input(&m, weights, arch, classes, image_size, backbone_only) != WN_OK) {
         fprintf(stderr, "wastenet export: %s\n", wn_last_error());
         return 1;
     }
     const char *model_arch = m.backbone->name;
     wn_weights_scope scope = backbone_only ? WN_WEIGHTS_BACKBONE_ONLY : WN_WEIGHTS_WHOLE_MODEL;
-    int rc = archive  ? wn_model_save_keras_archive(&m, out)
+    int rc = archive    ? wn_model_save_keras_archive(&m, out)
+             : h5_model ? wn_model_save_h5_model(&m, out)
              : keras3 ? wn_model_weights_save_keras3(&m, out, scope)
                       : wn_model_weights_save(&m, out, scope);
     if (rc == WN_OK) rc = verify(&m, model_arch, out, backbone_only);
@@ -232,7 +240,10 @@ int cmd_export(int argc, char **argv) {
         return 1;
     }
     printf("wrote %s: %s%s (%s, %d classes), %zu weights, read back bit-exactly\n", out,
-           archive ? "Keras 3 .keras archive, " : keras3 ? "Keras 3 .weights.h5, " : "legacy h5, ",
+           archive    ? "Keras 3 .keras archive, "
+           : h5_model ? "legacy h5 with model_config, "
+           : keras3   ? "Keras 3 .weights.h5, "
+                      : "legacy h5, ",
            backbone_only ? "backbone only, Keras notop layout"
                          : "whole model, Keras get_model() layout",
            m.backbone->keras_name, m.num_classes,

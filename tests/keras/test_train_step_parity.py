@@ -40,7 +40,17 @@ def ours_by_name(path, base_name):
     """{variable name: array} from a whole-model file (nested backbone + dense)."""
     out = {}
     with h5py.File(path, "r") as f:
-        for group in (base_name, "dense"):
+        if base_name not in f:
+            # MobileNetV2's Keras name carries the input size (mobilenetv2_1.00_64); the
+            # exported group has the 224 name (Keras loads nested models by position)
+            nested = [k for k in f if k != "dense" and len(f[k].attrs["weight_names"]) > 4]
+            if len(nested) == 1:
+                f_nested = nested[0]
+                for w in f[f_nested].attrs["weight_names"]:
+                    w = w.decode() if isinstance(w, bytes) else w
+                    out[(base_name, w)] = f[f_nested][w][()]
+                base_name = None
+        for group in ((base_name, "dense") if base_name else ("dense",)):
             g = f[group]
             for w in g.attrs["weight_names"]:
                 w = w.decode() if isinstance(w, bytes) else w

@@ -89,6 +89,21 @@ static int h5_path_exists(hid_t loc, const char *path) {
     return 1;
 }
 
+/* A layer name usable as a group path: Keras's names may hold '/' (DenseNet's
+ * "conv1/conv", a group conv inside a group conv1, as h5py writes it), but no
+ * component may be empty, "." or "..", so a name never leaves the file's root. */
+static int h5_layer_name_ok(const char *name) {
+    if (!name || !name[0]) return 0;
+    const char *p = name;
+    for (;;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return 0;
+        if (!p[n]) return 1;
+        p += n + 1;
+    }
+}
+
 /* Describes an HDF5 datatype for messages ("float32", "int64", "string", ...). */
 static wn_h5_dtype h5_dtype_describe(hid_t type, char *desc, size_t desc_size) {
     H5T_class_t cls = H5Tget_class(type);
@@ -359,7 +374,7 @@ static int file_index(wn_h5_file *f) {
             if (!strcmp(f->layers[j].name, l->name))
                 return wn_fail("%s: layer_names lists '%s' twice (damaged file)", f->path,
                                l->name);
-        if (!l->name[0] || strchr(l->name, '/') || !h5_path_exists(root, l->name))
+        if (!h5_layer_name_ok(l->name) || !h5_path_exists(root, l->name))
             return wn_fail("%s: layer_names lists '%s' but the file has no group for it "
                            "(damaged or incomplete file)",
                            f->path, l->name);
@@ -806,8 +821,7 @@ static void sort_by_name(const wn_h5_out_layer *layers, int *order, int n) {
 static int check_layers(const char *path, const wn_h5_out_layer *layers, int n_layers) {
     for (int i = 0; i < n_layers; i++) {
         const wn_h5_out_layer *l = &layers[i];
-        if (!l->name || !l->name[0] || strchr(l->name, '/') || !strcmp(l->name, ".") ||
-            !strcmp(l->name, "top_level_model_weights"))
+        if (!h5_layer_name_ok(l->name) || !strcmp(l->name, "top_level_model_weights"))
             return wn_fail("%s: invalid layer name '%s'", path, l->name ? l->name : "(null)");
         for (int j = 0; j < i; j++)
             if (!strcmp(layers[j].name, l->name))

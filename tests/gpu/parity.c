@@ -146,7 +146,7 @@ void parity_compare(parity_suite *s, const char *op, const char *shape, pbuf *b,
     if (why[0]) {
         s->fails++;
         printf("FAIL %-24s %-44s [%s] %s\n", op, shape, s->precision, why);
-    } else {
+    } else if (!s->quiet) {
         printf("ok   %-24s %-44s [%s] err %.2e (tol %.0e)\n", op, shape, s->precision, err, tol);
     }
     fflush(stdout);

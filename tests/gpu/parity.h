@@ -28,6 +28,7 @@ typedef struct parity_suite {
     double tol_elementwise; /* our kernels: float32 arithmetic everywhere */
     int quick;              /* small shapes only (compute-sanitizer runs) */
     const char *filter;     /* run only ops whose name contains this, or NULL */
+    int quiet;              /* print failures only (wastenet selftest's table) */
     int cases, fails;
     double worst_ratio;     /* largest error / tolerance seen */
     char worst_case[200];

@@ -56,6 +56,7 @@ rows() { grep -v '^#' "$1/summary.txt" | cut -c1-28 | sed 's/ *$//'; }
 check "$work/full" --deadline 90
 expected="libraries
 environment
+selftest
 parity: ops
 parity: model fp32
 parity: model tf32
@@ -72,7 +73,7 @@ else
     cat "$work/full/summary.txt" "$work/full.stdout"
 fi
 n_logs=$(grep -c '^===== .*: exit ' "$work/full/steps.log")
-[ "$n_logs" -ge 8 ] && pass "steps.log holds $n_logs steps' output" || fail "steps.log holds $n_logs steps' output"
+[ "$n_logs" -ge 9 ] && pass "steps.log holds $n_logs steps' output" || fail "steps.log holds $n_logs steps' output"
 
 # 3. + 4. killed mid-run
 killed_run() { # SIGNAL OUT_DIR PATTERN: starts a rehearsal in its own process group,

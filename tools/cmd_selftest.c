@@ -10,10 +10,17 @@
  * --backend cuda: TF32 (convolutions/Dense <= 1e-3, our kernels <= 1e-5) and FP32
  *   (convolutions/Dense <= 1e-5), deterministic cuDNN algorithms (a failure replays
  *   with --seed); --backend cpu: a second CPU backend, every result bit-identical
- *   (the harness checking itself). The whole-model checks stay in
- *   tests/gpu/test_gpu_model (they need more than a minute on a CPU reference).
- * Exit: 0 all passed, 1 a failure or no usable backend, 2 bad usage. */
+ *   (the harness checking itself).
+ * Then a small model: EfficientNet-Lite0 at 64x64, batch 2, random weights, fine-tune
+ * boundary 0 (backward through every layer): logits of an inference forward, the
+ * loss and every weight gradient of one training step (no augmentation, no
+ * dropout randomness beyond a fixed seed), normwise against the CPU: fp32 <= 1e-4
+ * outputs / 1e-3 gradients, tf32 <= 2e-2 / 5e-2 (tests/gpu/test_gpu_model's bounds,
+ * which also cover InceptionResNetV2, the Adam step and host staging).
+ * Exit: 0 all passed, 1 a failure or no usable backend, 2 bad usage. Under a minute
+ * (the CPU reference of the model is the slow part: about a second on 2 cores). */
 #include <getopt.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +30,8 @@
 #include "engine/backend.h"
 #include "engine/backend_cuda.h"
 #include "engine/error.h"
+#include "engine/executor.h"
+#include "engine/model.h"
 #include "tests/gpu/parity.h"
 #include "tools/bench_clock.h"
 #include "tools/commands.h"
@@ -50,6 +59,85 @@ static const family families[] = {
     {"dropout", parity_dropout, 0},    {"softmax_xent", parity_softmax_xent, 0},
     {"adam", parity_adam, 0},          {"augment", parity_augment, 0},
 };
+
+/* ---------------------------------------------------------------- small model */
+
+typedef struct model_run {
+    float logits[2 * 6];
+    float loss;
+    float *grads;
+} model_run;
+
+/* params0 holds the weights then the BN statistics, restored before and after. */
+static int run_model(wn_model *m, const float *params0, wn_backend *be, const uint8_t *images,
+                     model_run *r) {
+    memcpy(m->params, params0, m->graph.n_params * sizeof(float));
+    memcpy(m->stats, params0 + m->graph.n_params, m->graph.n_stats * sizeof(float));
+    size_t nt = wn_model_trainable_count(m);
+    r->grads = malloc((nt ? nt : 1) * sizeof(float));
+    if (!r->grads) return wn_fail("out of memory");
+    const int32_t labels[2] = {1, 4};
+    wn_executor *ex = NULL;
+    int rc = WN_ERR;
+    if (wn_executor_create(&ex, m, be, 2, 0) == WN_OK &&
+        wn_executor_forward(ex, images, 2, 0, NULL, NULL, 0) == WN_OK &&
+        wn_executor_read_output(ex, m->logits_layer, r->logits) == WN_OK &&
+        wn_executor_train_step(ex, images, labels, 2, NULL, NULL, 7, 1e-3f, &r->loss, NULL) ==
+            WN_OK &&
+        wn_executor_read_grads(ex, r->grads) == WN_OK)
+        rc = WN_OK;
+    if (ex) wn_executor_destroy(ex);
+    memcpy(m->params, params0, m->graph.n_params * sizeof(float));
+    memcpy(m->stats, params0 + m->graph.n_params, m->graph.n_stats * sizeof(float));
+    return rc;
+}
+
+/* Normwise relative error; INFINITY on a non-finite value. */
+static double rel_err(const float *ref, const float *got, size_t n) {
+    double d2 = 0.0, r2 = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i])) return INFINITY;
+        double d = (double)got[i] - ref[i];
+        d2 += d * d, r2 += (double)ref[i] * ref[i];
+    }
+    return r2 > 0 ? sqrt(d2 / r2) : sqrt(d2);
+}
+
+/* One table row: the model on `be` against `ref` (the CPU's run). */
+static int model_row(wn_model *m, const float *params0, wn_backend *be, const uint8_t *images,
+                     const model_run *ref, const char *prec, double tol_out, double tol_grad) {
+    double t = bench_now_s();
+    model_run got = {0};
+    int ok = run_model(m, params0, be, images, &got) == WN_OK;
+    double ms = (bench_now_s() - t) * 1e3;
+    if (!ok) {
+        printf("%-14s %-6s %6s %6s %12s %8.1f  FAIL: %s\n", "model lite0", prec, "-", "-", "-", ms,
+               wn_last_error());
+        free(got.grads);
+        return 1;
+    }
+    size_t nt = wn_model_trainable_count(m);
+    double e[3] = {rel_err(ref->logits, got.logits, 12), rel_err(&ref->loss, &got.loss, 1),
+                   rel_err(ref->grads, got.grads, nt)};
+    double tol[3] = {tol_out, tol_out, tol_grad}, worst = 0.0;
+    int failed = 0;
+    for (int i = 0; i < 3; i++) {
+        int bad = tol[i] == 0.0 ? e[i] != 0.0 : !(e[i] <= tol[i]);
+        failed += bad;
+        double ratio = tol[i] > 0 ? e[i] / tol[i] : (e[i] == 0.0 ? 0.0 : INFINITY);
+        if (!(ratio <= worst)) worst = ratio;
+    }
+    char w[32];
+    if (tol_out == 0.0) snprintf(w, sizeof w, "%s", failed ? "-" : "exact");
+    else snprintf(w, sizeof w, "%.0f%%", worst * 100.0);
+    printf("%-14s %-6s %6d %6d %12s %8.1f  %s", "model lite0", prec, 3, failed, w, ms,
+           failed ? "FAIL" : "ok");
+    if (failed)
+        printf(" (logits %.2e, loss %.2e, gradients %.2e)", e[0], e[1], e[2]);
+    printf("\n");
+    free(got.grads);
+    return failed;
+}
 
 static wn_backend *open_under_test(const char *backend, wn_precision p) {
     if (!strcmp(backend, "cpu")) return wn_backend_cpu();
@@ -133,6 +221,50 @@ int cmd_selftest(int argc, char **argv) {
             fflush(stdout);
         }
         be->destroy(be);
+    }
+
+    /* the small model */
+    wn_model m;
+    uint8_t images[2 * 64 * 64 * 3];
+    uint64_t px = seed | 1;
+    for (size_t i = 0; i < sizeof images; i++) {
+        px ^= px << 13, px ^= px >> 7, px ^= px << 17;
+        images[i] = (uint8_t)(px >> 56);
+    }
+    if (wn_model_create(&m, "efficientnet_lite0", 64, 64, 6, seed) != WN_OK ||
+        wn_model_set_fine_tune(&m, 0) != WN_OK) {
+        printf("%-14s FAIL: %s\n", "model lite0", wn_last_error());
+        fails++;
+    } else {
+        float *params0 = malloc((m.graph.n_params + m.graph.n_stats) * sizeof(float));
+        model_run ref = {0};
+        if (!params0) {
+            fails++;
+        } else {
+            memcpy(params0, m.params, m.graph.n_params * sizeof(float));
+            memcpy(params0 + m.graph.n_params, m.stats, m.graph.n_stats * sizeof(float));
+            if (run_model(&m, params0, cpu, images, &ref) != WN_OK) {
+                printf("%-14s FAIL: CPU reference: %s\n", "model lite0", wn_last_error());
+                fails++;
+            } else {
+                static const double tol_out[2] = {2e-2, 1e-4}, tol_grad[2] = {5e-2, 1e-3};
+                for (int r = 0; r < n_runs; r++) {
+                    wn_backend *be = open_under_test(backend, runs[r].p);
+                    if (!be) {
+                        printf("%-14s %-6s FAIL: %s\n", "model lite0", runs[r].name,
+                               wn_last_error());
+                        fails++;
+                        continue;
+                    }
+                    cases += 3;
+                    fails += model_row(&m, params0, be, images, &ref, self ? "cpu" : runs[r].name,
+                                       self ? 0.0 : tol_out[r], self ? 0.0 : tol_grad[r]);
+                    be->destroy(be);
+                }
+            }
+        }
+        free(ref.grads), free(params0);
+        wn_model_free(&m);
     }
     cpu->destroy(cpu);
     printf("\n%d comparisons, %d failed, %.1f s: %s\n", cases, fails, bench_now_s() - t0,

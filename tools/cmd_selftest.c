@@ -17,7 +17,8 @@
  * dropout randomness beyond a fixed seed), normwise against the CPU: fp32 <= 1e-4
  * outputs / 1e-3 gradients, tf32 <= 2e-2 / 5e-2 (tests/gpu/test_gpu_model's bounds,
  * which also cover InceptionResNetV2, the Adam step and host staging).
- * Exit: 0 all passed, 1 a failure or no usable backend, 2 bad usage. Under a minute
+ * Exit: 0 all passed, 1 a failure, 2 bad usage, 77 no usable CUDA GPU (nothing was
+ * checked: a driver/runtime mismatch, no GPU, a build without CUDA). Under a minute
  * (the CPU reference of the model is the slow part: about a second on 2 cores). */
 #include <getopt.h>
 #include <math.h>
@@ -42,7 +43,7 @@ static void usage(FILE *out) {
             "Checks every op of a backend against the CPU backend on small shapes and\n"
             "prints one row per op family (seconds). --backend cuda (default): TF32 and\n"
             "FP32; cpu: the CPU against itself, bit for bit. --verbose: every comparison.\n"
-            "Exit 0 when all passed.\n");
+            "Exit 0 when all passed, 1 on a failure, 77 when no CUDA GPU is usable.\n");
 }
 
 typedef struct family {
@@ -175,6 +176,13 @@ int cmd_selftest(int argc, char **argv) {
         return 2;
     }
     int self = !strcmp(backend, "cpu");
+    if (!self && !wn_cuda_available()) {
+        wn_backend *probe = wn_backend_cuda(0, WN_PRECISION_TF32);
+        printf("wastenet selftest: no usable CUDA GPU, nothing checked (%s)\n",
+               probe ? "?" : wn_last_error());
+        if (probe) probe->destroy(probe);
+        return 77;
+    }
     wn_backend *cpu = wn_backend_cpu();
     if (!cpu) {
         fprintf(stderr, "wastenet selftest: CPU backend: %s\n", wn_last_error());

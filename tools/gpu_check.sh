@@ -69,7 +69,7 @@ out=${OUT:-$root/gpu_check_out}
 mkdir -p "$out" || { echo "gpu_check: cannot create $out" >&2; exit 1; }
 summary=$out/summary.txt
 steps_log=$out/steps.log
-work=$(mktemp -d /tmp/wn_gpu_check.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/wn_gpu_check.XXXXXX") # binaries, libraries, step logs
 : >"$summary"
 : >"$steps_log"
 t0=$(date +%s)
@@ -111,6 +111,7 @@ left() { echo $((t_end - $(date +%s))); }
 on_signal() {
     [ -n "$current" ] && row "$current" CUT "killed by a signal"
     row "(the rest)" "NOT RUN" "killed by a signal after $(($(date +%s) - t0)) s"
+    rm -rf "$work"
     exit 3
 }
 trap on_signal TERM INT HUP

@@ -23,6 +23,12 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$build/gpu_rehearsal
 bundle=$work/bundle
 mkdir -p "$work"
+# gpu_check's own work folders (~100 MB of extracted libraries each; a SIGKILL leaves
+# one behind) go here and are removed at the end
+export TMPDIR=$work/tmp
+rm -rf "$TMPDIR"
+mkdir -p "$TMPDIR"
+trap 'rm -rf "$TMPDIR"' EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok:   $*"; }

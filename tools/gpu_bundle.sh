@@ -41,9 +41,10 @@ while [ $# -gt 0 ]; do
 done
 targets=(wastenet test_gpu_ops test_gpu_model)
 
+exclude=$(git rev-parse --git-path info/exclude)
+mkdir -p "$(dirname "$exclude")"
+grep -qx '/.gpu_bundle/' "$exclude" 2>/dev/null || echo '/.gpu_bundle/' >>"$exclude"
 if [ -z "$build" ]; then
-    exclude=$(git rev-parse --git-path info/exclude)
-    grep -qx '/.gpu_bundle/' "$exclude" 2>/dev/null || echo '/.gpu_bundle/' >>"$exclude"
     build="build-gpu-bundle"
     cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" >/dev/null
     cmake --build "$build" -j "${JOBS:-2}" --target "${targets[@]}"

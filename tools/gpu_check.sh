@@ -4,6 +4,8 @@
 # a kill:
 #   libraries    every binary's shared libraries resolve (`ldd ... | grep 'not found'`)
 #   environment  card, driver, toolkit, commit
+#   selftest                `wastenet selftest --backend cuda`: every op, quick shapes,
+#                           from the binary itself (seconds)
 #   parity: ops             tests/gpu/test_gpu_ops (every backend op, TF32 and FP32)
 #   parity: model fp32/tf32 tests/gpu/test_gpu_model (forward, one training step)
 #   bench wastenet ft=500   `wastenet bench` IRV2 320x320 batch 64, --fine-tune-at 500
@@ -67,7 +69,7 @@ out=${OUT:-$root/gpu_check_out}
 mkdir -p "$out" || { echo "gpu_check: cannot create $out" >&2; exit 1; }
 summary=$out/summary.txt
 steps_log=$out/steps.log
-work=$(mktemp -d /tmp/wn_gpu_check.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/wn_gpu_check.XXXXXX") # binaries, libraries, step logs
 : >"$summary"
 : >"$steps_log"
 t0=$(date +%s)
@@ -109,6 +111,7 @@ left() { echo $((t_end - $(date +%s))); }
 on_signal() {
     [ -n "$current" ] && row "$current" CUT "killed by a signal"
     row "(the rest)" "NOT RUN" "killed by a signal after $(($(date +%s) - t0)) s"
+    rm -rf "$work"
     exit 3
 }
 trap on_signal TERM INT HUP
@@ -281,6 +284,13 @@ need() { # name exe: a row and 1 when the binary is missing
     row "$1" n/a "not built"
     return 1
 }
+
+name="selftest"
+if need "$name" "$wn"; then
+    sb=cuda
+    [ $rehearse = 1 ] && sb=cpu
+    run_step "$name" 60 10 "${wn_env[@]}" "$wn" selftest --backend "$sb" && test_row "$name"
+fi
 
 ops_args=()
 [ $quick = 1 ] && ops_args=(--quick)

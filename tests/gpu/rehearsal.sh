@@ -11,6 +11,8 @@
 #      the check still runs, and after a SIGKILL (no trap can run) the rows written
 #      so far are all there;
 #   4. a SIGTERM mid-run: the interrupted step is reported CUT, the rest NOT RUN;
+#   6. (not a rehearsal) nvidia-smi lists a GPU the binaries cannot use: every exit
+#      77 reads FAIL and the check exits 1;
 #   5. a scaled-down deadline (3 s): the steps it leaves no time for are NOT RUN and
 #      the exit code says incomplete (3), not pass; in the same run a broken xz
 #      (the Python tarfile fallback extracts) and cuDNN in an `nvidia` wheel package
@@ -21,6 +23,12 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$build/gpu_rehearsal
 bundle=$work/bundle
 mkdir -p "$work"
+# gpu_check's own work folders (~100 MB of extracted libraries each; a SIGKILL leaves
+# one behind) go here and are removed at the end
+export TMPDIR=$work/tmp
+rm -rf "$TMPDIR"
+mkdir -p "$TMPDIR"
+trap 'rm -rf "$TMPDIR"' EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok:   $*"; }
@@ -56,6 +64,7 @@ rows() { grep -v '^#' "$1/summary.txt" | cut -c1-28 | sed 's/ *$//'; }
 check "$work/full" --deadline 90
 expected="libraries
 environment
+selftest
 parity: ops
 parity: model fp32
 parity: model tf32
@@ -72,7 +81,7 @@ else
     cat "$work/full/summary.txt" "$work/full.stdout"
 fi
 n_logs=$(grep -c '^===== .*: exit ' "$work/full/steps.log")
-[ "$n_logs" -ge 8 ] && pass "steps.log holds $n_logs steps' output" || fail "steps.log holds $n_logs steps' output"
+[ "$n_logs" -ge 9 ] && pass "steps.log holds $n_logs steps' output" || fail "steps.log holds $n_logs steps' output"
 
 # 3. + 4. killed mid-run
 killed_run() { # SIGNAL OUT_DIR PATTERN: starts a rehearsal in its own process group,
@@ -143,6 +152,24 @@ if grep -q "LD_LIBRARY_PATH=.*$fake/site/nvidia/cudnn/lib" "$work/deadline/steps
     pass "the nvidia wheel's library folder (from nvidia.__path__) is on the path"
 else
     fail "the nvidia wheel's library folder is not on LD_LIBRARY_PATH"
+fi
+
+# 6. not a rehearsal, on a machine whose nvidia-smi lists a GPU that the binaries
+# cannot use (here: there is none; a driver/runtime mismatch looks the same): every
+# exit 77 must read FAIL, and the check must exit 1, never pass or skip
+printf '#!/bin/sh\necho "NVIDIA H200 (fake), 143771 MiB, 580.00"\n' >"$fake/bin/nvidia-smi"
+chmod +x "$fake/bin/nvidia-smi"
+rm -f "$fake/bin/xz"
+rm -rf "$work/listed"
+PATH=$fake/bin:$PATH OUT=$work/listed WN_GPU_BUNDLE=$bundle "$root/tools/gpu_check.sh" --quick \
+    --deadline 120 >"$work/listed.stdout" 2>&1
+rc=$?
+if [ "$rc" = 1 ] && grep -qE '^selftest +FAIL +exit 77' "$work/listed/summary.txt" &&
+    ! grep -qE '^[^#]\S*( \S+)* +SKIP ' "$work/listed/summary.txt"; then
+    pass "GPU listed but unusable: exit 1, every exit 77 a FAIL, no SKIP"
+else
+    fail "GPU listed but unusable: exit $rc, summary:"
+    cat "$work/listed/summary.txt"
 fi
 
 echo "rehearsal: $failures failed, $(($(date +%s) - t)) s"

@@ -35,7 +35,7 @@
 #include "engine/backends/cuda/backend_cuda.h"
 #include "tests/common/backend_table.h"
 #include "tests/common/check.h"
-#include "tests/gpu/parity.h"
+#include "engine/runtime/parity.h"
 
 /* The comparison must be able to fail: a value off by 1%, a NaN, and an overwritten
  * guard are each caught (checked on every run, GPU or not). */

@@ -30,6 +30,7 @@ static const wn_command wn_commands[] = {
     {"bench-ops", "time a backend's convolutions on a backbone's shapes, or the op cases", cmd_bench_ops},
     {"summary", "the model's layers, parameters and FLOPs, like Keras's summary()", cmd_summary},
     {"bench", "time full training steps (forward, backward, Adam) of a model", cmd_bench},
+    {"selftest", "check a backend's ops against the CPU backend (--backend cuda)", cmd_selftest},
 };
 static const int wn_command_count = (int)(sizeof wn_commands / sizeof wn_commands[0]);
 

@@ -1,4 +1,4 @@
-/* tests/gpu/parity.h — the harness of the GPU parity suite (the parity mode of the op
+/* engine/runtime/parity.h — the harness of the GPU parity suite (the parity mode of the op
  * cases, engine/runtime/op_cases.h, in the style of ggml's test-backend-ops): a pair
  * of backends (CPU = answer key, CUDA = under test), paired
  * buffers that live on both, NaN poisoning of outputs, sentinel guards around every
@@ -30,6 +30,7 @@ typedef struct parity_suite {
     int quick;              /* small shapes only (compute-sanitizer runs) */
     int silent;             /* 1: print failures only; 2: print nothing */
     const char *filter;     /* run only ops whose name contains this, or NULL */
+    int quiet;              /* print failures only (wastenet selftest's table) */
     int cases, fails;
     double worst_ratio;     /* largest error / tolerance seen */
     char worst_case[200];

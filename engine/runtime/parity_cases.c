@@ -1,4 +1,4 @@
-/* tests/gpu/parity_cases.c — the parity mode of the op cases (engine/runtime/op_cases.h):
+/* engine/runtime/parity_cases.c — the parity mode of the op cases (engine/runtime/op_cases.h):
  * each case marked WN_OPC_PARITY runs on the CPU backend (the answer key) and on the
  * backend under test with the same input bytes; every output is compared
  * (parity_compare_host) at the case's tolerance class: the suite's matrix-op
@@ -16,7 +16,7 @@
 
 #include "engine/runtime/op_cases.h"
 #include "host/base/error.h"
-#include "tests/gpu/parity.h"
+#include "engine/runtime/parity.h"
 
 static double tol_of(const parity_suite *s, wn_opc_tol t) {
     return t == WN_OPC_TOL_MATMUL ? s->tol_matmul : t == WN_OPC_TOL_EXACT ? 0.0 : s->tol_elementwise;

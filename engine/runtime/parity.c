@@ -1,5 +1,5 @@
-/* tests/gpu/parity.c — the harness of the GPU parity suite (see parity.h). */
-#include "tests/gpu/parity.h"
+/* engine/runtime/parity.c — the harness of the GPU parity suite (see parity.h). */
+#include "engine/runtime/parity.h"
 #include "host/base/rng.h"
 
 #include <math.h>
@@ -149,7 +149,7 @@ void parity_compare_host(parity_suite *s, const char *op, const char *shape, con
     if (why[0]) {
         s->fails++;
         if (s->silent < 2) printf("FAIL %-24s %-44s [%s] %s\n", op, shape, s->precision, why);
-    } else if (!s->silent) {
+    } else if (!s->silent && !s->quiet) {
         printf("ok   %-24s %-44s [%s] err %.2e (tol %.0e)\n", op, shape, s->precision, err, tol);
     }
     fflush(stdout);

@@ -150,7 +150,7 @@ int wn_fine_tune_parse(const char *s, int *fine_tune_at) {
     char *end;
     long v = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0' || v < 0 || v > 100000)
-        return wn_fail("--fine-tune-at '%s': expected none, all or a layer index >= 0", s);
+        return wn_fail("--fine-tune-at %s: expected none, all or a layer index >= 0", s);
     *fine_tune_at = (int)v;
     return WN_OK;
 }
@@ -172,7 +172,7 @@ int wn_fine_tune_resolve(const wn_graph *g, int first, int count, const char *s,
             return WN_OK;
         }
     }
-    return wn_fail("--fine-tune-at '%s': expected none, all, a layer index, or a layer or "
+    return wn_fail("--fine-tune-at %s: expected none, all, a layer index, or a layer or "
                    "block name of the backbone (no layer is named '%s' or starts with "
                    "'%s_' or '%s/'; `wastenet summary --expand` lists them)",
                    s, s, s, s);

@@ -476,8 +476,8 @@ int wn_exec_fit_check(wn_backend *be, const wn_model *m, const wn_plan *p, size_
     if (s.needed <= available) return WN_OK;
     int largest = 0;
     if (wn_exec_largest_batch(be, m, p->flags, available, p->batch - 1, &largest) != WN_OK)
-        return wn_fail_context("out of %s memory; finding the largest batch that fits: ",
-                               be->name);
+        return wn_fail_context("out of %s; finding the largest batch that fits: ",
+                               be->kind == WN_BACKEND_CUDA ? "GPU memory" : "memory (RAM)");
     char boundary[32];
     if (m->fine_tune_at == WN_FINE_TUNE_NONE) snprintf(boundary, sizeof boundary, "none");
     else snprintf(boundary, sizeof boundary, "%d", m->fine_tune_at);
@@ -495,11 +495,12 @@ int wn_exec_fit_check(wn_backend *be, const wn_model *m, const wn_plan *p, size_
                        s.buf[WN_EXEC_BUF_ADAM_V].bytes;
     size_t arena = s.buf[WN_EXEC_BUF_ARENA].bytes;
     size_t rest = s.fixed + s.planned - weights - optimizer - arena;
-    return wn_fail("out of %s memory: %s at %dx%d, batch %d, fine-tune-at %s needs %.0f MiB "
+    return wn_fail("out of %s on %s: %s at %dx%d, batch %d, fine-tune-at %s needs %.0f MiB "
                    "(activations and gradients %.0f, weights %.0f, gradients and Adam state "
                    "%.0f, images and the rest %.0f, per-op scratch %.0f, reserve %.0f) but "
                    "%.0f MiB are free; %s",
-                   be->name, m->backbone->name, m->image_h, m->image_w, p->batch, boundary,
+                   be->kind == WN_BACKEND_CUDA ? "GPU memory" : "memory (RAM)", be->name,
+                   m->backbone->name, m->image_h, m->image_w, p->batch, boundary,
                    mib(s.needed), mib(arena), mib(weights), mib(optimizer), mib(rest),
                    mib(s.scratch), mib(be->reserve_bytes), mib(available), advice);
 }

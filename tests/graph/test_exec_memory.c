@@ -109,6 +109,7 @@ static void small_gpu_make(void) {
     small_gpu = *real;
     small_gpu.ops = &small_gpu_ops;
     small_gpu.name = "small-gpu";
+    small_gpu.kind = WN_BACKEND_CUDA; /* its messages speak of GPU memory */
     small_gpu.upload_slots = 2;
     small_gpu.alloc_align = 256;
     small_gpu.reserve_bytes = (size_t)256 << 20;
@@ -222,7 +223,7 @@ static void check_search(const wn_model *m, const char *what, int max_batch) {
     snprintf(want, sizeof want, "the largest batch that fits is %d: use --batch %d", target,
              target);
     const char *msg = wn_last_error();
-    int named = refused && strstr(msg, want) && strstr(msg, "out of small-gpu memory");
+    int named = refused && strstr(msg, want) && strstr(msg, "out of GPU memory on small-gpu");
     snprintf(label, sizeof label, "%s: refusal names batch %d", what, target);
     expect(named, "%-58s (%.0f, %.0f)", label, (double)refused, (double)target);
     if (refused) printf("     message: %s\n", msg);

@@ -430,8 +430,8 @@ def test_bounds(tmp, data):
     check(not os.path.exists(runs), "no run folder (nor --runs) created by a refused option")
     # the real limit of --batch on the CPU: activations that cannot fit in the RAM
     r = run(train_args(data, runs, "big", extra=["--image-size", "2048", "--batch", "65536"]))
-    check(r.returncode == 1 and "batch 65536 at 2048x2048 needs" in err(r)
-          and "MiB of RAM: use --batch" in err(r) and not run_dirs(runs, "big"),
+    check(r.returncode == 1 and "out of memory (RAM)" in err(r) and "batch 65536" in err(r)
+          and "the largest batch that fits is" in err(r) and not run_dirs(runs, "big"),
           f"--batch beyond the RAM: refused before any image is decoded, with the batch that "
           f"fits: {tail(err(r))}")
 

@@ -2,10 +2,13 @@
  * member_options.h). */
 #include "tools/cli/member_options.h"
 
+#include "tools/cli/option_bounds.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
 int wn_members_add_weights(wn_members *m, const char *cmd, const char *value) {
+    if (wn_opt_path(cmd, "--weights", value)) return 2;
     if (m->n == WN_MAX_ENSEMBLE) {
         fprintf(stderr, "wastenet %s: --weights %s: at most %d models in an ensemble\n", cmd,
                 value, WN_MAX_ENSEMBLE);

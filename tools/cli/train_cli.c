@@ -580,11 +580,12 @@ static int run_phase(session *s, const char *phase, const char *title, int index
 
 static void session_close(session *s) {
     if (s->ex) wn_executor_destroy(s->ex);
-    wn_backend_destroy(s->be);
     if (s->have_model) wn_model_free(&s->model);
+    /* The loaders first: their staging buffers came from the backend's host_alloc. */
     if (s->train) wn_loader_close(s->train);
     if (s->val) wn_loader_close(s->val);
     if (s->test) wn_loader_close(s->test);
+    wn_backend_destroy(s->be);
     wn_dataset_free(&s->train_ds);
     wn_dataset_free(&s->val_ds);
     wn_dataset_free(&s->test_ds);

@@ -49,25 +49,57 @@ static int eval_stop_requested(const wn_eval_control *ctl) {
     return ctl && ctl->interrupt && *ctl->interrupt;
 }
 
+/* A detailed evaluation's outputs (each may be NULL), its batch buffers and its
+ * host sums. */
+typedef struct eval_detail {
+    const wn_model *m;
+    wn_confusion *cm;
+    float *probs;
+    int32_t *labels, *indices;
+    float *p, *z; /* [images * classes]: one batch's probabilities and logits */
+    double loss_sum;
+    long correct, seen;
+} eval_detail;
+
+static int eval_detail_alloc(eval_detail *d, int images) {
+    size_t per_batch = (size_t)images * (size_t)d->m->num_classes; /* a batch is at most this */
+    d->p = malloc((per_batch ? per_batch : 1) * sizeof *d->p);
+    d->z = malloc((per_batch ? per_batch : 1) * sizeof *d->z);
+    if (d->p && d->z) return WN_OK;
+    free(d->p), free(d->z);
+    d->p = d->z = NULL;
+    return wn_fail("evaluation: out of memory for %d images", images);
+}
+
+/* One batch: probabilities and logits read back, the loss and correct count summed
+ * on the host, the outputs filled at the images' places. */
+static int eval_batch_detailed(wn_executor *ex, eval_detail *d, const wn_batch *b) {
+    int k = d->m->num_classes;
+    int rc = wn_executor_predict(ex, b->pixels, b->count, d->p);
+    if (rc == WN_OK) rc = wn_executor_read_output(ex, d->m->logits_layer, d->z);
+    if (rc != WN_OK) return rc;
+    for (int i = 0; i < b->count; i++) {
+        const float *pi = d->p + (size_t)i * k;
+        int pred = wn_argmax(pi, k), y = b->labels[i];
+        d->loss_sum += sample_loss(d->z + (size_t)i * k, k, y);
+        d->correct += pred == y;
+        if (d->cm && (rc = wn_confusion_add(d->cm, y, pred)) != WN_OK) break;
+        if (d->probs) memcpy(d->probs + (size_t)(d->seen + i) * k, pi, (size_t)k * sizeof *pi);
+        if (d->labels) d->labels[d->seen + i] = y;
+        if (d->indices) d->indices[d->seen + i] = b->indices[i];
+    }
+    d->seen += b->count;
+    return rc;
+}
+
 int wn_evaluate_ctl(wn_executor *ex, const wn_model *m, wn_loader *ld,
                     const wn_eval_control *ctl, wn_eval_result *r, wn_confusion *cm,
                     float *probs, int32_t *labels, int32_t *indices) {
     memset(r, 0, sizeof *r);
-    int k = m->num_classes;
+    eval_detail d = {.m = m, .cm = cm, .probs = probs, .labels = labels, .indices = indices};
     int detailed = cm || probs || labels || indices;
-    float *p = NULL, *z = NULL;
-    if (detailed) {
-        size_t per_batch = (size_t)wn_loader_size(ld) * (size_t)k; /* a batch is at most this */
-        p = malloc((per_batch ? per_batch : 1) * sizeof *p);
-        z = malloc((per_batch ? per_batch : 1) * sizeof *z);
-        if (!p || !z) {
-            free(p), free(z);
-            return wn_fail("evaluation: out of memory for %d images", wn_loader_size(ld));
-        }
-    }
+    if (detailed && eval_detail_alloc(&d, wn_loader_size(ld)) != WN_OK) return WN_ERR;
     int rc = wn_loader_begin_epoch(ld, 0);
-    double loss_sum = 0;
-    long seen = 0, correct = 0;
     if (!detailed && rc == WN_OK) {
         double drop;
         long dc, ds;
@@ -83,38 +115,20 @@ int wn_evaluate_ctl(wn_executor *ex, const wn_model *m, wn_loader *ld,
             break;
         }
         batch++;
-        if (!detailed) {
-            rc = wn_executor_eval_batch(ex, b.pixels, b.labels, b.count, NULL, NULL);
-            if (rc == WN_OK && ctl && ctl->after_batch)
-                ctl->after_batch(ctl->hook_user, ctl->pass ? ctl->pass : "", ctl->epoch, batch);
-            continue;
-        }
-        rc = wn_executor_predict(ex, b.pixels, b.count, p);
-        if (rc == WN_OK) rc = wn_executor_read_output(ex, m->logits_layer, z);
-        if (rc != WN_OK) break;
-        for (int i = 0; i < b.count; i++) {
-            const float *pi = p + (size_t)i * k;
-            int pred = wn_argmax(pi, k), y = b.labels[i];
-            loss_sum += sample_loss(z + (size_t)i * k, k, y);
-            correct += pred == y;
-            if (cm && (rc = wn_confusion_add(cm, y, pred)) != WN_OK) break;
-            if (probs) memcpy(probs + (size_t)(seen + i) * k, pi, (size_t)k * sizeof *pi);
-            if (labels) labels[seen + i] = y;
-            if (indices) indices[seen + i] = b.indices[i];
-        }
-        seen += b.count;
+        rc = detailed ? eval_batch_detailed(ex, &d, &b)
+                      : wn_executor_eval_batch(ex, b.pixels, b.labels, b.count, NULL, NULL);
         if (rc == WN_OK && ctl && ctl->after_batch)
             ctl->after_batch(ctl->hook_user, ctl->pass ? ctl->pass : "", ctl->epoch, batch);
     }
     if (rc == WN_OK && got < 0) rc = WN_ERR;
-    if (rc == WN_OK && !detailed) rc = wn_executor_take_totals(ex, &loss_sum, &correct, &seen);
-    free(p), free(z);
+    if (rc == WN_OK && !detailed) rc = wn_executor_take_totals(ex, &d.loss_sum, &d.correct, &d.seen);
+    free(d.p), free(d.z);
     if (rc != WN_OK) return wn_fail_context("evaluating %d images: ", wn_loader_size(ld));
-    r->samples = seen;
-    r->correct = correct;
+    r->samples = d.seen;
+    r->correct = d.correct;
     /* Keras's Mean and MeanMetricWrapper divide float32 totals. */
-    r->loss = seen ? (double)(float)(loss_sum / (double)seen) : 0.0;
-    r->accuracy = seen ? (double)((float)correct / (float)seen) : 0.0;
+    r->loss = d.seen ? (double)(float)(d.loss_sum / (double)d.seen) : 0.0;
+    r->accuracy = d.seen ? (double)((float)d.correct / (float)d.seen) : 0.0;
     return WN_OK;
 }
 

@@ -197,7 +197,8 @@ typedef struct phase_run {
     wn_train_result *res;
     wn_adam_params adam;
     wn_early_stopping es;
-    wn_rng rng;             /* what a checkpoint records: the current epoch's start state */
+    wn_rng rng;             /* as a checkpoint records it: the state at the current
+                               epoch's start until its training is done, then the next's */
     wn_rng at_start, after_draws; /* the RNG before and after the current epoch's draws */
     float *best;            /* [n_train] best-weights snapshot (or phase-start weights) */
     float *adam_m, *adam_v; /* [n_train] host copies for checkpoints */

@@ -121,7 +121,8 @@ int wn_evaluate_ctl(wn_executor *ex, const wn_model *m, wn_loader *ld,
             ctl->after_batch(ctl->hook_user, ctl->pass ? ctl->pass : "", ctl->epoch, batch);
     }
     if (rc == WN_OK && got < 0) rc = WN_ERR;
-    if (rc == WN_OK && !detailed) rc = wn_executor_take_totals(ex, &d.loss_sum, &d.correct, &d.seen);
+    if (rc == WN_OK && !detailed)
+        rc = wn_executor_take_totals(ex, &d.loss_sum, &d.correct, &d.seen);
     free(d.p), free(d.z);
     if (rc != WN_OK) return wn_fail_context("evaluating %d images: ", wn_loader_size(ld));
     r->samples = d.seen;

@@ -114,6 +114,14 @@ void wn_progress_step(wn_progress *p, int current, double loss, double accuracy)
     redraw(p, line, 0);
 }
 
+int wn_progress_shows_steps(const wn_progress *p) { return p && p->bar && !p->silent; }
+
+void wn_progress_interrupted(wn_progress *p) {
+    if (!wn_progress_shows_steps(p)) return;
+    fputc('\n', p->out);
+    fflush(p->out);
+}
+
 double wn_progress_epoch_end(wn_progress *p, double loss, double accuracy, double val_loss,
                              double val_accuracy) {
     double now = p->clock(), seconds = now - p->t_start;

@@ -51,6 +51,15 @@ void wn_progress_epoch_begin(wn_progress *p, int epoch, int epochs, int steps);
 /* After step `current` (1-based): loss and accuracy are the epoch's running means. */
 void wn_progress_step(wn_progress *p, int current, double loss, double accuracy);
 
+/* 1 when the bar shows every step's running loss and accuracy (a bar that is not
+ * silent), so the caller computes them only then (each costs a device
+ * synchronisation); 0 otherwise, and for p NULL. */
+int wn_progress_shows_steps(const wn_progress *p);
+
+/* An epoch stopped part way (interruption): ends the bar's open line, so what is
+ * printed next starts on a line of its own. Lines mode has no open line. p may be NULL. */
+void wn_progress_interrupted(wn_progress *p);
+
 /* Ends the epoch's line with the training and validation figures; returns the
  * epoch's seconds (training and validation). */
 double wn_progress_epoch_end(wn_progress *p, double loss, double accuracy, double val_loss,

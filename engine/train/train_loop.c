@@ -16,6 +16,7 @@ void wn_train_options_default(wn_train_options *o) {
     o->phase = "train";
     o->epochs = 20;
     o->lr = 1e-3f;
+    o->beta_1 = 0.9f, o->beta_2 = 0.999f, o->epsilon = 1e-7f; /* Keras's Adam */
     o->augment = 1;
     o->rotation = 0.2f;
     o->early_stopping = 1;
@@ -60,25 +61,58 @@ static int eval_stop_requested(const wn_eval_control *ctl) {
     return ctl && ctl->interrupt && *ctl->interrupt;
 }
 
+/* A detailed evaluation's outputs (each may be NULL), its batch buffers and its
+ * host sums. */
+typedef struct eval_detail {
+    const wn_model *m;
+    wn_confusion *cm;
+    float *probs;
+    int32_t *labels, *indices;
+    float *p, *z; /* [images * classes]: one batch's probabilities and logits */
+    double loss_sum;
+    long correct, seen;
+} eval_detail;
+
+static int eval_detail_alloc(eval_detail *d, int images) {
+    size_t per_batch = (size_t)images * (size_t)d->m->num_classes; /* a batch is at most this */
+    d->p = malloc((per_batch ? per_batch : 1) * sizeof *d->p);
+    d->z = malloc((per_batch ? per_batch : 1) * sizeof *d->z);
+    if (d->p && d->z) return WN_OK;
+    free(d->p), free(d->z);
+    d->p = d->z = NULL;
+    return wn_fail("evaluation: out of memory for %d images", images);
+}
+
+/* One batch: probabilities and logits read back, the loss and correct count summed
+ * on the host, the outputs filled at the images' places. */
+static int eval_batch_detailed(wn_executor *ex, eval_detail *d, const wn_batch *b) {
+    int k = d->m->num_classes;
+    int rc = wn_executor_predict(ex, b->pixels, b->count, d->p);
+    if (rc == WN_OK) rc = wn_executor_read_output(ex, d->m->logits_layer, d->z);
+    if (rc != WN_OK) return rc;
+    for (int i = 0; i < b->count; i++) {
+        const float *pi = d->p + (size_t)i * k;
+        int pred = wn_argmax(pi, k), y = b->labels[i];
+        d->loss_sum += wn_sample_loss_logits(d->z + (size_t)i * k, k, y,
+                                             wn_executor_label_smoothing(ex));
+        d->correct += pred == y;
+        if (d->cm && (rc = wn_confusion_add(d->cm, y, pred)) != WN_OK) break;
+        if (d->probs) memcpy(d->probs + (size_t)(d->seen + i) * k, pi, (size_t)k * sizeof *pi);
+        if (d->labels) d->labels[d->seen + i] = y;
+        if (d->indices) d->indices[d->seen + i] = b->indices[i];
+    }
+    d->seen += b->count;
+    return rc;
+}
+
 int wn_evaluate_ctl(wn_executor *ex, const wn_model *m, wn_loader *ld,
                     const wn_eval_control *ctl, wn_eval_result *r, wn_confusion *cm,
                     float *probs, int32_t *labels, int32_t *indices) {
     memset(r, 0, sizeof *r);
-    int k = m->num_classes;
+    eval_detail d = {.m = m, .cm = cm, .probs = probs, .labels = labels, .indices = indices};
     int detailed = cm || probs || labels || indices;
-    float *p = NULL, *z = NULL;
-    if (detailed) {
-        size_t per_batch = (size_t)wn_loader_size(ld) * (size_t)k; /* a batch is at most this */
-        p = malloc((per_batch ? per_batch : 1) * sizeof *p);
-        z = malloc((per_batch ? per_batch : 1) * sizeof *z);
-        if (!p || !z) {
-            free(p), free(z);
-            return wn_fail("evaluation: out of memory for %d images", wn_loader_size(ld));
-        }
-    }
+    if (detailed && eval_detail_alloc(&d, wn_loader_size(ld)) != WN_OK) return WN_ERR;
     int rc = wn_loader_begin_epoch(ld, 0);
-    double loss_sum = 0;
-    long seen = 0, correct = 0;
     if (!detailed && rc == WN_OK) {
         double drop;
         long dc, ds;
@@ -94,38 +128,21 @@ int wn_evaluate_ctl(wn_executor *ex, const wn_model *m, wn_loader *ld,
             break;
         }
         batch++;
-        if (!detailed) {
-            rc = wn_executor_eval_batch(ex, b.pixels, b.labels, b.count, NULL, NULL);
-            if (rc == WN_OK && ctl && ctl->after_batch)
-                ctl->after_batch(ctl->hook_user, ctl->pass ? ctl->pass : "", ctl->epoch, batch);
-            continue;
-        }
-        rc = wn_executor_predict(ex, b.pixels, b.count, p);
-        if (rc == WN_OK) rc = wn_executor_read_output(ex, m->logits_layer, z);
-        if (rc != WN_OK) break;
-        for (int i = 0; i < b.count; i++) {
-            const float *pi = p + (size_t)i * k;
-            int pred = wn_argmax(pi, k), y = b.labels[i];
-            loss_sum += wn_sample_loss_logits(z + (size_t)i * k, k, y, wn_executor_label_smoothing(ex));
-            correct += pred == y;
-            if (cm && (rc = wn_confusion_add(cm, y, pred)) != WN_OK) break;
-            if (probs) memcpy(probs + (size_t)(seen + i) * k, pi, (size_t)k * sizeof *pi);
-            if (labels) labels[seen + i] = y;
-            if (indices) indices[seen + i] = b.indices[i];
-        }
-        seen += b.count;
+        rc = detailed ? eval_batch_detailed(ex, &d, &b)
+                      : wn_executor_eval_batch(ex, b.pixels, b.labels, b.count, NULL, NULL);
         if (rc == WN_OK && ctl && ctl->after_batch)
             ctl->after_batch(ctl->hook_user, ctl->pass ? ctl->pass : "", ctl->epoch, batch);
     }
     if (rc == WN_OK && got < 0) rc = WN_ERR;
-    if (rc == WN_OK && !detailed) rc = wn_executor_take_totals(ex, &loss_sum, &correct, &seen);
-    free(p), free(z);
+    if (rc == WN_OK && !detailed)
+        rc = wn_executor_take_totals(ex, &d.loss_sum, &d.correct, &d.seen);
+    free(d.p), free(d.z);
     if (rc != WN_OK) return wn_fail_context("evaluating %d images: ", wn_loader_size(ld));
-    r->samples = seen;
-    r->correct = correct;
+    r->samples = d.seen;
+    r->correct = d.correct;
     /* Keras's Mean and MeanMetricWrapper divide float32 totals. */
-    r->loss = seen ? (double)(float)(loss_sum / (double)seen) : 0.0;
-    r->accuracy = seen ? (double)((float)correct / (float)seen) : 0.0;
+    r->loss = d.seen ? (double)(float)(d.loss_sum / (double)d.seen) : 0.0;
+    r->accuracy = d.seen ? (double)((float)d.correct / (float)d.seen) : 0.0;
     return WN_OK;
 }
 
@@ -202,22 +219,75 @@ int wn_train_load_weights_from_checkpoint(wn_model *m, const char *path, int *st
     return rc;
 }
 
-/* The state the loop carries between epochs, besides the executor's. */
-typedef struct phase_state {
+/* ------------------------------------------------------------------ the phase's state */
+
+/* Loss and accuracy totals of (part of) an epoch, as the executor sums them. */
+typedef struct epoch_totals {
+    double loss_sum;
+    long correct, seen;
+} epoch_totals;
+
+/* An epoch's figures, as its line, history and early stopping see them. */
+typedef struct epoch_figures {
+    epoch_totals train;    /* the whole epoch's training totals */
+    double loss, accuracy; /* their per-sample means (float32, as Keras's metrics) */
+    double val_loss, val_accuracy;
+} epoch_figures;
+
+/* What follows an epoch. */
+typedef enum {
+    EPOCH_NEXT,   /* another epoch */
+    EPOCH_LAST,   /* the phase ends normally: phase_end runs */
+    PHASE_STOPPED /* interrupted inside an epoch or diverged: result and checkpoint are written */
+} epoch_outcome;
+
+/* One call of wn_train_phase: its inputs, the state it carries between epochs
+ * (besides the executor's) and the current epoch's draws. */
+typedef struct phase_run {
+    wn_executor *ex;
+    wn_model *m;
+    wn_loader *train, *val;
+    const wn_train_options *o;
+    wn_train_result *res;
+    wn_adam_params adam;
     wn_early_stopping es;
-    wn_rng rng;          /* at the start of the current epoch */
-    float *best;         /* [n_train] best-weights snapshot (or phase-start weights) */
+    wn_rng rng;             /* as a checkpoint records it: the state at the current
+                               epoch's start until its training is done, then the next's */
+    wn_rng at_start, after_draws; /* the RNG before and after the current epoch's draws */
+    float *best;            /* [n_train] best-weights snapshot (or phase-start weights) */
     float *adam_m, *adam_v; /* [n_train] host copies for checkpoints */
     size_t n_train;
-} phase_state;
+    int n_img, steps;       /* training images, steps per epoch */
+    uint8_t *flips;         /* [n_img] the current epoch's draws */
+    float *angles;          /* [n_img] */
+    uint64_t *dseeds;       /* [steps] dropout seeds */
+    int start_epoch, start_step; /* where this call starts (a checkpoint's place) */
+    epoch_totals part;      /* the resumed epoch's totals of its steps before start_step */
+    int per_step;           /* the bar shows each step's loss and accuracy */
+    int ended_before;       /* resumed a phase that had already ended */
+    long steps_this_call;
+} phase_run;
 
-static int save_checkpoint(wn_executor *ex, wn_model *m, const wn_train_options *o,
-                           phase_state *st, int epoch, int step, wn_phase_status status,
-                           double part_loss, long part_correct, long part_seen) {
+static void phase_run_free(phase_run *r) {
+    free(r->best), free(r->adam_m), free(r->adam_v);
+    free(r->flips), free(r->angles), free(r->dseeds);
+}
+
+static int take_totals(wn_executor *ex, epoch_totals *t) {
+    return wn_executor_take_totals(ex, &t->loss_sum, &t->correct, &t->seen);
+}
+
+/* ------------------------------------------------------------------ checkpoints, snapshots */
+
+/* `part`: the totals of the steps done in `epoch` (NULL: none). */
+static int save_checkpoint(phase_run *r, int epoch, int step, wn_phase_status status,
+                           const epoch_totals *part) {
+    const wn_train_options *o = r->o;
+    const wn_model *m = r->m;
     if (!o->checkpoint) return WN_OK;
     long t = 0;
-    if (wn_executor_download_weights(ex) != WN_OK ||
-        wn_executor_get_adam(ex, st->adam_m, st->adam_v, &t) != WN_OK)
+    if (wn_executor_download_weights(r->ex) != WN_OK ||
+        wn_executor_get_adam(r->ex, r->adam_m, r->adam_v, &t) != WN_OK)
         return wn_fail_context("writing checkpoint %s: ", o->checkpoint);
     wn_checkpoint ck;
     memset(&ck, 0, sizeof ck);
@@ -226,14 +296,16 @@ static int save_checkpoint(wn_executor *ex, wn_model *m, const wn_train_options 
     ck.image_h = m->image_h, ck.image_w = m->image_w, ck.num_classes = m->num_classes;
     ck.fine_tune_at = m->fine_tune_at;
     ck.epoch = epoch, ck.step = step, ck.epochs_max = o->epochs, ck.status = status;
-    ck.lr = o->lr, ck.seed = o->seed, ck.rng = st->rng, ck.es = st->es;
-    ck.part_loss_sum = part_loss, ck.part_correct = part_correct, ck.part_seen = part_seen;
+    ck.lr = o->lr, ck.seed = o->seed, ck.rng = r->rng, ck.es = r->es;
+    if (part)
+        ck.part_loss_sum = part->loss_sum, ck.part_correct = part->correct,
+        ck.part_seen = part->seen;
     ck.adam_t = t;
     ck.n_params = m->graph.n_params, ck.n_stats = m->graph.n_stats;
     ck.trainable_first = m->trainable_first;
     ck.params = m->params, ck.stats = m->stats;
-    ck.adam_m = st->adam_m, ck.adam_v = st->adam_v;
-    ck.has_best = 1, ck.best = st->best;
+    ck.adam_m = r->adam_m, ck.adam_v = r->adam_v;
+    ck.has_best = 1, ck.best = r->best;
     snprintf(ck.command, sizeof ck.command, "%s", o->command ? o->command : "");
     ck.batch = o->batch;
     ck.n_class_names = o->class_names ? o->n_class_names : 0;
@@ -242,8 +314,9 @@ static int save_checkpoint(wn_executor *ex, wn_model *m, const wn_train_options 
 }
 
 /* Loads the phase checkpoint into the model, executor and loop state. */
-static int resume_from(wn_executor *ex, wn_model *m, const wn_train_options *o,
-                       phase_state *st, wn_checkpoint *ck) {
+static int resume_from(phase_run *r, wn_checkpoint *ck) {
+    const wn_train_options *o = r->o;
+    wn_model *m = r->m;
     if (wn_checkpoint_load(ck, o->checkpoint) != WN_OK) {
         char why[1024];
         snprintf(why, sizeof why, "%s", wn_last_error());
@@ -257,7 +330,7 @@ static int resume_from(wn_executor *ex, wn_model *m, const wn_train_options *o,
         return wn_fail("%s was written with --fine-tune-at %d (%zu trainable values), this run "
                        "uses %d (%zu): use the same --fine-tune-at to resume",
                        o->checkpoint, ck->fine_tune_at, ck->n_params - ck->trainable_first,
-                       m->fine_tune_at, st->n_train);
+                       m->fine_tune_at, r->n_train);
     if (ck->seed != o->seed)
         return wn_fail("%s was written with --seed %llu, this run uses %llu: resume with the "
                        "same seed (it fixes the shuffling and augmentation of every epoch)",
@@ -265,38 +338,64 @@ static int resume_from(wn_executor *ex, wn_model *m, const wn_train_options *o,
                        (unsigned long long)o->seed);
     memcpy(m->params, ck->params, ck->n_params * sizeof(float));
     memcpy(m->stats, ck->stats, ck->n_stats * sizeof(float));
-    if (wn_executor_upload_weights(ex) != WN_OK ||
-        wn_executor_set_adam(ex, ck->adam_m, ck->adam_v, ck->adam_t) != WN_OK)
+    if (wn_executor_upload_weights(r->ex) != WN_OK ||
+        wn_executor_set_adam(r->ex, ck->adam_m, ck->adam_v, ck->adam_t) != WN_OK)
         return wn_fail_context("resuming from %s: ", o->checkpoint);
-    st->es = ck->es;
-    st->rng = ck->rng;
-    if (ck->has_best) memcpy(st->best, ck->best, st->n_train * sizeof(float));
+    r->es = ck->es;
+    r->rng = ck->rng;
+    if (ck->has_best) memcpy(r->best, ck->best, r->n_train * sizeof(float));
     return WN_OK;
 }
 
 /* Copies the trainable suffix between the model and the snapshot. */
-static int take_snapshot(wn_executor *ex, wn_model *m, phase_state *st) {
-    if (wn_executor_download_weights(ex) != WN_OK) return WN_ERR;
-    memcpy(st->best, m->params + m->trainable_first, st->n_train * sizeof(float));
+static int take_snapshot(phase_run *r) {
+    if (wn_executor_download_weights(r->ex) != WN_OK) return WN_ERR;
+    memcpy(r->best, r->m->params + r->m->trainable_first, r->n_train * sizeof(float));
     return WN_OK;
 }
 
-static int restore_snapshot(wn_executor *ex, wn_model *m, phase_state *st) {
-    if (wn_executor_download_weights(ex) != WN_OK) return WN_ERR;
-    memcpy(m->params + m->trainable_first, st->best, st->n_train * sizeof(float));
-    return wn_executor_upload_weights(ex);
+static int restore_snapshot(phase_run *r) {
+    if (wn_executor_download_weights(r->ex) != WN_OK) return WN_ERR;
+    memcpy(r->m->params + r->m->trainable_first, r->best, r->n_train * sizeof(float));
+    return wn_executor_upload_weights(r->ex);
 }
 
-static void phase_state_free(phase_state *st) {
-    free(st->best), free(st->adam_m), free(st->adam_v);
-    memset(st, 0, sizeof *st);
+/* Early stopping's restore_best_weights. */
+static int restore_best(phase_run *r) {
+    if (restore_snapshot(r) != WN_OK) return WN_ERR;
+    r->res->restored = 1;
+    return WN_OK;
 }
 
-/* ------------------------------------------------------------------ the phase */
+/* ------------------------------------------------------------------ stopping part way */
+
+static int interrupt_flag_set(const wn_train_options *o) {
+    return o->interrupt && *o->interrupt;
+}
+
+/* "<phase>: interrupted <when>; checkpoint <path>" as the result's message. */
+static void interrupt_message(phase_run *r, const char *when) {
+    snprintf(r->res->message, sizeof r->res->message, "%s: interrupted %s; checkpoint %s",
+             r->o->phase, when, r->o->checkpoint ? r->o->checkpoint : "(none)");
+}
+
+/* Ends the phase inside epoch `epoch` (0-based) on an interruption: the checkpoint
+ * records `step` steps done with their totals `done` and the RNG state at the
+ * epoch's start (a resume replays the epoch's draws and skips those steps). */
+static int checkpoint_interrupted(phase_run *r, int epoch, int step, const epoch_totals *done,
+                                  const char *when) {
+    r->rng = r->at_start;
+    if (save_checkpoint(r, epoch, step, WN_PHASE_RUNNING, done) != WN_OK) return WN_ERR;
+    wn_progress_interrupted(r->o->progress);
+    r->res->interrupted = 1;
+    r->res->epochs_done = epoch;
+    interrupt_message(r, when);
+    return wn_executor_download_weights(r->ex);
+}
 
 /* Ends the phase on a non-finite loss: best (or starting) weights back. */
-static int diverge(wn_executor *ex, wn_model *m, const wn_train_options *o, phase_state *st,
-                   wn_train_result *res, int epoch, int step, const char *what, double value) {
+static int diverge(phase_run *r, int epoch, int step, const char *what, double value) {
+    wn_train_result *res = r->res;
     res->status = WN_PHASE_DIVERGED;
     char where[64];
     if (step) snprintf(where, sizeof where, "epoch %d, step %d", epoch + 1, step);
@@ -304,283 +403,354 @@ static int diverge(wn_executor *ex, wn_model *m, const wn_train_options *o, phas
     snprintf(res->message, sizeof res->message,
              "%s: the %s became %s at %s: training stopped; the %s weights are kept. Try a "
              "lower --lr.",
-             o->phase, what, isnan(value) ? "NaN" : "infinite", where,
-             st->es.has_snapshot ? "best epoch's" : "phase's starting");
-    if (restore_snapshot(ex, m, st) != WN_OK) return WN_ERR;
-    res->restored = st->es.has_snapshot;
+             r->o->phase, what, isnan(value) ? "NaN" : "infinite", where,
+             r->es.has_snapshot ? "best epoch's" : "phase's starting");
+    r->rng = r->at_start;
+    if (restore_snapshot(r) != WN_OK) return WN_ERR;
+    res->restored = r->es.has_snapshot;
     /* The checkpoint records the end of the phase at the last complete epoch. */
-    if (save_checkpoint(ex, m, o, st, epoch, 0, WN_PHASE_DIVERGED, 0, 0, 0) != WN_OK)
+    if (save_checkpoint(r, epoch, 0, WN_PHASE_DIVERGED, NULL) != WN_OK) return WN_ERR;
+    return wn_executor_download_weights(r->ex);
+}
+
+/* ------------------------------------------------------------------ the phase's begin */
+
+static int check_options(const wn_train_options *o) {
+    if (o->epochs < 1) return wn_fail("%s: --epochs must be at least 1 (got %d)", o->phase, o->epochs);
+    if (!(o->lr > 0) || !isfinite(o->lr))
+        return wn_fail("%s: the learning rate must be positive (got %g)", o->phase, o->lr);
+    if (!(o->beta_1 >= 0 && o->beta_1 < 1) || !(o->beta_2 >= 0 && o->beta_2 < 1))
+        return wn_fail("%s: Adam's beta_1 and beta_2 must be in [0, 1) (got %g and %g)", o->phase,
+                       o->beta_1, o->beta_2);
+    if (!(o->epsilon > 0) || !isfinite(o->epsilon))
+        return wn_fail("%s: Adam's epsilon must be positive (got %g)", o->phase, o->epsilon);
+    return WN_OK;
+}
+
+static int alloc_buffers(phase_run *r) {
+    r->n_train = wn_model_trainable_count(r->m);
+    size_t bytes = (r->n_train ? r->n_train : 1) * sizeof(float);
+    r->best = malloc(bytes), r->adam_m = malloc(bytes), r->adam_v = malloc(bytes);
+    r->n_img = wn_loader_size(r->train), r->steps = wn_loader_batches_per_epoch(r->train);
+    r->flips = malloc((size_t)(r->n_img ? r->n_img : 1));
+    r->angles = malloc((size_t)(r->n_img ? r->n_img : 1) * sizeof *r->angles);
+    r->dseeds = malloc((size_t)(r->steps ? r->steps : 1) * sizeof *r->dseeds);
+    if (!r->best || !r->adam_m || !r->adam_v || !r->flips || !r->angles || !r->dseeds)
+        return wn_fail("%s: out of memory for %zu trainable values", r->o->phase, r->n_train);
+    if (r->n_img < 1) return wn_fail("%s: the training set is empty", r->o->phase);
+    return WN_OK;
+}
+
+/* Continues from the phase's checkpoint; a phase that had ended stays as it ended. */
+static int resume_phase(phase_run *r) {
+    const wn_train_options *o = r->o;
+    wn_train_result *res = r->res;
+    wn_checkpoint ck;
+    int rc = resume_from(r, &ck);
+    if (rc == WN_OK) {
+        r->start_epoch = ck.epoch, r->start_step = ck.step;
+        r->part = (epoch_totals){ck.part_loss_sum, ck.part_correct, ck.part_seen};
+        res->resumed = 1, res->resumed_epoch = ck.epoch, res->resumed_step = ck.step;
+        res->epochs_done = ck.epoch;
+        res->status = (wn_phase_status)ck.status;
+    }
+    wn_checkpoint_free(&ck);
+    if (rc != WN_OK) return rc;
+    if (o->history) wn_history_truncate(o->history, o->phase, r->start_epoch + 1);
+    if (res->status != WN_PHASE_RUNNING) { /* finished before: nothing to do */
+        r->ended_before = 1;
+        res->best_epoch = r->es.has_snapshot ? r->es.best_epoch + 1 : 0;
+        res->best_val_accuracy = r->es.best;
+    }
+    return WN_OK;
+}
+
+/* Buffers, early stopping, the phase's RNG, then the checkpoint's state (resume)
+ * or the phase's starting weights (the fallback of a NaN in the first epoch). */
+static int phase_begin(phase_run *r) {
+    const wn_train_options *o = r->o;
+    r->adam = (wn_adam_params){o->lr, o->beta_1, o->beta_2, o->epsilon};
+    if (wn_executor_set_label_smoothing(r->ex, o->label_smoothing) != WN_OK)
+        return wn_fail_context("%s: ", o->phase);
+    int rc = alloc_buffers(r);
+    if (rc != WN_OK) return rc;
+    wn_early_stopping_init(&r->es, o->min_delta, o->patience, 1,
+                           o->early_stopping ? o->restore : WN_RESTORE_NEVER);
+    wn_rng_seed(&r->rng, o->seed, 1000 + (uint64_t)o->phase_index);
+    if (o->resume && o->checkpoint && wn_checkpoint_exists(o->checkpoint)) {
+        if ((rc = resume_phase(r)) != WN_OK || r->ended_before) return rc;
+    } else {
+        if ((rc = take_snapshot(r)) != WN_OK) return rc;
+        if (o->history) wn_history_truncate(o->history, o->phase, 1);
+    }
+    if (o->progress) wn_progress_phase_begin(o->progress);
+    /* Per-step values cost a device synchronisation: only when a bar shows them. */
+    r->per_step = wn_progress_shows_steps(o->progress);
+    r->res->status = WN_PHASE_RUNNING;
+    return WN_OK;
+}
+
+/* ------------------------------------------------------------------ an epoch */
+
+/* The epoch's flips, angles and dropout seeds from the RNG state at its start;
+ * r->rng stays at that state, so that a mid-epoch checkpoint replays the draws. */
+static void draw_epoch(phase_run *r) {
+    const wn_train_options *o = r->o;
+    r->at_start = r->rng;
+    wn_augment_draw(&r->rng, r->n_img, o->rotation, o->augment ? r->flips : NULL,
+                    o->augment ? r->angles : NULL);
+    for (int s = 0; s < r->steps; s++) r->dseeds[s] = wn_rng_next(&r->rng);
+    r->after_draws = r->rng;
+    r->rng = r->at_start;
+}
+
+/* Resuming inside an epoch: the same permutation, the checkpoint's steps skipped;
+ * *img gets the number of their images. */
+static int skip_done_steps(phase_run *r, size_t *img) {
+    const char *path = r->o->checkpoint;
+    wn_batch b;
+    for (int step = 0; step < r->start_step; step++) {
+        int got = wn_loader_next(r->train, &b);
+        if (got != 1)
+            return got < 0 ? WN_ERR
+                           : wn_fail("%s: the checkpoint is at step %d but an epoch has %d", path,
+                                     r->start_step, r->steps);
+        *img += (size_t)b.count;
+    }
+    if (r->start_step > 0 && (long)*img != r->part.seen)
+        return wn_fail("%s: its %d steps covered %ld images, with this --batch they cover %zu: "
+                       "resume with the batch size the run started with",
+                       path, r->start_step, r->part.seen, *img);
+    return WN_OK;
+}
+
+/* One training step on batch b, the epoch's step *step with first image *img (both
+ * advanced). With the bar, its running figures `shown` are updated and drawn, and a
+ * non-finite loss stops the phase. */
+static int train_step(phase_run *r, int epoch, const wn_batch *b, int *step, size_t *img,
+                      epoch_totals *shown, epoch_outcome *next) {
+    const wn_train_options *o = r->o;
+    float loss = 0;
+    int correct = 0;
+    r->adam.lr = lr_for_step(o, (long)epoch * r->steps + *step, r->steps); /* the schedule's */
+    if (wn_executor_train_step(r->ex, b->pixels, b->labels, b->count,
+                               o->augment ? r->flips + *img : NULL,
+                               o->augment ? r->angles + *img : NULL, r->dseeds[*step], &r->adam,
+                               r->per_step ? &loss : NULL, r->per_step ? &correct : NULL) != WN_OK)
+        return wn_fail_context("%s, epoch %d, step %d: ", o->phase, epoch + 1, *step + 1);
+    *img += (size_t)b->count;
+    (*step)++;
+    r->steps_this_call++;
+    if (r->per_step) {
+        if (!isfinite(loss)) {
+            *next = PHASE_STOPPED;
+            return diverge(r, epoch, *step, "training loss", loss);
+        }
+        shown->loss_sum += (double)loss * b->count, shown->correct += correct;
+        shown->seen += b->count;
+        wn_progress_step(o->progress, *step, shown->loss_sum / (double)shown->seen,
+                         (double)((float)shown->correct / (float)shown->seen));
+    }
+    if (o->after_batch) o->after_batch(o->hook_user, "train", epoch + 1, *step);
+    return WN_OK;
+}
+
+/* Stopped between two steps of an epoch: the checkpoint holds the steps done. */
+static int interrupt_in_epoch(phase_run *r, int epoch, int step) {
+    epoch_totals t;
+    if (take_totals(r->ex, &t) != WN_OK) return WN_ERR;
+    epoch_totals done = {r->part.loss_sum + t.loss_sum, r->part.correct + t.correct,
+                         r->part.seen + t.seen};
+    char when[96];
+    snprintf(when, sizeof when, "at epoch %d, step %d of %d", epoch + 1, step, r->steps);
+    return checkpoint_interrupted(r, epoch, step, &done, when);
+}
+
+/* The epoch's training figures: per-sample means of float32 totals (Keras). */
+static int training_figures(phase_run *r, int epoch, epoch_figures *f, epoch_outcome *next) {
+    epoch_totals t;
+    if (take_totals(r->ex, &t) != WN_OK) return WN_ERR;
+    f->train = (epoch_totals){t.loss_sum + r->part.loss_sum, t.correct + r->part.correct,
+                              t.seen + r->part.seen};
+    r->part = (epoch_totals){0, 0, 0};
+    long n = f->train.seen;
+    f->loss = n ? (double)(float)(f->train.loss_sum / (double)n) : 0.0;
+    f->accuracy = n ? (double)((float)f->train.correct / (float)n) : 0.0;
+    if (isfinite(f->loss)) return WN_OK;
+    *next = PHASE_STOPPED;
+    return diverge(r, epoch, 0, "training loss", f->loss);
+}
+
+/* The epoch's training steps, from its first or (resuming) from the checkpoint's
+ * step, then its training figures. An interruption between steps or a non-finite
+ * loss stops the phase. */
+static int train_epoch(phase_run *r, int epoch, epoch_figures *f, epoch_outcome *next) {
+    const wn_train_options *o = r->o;
+    int rc = wn_loader_begin_epoch(r->train, loader_epoch(o, epoch));
+    if (rc != WN_OK) return rc;
+    if (o->progress) wn_progress_epoch_begin(o->progress, epoch + 1, o->epochs, r->steps);
+    int step = 0;
+    size_t img = 0; /* images of this epoch before the current batch */
+    if (epoch == r->start_epoch) {
+        if ((rc = skip_done_steps(r, &img)) != WN_OK) return rc;
+        step = r->start_step;
+    } else {
+        r->part = (epoch_totals){0, 0, 0};
+    }
+    epoch_totals shown = r->part, stale; /* shown: the bar's host running sums */
+    /* Discard totals left over from before (an evaluation, a previous phase). */
+    if ((rc = take_totals(r->ex, &stale)) != WN_OK) return rc;
+    wn_batch b;
+    int got;
+    while ((got = wn_loader_next(r->train, &b)) == 1) {
+        rc = train_step(r, epoch, &b, &step, &img, &shown, next);
+        if (rc != WN_OK || *next == PHASE_STOPPED) return rc;
+        int stop = interrupt_flag_set(o) || (o->interrupt_after_steps > 0 &&
+                                             r->steps_this_call >= o->interrupt_after_steps);
+        if (stop && step < r->steps) {
+            *next = PHASE_STOPPED;
+            return interrupt_in_epoch(r, epoch, step);
+        }
+    }
+    if (got < 0) return WN_ERR;
+    r->rng = r->after_draws;
+    return training_figures(r, epoch, f, next);
+}
+
+/* Validation after the epoch's training (inference mode). An interruption inside
+ * it discards its batches so far: the checkpoint says "every step of this epoch
+ * done", with the epoch's training totals, so a resume replays the epoch's draws,
+ * skips all its steps and validates it from the start. */
+static int validate_epoch(phase_run *r, int epoch, epoch_figures *f, epoch_outcome *next) {
+    const wn_train_options *o = r->o;
+    wn_eval_result v;
+    wn_eval_control vc = {o->interrupt, o->after_batch, o->hook_user, "validation", epoch + 1};
+    if (wn_evaluate_ctl(r->ex, r->m, r->val, &vc, &v, NULL, NULL, NULL, NULL) != WN_OK)
         return WN_ERR;
-    return wn_executor_download_weights(ex);
+    if (v.interrupted) {
+        *next = PHASE_STOPPED;
+        char when[160];
+        snprintf(when, sizeof when,
+                 "during epoch %d's validation (its %d training steps are done; the validation "
+                 "is redone on resume)",
+                 epoch + 1, r->steps);
+        return checkpoint_interrupted(r, epoch, r->steps, &f->train, when);
+    }
+    if (!isfinite(v.loss)) {
+        *next = PHASE_STOPPED;
+        return diverge(r, epoch, 0, "validation loss", v.loss);
+    }
+    f->val_loss = v.loss, f->val_accuracy = v.accuracy;
+    return WN_OK;
+}
+
+/* EarlyStopping.on_epoch_end, then on_train_end when the phase ends here. */
+static int early_stopping_epoch_end(phase_run *r, int epoch, double val_accuracy,
+                                    wn_phase_status *status) {
+    wn_es_action a = wn_early_stopping_epoch_end(&r->es, epoch, val_accuracy);
+    if (a.snapshot && take_snapshot(r) != WN_OK) return WN_ERR;
+    if (a.restore && restore_best(r) != WN_OK) return WN_ERR;
+    if (a.stop) *status = WN_PHASE_STOPPED;
+    if (*status != WN_PHASE_RUNNING && wn_early_stopping_end(&r->es)) return restore_best(r);
+    return WN_OK;
+}
+
+/* The history row, and the run folder's history files rewritten. */
+static int append_history(phase_run *r, int epoch, const epoch_figures *f, double seconds) {
+    const wn_train_options *o = r->o;
+    wn_epoch_record rec;
+    memset(&rec, 0, sizeof rec);
+    snprintf(rec.phase, sizeof rec.phase, "%s", o->phase);
+    rec.epoch = epoch + 1;
+    rec.loss = f->loss, rec.accuracy = f->accuracy;
+    rec.val_loss = f->val_loss, rec.val_accuracy = f->val_accuracy;
+    /* with a schedule: the rate of the epoch's last step (also when a resume skipped it) */
+    rec.lr = lr_for_step(o, (long)epoch * r->steps + (r->steps > 0 ? r->steps - 1 : 0), r->steps);
+    rec.seconds = seconds;
+    if (wn_history_append(o->history, &rec) != WN_OK) return WN_ERR;
+    if (o->report_dir) return wn_report_write_history(o->report_dir, o->history);
+    return WN_OK;
+}
+
+/* After an epoch's training and validation: its line, early stopping, its history
+ * row and its checkpoint, then whether another epoch follows (not after the last,
+ * after early stopping fired, or with *interrupt set). */
+static int end_epoch(phase_run *r, int epoch, const epoch_figures *f, double t_epoch,
+                     epoch_outcome *next) {
+    const wn_train_options *o = r->o;
+    double seconds = o->progress ? wn_progress_epoch_end(o->progress, f->loss, f->accuracy,
+                                                         f->val_loss, f->val_accuracy)
+                                 : wn_clock_seconds() - t_epoch;
+    r->res->epochs_done = epoch + 1;
+    wn_phase_status status = epoch + 1 == o->epochs ? WN_PHASE_DONE : WN_PHASE_RUNNING;
+    if (o->early_stopping && early_stopping_epoch_end(r, epoch, f->val_accuracy, &status) != WN_OK)
+        return WN_ERR;
+    if (o->history && append_history(r, epoch, f, seconds) != WN_OK) return WN_ERR;
+    /* History first, then the checkpoint: after a crash between the two, resuming
+     * drops the history rows the checkpoint does not have. */
+    if (save_checkpoint(r, epoch + 1, 0, status, NULL) != WN_OK) return WN_ERR;
+    r->res->status = status;
+    *next = status == WN_PHASE_RUNNING ? EPOCH_NEXT : EPOCH_LAST;
+    if (*next == EPOCH_NEXT && interrupt_flag_set(o)) {
+        char when[48];
+        snprintf(when, sizeof when, "after epoch %d", epoch + 1);
+        r->res->interrupted = 1;
+        interrupt_message(r, when);
+        *next = EPOCH_LAST;
+    }
+    return WN_OK;
+}
+
+static int run_epoch(phase_run *r, int epoch, epoch_outcome *next) {
+    draw_epoch(r);
+    double t_epoch = wn_clock_seconds();
+    epoch_figures f;
+    int rc = train_epoch(r, epoch, &f, next);
+    if (rc == WN_OK && *next != PHASE_STOPPED) rc = validate_epoch(r, epoch, &f, next);
+    if (rc == WN_OK && *next != PHASE_STOPPED) rc = end_epoch(r, epoch, &f, t_epoch, next);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ the phase's end */
+
+/* After the last epoch that ran (or none, resumed with --epochs at or below the
+ * epochs already done: the phase then ends as if its epochs had run out). */
+static int phase_end(phase_run *r) {
+    const wn_train_options *o = r->o;
+    wn_train_result *res = r->res;
+    if (res->status == WN_PHASE_RUNNING && !res->interrupted) {
+        res->status = WN_PHASE_DONE;
+        if (o->early_stopping && wn_early_stopping_end(&r->es) && restore_best(r) != WN_OK)
+            return WN_ERR;
+        if (save_checkpoint(r, res->epochs_done, 0, WN_PHASE_DONE, NULL) != WN_OK) return WN_ERR;
+    }
+    if (o->early_stopping && r->es.has_snapshot) {
+        res->best_epoch = r->es.best_epoch + 1;
+        res->best_val_accuracy = r->es.best;
+    }
+    if (o->progress && !res->interrupted)
+        wn_progress_phase_end(o->progress, o->phase, res->epochs_done);
+    return wn_executor_download_weights(r->ex);
 }
 
 int wn_train_phase(wn_executor *ex, wn_model *m, wn_loader *train, wn_loader *val,
                    const wn_train_options *o, wn_train_result *res) {
     memset(res, 0, sizeof *res);
     double t0 = wn_clock_seconds();
-    if (o->epochs < 1) return wn_fail("%s: --epochs must be at least 1 (got %d)", o->phase, o->epochs);
-    if (!(o->lr > 0) || !isfinite(o->lr))
-        return wn_fail("%s: the learning rate must be positive (got %g)", o->phase, o->lr);
-    if (wn_executor_set_label_smoothing(ex, o->label_smoothing) != WN_OK)
-        return wn_fail_context("%s: ", o->phase);
-
-    phase_state st;
-    memset(&st, 0, sizeof st);
-    st.n_train = wn_model_trainable_count(m);
-    size_t bytes = (st.n_train ? st.n_train : 1) * sizeof(float);
-    st.best = malloc(bytes), st.adam_m = malloc(bytes), st.adam_v = malloc(bytes);
-    int n_img = wn_loader_size(train), steps = wn_loader_batches_per_epoch(train);
-    uint8_t *flips = malloc((size_t)(n_img ? n_img : 1));
-    float *angles = malloc((size_t)(n_img ? n_img : 1) * sizeof *angles);
-    uint64_t *dseeds = malloc((size_t)(steps ? steps : 1) * sizeof *dseeds);
-    int rc = WN_OK;
-    if (!st.best || !st.adam_m || !st.adam_v || !flips || !angles || !dseeds) {
-        rc = wn_fail("%s: out of memory for %zu trainable values", o->phase, st.n_train);
-        goto out;
+    int rc = check_options(o);
+    if (rc != WN_OK) return rc;
+    phase_run r = {.ex = ex, .m = m, .train = train, .val = val, .o = o, .res = res};
+    rc = phase_begin(&r);
+    if (rc == WN_OK && r.ended_before) {
+        rc = wn_executor_download_weights(ex); /* the ended phase's weights, as resumed */
+    } else if (rc == WN_OK) {
+        epoch_outcome next = EPOCH_NEXT;
+        for (int epoch = r.start_epoch; rc == WN_OK && next == EPOCH_NEXT && epoch < o->epochs;
+             epoch++)
+            rc = run_epoch(&r, epoch, &next);
+        if (rc == WN_OK && next != PHASE_STOPPED) rc = phase_end(&r);
     }
-    if (n_img < 1) {
-        rc = wn_fail("%s: the training set is empty", o->phase);
-        goto out;
-    }
-
-    wn_early_stopping_init(&st.es, o->min_delta, o->patience, 1,
-                           o->early_stopping ? o->restore : WN_RESTORE_NEVER);
-    wn_rng_seed(&st.rng, o->seed, 1000 + (uint64_t)o->phase_index);
-    int start_epoch = 0, start_step = 0;
-    double part_loss = 0;
-    long part_correct = 0, part_seen = 0;
-    if (o->resume && o->checkpoint && wn_checkpoint_exists(o->checkpoint)) {
-        wn_checkpoint ck;
-        rc = resume_from(ex, m, o, &st, &ck);
-        if (rc == WN_OK) {
-            start_epoch = ck.epoch, start_step = ck.step;
-            part_loss = ck.part_loss_sum, part_correct = ck.part_correct, part_seen = ck.part_seen;
-            res->resumed = 1, res->resumed_epoch = ck.epoch, res->resumed_step = ck.step;
-            res->epochs_done = ck.epoch;
-            res->status = (wn_phase_status)ck.status;
-        }
-        wn_checkpoint_free(&ck);
-        if (rc != WN_OK) goto out;
-        if (o->history) wn_history_truncate(o->history, o->phase, start_epoch + 1);
-        if (res->status != WN_PHASE_RUNNING) { /* finished before: nothing to do */
-            res->best_epoch = st.es.has_snapshot ? st.es.best_epoch + 1 : 0;
-            res->best_val_accuracy = st.es.best;
-            rc = wn_executor_download_weights(ex);
-            goto out;
-        }
-    } else {
-        /* The phase's starting weights: what a NaN in the first epoch falls back to. */
-        if ((rc = take_snapshot(ex, m, &st)) != WN_OK) goto out;
-        if (o->history) wn_history_truncate(o->history, o->phase, 1);
-    }
-    if (o->progress) wn_progress_phase_begin(o->progress);
-
-    /* Per-step values cost a device synchronisation: only when a bar shows them. */
-    int per_step = o->progress && o->progress->bar && !o->progress->silent;
-    long steps_this_call = 0;
-    res->status = WN_PHASE_RUNNING;
-    for (int epoch = start_epoch; epoch < o->epochs; epoch++) {
-        /* the epoch's last step's rate (history), also when a resume skips every step */
-        float lr_used = lr_for_step(o, (long)epoch * steps + (steps > 0 ? steps - 1 : 0), steps);
-        /* The epoch's draws, from the RNG state saved at its start. */
-        wn_rng at_start = st.rng;
-        wn_augment_draw(&st.rng, n_img, o->rotation, o->augment ? flips : NULL,
-                        o->augment ? angles : NULL);
-        for (int s = 0; s < steps; s++) dseeds[s] = wn_rng_next(&st.rng);
-        wn_rng after_draws = st.rng;
-        st.rng = at_start; /* a mid-epoch checkpoint replays this epoch's draws */
-
-        double t_epoch = wn_clock_seconds();
-        if ((rc = wn_loader_begin_epoch(train, loader_epoch(o, epoch))) != WN_OK) goto out;
-        if (o->progress) wn_progress_epoch_begin(o->progress, epoch + 1, o->epochs, steps);
-        int step = 0, got;
-        size_t img = 0; /* images of this epoch before the current batch */
-        wn_batch b;
-        /* Resuming inside an epoch: the same permutation, the batches already done skipped. */
-        for (; epoch == start_epoch && step < start_step; step++) {
-            if ((got = wn_loader_next(train, &b)) != 1) {
-                rc = got < 0 ? WN_ERR
-                             : wn_fail("%s: the checkpoint is at step %d but an epoch has %d",
-                                       o->checkpoint, start_step, steps);
-                goto out;
-            }
-            img += (size_t)b.count;
-        }
-        if (epoch == start_epoch && start_step > 0 && (long)img != part_seen) {
-            rc = wn_fail("%s: its %d steps covered %ld images, with this --batch they cover %zu: "
-                         "resume with the batch size the run started with",
-                         o->checkpoint, start_step, part_seen, img);
-            goto out;
-        }
-        if (epoch != start_epoch) part_loss = 0, part_correct = 0, part_seen = 0;
-        double run_loss = part_loss; /* host running sums for the bar (per_step only) */
-        long run_correct = part_correct, run_seen = part_seen;
-        {   /* discard totals left over from before (an evaluation, a previous phase) */
-            double d;
-            long c, s;
-            if ((rc = wn_executor_take_totals(ex, &d, &c, &s)) != WN_OK) goto out;
-        }
-        while ((got = wn_loader_next(train, &b)) == 1) {
-            float loss = 0;
-            int correct = 0;
-            lr_used = lr_for_step(o, (long)epoch * steps + step, steps);
-            rc = wn_executor_train_step(ex, b.pixels, b.labels, b.count,
-                                        o->augment ? flips + img : NULL,
-                                        o->augment ? angles + img : NULL, dseeds[step], &WN_ADAM_KERAS(lr_used),
-                                        per_step ? &loss : NULL, per_step ? &correct : NULL);
-            if (rc != WN_OK) {
-                wn_fail_context("%s, epoch %d, step %d: ", o->phase, epoch + 1, step + 1);
-                goto out;
-            }
-            img += (size_t)b.count;
-            step++;
-            steps_this_call++;
-            if (per_step) {
-                if (!isfinite(loss)) {
-                    rc = diverge(ex, m, o, &st, res, epoch, step, "training loss", loss);
-                    goto out;
-                }
-                run_loss += (double)loss * b.count, run_correct += correct, run_seen += b.count;
-                wn_progress_step(o->progress, step, run_loss / (double)run_seen,
-                                 (double)((float)run_correct / (float)run_seen));
-            }
-            if (o->after_batch) o->after_batch(o->hook_user, "train", epoch + 1, step);
-            int stop_now = (o->interrupt && *o->interrupt) ||
-                           (o->interrupt_after_steps > 0 &&
-                            steps_this_call >= o->interrupt_after_steps);
-            if (stop_now && step < steps) {
-                /* Finish here: checkpoint the partly done epoch (totals so far, the RNG
-                 * state at the epoch's start, the steps done). */
-                double l;
-                long c, n;
-                if ((rc = wn_executor_take_totals(ex, &l, &c, &n)) != WN_OK) goto out;
-                rc = save_checkpoint(ex, m, o, &st, epoch, step, WN_PHASE_RUNNING, part_loss + l,
-                                     part_correct + c, part_seen + n);
-                if (rc != WN_OK) goto out;
-                if (o->progress && !o->progress->silent && o->progress->bar)
-                    fputc('\n', o->progress->out);
-                res->interrupted = 1;
-                res->epochs_done = epoch;
-                snprintf(res->message, sizeof res->message,
-                         "%s: interrupted at epoch %d, step %d of %d; checkpoint %s", o->phase,
-                         epoch + 1, step, steps, o->checkpoint ? o->checkpoint : "(none)");
-                rc = wn_executor_download_weights(ex);
-                goto out;
-            }
-        }
-        if (got < 0) {
-            rc = WN_ERR;
-            goto out;
-        }
-        st.rng = after_draws;
-
-        /* The epoch's training figures: per-sample means of float32 totals (Keras). */
-        double l;
-        long c, n;
-        if ((rc = wn_executor_take_totals(ex, &l, &c, &n)) != WN_OK) goto out;
-        l += part_loss, c += part_correct, n += part_seen;
-        part_loss = 0, part_correct = 0, part_seen = 0;
-        double train_loss = n ? (double)(float)(l / (double)n) : 0.0;
-        double train_acc = n ? (double)((float)c / (float)n) : 0.0;
-        if (!isfinite(train_loss)) {
-            st.rng = at_start;
-            rc = diverge(ex, m, o, &st, res, epoch, 0, "training loss", train_loss);
-            goto out;
-        }
-        wn_eval_result v;
-        wn_eval_control vc = {o->interrupt, o->after_batch, o->hook_user, "validation", epoch + 1};
-        if ((rc = wn_evaluate_ctl(ex, m, val, &vc, &v, NULL, NULL, NULL, NULL)) != WN_OK) goto out;
-        if (v.interrupted) {
-            /* Stopped inside the validation pass: its batches so far are discarded.
-             * The checkpoint says "every step of this epoch done", with the epoch's
-             * training totals and the RNG state at its start, so a resume replays the
-             * epoch's draws, skips all its steps and validates it from the start. */
-            st.rng = at_start;
-            rc = save_checkpoint(ex, m, o, &st, epoch, steps, WN_PHASE_RUNNING, l, c, n);
-            if (rc != WN_OK) goto out;
-            if (o->progress && !o->progress->silent && o->progress->bar)
-                fputc('\n', o->progress->out);
-            res->interrupted = 1;
-            res->epochs_done = epoch;
-            snprintf(res->message, sizeof res->message,
-                     "%s: interrupted during epoch %d's validation (its %d training steps are "
-                     "done; the validation is redone on resume); checkpoint %s",
-                     o->phase, epoch + 1, steps, o->checkpoint ? o->checkpoint : "(none)");
-            rc = wn_executor_download_weights(ex);
-            goto out;
-        }
-        if (!isfinite(v.loss)) {
-            st.rng = at_start;
-            rc = diverge(ex, m, o, &st, res, epoch, 0, "validation loss", v.loss);
-            goto out;
-        }
-        double seconds = o->progress ? wn_progress_epoch_end(o->progress, train_loss, train_acc,
-                                                             v.loss, v.accuracy)
-                                     : 0.0;
-        if (!o->progress) seconds = wn_clock_seconds() - t_epoch;
-        res->epochs_done = epoch + 1;
-
-        /* EarlyStopping.on_epoch_end, then on_train_end after the last epoch. */
-        wn_phase_status status = epoch + 1 == o->epochs ? WN_PHASE_DONE : WN_PHASE_RUNNING;
-        if (o->early_stopping) {
-            wn_es_action a = wn_early_stopping_epoch_end(&st.es, epoch, v.accuracy);
-            if (a.snapshot && (rc = take_snapshot(ex, m, &st)) != WN_OK) goto out;
-            if (a.restore) {
-                if ((rc = restore_snapshot(ex, m, &st)) != WN_OK) goto out;
-                res->restored = 1;
-            }
-            if (a.stop) status = WN_PHASE_STOPPED;
-            if (status != WN_PHASE_RUNNING && wn_early_stopping_end(&st.es)) {
-                if ((rc = restore_snapshot(ex, m, &st)) != WN_OK) goto out;
-                res->restored = 1;
-            }
-        }
-        if (o->history) {
-            wn_epoch_record r;
-            memset(&r, 0, sizeof r);
-            snprintf(r.phase, sizeof r.phase, "%s", o->phase);
-            r.epoch = epoch + 1;
-            r.loss = train_loss, r.accuracy = train_acc;
-            r.val_loss = v.loss, r.val_accuracy = v.accuracy;
-            r.lr = lr_used, r.seconds = seconds; /* with a schedule: its last step's */
-            if ((rc = wn_history_append(o->history, &r)) != WN_OK) goto out;
-            if (o->report_dir && (rc = wn_report_write_history(o->report_dir, o->history)) != WN_OK)
-                goto out;
-        }
-        /* History first, then the checkpoint: after a crash between the two, resuming
-         * drops the history rows the checkpoint does not have. */
-        if ((rc = save_checkpoint(ex, m, o, &st, epoch + 1, 0, status, 0, 0, 0)) != WN_OK) goto out;
-        res->status = status;
-        if (status != WN_PHASE_RUNNING) break;
-        if (o->interrupt && *o->interrupt) {
-            res->interrupted = 1;
-            snprintf(res->message, sizeof res->message,
-                     "%s: interrupted after epoch %d; checkpoint %s", o->phase, epoch + 1,
-                     o->checkpoint ? o->checkpoint : "(none)");
-            break;
-        }
-    }
-    if (res->status == WN_PHASE_RUNNING && !res->interrupted) {
-        /* Resumed with --epochs at or below the epochs already done: end the phase
-         * as if its epochs had run out. */
-        res->status = WN_PHASE_DONE;
-        if (o->early_stopping && wn_early_stopping_end(&st.es)) {
-            if ((rc = restore_snapshot(ex, m, &st)) != WN_OK) goto out;
-            res->restored = 1;
-        }
-        if ((rc = save_checkpoint(ex, m, o, &st, res->epochs_done, 0, WN_PHASE_DONE, 0, 0, 0)) !=
-            WN_OK)
-            goto out;
-    }
-    if (o->early_stopping && st.es.has_snapshot) {
-        res->best_epoch = st.es.best_epoch + 1;
-        res->best_val_accuracy = st.es.best;
-    }
-    if (o->progress && !res->interrupted) wn_progress_phase_end(o->progress, o->phase, res->epochs_done);
-    rc = wn_executor_download_weights(ex);
-out:
-    phase_state_free(&st);
-    free(flips), free(angles), free(dseeds);
+    phase_run_free(&r);
     res->seconds = wn_clock_seconds() - t0;
     return rc;
 }

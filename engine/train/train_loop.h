@@ -2,8 +2,8 @@
  * evaluation as model.evaluate / predict run it.
  *
  * wn_train_phase is `fit(train, epochs, validation_data=val, callbacks=[EarlyStopping])`
- * after a fresh `compile(Adam(lr))`, on an executor (engine/executor.h) and the host
- * loader (host/loader.h):
+ * after a fresh `compile(Adam(lr, beta_1, beta_2, epsilon))`, on an executor
+ * (engine/executor.h) and the host loader (host/loader.h):
  *  - each epoch: the loader's seeded permutation of the training images; per image
  *    a flip and an angle, per batch a dropout seed, drawn from the phase's RNG
  *    (engine/augment_draws.h) at the start of the epoch; one train step per batch
@@ -62,6 +62,8 @@ typedef struct wn_train_options {
     int phase_index;          /* 0, 1, ...: selects the RNG stream and loader epochs */
     int epochs;               /* maximum epochs (20) */
     float lr;                 /* Adam learning rate */
+    float beta_1, beta_2;     /* Adam's decay rates of the moment estimates (0.9, 0.999) */
+    float epsilon;            /* Adam's epsilon (1e-7, Keras's; not PyTorch's 1e-8) */
     uint64_t seed;            /* the run's seed */
     int augment;              /* 1: random flip + rotation; 0: preprocess only */
     float rotation;           /* RandomRotation factor (0.2 = +-72 degrees) */
@@ -92,8 +94,9 @@ typedef struct wn_train_options {
     int n_class_names;
 } wn_train_options;
 
-/* The notebook's values: 20 epochs, lr 1e-3, augmentation with rotation 0.2,
- * early stopping (0.001, patience 2, restore at end), seed 0, no checkpoint. */
+/* The notebook's values: 20 epochs, Adam(lr 1e-3) with Keras's beta_1 0.9, beta_2
+ * 0.999 and epsilon 1e-7, augmentation with rotation 0.2, early stopping (0.001,
+ * patience 2, restore at end), seed 0, no checkpoint. */
 void wn_train_options_default(wn_train_options *o);
 
 typedef struct wn_train_result {

@@ -143,4 +143,12 @@ static inline unsigned wn_cuda_blocks(const wn_cuda_ctx *ctx, size_t count) {
     return wn_launch_blocks(count, WN_CUDA_THREADS, ctx->sm_count, WN_CUDA_BLOCKS_PER_SM);
 }
 
+/* ---- kernels/common/cuda_bias.cu: bias helpers of convolution and Dense ----
+ * y[rows, cols] += bias[cols] (row-major); and sums[c] = sum over rows of x[rows, c],
+ * overwriting: bias gradients. */
+int wn_cuda_bias_add(wn_backend *be, size_t rows, int cols, const float *bias, float *y,
+                     const char *layer);
+int wn_cuda_column_sums(wn_backend *be, size_t rows, int cols, const float *x, float *sums,
+                        const char *layer);
+
 #endif

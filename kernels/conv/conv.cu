@@ -423,9 +423,8 @@ static int forward_body(wn_backend *be, conv_call *cc, const float *x, const flo
     if (own && wn_cuda_depthwise_forward(be, cc->d, x, w, y, cc->layer) != WN_OK) return WN_ERR;
     if (bias) {
         const wn_window *win = &cc->d->win;
-        size_t count = (size_t)win->n * win->oh * win->ow * cc->d->k;
-        if (wn_cuda_affine_act_forward(be, count, cc->d->k, y, NULL, bias, WN_ACT_NONE, y,
-                                       cc->layer) != WN_OK)
+        if (wn_cuda_bias_add(be, (size_t)win->n * win->oh * win->ow, cc->d->k, bias, y,
+                             cc->layer) != WN_OK)
             return WN_ERR;
     }
     return WN_OK;

@@ -25,9 +25,7 @@ int wn_cuda_dense_forward(wn_backend *be, int n, int in, int out, const float *x
     CUBLAS_CHECK(cublasSgemm(ctx->cublas, CUBLAS_OP_N, CUBLAS_OP_N, out, n, in, &one, w, out, x,
                              in, &zero, y, out),
                  layer);
-    if (b && wn_cuda_affine_act_forward(be, (size_t)n * out, out, y, NULL, b, WN_ACT_NONE, y,
-                                        layer) != WN_OK)
-        return WN_ERR;
+    if (b && wn_cuda_bias_add(be, (size_t)n, out, b, y, layer) != WN_OK) return WN_ERR;
     return wn_cuda_op_done(be, "dense_forward", layer);
 }
 
@@ -46,19 +44,4 @@ int wn_cuda_dense_backward(wn_backend *be, int n, int in, int out, const float *
                      layer);
     if (db && wn_cuda_column_sums(be, (size_t)n, out, dy, db, layer) != WN_OK) return WN_ERR;
     return wn_cuda_op_done(be, "dense_backward", layer);
-}
-
-int wn_cuda_column_sums(wn_backend *be, size_t rows, int cols, const float *x, float *sums,
-                        const char *layer) {
-    wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
-    if (rows > (size_t)INT_MAX)
-        return wn_fail("layer '%s': %zu rows are too many for one bias sum", layer ? layer : "?",
-                       rows);
-    const float *ones = wn_cuda_ones(be, rows, layer);
-    if (!ones) return WN_ERR;
-    const float one = 1.0f, zero = 0.0f;
-    CUBLAS_CHECK(cublasSgemv(ctx->cublas, CUBLAS_OP_N, cols, (int)rows, &one, x, cols, ones, 1,
-                             &zero, sums, 1),
-                 layer);
-    return WN_OK;
 }

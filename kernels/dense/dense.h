@@ -23,8 +23,6 @@ int wn_cuda_dense_forward(wn_backend *be, int n, int in, int out, const float *x
 int wn_cuda_dense_backward(wn_backend *be, int n, int in, int out, const float *x,
                            const float *w, const float *dy, float *dx, float *dw, float *db,
                            const char *layer);
-int wn_cuda_column_sums(wn_backend *be, size_t rows, int cols, const float *x, float *sums,
-                        const char *layer);
 #ifdef __cplusplus
 }
 #endif

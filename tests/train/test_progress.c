@@ -149,11 +149,42 @@ static void test_pass_mode(void) {
     fclose(f);
 }
 
+/* What the training loop asks instead of reading the fields: whether per-step
+ * figures are shown, and how an interrupted epoch's line ends. */
+static void test_loop_calls(void) {
+    const struct { wn_progress_mode mode; int silent, shows; const char *after; } cases[] = {
+        {WN_PROGRESS_BAR, 0, 1, "\n"},   /* the bar's open line is ended */
+        {WN_PROGRESS_LINES, 0, 0, ""},   /* lines mode: nothing open */
+        {WN_PROGRESS_BAR, 1, 0, ""},     /* silent: nothing at all */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = tmpfile();
+        wn_progress p;
+        wn_progress_init(&p, f, cases[i].mode, cases[i].silent);
+        p.clock = fake_clock;
+        fake_now = 0;
+        wn_progress_epoch_begin(&p, 1, 1, 4);
+        fake_now = 1;
+        wn_progress_step(&p, 1, 1.5, 0.25);
+        if (wn_progress_shows_steps(&p) != cases[i].shows)
+            fprintf(stderr, "FAIL case %zu: shows_steps %d\n", i, !cases[i].shows), test_failures++;
+        long before = ftell(f);
+        wn_progress_interrupted(&p);
+        char *s = slurp(f);
+        CHECK_STR(s + before, cases[i].after);
+        free(s);
+        fclose(f);
+    }
+    if (wn_progress_shows_steps(NULL)) fprintf(stderr, "FAIL NULL shows steps\n"), test_failures++;
+    wn_progress_interrupted(NULL); /* quiet: nothing to end */
+}
+
 int main(void) {
     test_formats();
     test_pass_mode();
     test_lines_mode();
     test_bar_mode();
+    test_loop_calls();
     if (test_failures) {
         fprintf(stderr, "test_progress: %d failure(s)\n", test_failures);
         return 1;

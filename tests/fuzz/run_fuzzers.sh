@@ -46,8 +46,8 @@ flags=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
        -fno-sanitize-recover=undefined -I. $(pkg-config --cflags libturbojpeg libpng hdf5))
 libs=($(pkg-config --libs libturbojpeg libpng hdf5) -lm -lpthread)
 
-sources_image_decode=(host/image_decode.c host/regular_file.c host/resize.c engine/error.c)
-sources_h5_keras=(host/h5_keras.c host/atomic_file.c host/regular_file.c host/isolate.c engine/error.c)
+sources_image_decode=(host/image_decode.c host/regular_file.c host/resize.c host/base/error.c)
+sources_h5_keras=(host/h5_keras.c host/base/atomic_file.c host/regular_file.c host/isolate.c host/base/error.c)
 
 build_start=$(date +%s)
 for t in $targets; do

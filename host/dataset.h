@@ -25,7 +25,7 @@
  *   then each one is reported once through the `report` callback and the scan goes on.
  *   A missing or unreadable split folder always fails.
  *
- * Library code: never prints; errors through wn_fail() (engine/error.h).
+ * Library code: never prints; errors through wn_fail() (host/base/error.h).
  */
 #ifndef WN_DATASET_H
 #define WN_DATASET_H

@@ -852,7 +852,7 @@ static int check_layers(const char *path, const wn_h5_out_layer *layers, int n_l
 }
 
 /* The file image of an in-memory (core driver) HDF5 file, written to `path`
- * through host/atomic_file.h. */
+ * through host/base/atomic_file.h. */
 static int h5_commit_image(void *image, ssize_t image_size, const char *path) {
     wn_atomic_file af;
     if (wn_atomic_open(&af, path) != WN_OK) {
@@ -881,7 +881,7 @@ int wn_h5_write_keras3(const char *path, const wn_h5_k3_group *groups, int n_gro
     const char *failed_at = NULL;
     void *image = NULL;
     ssize_t image_size = 0;
-    /* in memory, then written through host/atomic_file.h (see wn_h5_write) */
+    /* in memory, then written through host/base/atomic_file.h (see wn_h5_write) */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     hid_t file = fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) >= 0
                      ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
@@ -960,7 +960,7 @@ int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
     void *image = NULL;           /* the finished file's bytes */
     ssize_t image_size = 0;
     /* HDF5 builds the file in memory (the core driver, no backing store) and the image
-     * is written through host/atomic_file.h: a full disk then fails a plain write that
+     * is written through host/base/atomic_file.h: a full disk then fails a plain write that
      * we handle. Writing through HDF5 itself, a failed flush leaves HDF5 1.10 unable to
      * close the file: it crashes at exit (found with RLIMIT_FSIZE, tests/reliability). */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);

@@ -1,5 +1,5 @@
 /* host/h5_keras.h — Keras 2's legacy HDF5 weight-file layout, read and written
- * generically (no model knowledge here; host/model_weights.h maps a file to a model).
+ * generically (no model knowledge here; engine/train/model_weights.h maps a file to a model).
  *
  * The layout (`model.save_weights("x.h5")`, keras/saving/legacy/hdf5_format.py;
  * docs/KERAS_SEMANTICS.md §2):
@@ -38,7 +38,7 @@
  * float32 weight. Writing: wn_h5_write() writes the layout as Keras 2 does (groups in
  * sorted name order, float32 contiguous datasets), atomically.
  *
- * Errors follow engine/error.h: WN_ERR with a reason naming the file and what is wrong;
+ * Errors follow host/base/error.h: WN_ERR with a reason naming the file and what is wrong;
  * the HDF5 library's own error printing is switched off inside these calls.
  */
 #ifndef WN_H5_KERAS_H
@@ -158,7 +158,7 @@ typedef struct wn_h5_write_opts {
  * root attributes, one group per layer created in sorted name order, weight_names
  * (split into name0, name1, ... past WN_H5_ATTR_LIMIT bytes like Keras), float32
  * contiguous datasets, then /top_level_model_weights. Written to a temporary file and
- * renamed over `path` (host/atomic_file.h), so `path` is never half-written.
+ * renamed over `path` (host/base/atomic_file.h), so `path` is never half-written.
  * opts may be NULL for the defaults. */
 int wn_h5_write(const char *path, const wn_h5_out_layer *layers, int n_layers,
                 const wn_h5_write_opts *opts);

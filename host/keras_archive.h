@@ -12,7 +12,7 @@
  * Reading extracts model.weights.h5 to a private temporary file (the HDF5 reader
  * works on paths and checks a file in a child process first) and summarises
  * config.json, so that a caller can check the architecture against its own model.
- * Errors follow engine/error.h and name the archive and the member.
+ * Errors follow host/base/error.h and name the archive and the member.
  */
 #ifndef WN_KERAS_ARCHIVE_H
 #define WN_KERAS_ARCHIVE_H
@@ -59,7 +59,7 @@ typedef struct wn_keras_member {
 } wn_keras_member;
 
 /* Writes a zip of `members` (stored uncompressed, as Keras writes them) to `path`,
- * atomically (host/atomic_file.h): a temporary file in the same folder, renamed. */
+ * atomically (host/base/atomic_file.h): a temporary file in the same folder, renamed. */
 int wn_keras_archive_write(const char *path, const wn_keras_member *members, int n);
 
 /* Reads the whole file `path` into a malloc'd buffer (for a member to write). */

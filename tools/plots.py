@@ -44,7 +44,7 @@ except ImportError as e:  # the run goes on without pictures
 
 
 def save_figure(fig, path, dpi):
-    """Writes a picture as wastenet writes every file (host/atomic_file.h): only over
+    """Writes a picture as wastenet writes every file (host/base/atomic_file.h): only over
     a regular file or a new name (a device, pipe, socket or folder, or a link to one,
     is refused, naming it), through a temporary beside it, fsync, then rename."""
     import stat

@@ -1,5 +1,5 @@
 /* engine/model/graph.c — building a layer graph: shapes, Keras auto-names, weights, and
- * Keras's model.layers order (see engine/graph.h for the contract). */
+ * Keras's model.layers order (see engine/model/graph.h for the contract). */
 #include "engine/model/graph.h"
 
 #include <stdio.h>

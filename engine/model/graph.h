@@ -5,7 +5,7 @@
  * layers [0, N) of the backbone, and weight files load by position or name.
  *
  * Shapes are per image (H, W, C); the batch size N is chosen when an executor is
- * made (engine/executor.h).
+ * made (engine/runtime/executor.h).
  *
  * Parameters live in two flat float buffers, filled in layer order:
  *  - params: every weight that *can* be trained (conv kernels and biases, BN beta,

@@ -1,4 +1,4 @@
-/* engine/model/model.c — the notebook's whole model (engine/model.h): building it around
+/* engine/model/model.c — the notebook's whole model (engine/model/model.h): building it around
  * a registered backbone, fresh-model weights, and the fine-tune boundary. */
 #include "engine/model/model.h"
 

@@ -1,6 +1,6 @@
 /* engine/model/model.h — the notebook's whole model, built by name, and its weights.
  *
- * A wn_model is the notebook's get_model() as one flat wn_graph (engine/graph.h):
+ * A wn_model is the notebook's get_model() as one flat wn_graph (engine/model/graph.h):
  *
  *   graph id                      Keras (outer model.layers)
  *   0                             input_1 (InputLayer), uint8 images
@@ -18,7 +18,7 @@
  * Weights live on the host in two flat arrays (graph.h explains the split):
  * `params` (trainable-capable, in layer order) and `stats` (BN moving statistics).
  * Per-weight views (name, shape, offset) are the layers' wn_weight entries; the
- * HDF5 reader/writer walks them. An executor (engine/executor.h) copies them to a
+ * HDF5 reader/writer walks them. An executor (engine/runtime/executor.h) copies them to a
  * backend and back.
  *
  * The fine-tune boundary: fine_tune_at = WN_FINE_TUNE_NONE freezes the whole

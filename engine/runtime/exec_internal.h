@@ -1,6 +1,6 @@
-/* engine/runtime/exec_internal.h — the executor's plan, shared by engine/plan.c (which
+/* engine/runtime/exec_internal.h — the executor's plan, shared by engine/runtime/plan.c (which
  * decides steps, gradients and buffer offsets from the graph alone) and
- * engine/executor.c (which allocates and runs it). Not a public header.
+ * engine/runtime/executor.c (which allocates and runs it). Not a public header.
  *
  * Vocabulary:
  *  - a *step* is one backend call sequence in forward order: usually one layer; a

@@ -5,7 +5,7 @@
  * no allocation. The plan:
  *  - params: one backend buffer [n_params], stats [n_stats], plus per-BN derived
  *    scale/shift; grads, Adam m and v: one buffer each for the trainable suffix
- *    of params only ([trainable_first, n_params), see engine/model.h);
+ *    of params only ([trainable_first, n_params), see engine/model/model.h);
  *  - activations and their gradients: one arena, with offsets packed by lifetime
  *    (forward and backward together). Layers that backward does not reach (below
  *    the boundary, or on no path from a trainable layer) run in inference mode

@@ -1,4 +1,4 @@
-/* engine/runtime/plan.c — the executor's plan (engine/exec_internal.h): steps with BN +
+/* engine/runtime/plan.c — the executor's plan (engine/runtime/exec_internal.h): steps with BN +
  * Activation fusion, which values need gradients under the fine-tune boundary,
  * what backward must keep, and one arena whose offsets are packed by lifetime; and
  * the memory arithmetic on top of it (bytes per buffer, the largest batch that fits

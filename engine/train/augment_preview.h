@@ -4,7 +4,7 @@
  *
  * The versions are made on the host with the same element functions the backends
  * run (kernels/augment.h): flip, rotation (reflect, bilinear) with draws from
- * engine/augment_draws.h. Values are the augmented pixels before preprocess_input,
+ * engine/train/augment_draws.h. Values are the augmented pixels before preprocess_input,
  * rounded to uint8 for display.
  */
 #ifndef WN_AUGMENT_PREVIEW_H

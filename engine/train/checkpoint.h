@@ -4,7 +4,7 @@
  * and the running totals of a partly done epoch.
  *
  * One binary file per phase (<run>/<phase>.ckpt), rewritten atomically after every
- * epoch and on Ctrl-C (host/atomic_file.h: temporary file, fsync, rename), so
+ * epoch and on Ctrl-C (host/base/atomic_file.h: temporary file, fsync, rename), so
  * after a crash or `kill -9` at any moment the file is the last complete
  * checkpoint. Layout, native byte order (an endianness marker refuses foreign files):
  *

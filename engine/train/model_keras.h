@@ -1,6 +1,6 @@
 /* engine/train/model_keras.h — a wn_model as a Keras 3 `.keras` archive (host/keras_archive.h):
  * config.json generated from the graph (host/keras_config.h), metadata.json, and
- * model.weights.h5 in Keras 3's layout (host/model_weights.h), for
+ * model.weights.h5 in Keras 3's layout (engine/train/model_weights.h), for
  * keras.models.load_model(path) with no custom code. Reading a .keras goes through
  * wn_model_weights_load, which checks config.json against the model. */
 #ifndef WN_MODEL_KERAS_H

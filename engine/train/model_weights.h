@@ -61,7 +61,7 @@ int wn_model_weights_load(wn_model *m, const char *path, wn_weights_info *info);
  * layout) or WN_WEIGHTS_BACKBONE_ONLY (the notop layout). */
 /* Output units of a whole-model file's head (its "dense" kernel (in, out); a .keras
  * archive's Dense units), 0 when the file has none (a backbone-only file), or -1 with
- * a reason (engine/error.h) when the file cannot be read. */
+ * a reason (host/base/error.h) when the file cannot be read. */
 int wn_model_weights_head_classes(const char *path);
 
 int wn_model_weights_save(const wn_model *m, const char *path, wn_weights_scope scope);

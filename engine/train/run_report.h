@@ -1,6 +1,6 @@
 /* engine/train/run_report.h — what a run leaves in its folder, runs/<timestamp>-<name>/.
  *
- * Every file goes through host/atomic_file.h (temporary file, fsync, rename), so a
+ * Every file goes through host/base/atomic_file.h (temporary file, fsync, rename), so a
  * crash leaves the previous version or the new one, never half of one.
  *
  *   history.json / history.csv   one row per epoch of every phase: phase, epoch

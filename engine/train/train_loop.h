@@ -3,18 +3,18 @@
  *
  * wn_train_phase is `fit(train, epochs, validation_data=val, callbacks=[EarlyStopping])`
  * after a fresh `compile(Adam(lr, beta_1, beta_2, epsilon))`, on an executor
- * (engine/executor.h) and the host loader (host/loader.h):
+ * (engine/runtime/executor.h) and the host loader (host/loader.h):
  *  - each epoch: the loader's seeded permutation of the training images; per image
  *    a flip and an angle, per batch a dropout seed, drawn from the phase's RNG
- *    (engine/augment_draws.h) at the start of the epoch; one train step per batch
+ *    (engine/train/augment_draws.h) at the start of the epoch; one train step per batch
  *    (augmentation, forward, loss, backward, Adam); the epoch's loss and accuracy
  *    are the per-sample means, as Keras's metrics are;
  *  - validation after every epoch (inference mode); the accuracy Keras compares
- *    is the float32 ratio, widened to double (engine/early_stopping.h);
+ *    is the float32 ratio, widened to double (engine/train/early_stopping.h);
  *  - EarlyStopping(val_categorical_accuracy, min_delta, patience, mode max,
  *    restore) with snapshots of the trainable weights;
  *  - history rows (and the run folder's history files rewritten after every epoch);
- *  - a checkpoint after every epoch (engine/checkpoint.h) and on interruption.
+ *  - a checkpoint after every epoch (engine/train/checkpoint.h) and on interruption.
  *
  * Faults:
  *  - interruption (*interrupt set, e.g. by a SIGINT/SIGTERM handler): the current

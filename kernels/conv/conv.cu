@@ -7,7 +7,7 @@
  * are marked deprecated in cuDNN 9 (silent unless CUDNN_WARN_DEPRECATED is defined)
  * but fully supported; the graph API would replace this one file if they go.
  *
- * Decisions (host-side logic in engine/cuda_plan.c, unit-tested on the CPU):
+ * Decisions (host-side logic in kernels/conv/conv_cuda_plan.c, unit-tested on the CPU):
  *  - Weights: Keras keeps HWIO [kh, kw, C/groups, K]; cuDNN's NHWC filter format is
  *    KRSC (OHWI). We transpose per call into a scratch buffer instead of keeping a
  *    transposed copy: weights change every Adam step, and the transpose is one pass

@@ -159,7 +159,7 @@ wn_conv_action wn_conv_cache_action(const wn_conv_choice *hit, int n);
  * only, whose float32 error stays within the FP32 op tolerance (1e-5); FFT and
  * Winograd transform the data and lose bits. The enum values are cuDNN's
  * (cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t), passed as ints so that this file
- * needs no cuDNN header; engine/cuda_conv.cu static_asserts them against cudnn.h. */
+ * needs no cuDNN header; kernels/conv/conv.cu static_asserts them against cudnn.h. */
 int wn_conv_algo_is_gemm_family(wn_conv_direction dir, int algo);
 
 /* Open-addressing hash table (linear probing, power-of-two capacity, load <= 1/2). */

@@ -1,7 +1,7 @@
 /* kernels/conv/conv_reference.h — a plain, obvious Conv2D in double precision, the answer
  * key for the oneDNN (CPU) and cuDNN (CUDA) convolutions in the tests.
  *
- * Same conventions as engine/backend.h: NHWC activations, HWIO kernels
+ * Same conventions as kernels/common/backend_ops.h: NHWC activations, HWIO kernels
  * (kh, kw, C/groups, K), TF 'same'/'valid' geometry from wn_window (pad_top and
  * pad_left cells before, the rest after), cross-correlation. Every sum is
  * accumulated in double and rounded to float once. Slow: tests only.

@@ -1,5 +1,5 @@
 /* kernels/conv/depthwise.cu — our own depthwise convolution on the GPU (the formulas and
- * shapes are kernels/depthwise.h's): used by engine/cuda_conv.cu when cuDNN offers
+ * shapes are kernels/depthwise.h's): used by kernels/conv/conv.cu when cuDNN offers
  * no algorithm for a grouped NHWC convolution, or when WN_CUDA_DEPTHWISE=own.
  *
  * Forward and backward data: one thread per output element, grid-stride; consecutive

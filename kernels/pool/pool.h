@@ -1,5 +1,5 @@
 /* kernels/pool/pool.h — index math and element functions of MaxPooling2D and
- * AveragePooling2D with TensorFlow's 'valid'/'same' geometry (engine/backend.h's
+ * AveragePooling2D with TensorFlow's 'valid'/'same' geometry (kernels/common/backend_ops.h's
  * wn_window), NHWC.
  *
  * Padded cells never take part: max ignores them (TF pads with -inf), and average

@@ -1,5 +1,5 @@
 /* tests/gpu/test_gpu_model.c — the whole model on both backends through the executor
- * (engine/executor.h): the notebook's InceptionResNetV2 + head at a small input, and
+ * (engine/runtime/executor.h): the notebook's InceptionResNetV2 + head at a small input, and
  * EfficientNet-Lite0 (depthwise convolutions, ReLU6, BN with a trainable gamma),
  * batch 2, the same initial weights (random, BN statistics and gamma moved off 1/0)
  * on the CPU backend (answer key) and the CUDA backend:
@@ -71,7 +71,7 @@
 enum { BATCH = 2, CLASSES = 6 };
 
 #define STEP_LR 1e-3f
-#define ADAM_B1 0.9f /* the executor's (engine/executor.c) */
+#define ADAM_B1 0.9f /* the executor's (engine/runtime/executor.c) */
 #define ADAM_B2 0.999f
 #define ADAM_EPS 1e-7f
 

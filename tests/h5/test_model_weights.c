@@ -1,4 +1,4 @@
-/* tests/h5/test_model_weights.c — host/model_weights.h on a tiny hand-built model
+/* tests/h5/test_model_weights.c — engine/train/model_weights.h on a tiny hand-built model
  * (the notebook's outer structure around a 4-weighted-layer backbone, with a biased
  * conv and a BatchNormalization with gamma): round trips of both export layouts,
  * loading by position (foreign names, like the official file) and by name, and every

@@ -1,4 +1,4 @@
-/* tests/reliability/test_atomic_target.c — issue 18, class 1: host/atomic_file.h
+/* tests/reliability/test_atomic_target.c — issue 18, class 1: host/base/atomic_file.h
  * writes only over a regular file or a new name. A named pipe, a folder, a socket, a
  * character device (a private copy of /dev/null made with mknod when run as root,
  * then /dev/null itself, only once the copy was refused), a symbolic link to one of

@@ -9,7 +9,7 @@
  * engine/ensemble_eval.h. Images are decoded and resized as the training loader does
  * (host/loader.h, streamed: nothing is cached), each member at its own input size.
  * Output: text (or --json) on stdout, a Keras-like progress bar per member on stderr,
- * and with --out DIR the run folder's report files (engine/run_report.h) under the
+ * and with --out DIR the run folder's report files (engine/train/run_report.h) under the
  * phase name "evaluate".
  */
 #include <dirent.h>

@@ -1,5 +1,5 @@
 /* tools/cli/cmd_export.c — `wastenet export --format h5`: writes a model's weights in the
- * HDF5 layout Keras's model.load_weights() reads (host/model_weights.h): the
+ * HDF5 layout Keras's model.load_weights() reads (engine/train/model_weights.h): the
  * notebook's whole get_model() (nested backbone group + head), or with
  * --backbone-only the notop layout. The input is a wastenet checkpoint or any weight
  * file wastenet loads. The output is written atomically, then read back and compared
@@ -208,7 +208,7 @@ int cmd_export(int argc, char **argv) {
     }
 
     /* The output first: a device, pipe or folder named by --out is refused before
-     * anything is read (host/atomic_file.h refuses it again when writing). */
+     * anything is read (host/base/atomic_file.h refuses it again when writing). */
     char target[4096];
     if (!*weights || !*out) {
         fprintf(stderr, "wastenet export: --%s: expected a file name, got an empty string\n",

@@ -213,7 +213,7 @@ int cmd_imagenet(int argc, char **argv) {
         rc = wn_executor_create(&ex, &m, be, n, WN_EXEC_INFERENCE_ONLY | WN_EXEC_KEEP_ALL);
     if (rc == WN_OK) rc = wn_executor_forward(ex, images, n, 0, NULL, NULL, 0);
     if (rc == WN_OK) rc = wn_executor_read_output(ex, m.logits_layer, logits);
-    /* graph layer 1: the fused augment + preprocess layer (engine/model.h) */
+    /* graph layer 1: the fused augment + preprocess layer (engine/model/model.h) */
     if (rc == WN_OK && dump_input) rc = wn_executor_read_output(ex, 1, input);
     if (rc == WN_OK && dump_input) rc = dump(dump_input, input, (size_t)n * size * size * 3);
     if (rc == WN_OK && dump_logits) rc = dump(dump_logits, logits, (size_t)n * IMAGENET_CLASSES);

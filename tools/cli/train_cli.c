@@ -68,7 +68,7 @@ static int write_command(const char *run_dir, int argc, char **argv) {
     return wn_atomic_commit(&af);
 }
 
-/* The pid of a temporary name "<name>.tmp.<pid>" (host/atomic_file.h), or 0. */
+/* The pid of a temporary name "<name>.tmp.<pid>" (host/base/atomic_file.h), or 0. */
 static long temporary_pid(const char *name) {
     const char *t = strstr(name, ".tmp.");
     if (!t || !t[5]) return 0;

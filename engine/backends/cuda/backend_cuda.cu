@@ -45,7 +45,7 @@
 
 /* ================================================================ errors */
 
-/* "engine/cuda_conv.cu" from an absolute __FILE__. */
+/* "kernels/conv/conv.cu" from an absolute __FILE__. */
 static const char *short_path(const char *file) {
     const char *best = file;
     const char *dirs[] = {"/engine/", "/kernels/", "/tests/", "/tools/"};

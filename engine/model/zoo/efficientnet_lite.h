@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 /* Adds the backbone of EfficientNet-Lite<variant> (0, 1 or 2) for h x w x 3 inputs
- * read from layer `from` (see wn_backbone_def in engine/model.h); returns the id of
+ * read from layer `from` (see wn_backbone_def in engine/model/model.h); returns the id of
  * its output layer (top_activation: ceil(h/32) x ceil(w/32) x 1280) or WN_ERR. */
 int wn_efficientnet_lite_build(wn_graph *g, int variant, int from, int h, int w);
 

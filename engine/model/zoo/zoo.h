@@ -1,7 +1,7 @@
 /* engine/model/zoo/zoo.h — the backbone builders of engine/models/, one per file.
  * Each adds its layers to `g` in Keras's creation order, with `from` >= 0 the layer
  * that feeds its input (or -1 for a standalone backbone), and returns its output
- * layer id or WN_ERR (engine/model.h: wn_backbone_def). Register a new one with a
+ * layer id or WN_ERR (engine/model/model.h: wn_backbone_def). Register a new one with a
  * line in engine/models/registry.c. */
 #ifndef WN_MODELS_ZOO_H
 #define WN_MODELS_ZOO_H

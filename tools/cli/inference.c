@@ -94,7 +94,8 @@ int wn_inference_load_model(wn_model *m, const char *weights, const char *arch, 
     fclose(probe);
     if (wn_checkpoint_is_file(weights)) return wn_checkpoint_load_model(m, weights);
     int classes = wn_model_weights_head_classes(weights);
-    if (classes <= 0)
+    if (classes < 0) return WN_ERR; /* unreadable: its reason names the file */
+    if (classes == 0)
         return wn_fail("%s: no dense head found: %s needs the whole model's weights (a "
                        "checkpoint, or a *_weights.h5 from a run), not a backbone-only file",
                        weights, command);

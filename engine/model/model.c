@@ -251,13 +251,13 @@ int wn_model_summary_rows(const wn_model *m, wn_summary_row *rows, int cap) {
             continue;
         }
         if (l->type == WN_LAYER_AUGMENT) {
-            /* Keras: the Sequential, then preprocess_input's x/127.5 and x-1. */
+            /* Keras: the Sequential, then preprocess_input's ops (x/127.5 and x-1) */
             if (n < cap) row_set(&rows[n], l->name, "Sequential", l, i, i);
             n++;
-            if (n < cap) row_set(&rows[n], "tf.math.truediv", "TFOpLambda", l, i, i);
-            n++;
-            if (n < cap) row_set(&rows[n], "tf.math.subtract", "TFOpLambda", l, i, i);
-            n++;
+            const char *names[3], *classes[3];
+            int k = wn_preprocess_keras_layers(m->backbone->preprocess, names, classes);
+            for (int j = 0; j < k; j++, n++)
+                if (n < cap) row_set(&rows[n], names[j], classes[j], l, i, i);
             continue;
         }
         if (n < cap) {

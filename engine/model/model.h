@@ -66,6 +66,11 @@ typedef struct wn_backbone_def {
  * backbone's preprocessing; EfficientNet-Lite's is 'tf' followed by an affine. */
 int wn_preprocess_augment_mode(wn_preprocess p);
 
+/* The layers Keras adds to a functional model for preprocess_input of `p` on a
+ * KerasTensor (names, classes), e.g. 'caffe': tf.__operators__.getitem
+ * (SlicingOpLambda), tf.nn.bias_add (TFOpLambda). Returns their count (up to 3). */
+int wn_preprocess_keras_layers(wn_preprocess p, const char **names, const char **classes);
+
 /* The registered backbones, and lookup by CLI name (NULL + reason if unknown). */
 const wn_backbone_def *wn_backbone_find(const char *name);
 int wn_backbone_count(void);

@@ -639,11 +639,12 @@ static int save_legacy(const wn_model *m, const char *path, wn_weights_scope sco
             }
             nw += out_layer_fill(m, i, &ol[nl], &ow[nw], NULL);
             nl++;
-            if (g->layers[i].type == WN_LAYER_AUGMENT &&
-                (!m->backbone || m->backbone->preprocess == WN_PREPROCESS_TF)) {
-                /* preprocess_input on a KerasTensor: two TFOpLambda layers */
-                ol[nl++] = (wn_h5_out_layer){"tf.math.truediv", 0, NULL};
-                ol[nl++] = (wn_h5_out_layer){"tf.math.subtract", 0, NULL};
+            if (g->layers[i].type == WN_LAYER_AUGMENT && m->backbone &&
+                m->backbone->preprocess != WN_PREPROCESS_LITE) {
+                /* preprocess_input on a KerasTensor: its op layers, without weights */
+                const char *names[3], *classes[3];
+                int k = wn_preprocess_keras_layers(m->backbone->preprocess, names, classes);
+                for (int j = 0; j < k; j++) ol[nl++] = (wn_h5_out_layer){names[j], 0, NULL};
             }
         }
     }

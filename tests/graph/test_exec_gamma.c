@@ -7,6 +7,8 @@
  *      -> project_bn (bare: read by an Add) -> add(project_bn, stem_relu6)
  *      -> top_conv (12, 1x1) -> top_bn (read twice, so not fused)
  *      -> top_add(top_relu6(top_bn), top_bn)
+ *      -> sep_pad (ZeroPadding2D ((0,1),(0,1))) -> sep_conv (SeparableConv2D 6, 3x3, s2,
+ *         'valid', bias)
  *   then the notebook's head: GAP, Dropout (rate 0 here), Dense.
  *
  * So gamma is trained in every form the executor has: fused with ReLU6 and ReLU, a
@@ -73,7 +75,13 @@ static int build_tiny_gamma(wn_graph *g, int from, int h, int w) {
     int tb = wn_graph_add_batchnorm(g, "top_bn", t, 1, 1e-3f);
     int ta = wn_graph_add_activation(g, "top_relu6", tb, WN_ACT_RELU6);
     int ys[2] = {ta, tb};
-    return wn_graph_add_add(g, "top_add", 2, ys);
+    int y = wn_graph_add_add(g, "top_add", 2, ys);
+    /* MobileNetV2 / Xception forms: an asymmetric ZeroPadding2D folded into a 'valid'
+     * stride-2 SeparableConv2D (two conv steps, with bias). (A padding folded into a max
+     * pooling, ResNet50's and DenseNet121's stems, is not here: its kinks defeat finite
+     * differences; its forward is in the Keras parity tests, its backward untested.) */
+    y = wn_graph_add_zero_padding(g, "sep_pad", y, 0, 1, 0, 1);
+    return wn_graph_add_separable_conv2d(g, "sep_conv", y, 6, 3, 3, 2, 2, WN_PAD_VALID, 1);
 }
 
 static const wn_backbone_def tiny_gamma = {"tiny_gamma", "tiny_gamma", 8, WN_PREPROCESS_TF,

@@ -487,8 +487,12 @@ int wn_train_cli_parse(wn_train_cli *cli, int is_run, int argc, char **argv, int
 const char *wn_train_cli_auto_weights(const char *model, char *buf, size_t size) {
     if (!strcmp(model, "irv2"))
         snprintf(buf, size, "weights/inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5");
-    else if (!strcmp(model, "xception"))
-        snprintf(buf, size, "weights/xception_weights_tf_dim_ordering_tf_kernels_notop.h5");
+    else if (!strcmp(model, "xception") || !strcmp(model, "resnet50") ||
+             !strcmp(model, "densenet121"))
+        snprintf(buf, size, "weights/%s_weights_tf_dim_ordering_tf_kernels_notop.h5", model);
+    else if (!strcmp(model, "mobilenet_v2"))
+        /* one file per size Keras publishes; every one holds the same shapes */
+        snprintf(buf, size, "weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5");
     else if (!strncmp(model, "efficientnet_lite", 17))
         snprintf(buf, size, "weights/%s_imagenet_notop.h5", model);
     else

@@ -43,3 +43,18 @@ int wn_preprocess_augment_mode(wn_preprocess p) {
     }
     return WN_AUG_PRE_TF;
 }
+
+int wn_preprocess_keras_layers(wn_preprocess p, const char **names, const char **classes) {
+    static const char *tf[] = {"tf.math.truediv", "tf.math.subtract"};
+    static const char *caffe[] = {"tf.__operators__.getitem", "tf.nn.bias_add"};
+    static const char *torch[] = {"tf.math.truediv", "tf.nn.bias_add", "tf.math.truediv_1"};
+    const char **list = tf;
+    int n = 2;
+    if (p == WN_PREPROCESS_CAFFE) list = caffe;
+    if (p == WN_PREPROCESS_TORCH) list = torch, n = 3;
+    for (int i = 0; i < n; i++) {
+        names[i] = list[i];
+        classes[i] = p == WN_PREPROCESS_CAFFE && i == 0 ? "SlicingOpLambda" : "TFOpLambda";
+    }
+    return n;
+}

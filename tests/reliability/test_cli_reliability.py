@@ -73,6 +73,21 @@ def run(args, preexec=None, env=None, timeout=300):
                           env=env, timeout=timeout)
 
 
+def wait_stopped(pid, seconds=5.0):
+    """Waits until process pid stands still (state T in /proc/<pid>/stat) after a SIGSTOP,
+    so that what it has on disk no longer changes; returns at once if it is gone."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("T", "t", "Z", "X"):
+            return
+        time.sleep(0.0002)
+
+
 def last_line(text, n=240):
     text = text.strip()
     return text[-n:] if text else "(nothing on stderr)"
@@ -354,6 +369,7 @@ def test_kill9(tmp, data):
             dirs = run_dirs(runs, name)
             if dirs and any(f.startswith("train.ckpt.tmp.") for f in os.listdir(dirs[0])):
                 p.send_signal(signal.SIGSTOP)
+                wait_stopped(p.pid)  # a signal is delivered asynchronously: look only then
                 left = [f for f in os.listdir(dirs[0]) if f.startswith("train.ckpt.tmp.")]
                 if left:
                     p.kill()

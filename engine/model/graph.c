@@ -48,8 +48,7 @@ const char *wn_layer_keras_class(const wn_layer *l) {
     return wn_layer_type_keras(l->type);
 }
 
-/* Keras's auto-name prefix (snake_case class name) per type. */
-static const char *auto_prefix(wn_layer_type t) {
+const char *wn_layer_type_snake_name(wn_layer_type t) {
     switch (t) {
     case WN_LAYER_INPUT: return "input";
     case WN_LAYER_AUGMENT: return "sequential";
@@ -105,12 +104,12 @@ static wn_layer *layer_new(wn_graph *g, wn_layer_type type, const char *name, in
     for (int i = 0; i < n; i++)
         if (inputs[i] >= g->n_layers) {
             wn_fail("graph %s: layer %s reads layer id %d, which does not exist", g->name,
-                    name ? name : auto_prefix(type), inputs[i]);
+                    name ? name : wn_layer_type_snake_name(type), inputs[i]);
             return NULL;
         }
     if (n > WN_MAX_INPUTS) {
         wn_fail("graph %s: layer %s has %d inputs (at most %d)", g->name,
-                name ? name : auto_prefix(type), n, WN_MAX_INPUTS);
+                name ? name : wn_layer_type_snake_name(type), n, WN_MAX_INPUTS);
         return NULL;
     }
     if (g->n_layers == g->cap_layers) {
@@ -130,7 +129,7 @@ static wn_layer *layer_new(wn_graph *g, wn_layer_type type, const char *name, in
             return NULL;
         }
         snprintf(l->name, sizeof l->name, "%s", name);
-    } else if (auto_name(g, auto_prefix(type), type == WN_LAYER_INPUT, l->name) != WN_OK) {
+    } else if (auto_name(g, wn_layer_type_snake_name(type), type == WN_LAYER_INPUT, l->name) != WN_OK) {
         return NULL;
     }
     l->type = type;

@@ -192,6 +192,10 @@ const char *wn_layer_type_keras(wn_layer_type t);
 /* Keras class name of one layer (as the type's, except ReLU-class activations). */
 const char *wn_layer_keras_class(const wn_layer *l);
 
+/* Keras's snake_case name of a layer type's class ("conv2d", "batch_normalization";
+ * "input" for the input layer): the prefix of its auto-names. */
+const char *wn_layer_type_snake_name(wn_layer_type t);
+
 /* The convolution/pooling window of layer `l` for a batch of n: its own geometry on
  * its input, or, when it reads a ZeroPadding2D, on the padding's input with the
  * padding as explicit pads (the rows a 'valid' window would not reach dropped). */

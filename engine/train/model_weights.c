@@ -239,26 +239,7 @@ static int check_map(const ctx *c) {
 
 /* Keras 3's slot prefix for a layer type: naming.to_snake_case(class name). */
 static const char *k3_slot_class(wn_layer_type t) {
-    switch (t) {
-    case WN_LAYER_INPUT: return "input_layer";
-    case WN_LAYER_AUGMENT: return "sequential";
-    case WN_LAYER_CONV2D: return "conv2d";
-    case WN_LAYER_DEPTHWISE_CONV2D: return "depthwise_conv2d";
-    case WN_LAYER_SEPARABLE_CONV2D: return "separable_conv2d";
-    case WN_LAYER_ZERO_PADDING: return "zero_padding2d";
-    case WN_LAYER_BATCHNORM: return "batch_normalization";
-    case WN_LAYER_ACTIVATION: return "activation";
-    case WN_LAYER_MAXPOOL: return "max_pooling2d";
-    case WN_LAYER_AVGPOOL: return "average_pooling2d";
-    case WN_LAYER_CONCAT: return "concatenate";
-    case WN_LAYER_SCALE_RESIDUAL: return "custom_scale_layer";
-    case WN_LAYER_ADD: return "add";
-    case WN_LAYER_GAP: return "global_average_pooling2d";
-    case WN_LAYER_DROPOUT: return "dropout";
-    case WN_LAYER_DENSE: return "dense";
-    case WN_LAYER_TYPE_COUNT: break;
-    }
-    return "layer";
+    return t == WN_LAYER_INPUT ? "input_layer" : wn_layer_type_snake_name(t);
 }
 
 /* slots[i] = Keras 3's slot path of model layer ml[i] inside container `prefix`

@@ -212,34 +212,47 @@ static int read_array(stream *s, float **out, size_t n) {
     return get(s, *out, n * sizeof(float));
 }
 
-int wn_checkpoint_load(wn_checkpoint *ck, const char *path) {
+/* Opens `path` and reads everything before the arrays: magic, version, byte order, the
+ * header and (version 2) the identity. WN_ERR with nothing left open or allocated. */
+static int read_head(wn_checkpoint *ck, const char *path, stream *s) {
     memset(ck, 0, sizeof *ck);
     const char *why;
     FILE *fp = wn_fopen_regular(path, "rb", &why);
     if (!fp) return wn_fail("cannot read checkpoint %s: %s", path, why);
-    stream s = {fp, {0xCBF29CE484222325ull}, path, 0};
+    *s = (stream){fp, {0xCBF29CE484222325ull}, path, 0};
     unsigned char magic[8];
     uint32_t version = 0, endian = 0;
-    int rc = WN_ERR;
-    if (get(&s, magic, sizeof magic)) goto done;
+    if (get(s, magic, sizeof magic)) goto fail;
     if (memcmp(magic, wn_ckpt_magic, sizeof magic)) {
         wn_fail("%s is not a wastenet checkpoint (bad magic)", path);
-        goto done;
+        goto fail;
     }
-    if (GET(&s, version) || GET(&s, endian)) goto done;
+    if (GET(s, version) || GET(s, endian)) goto fail;
     if (version != 1 && version != WN_CKPT_VERSION) {
         wn_fail("%s: checkpoint version %u, this wastenet reads versions 1 and %u (a newer "
                 "wastenet wrote it?)",
                 path, version, WN_CKPT_VERSION);
-        goto done;
+        goto fail;
     }
     ck->version = (int)version;
     if (endian != WN_CKPT_ENDIAN) {
         wn_fail("%s: checkpoint written on a machine of another byte order", path);
-        goto done;
+        goto fail;
     }
-    if (read_header(&s, ck)) goto done;
-    if (version >= 2 && read_identity(&s, ck)) goto done;
+    if (read_header(s, ck)) goto fail;
+    if (version >= 2 && read_identity(s, ck)) goto fail;
+    return WN_OK;
+fail:
+    fclose(fp);
+    wn_checkpoint_free(ck);
+    return WN_ERR;
+}
+
+int wn_checkpoint_load(wn_checkpoint *ck, const char *path) {
+    stream s;
+    if (read_head(ck, path, &s) != WN_OK) return WN_ERR;
+    FILE *fp = s.fp;
+    int rc = WN_ERR;
     /* Sanity limits before allocating: a corrupt header must not ask for terabytes. */
     const size_t limit = (size_t)1 << 34; /* 16 G floats */
     if (ck->n_params > limit || ck->n_stats > limit || ck->trainable_first > ck->n_params) {
@@ -273,32 +286,10 @@ done:
 }
 
 int wn_checkpoint_read_info(wn_checkpoint *ck, const char *path) {
-    memset(ck, 0, sizeof *ck);
-    const char *why;
-    FILE *fp = wn_fopen_regular(path, "rb", &why);
-    if (!fp) return wn_fail("cannot read checkpoint %s: %s", path, why);
-    stream s = {fp, {0xCBF29CE484222325ull}, path, 0};
-    unsigned char magic[8];
-    uint32_t version = 0, endian = 0;
-    int rc = WN_ERR;
-    if (get(&s, magic, sizeof magic)) goto done;
-    if (memcmp(magic, wn_ckpt_magic, sizeof magic)) {
-        wn_fail("%s is not a wastenet checkpoint (bad magic)", path);
-        goto done;
-    }
-    if (GET(&s, version) || GET(&s, endian)) goto done;
-    if ((version != 1 && version != WN_CKPT_VERSION) || endian != WN_CKPT_ENDIAN) {
-        wn_fail("%s: checkpoint version %u or byte order not readable here", path, version);
-        goto done;
-    }
-    ck->version = (int)version;
-    if (read_header(&s, ck)) goto done;
-    if (version >= 2 && read_identity(&s, ck)) goto done;
-    rc = WN_OK;
-done:
-    fclose(fp);
-    if (rc != WN_OK) wn_checkpoint_free(ck);
-    return rc;
+    stream s;
+    if (read_head(ck, path, &s) != WN_OK) return WN_ERR;
+    fclose(s.fp);
+    return WN_OK;
 }
 
 int wn_checkpoint_is_file(const char *path) {

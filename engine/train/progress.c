@@ -122,21 +122,31 @@ void wn_progress_interrupted(wn_progress *p) {
     fflush(p->out);
 }
 
+/* The start of a pass's last line: the full bar (or the step count), its time, the
+ * time per step. Returns its length. */
+static size_t final_line(const wn_progress *p, char *line, size_t size, double now,
+                         double seconds) {
+    char part[128];
+    size_t n;
+    if (p->bar) {
+        n = (size_t)wn_progress_format_bar(line, size, p->target, p->target);
+        n += (size_t)snprintf(line + n, size - n, " - %.0fs", seconds);
+        wn_progress_format_rate(part, sizeof part, step_seconds(p, now), "step");
+        n += (size_t)snprintf(line + n, size - n, "%s", part);
+    } else {
+        n = (size_t)snprintf(line, size, "%*d/%d - %.0fs", digits(p->target), p->target,
+                             p->target, seconds);
+    }
+    return n;
+}
+
 double wn_progress_epoch_end(wn_progress *p, double loss, double accuracy, double val_loss,
                              double val_accuracy) {
     double now = p->clock(), seconds = now - p->t_start;
     if (p->silent) return seconds;
     char line[640], part[128];
     size_t n;
-    if (p->bar) {
-        n = (size_t)wn_progress_format_bar(line, sizeof line, p->target, p->target);
-        n += (size_t)snprintf(line + n, sizeof line - n, " - %.0fs", seconds);
-        wn_progress_format_rate(part, sizeof part, step_seconds(p, now), "step");
-        n += (size_t)snprintf(line + n, sizeof line - n, "%s", part);
-    } else {
-        n = (size_t)snprintf(line, sizeof line, "%*d/%d - %.0fs", digits(p->target), p->target,
-                             p->target, seconds);
-    }
+    n = final_line(p, line, sizeof line, now, seconds);
     const char *names[4] = {"loss", "categorical_accuracy", "val_loss", "val_categorical_accuracy"};
     const double values[4] = {loss, accuracy, val_loss, val_accuracy};
     for (int i = 0; i < 4; i++) {
@@ -181,15 +191,7 @@ double wn_progress_pass_end(wn_progress *p, double loss, double accuracy) {
     if (p->silent) return seconds;
     char line[512], part[128];
     size_t n;
-    if (p->bar) {
-        n = (size_t)wn_progress_format_bar(line, sizeof line, p->target, p->target);
-        n += (size_t)snprintf(line + n, sizeof line - n, " - %.0fs", seconds);
-        wn_progress_format_rate(part, sizeof part, step_seconds(p, now), "step");
-        n += (size_t)snprintf(line + n, sizeof line - n, "%s", part);
-    } else {
-        n = (size_t)snprintf(line, sizeof line, "%*d/%d - %.0fs", digits(p->target), p->target,
-                             p->target, seconds);
-    }
+    n = final_line(p, line, sizeof line, now, seconds);
     wn_progress_format_value(part, sizeof part, "loss", loss);
     n += (size_t)snprintf(line + n, sizeof line - n, "%s", part);
     wn_progress_format_value(part, sizeof part, "categorical_accuracy", accuracy);

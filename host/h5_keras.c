@@ -518,7 +518,10 @@ static int k3_walk(wn_h5_file *f, const char *prefix, int depth) {
     int rc = WN_OK;
     for (int i = 0; rc == WN_OK && i < kids.n; i++) {
         char slot[1100], sub[1200];
-        snprintf(slot, sizeof slot, "%s/%s", layers, kids.s[i]);
+        if (snprintf(slot, sizeof slot, "%s/%s", layers, kids.s[i]) >= (int)sizeof slot) {
+            rc = wn_fail("%s: the group path %s/%s is too long", f->path, layers, kids.s[i]);
+            break;
+        }
         snprintf(sub, sizeof sub, "%s/layers", slot);
         int nested = h5_path_exists((hid_t)f->root_id, sub);
         snprintf(sub, sizeof sub, "%s/vars", slot);

@@ -1,7 +1,8 @@
 /* engine/runtime/backend.h — the runtime's side of the backend contract
  * (kernels/common/backend_ops.h): making and destroying backends, and the dispatch
- * layer through which everything above the backends calls an op. The backends'
- * constructors are declared in engine/backends/{cpu,cuda}/.
+ * layer through which everything above the backends calls an op. The runtime knows
+ * no backend by name: the application makes one with the constructors of
+ * engine/backends/cpu/backend_cpu.h or engine/backends/cuda/backend_cuda.h.
  *
  * Each wn_op_* checks its arguments and shapes once (engine/runtime/dispatch.c),
  * naming the layer in the reason, and then calls the backend's table; the backends
@@ -13,8 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/backends/cpu/backend_cpu.h"
-#include "engine/backends/cuda/backend_cuda.h"
 #include "host/staging.h"
 #include "kernels/common/backend_ops.h"
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "engine/runtime/backend.h"
+#include "engine/backends/cpu/backend_cpu.h"
 #include "host/base/error.h"
 
 static unsigned long long rng = 0x9E3779B97F4A7C15ull;

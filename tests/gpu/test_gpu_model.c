@@ -62,6 +62,7 @@
 #include <string.h>
 
 #include "engine/runtime/backend.h"
+#include "engine/backends/cpu/backend_cpu.h"
 #include "engine/backends/cuda/backend_cuda.h"
 #include "host/base/error.h"
 #include "engine/runtime/executor.h"

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "engine/runtime/backend.h"
+#include "engine/backends/cpu/backend_cpu.h"
 #include "host/base/error.h"
 #include "engine/backends/cuda/backend_cuda.h"
 #include "tests/common/backend_table.h"

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "engine/runtime/backend.h"
+#include "engine/backends/cpu/backend_cpu.h"
 #include "host/base/error.h"
 #include "engine/runtime/exec_internal.h"
 #include "engine/runtime/executor.h"

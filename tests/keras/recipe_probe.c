@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/runtime/backend.h"
+#include "engine/backends/cpu/backend_cpu.h"
 #include "host/base/error.h"
 #include "engine/train/lr_schedule.h"
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/runtime/backend.h"
+#include "engine/backends/cpu/backend_cpu.h"
 #include "host/base/error.h"
 #include "kernels/augment/augment.h"
 

@@ -14,6 +14,7 @@
  * form gives 0.24999684769; the textbook form (eps added to sqrt(v_hat)) would give
  * 0.2499090909, which the tolerance rejects.
  */
+#include "engine/backends/cpu/backend_cpu.h"
 #include "kernels/adam/adam.h"
 #include "tests/ops/ops_test.h"
 

@@ -19,6 +19,7 @@
  */
 #include <math.h>
 
+#include "engine/backends/cpu/backend_cpu.h"
 #include "kernels/augment/augment.h"
 #include "tests/ops/ops_test.h"
 

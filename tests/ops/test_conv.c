@@ -9,6 +9,7 @@
  * for T <= 1600); 2e-5 leaves room for oneDNN's blocked summation order while an
  * indexing error (a wrong or missing term, error ~ 1/T of the value at least) fails.
  */
+#include "engine/backends/cpu/backend_cpu.h"
 #include "kernels/conv/conv_reference.h"
 #include "tests/ops/ops_test.h"
 

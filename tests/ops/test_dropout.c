@@ -8,6 +8,7 @@
  * Keep rate: over N = 2^20 draws the kept fraction has standard deviation
  * sqrt(r(1-r)/N) <= 5e-4; the tolerance 3e-3 is 6 sigma.
  */
+#include "engine/backends/cpu/backend_cpu.h"
 #include "kernels/dropout/dropout.h"
 #include "tests/ops/ops_test.h"
 

@@ -33,6 +33,8 @@
 #include <string.h>
 
 #include "engine/runtime/backend.h"
+#include "engine/backends/cpu/backend_cpu.h"
+#include "engine/backends/cuda/backend_cuda.h"
 #include "engine/runtime/op_cases.h"
 #include "tests/common/backend_table.h"
 #include "tests/common/check.h"

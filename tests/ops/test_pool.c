@@ -5,6 +5,7 @@
  * bit for bit to the kernels/pool.h element functions (which the CUDA kernels run)
  * and to a naive loop written from the definition.
  */
+#include "engine/backends/cpu/backend_cpu.h"
 #include "kernels/pool/pool.h"
 #include "tests/ops/ops_test.h"
 

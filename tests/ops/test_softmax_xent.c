@@ -4,6 +4,7 @@
  * argmax ties (the first maximum wins, like tf.argmax), stats accumulating across
  * calls, NULL outputs, and a bad label refused.
  */
+#include "engine/backends/cpu/backend_cpu.h"
 #include "tests/ops/ops_test.h"
 
 static wn_backend *be;

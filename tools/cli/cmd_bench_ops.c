@@ -18,6 +18,8 @@
 #include <time.h>
 
 #include "engine/runtime/backend.h"
+#include "engine/backends/cpu/backend_cpu.h"
+#include "engine/backends/cuda/backend_cuda.h"
 #include "host/base/error.h"
 #include "engine/model/graph.h"
 #include "engine/model/model.h"

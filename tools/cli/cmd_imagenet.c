@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "engine/runtime/backend.h"
+#include "engine/backends/cpu/backend_cpu.h"
 #include "host/base/error.h"
 #include "engine/runtime/executor.h"
 #include "engine/model/model.h"

@@ -1,5 +1,7 @@
 /* tools/cli/inference.c — models, class names and backends for predict and evaluate
  * (see inference.h). */
+#include "engine/backends/cpu/backend_cpu.h"
+#include "engine/backends/cuda/backend_cuda.h"
 #include "tools/cli/inference.h"
 #include "host/regular_file.h"
 

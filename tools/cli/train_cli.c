@@ -19,6 +19,7 @@
 
 #include "engine/train/augment_preview.h"
 #include "engine/runtime/backend.h"
+#include "engine/backends/cpu/backend_cpu.h"
 #include "host/base/error.h"
 #include "engine/runtime/executor.h"
 #include "engine/train/metrics.h"

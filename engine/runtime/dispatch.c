@@ -260,3 +260,18 @@ int wn_op_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const u
                        c);
     return be->ops->augment_preprocess(be, n, h, w, c, x, flip, angle, y, mode);
 }
+
+/* ---------------------------------------------------------------- shared checks */
+
+/* The same checks for the bf16 ops (engine/runtime/dispatch_bf16.c). */
+int wn_dispatch_check_affine(size_t count, int c, wn_activation act, const char *name) {
+    if (check_channels(count, c, name) != WN_OK) return WN_ERR;
+    return check_act(act, name);
+}
+int wn_dispatch_check_conv(const wn_conv_desc *d, const char *name) { return check_conv(d, name); }
+int wn_dispatch_check_pool(const wn_window *win, wn_pool_kind kind, const char *name) {
+    return check_pool(win, kind, name);
+}
+int wn_dispatch_check_concat(int n_in, const int *channels, const char *name) {
+    return check_concat(n_in, channels, name);
+}

@@ -10,6 +10,7 @@
 #define WN_KERNELS_AFFINE_ACT_H
 
 #include "kernels/common/backend_ops.h"
+#include "kernels/common/bf16.h"
 #include "kernels/common/hd.h"
 
 /* act(v) for one element; ReLU6 is min(max(v, 0), 6). NaN passes through ReLU as 0
@@ -66,6 +67,25 @@ int wn_cuda_bn_gamma_backward(wn_backend *be, size_t count, int c, const float *
                               const float *y, const float *dy, const float *mean,
                               const float *inv_std, wn_activation act, float *dgamma,
                               const char *layer);
+/* ---- bf16 (kernels/common/backend_bf16_ops.h): affine_act_bf16_cpu.c, affine_act_bf16.cu ---- */
+int wn_cpu_affine_act_forward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *x,
+        const float *scale, const float *shift, wn_activation act, wn_bf16 *y,
+        const char *layer);
+int wn_cpu_affine_act_backward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *y,
+        const wn_bf16 *dy, const float *scale, wn_activation act, wn_bf16 *dx,
+        int accumulate, float *dshift, const char *layer);
+int wn_cpu_bn_gamma_backward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *x,
+        const wn_bf16 *y, const wn_bf16 *dy, const float *mean, const float *inv_std,
+        wn_activation act, float *dgamma, const char *layer);
+int wn_cuda_affine_act_forward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *x,
+        const float *scale, const float *shift, wn_activation act, wn_bf16 *y,
+        const char *layer);
+int wn_cuda_affine_act_backward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *y,
+        const wn_bf16 *dy, const float *scale, wn_activation act, wn_bf16 *dx,
+        int accumulate, float *dshift, const char *layer);
+int wn_cuda_bn_gamma_backward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *x,
+        const wn_bf16 *y, const wn_bf16 *dy, const float *mean, const float *inv_std,
+        wn_activation act, float *dgamma, const char *layer);
 #ifdef __cplusplus
 }
 #endif

@@ -212,6 +212,8 @@ struct wn_backend {
     int upload_slots;      /* image buffers uploads alternate between: 1 CPU, 2 CUDA */
     size_t alloc_align;    /* the allocator rounds every buffer up to this many bytes */
     size_t reserve_bytes;  /* kept free beyond a plan (CUDA: the cuDNN workspace) */
+    /* bf16 ops (kernels/common/backend_bf16_ops.h), NULL when the backend has none */
+    const struct wn_backend_bf16_ops *bf16;
 };
 
 #ifdef __cplusplus

@@ -24,6 +24,8 @@ typedef struct wn_cpu_ctx {
     wn_cpu_conv_cache *conv;   /* oneDNN engine, stream and per-shape primitives */
     wn_cpu_buffer accum;       /* conv backward-data result when accumulating */
     wn_cpu_buffer partial;     /* per-thread partial sums (doubles) of reductions */
+    wn_cpu_buffer stage[3];    /* float32 copies of bf16 operands, for bf16 ops that run
+                                  float32 kernels (kernels/conv/conv_bf16_cpu.c) */
 } wn_cpu_ctx;
 
 #ifdef __cplusplus

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "kernels/common/backend_ops.h"
+#include "kernels/common/bf16.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -23,6 +24,18 @@ int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const flo
                                 const float *w, float *dx, int accumulate, const char *layer);
 int wn_cpu_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
                                   const float *dy, float *dw, float *db, const char *layer);
+/* The same three calls with activations (and weights) of type dt, for the bf16 ops
+ * (kernels/conv/conv_bf16_cpu.c); weight gradients are float32 either way. */
+int wn_cpu_conv2d_forward_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt, const void *x,
+                             const void *w, const float *bias, void *y, const char *layer);
+int wn_cpu_conv2d_backward_data_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt,
+                                   const void *dy, const void *w, void *dx, int accumulate,
+                                   const char *layer);
+int wn_cpu_conv2d_backward_filter_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt,
+                                     const void *x, const void *dy, float *dw, float *db,
+                                     const char *layer);
+/* 1 when oneDNN has bf16 convolutions on this CPU (asked once, then remembered). */
+int wn_cpu_conv_bf16_native(wn_backend *be);
 int wn_cuda_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
                            const float *w, const float *bias, float *y, const char *layer);
 int wn_cuda_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const float *dy,

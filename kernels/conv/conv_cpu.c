@@ -14,6 +14,7 @@
  */
 #include <dnnl.h>
 #include <dnnl_debug.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ typedef enum { CONV_FWD = 0, CONV_BWD_DATA = 1, CONV_BWD_FILTER = 2 } conv_kind;
 /* Everything that selects a primitive. */
 typedef struct conv_key {
     int kind, bias;
+    int dt; /* wn_dtype of activations and weights (weight gradients stay float32) */
     int n, h, w, c, k, groups;
     int kh, kw, sh, sw;
     int pt, pb, pl, pr;
@@ -51,6 +53,7 @@ struct wn_cpu_conv_cache {
     conv_entry *items; /* [n_items] */
     int n_items, cap_items;
     wn_cpu_buffer scratch; /* shared by every primitive's scratchpad */
+    int bf16_native;       /* -1 not asked yet; 1 oneDNN has bf16 convolutions here */
 };
 
 #define DNNL_TRY(call)                                                                  \
@@ -66,6 +69,7 @@ int wn_cpu_conv_cache_create(wn_cpu_conv_cache **out) {
     wn_cpu_conv_cache *c = calloc(1, sizeof *c);
     if (!c) return wn_fail("%s: out of memory creating the convolution cache", who);
     *out = c;
+    c->bf16_native = -1;
     DNNL_TRY(dnnl_engine_create(&c->engine, dnnl_cpu, 0));
     DNNL_TRY(dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags));
     return WN_OK;
@@ -91,11 +95,11 @@ void wn_cpu_conv_cache_destroy(wn_cpu_conv_cache *c) {
     free(c);
 }
 
-static conv_key conv_key_make(conv_kind kind, int bias, const wn_conv_desc *d) {
+static conv_key conv_key_make(conv_kind kind, int bias, const wn_conv_desc *d, wn_dtype dt) {
     conv_key k;
     memset(&k, 0, sizeof k);
     const wn_window *w = &d->win;
-    k.kind = kind, k.bias = bias;
+    k.kind = kind, k.bias = bias, k.dt = (int)dt;
     k.n = w->n, k.h = w->h, k.w = w->w, k.c = w->c, k.k = d->k;
     k.groups = d->groups < 1 ? 1 : d->groups;
     k.kh = w->kh, k.kw = w->kw, k.sh = w->sh, k.sw = w->sw;
@@ -105,24 +109,30 @@ static conv_key conv_key_make(conv_kind kind, int bias, const wn_conv_desc *d) {
 }
 
 /* Memory descriptors: NHWC activations, HWIO user weights (or HWIGO grouped),
- * weights of any layout for the primitive to choose, a K-vector bias. */
+ * weights of any layout for the primitive to choose, a K-vector bias; `wei_hint` is
+ * the forward hint's weights (a bf16 backward-filter writes float32 weight gradients
+ * from a bf16 forward). Activations and weights are k->dt; the bias stays float32. */
 static int conv_mds(const conv_key *k, dnnl_memory_desc_t *src, dnnl_memory_desc_t *dst,
                     dnnl_memory_desc_t *wei_user, dnnl_memory_desc_t *wei_any,
-                    dnnl_memory_desc_t *bias, const char *who) {
+                    dnnl_memory_desc_t *wei_hint, dnnl_memory_desc_t *bias, const char *who) {
     dnnl_dims_t src_dims = {k->n, k->c, k->h, k->w};
     dnnl_dims_t dst_dims = {k->n, k->k, k->oh, k->ow};
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(src, 4, src_dims, dnnl_f32, dnnl_nhwc));
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(dst, 4, dst_dims, dnnl_f32, dnnl_nhwc));
+    dnnl_data_type_t adt = k->dt == WN_DTYPE_BF16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_data_type_t wdt = k->kind == CONV_BWD_FILTER ? dnnl_f32 : adt;
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(src, 4, src_dims, adt, dnnl_nhwc));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(dst, 4, dst_dims, adt, dnnl_nhwc));
     if (k->groups == 1) {
         dnnl_dims_t wd = {k->k, k->c, k->kh, k->kw};
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_user, 4, wd, dnnl_f32, dnnl_hwio));
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_user, 4, wd, wdt, dnnl_hwio));
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_any, 4, wd, wdt, dnnl_format_tag_any));
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_hint, 4, wd, adt, dnnl_format_tag_any));
     } else {
         /* Keras HWIO (kh, kw, C/G, K) with K = G*(K/G), output channel g*(K/G)+o:
          * memory order h, w, i, g, o = oneDNN's hwigo. */
         dnnl_dims_t wd = {k->groups, k->k / k->groups, k->c / k->groups, k->kh, k->kw};
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_user, 5, wd, dnnl_f32, dnnl_hwigo));
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_any, 5, wd, dnnl_f32, dnnl_format_tag_any));
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_user, 5, wd, wdt, dnnl_hwigo));
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_any, 5, wd, wdt, dnnl_format_tag_any));
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_hint, 5, wd, adt, dnnl_format_tag_any));
     }
     dnnl_dims_t bd = {k->k};
     DNNL_TRY(dnnl_memory_desc_init_by_tag(bias, 1, bd, dnnl_f32, dnnl_x));
@@ -162,8 +172,9 @@ static int conv_scratch_make(wn_cpu_conv_cache *c, const_dnnl_primitive_desc_t p
 
 static int conv_entry_build(wn_cpu_conv_cache *c, conv_entry *e, const char *who) {
     const conv_key *k = &e->key;
-    dnnl_memory_desc_t src, dst, wei_user, wei_any, bias;
-    if (conv_mds(k, &src, &dst, &wei_user, &wei_any, &bias, who) != WN_OK) return WN_ERR;
+    dnnl_memory_desc_t src, dst, wei_user, wei_any, wei_hint, bias;
+    if (conv_mds(k, &src, &dst, &wei_user, &wei_any, &wei_hint, &bias, who) != WN_OK)
+        return WN_ERR;
 
     dnnl_primitive_attr_t attr = NULL;
     DNNL_TRY(dnnl_primitive_attr_create(&attr));
@@ -178,12 +189,14 @@ static int conv_entry_build(wn_cpu_conv_cache *c, conv_entry *e, const char *who
     dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL;
     int rc = WN_ERR;
     const dnnl_memory_desc_t *fwd_bias = (k->kind == CONV_FWD && k->bias) ? &bias : NULL;
-    if (conv_desc_init(k, CONV_FWD, &fd, &src, &wei_any, fwd_bias, &dst, who) != WN_OK) goto done;
+    if (conv_desc_init(k, CONV_FWD, &fd, &src, k->kind == CONV_FWD ? &wei_any : &wei_hint,
+                       fwd_bias, &dst, who) != WN_OK)
+        goto done;
     st = dnnl_primitive_desc_create(&fwd_pd, &fd, attr, c->engine, NULL);
     if (st != dnnl_success) {
-        wn_fail("%s: oneDNN has no convolution for input %dx%dx%dx%d, kernel %dx%d, stride "
-                "%dx%d, %d groups: %s", who, k->n, k->h, k->w, k->c, k->kh, k->kw, k->sh, k->sw,
-                k->groups, dnnl_status2str(st));
+        wn_fail("%s: oneDNN has no %s convolution for input %dx%dx%dx%d, kernel %dx%d, stride "
+                "%dx%d, %d groups: %s", who, k->dt == WN_DTYPE_BF16 ? "bf16" : "float32", k->n,
+                k->h, k->w, k->c, k->kh, k->kw, k->sh, k->sw, k->groups, dnnl_status2str(st));
         goto done;
     }
     if (k->kind == CONV_FWD) {
@@ -313,11 +326,15 @@ static wn_cpu_conv_cache *conv_cache(wn_backend *be) {
     return ((wn_cpu_ctx *)be->ctx)->conv;
 }
 
-int wn_cpu_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
-                          const float *w, const float *bias, float *y, const char *layer) {
+/* The three calls for activations (and weights, but not weight gradients) of type
+ * dt: float32 (the float entries below) or bf16 (kernels/conv/conv_bf16_cpu.c, on
+ * CPUs where oneDNN has bf16 convolutions). A bf16 backward-data never accumulates
+ * here: its caller adds the result in float and rounds once. */
+int wn_cpu_conv2d_forward_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt, const void *x,
+                             const void *w, const float *bias, void *y, const char *layer) {
     const char *who = layer ? layer : "conv2d_forward";
     wn_cpu_conv_cache *c = conv_cache(be);
-    conv_key key = conv_key_make(CONV_FWD, bias != NULL, d);
+    conv_key key = conv_key_make(CONV_FWD, bias != NULL, d, dt);
     conv_entry *e;
     if (conv_entry_get(c, &key, &e, who) != WN_OK) return WN_ERR;
     if (e->reorder) {
@@ -337,12 +354,15 @@ int wn_cpu_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
     return conv_run(c, e, n, args, who);
 }
 
-int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const float *dy,
-                                const float *w, float *dx, int accumulate, const char *layer) {
+int wn_cpu_conv2d_backward_data_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt,
+                                   const void *dy, const void *w, void *dx, int accumulate,
+                                   const char *layer) {
     const char *who = layer ? layer : "conv2d_backward_data";
     wn_cpu_ctx *ctx = be->ctx;
     wn_cpu_conv_cache *c = ctx->conv;
-    conv_key key = conv_key_make(CONV_BWD_DATA, 0, d);
+    if (accumulate && dt != WN_DTYPE_F32)
+        return wn_fail("%s: accumulating backward data is float32 only here", who);
+    conv_key key = conv_key_make(CONV_BWD_DATA, 0, d, dt);
     conv_entry *e;
     if (conv_entry_get(c, &key, &e, who) != WN_OK) return WN_ERR;
     if (e->reorder) {
@@ -352,7 +372,7 @@ int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const flo
     }
     /* oneDNN overwrites diff_src; to accumulate, compute into a side buffer and add. */
     size_t count = (size_t)d->win.n * d->win.h * d->win.w * d->win.c;
-    float *out = dx;
+    void *out = dx;
     if (accumulate) {
         if (wn_cpu_buffer_reserve(&ctx->accum, count * sizeof(float), "gradient accumulation") != WN_OK)
             return wn_fail_context("%s: ", who);
@@ -365,17 +385,19 @@ int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const flo
     if (conv_run(c, e, 3, args, who) != WN_OK) return WN_ERR;
     if (accumulate) {
         const float *a = out;
+        float *acc = dx;
 #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < count; i++) dx[i] += a[i];
+        for (size_t i = 0; i < count; i++) acc[i] += a[i];
     }
     return WN_OK;
 }
 
-int wn_cpu_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
-                                  const float *dy, float *dw, float *db, const char *layer) {
+int wn_cpu_conv2d_backward_filter_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt,
+                                     const void *x, const void *dy, float *dw, float *db,
+                                     const char *layer) {
     const char *who = layer ? layer : "conv2d_backward_filter";
     wn_cpu_conv_cache *c = conv_cache(be);
-    conv_key key = conv_key_make(CONV_BWD_FILTER, db != NULL, d);
+    conv_key key = conv_key_make(CONV_BWD_FILTER, db != NULL, d, dt);
     conv_entry *e;
     if (conv_entry_get(c, &key, &e, who) != WN_OK) return WN_ERR;
     if (!e->reorder) DNNL_TRY(dnnl_memory_set_data_handle(e->wei, dw));
@@ -391,4 +413,41 @@ int wn_cpu_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const f
     if (conv_run(c, e, n, args, who) != WN_OK) return WN_ERR;
     if (e->reorder) return conv_reorder_weights(c, e, dw, who);
     return WN_OK;
+}
+
+int wn_cpu_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
+                          const float *w, const float *bias, float *y, const char *layer) {
+    return wn_cpu_conv2d_forward_dt(be, d, WN_DTYPE_F32, x, w, bias, y, layer);
+}
+
+int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const float *dy,
+                                const float *w, float *dx, int accumulate, const char *layer) {
+    return wn_cpu_conv2d_backward_data_dt(be, d, WN_DTYPE_F32, dy, w, dx, accumulate, layer);
+}
+
+int wn_cpu_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
+                                  const float *dy, float *dw, float *db, const char *layer) {
+    return wn_cpu_conv2d_backward_filter_dt(be, d, WN_DTYPE_F32, x, dy, dw, db, layer);
+}
+
+/* 1 when oneDNN runs bf16 convolutions on this CPU (AVX-512 with BF16 or AMX in
+ * oneDNN 2.6; its reference code needs AVX-512 too): a small bf16 forward primitive
+ * is created once and its answer kept. */
+int wn_cpu_conv_bf16_native(wn_backend *be) {
+    wn_cpu_conv_cache *c = conv_cache(be);
+    if (c->bf16_native < 0) {
+        wn_conv_desc d;
+        memset(&d, 0, sizeof d);
+        d.k = 16, d.groups = 1;
+        c->bf16_native = 0;
+        if (wn_window_init(&d.win, 1, 8, 8, 16, 3, 3, 1, 1, WN_PAD_SAME, "probe") == WN_OK) {
+            conv_key key = conv_key_make(CONV_FWD, 0, &d, WN_DTYPE_BF16);
+            conv_entry *e;
+            char reason[1024];
+            snprintf(reason, sizeof reason, "%s", wn_last_error());
+            c->bf16_native = conv_entry_get(c, &key, &e, "bf16 probe") == WN_OK;
+            wn_fail("%s", reason); /* the probe's failure is an answer, not an error */
+        }
+    }
+    return c->bf16_native;
 }

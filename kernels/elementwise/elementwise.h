@@ -9,6 +9,7 @@
 #define WN_KERNELS_ELEMENTWISE_H
 
 #include "kernels/common/backend_ops.h"
+#include "kernels/common/bf16.h"
 #include "kernels/common/hd.h"
 
 WN_HD static inline float wn_scaled_add(float x, float r, float scale) { return x + r * scale; }
@@ -33,6 +34,17 @@ int wn_cuda_scaled_add_backward(wn_backend *be, size_t count, const float *dy, f
                                 float *dx, float *dr, int accumulate, const char *layer);
 int wn_cuda_mul(wn_backend *be, size_t count, const float *a, const float *b, float *y,
                 const char *layer);
+/* bf16 (kernels/common/backend_bf16_ops.h): elementwise_bf16_cpu.c, elementwise_bf16.cu */
+int wn_cpu_scaled_add_bf16(wn_backend *be, size_t count, const wn_bf16 *x, const wn_bf16 *r,
+                           float scale, wn_bf16 *y, const char *layer);
+int wn_cpu_scaled_add_backward_bf16(wn_backend *be, size_t count, const wn_bf16 *dy,
+                                    float scale, wn_bf16 *dx, wn_bf16 *dr, int accumulate,
+                                    const char *layer);
+int wn_cuda_scaled_add_bf16(wn_backend *be, size_t count, const wn_bf16 *x, const wn_bf16 *r,
+                            float scale, wn_bf16 *y, const char *layer);
+int wn_cuda_scaled_add_backward_bf16(wn_backend *be, size_t count, const wn_bf16 *dy,
+                                     float scale, wn_bf16 *dx, wn_bf16 *dr, int accumulate,
+                                     const char *layer);
 #ifdef __cplusplus
 }
 #endif

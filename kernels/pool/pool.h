@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "kernels/common/backend_ops.h"
+#include "kernels/common/bf16.h"
 #include "kernels/common/hd.h"
 
 /* Input rows (or columns) [*lo, *hi) inside the image that output index o's
@@ -143,6 +144,17 @@ int wn_cuda_pool_forward(wn_backend *be, const wn_window *win, wn_pool_kind kind
 int wn_cuda_pool_backward(wn_backend *be, const wn_window *win, wn_pool_kind kind,
                           const float *x, const float *y, const float *dy, float *dx,
                           int accumulate, const char *layer);
+/* ---- bf16 (kernels/common/backend_bf16_ops.h): pool_bf16_cpu.c, pool_bf16.cu ---- */
+int wn_cpu_pool_forward_bf16(wn_backend *be, const wn_window *win, wn_pool_kind kind,
+                             const wn_bf16 *x, wn_bf16 *y, const char *layer);
+int wn_cpu_pool_backward_bf16(wn_backend *be, const wn_window *win, wn_pool_kind kind,
+                              const wn_bf16 *x, const wn_bf16 *y, const wn_bf16 *dy,
+                              wn_bf16 *dx, int accumulate, const char *layer);
+int wn_cuda_pool_forward_bf16(wn_backend *be, const wn_window *win, wn_pool_kind kind,
+                              const wn_bf16 *x, wn_bf16 *y, const char *layer);
+int wn_cuda_pool_backward_bf16(wn_backend *be, const wn_window *win, wn_pool_kind kind,
+                               const wn_bf16 *x, const wn_bf16 *y, const wn_bf16 *dy,
+                               wn_bf16 *dx, int accumulate, const char *layer);
 #ifdef __cplusplus
 }
 #endif

@@ -81,6 +81,7 @@ static void cpu_destroy(wn_backend *be) {
         wn_cpu_conv_cache_destroy(ctx->conv);
         wn_cpu_buffer_release(&ctx->accum);
         wn_cpu_buffer_release(&ctx->partial);
+        for (int i = 0; i < 3; i++) wn_cpu_buffer_release(&ctx->stage[i]);
         free(ctx);
     }
     free(be);
@@ -199,6 +200,7 @@ wn_backend *wn_backend_cpu(void) {
     be->upload_slots = 1;
     be->alloc_align = 64;
     be->reserve_bytes = 0;
+    be->bf16 = wn_backend_cpu_bf16_ops();
     if (wn_cpu_conv_cache_create(&ctx->conv) != WN_OK) {
         cpu_destroy(be);
         return NULL;

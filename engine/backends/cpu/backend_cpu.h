@@ -12,6 +12,10 @@ extern "C" {
  * with a reason. */
 wn_backend *wn_backend_cpu(void);
 
+/* Its bf16 ops (backend_cpu_bf16.c), which every CPU backend carries in be->bf16. */
+struct wn_backend_bf16_ops;
+const struct wn_backend_bf16_ops *wn_backend_cpu_bf16_ops(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,13 @@
  *    one affine_act step (the BN's own output is never stored);
  *  - a *value* is a stored float tensor [batch, h, w, c], one per layer output;
  *    a nested model's InputLayer and a fused BN have none (val_of = producer's / -1);
+ *  - precision (WN_EXEC_BF16): each value has a storage type. Steps whose ops have bf16
+ *    kernels (convolution, affine_act, pooling, concatenation, residual/Add, and GAP,
+ *    which reads bf16 and writes float32) run in bf16; the rest (augmentation, dropout,
+ *    Dense, the loss) in float32. Where a value of one type meets a reader of the
+ *    other, the plan inserts one cast step, shared by every reader of that type (in
+ *    the zoo's models: once, the augmented images before the first convolution), so
+ *    activations stay bf16 from the first convolution to GAP;
  *  - time runs 0..S-1 over forward steps, S is the loss, and the backward of step
  *    s runs at time 2S - s; every value and gradient lives over an interval of
  *    that timeline, and buffers whose intervals do not overlap share memory.
@@ -19,6 +26,7 @@
 #include <stdint.h>
 
 #include "engine/runtime/executor.h"
+#include "kernels/common/bf16.h"
 
 typedef enum {
     WN_STEP_AUGMENT,
@@ -31,11 +39,14 @@ typedef enum {
     WN_STEP_ADD,       /* Add of n inputs: a chain of residual calls */
     WN_STEP_GAP,
     WN_STEP_DROPOUT,
-    WN_STEP_DENSE
+    WN_STEP_DENSE,
+    WN_STEP_CAST       /* a value in the other storage type (placed by the plan) */
 } wn_step_kind;
 
 typedef struct wn_step {
     wn_step_kind kind;
+    wn_dtype dtype;     /* the type its activations are read (and, except GAP, written)
+                           in; a cast's: the type it writes */
     int layer;          /* main graph layer (conv, BN, act, ...) */
     int part;           /* SeparableConv2D: WN_CONV_DEPTHWISE or WN_CONV_POINTWISE (two
                            steps, the depthwise output a value of its own); else
@@ -63,7 +74,8 @@ int wn_step_conv(const wn_graph *g, const wn_step *s, int n, wn_conv_desc *d,
 
 typedef struct wn_value {
     int layer;          /* graph layer that owns it */
-    size_t floats;      /* [batch, h, w, c] */
+    wn_dtype dtype;     /* storage of the value and its gradient */
+    size_t floats;      /* arena floats it takes: [batch, h, w, c] elements of dtype */
     size_t per_image;   /* h * w * c */
     int start, end;     /* live interval of the forward value */
     size_t offset;      /* in the arena, floats */
@@ -102,6 +114,11 @@ typedef struct wn_plan {
     int backward_steps;
 } wn_plan;
 
+/* The storage type of values under `flags` (WN_EXEC_BF16 or not). */
+static inline wn_dtype wn_plan_act_dtype(unsigned flags) {
+    return (flags & WN_EXEC_BF16) ? WN_DTYPE_BF16 : WN_DTYPE_F32;
+}
+
 /* Builds the plan for model's current boundary (no backend calls). */
 int wn_plan_make(wn_plan *p, const wn_model *m, int batch, unsigned flags);
 void wn_plan_free(wn_plan *p);
@@ -121,6 +138,8 @@ typedef enum {
     WN_EXEC_BUF_PROBS,      /* [batch, classes] floats: predict's softmax */
     WN_EXEC_BUF_PREPROCESS, /* [6] floats (EfficientNet-Lite's preprocessing), optional */
     WN_EXEC_BUF_STEP_STATS, /* [4] floats: this step's loss and correct count, totals */
+    WN_EXEC_BUF_PARAMS16,   /* [n_params] bf16: the weights the bf16 ops multiply, cast
+                               from params after each update (WN_EXEC_BF16 only) */
     /* made anew by each plan */
     WN_EXEC_BUF_ARENA,      /* [arena_floats]: activations and their gradients */
     WN_EXEC_BUF_GRADS,      /* [trainable] floats, optional (none when inference-only) */
@@ -160,5 +179,22 @@ int wn_exec_largest_batch(wn_backend *be, const wn_model *m, unsigned flags,
 /* WN_OK when plan p fits in `available` bytes of be; otherwise WN_ERR with a message
  * that gives what is needed (by part), what is free and the largest batch that fits. */
 int wn_exec_fit_check(wn_backend *be, const wn_model *m, const wn_plan *p, size_t available);
+
+/* ---- the bf16 steps (engine/runtime/executor_bf16.c): what they need of the
+ * executor, filled by engine/runtime/executor.c. */
+typedef struct wn_exec_bf16_ctx {
+    wn_backend *be;
+    const wn_model *model;
+    const wn_plan *plan;
+    float *arena;
+    const float *params, *stats, *bn; /* float32 master weights, statistics, BN terms */
+    const wn_bf16 *params16;          /* their bf16 copy (convolution kernels) */
+    float *grads;                     /* [trainable], from params[trainable_first] */
+    size_t trainable_first;
+} wn_exec_bf16_ctx;
+
+/* Forward and backward of a step whose dtype is bf16, or of a cast step. */
+int wn_exec_bf16_forward(const wn_exec_bf16_ctx *c, const wn_step *s, int n);
+int wn_exec_bf16_backward(const wn_exec_bf16_ctx *c, const wn_step *s, int n);
 
 #endif

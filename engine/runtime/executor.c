@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/runtime/backend_bf16.h"
 #include "engine/runtime/exec_internal.h"
 #include "host/base/error.h"
 
@@ -38,6 +39,8 @@ struct wn_executor {
                            EfficientNet-Lite's (x - 127)/128; NULL for Keras's 'tf' */
     float *step_stats;  /* backend [4]: this step's loss sum, correct count; totals */
     float *totals;      /* = step_stats + 2: running sums since the last take */
+    wn_bf16 *params16;  /* backend [n_params] bf16 copy of params (WN_EXEC_BF16), cast
+                           at upload and after each Adam step */
     float label_smoothing; /* the loss's target smoothing (0: none; see backend_ops.h) */
     float *grads;       /* backend [trainable]: aligned with params[trainable_first..] */
     float *adam_m, *adam_v; /* backend [trainable] */
@@ -63,6 +66,7 @@ static void **buffer_slot(wn_executor *ex, int id, int copy) {
     case WN_EXEC_BUF_PROBS: return (void **)&ex->probs;
     case WN_EXEC_BUF_PREPROCESS: return (void **)&ex->preprocess;
     case WN_EXEC_BUF_STEP_STATS: return (void **)&ex->step_stats;
+    case WN_EXEC_BUF_PARAMS16: return (void **)&ex->params16;
     case WN_EXEC_BUF_ARENA: return (void **)&ex->arena;
     case WN_EXEC_BUF_GRADS: return (void **)&ex->grads;
     case WN_EXEC_BUF_ADAM_M: return (void **)&ex->adam_m;
@@ -175,6 +179,7 @@ int wn_executor_create(wn_executor **out, wn_model *model, wn_backend *be, int b
     if (be->upload_slots < 1 || be->upload_slots > WN_MAX_UPLOAD_SLOTS)
         return wn_fail("executor: backend %s has %d upload slots (1..%d)", be->name,
                        be->upload_slots, WN_MAX_UPLOAD_SLOTS);
+    if ((flags & WN_EXEC_BF16) && wn_backend_bf16_check(be) != WN_OK) return WN_ERR;
     wn_executor *ex = calloc(1, sizeof *ex);
     if (!ex) return wn_fail("executor: out of memory");
     ex->model = model, ex->be = be;
@@ -305,6 +310,8 @@ int wn_executor_upload_weights(wn_executor *ex) {
     if (rc != WN_OK) return WN_ERR;
     for (int i = 0; i < ex->plan.n_bn; i++)
         if (bn_shift_update(ex, &ex->plan.bn[i]) != WN_OK) return WN_ERR;
+    if (ex->params16 && wn_op_cast_to_bf16(be, g->n_params, ex->params, ex->params16, 0) != WN_OK)
+        return wn_fail_context("uploading weights, bf16 copy: ");
     return WN_OK;
 }
 
@@ -345,6 +352,17 @@ static const float *weight(wn_executor *ex, const wn_layer *l, int k) {
     return k < l->n_weights ? ex->params + l->weights[k].offset : NULL;
 }
 
+/* What the bf16 steps (engine/runtime/executor_bf16.c) need. */
+static wn_exec_bf16_ctx bf16_ctx(wn_executor *ex) {
+    wn_exec_bf16_ctx c = {ex->be,   ex->model, &ex->plan, ex->arena,          ex->params,
+                          ex->stats, ex->bn,   ex->params16, ex->grads, ex->trainable_first};
+    return c;
+}
+
+static int runs_bf16(const wn_step *s) {
+    return s->dtype == WN_DTYPE_BF16 || s->kind == WN_STEP_CAST;
+}
+
 /* dev_images: the backend buffer holding this forward's uint8 batch. */
 static int step_forward(wn_executor *ex, const wn_step *s, int n, const uint8_t *dev_images,
                         int training, const uint8_t *flips, const float *angles,
@@ -356,7 +374,12 @@ static int step_forward(wn_executor *ex, const wn_step *s, int n, const uint8_t 
     size_t count = ov->per_image * (size_t)n;
     float *y = val_ptr(ex, s->out_val);
     const float *x = s->n_in && s->in_val[0] >= 0 ? val_ptr(ex, s->in_val[0]) : NULL;
+    if (runs_bf16(s)) {
+        wn_exec_bf16_ctx c = bf16_ctx(ex);
+        return wn_exec_bf16_forward(&c, s, n);
+    }
     switch (s->kind) {
+    case WN_STEP_CAST: break; /* runs_bf16 */
     case WN_STEP_AUGMENT:
         if (wn_op_augment_preprocess(be, n, l->out_h, l->out_w, l->out_c, dev_images,
                                      training ? flips : NULL, training ? angles : NULL, y,
@@ -513,7 +536,12 @@ static int step_backward(wn_executor *ex, const wn_step *s, int n, uint64_t seed
     const float *x = s->n_in && s->in_val[0] >= 0 ? val_ptr(ex, s->in_val[0]) : NULL;
     float *dx = s->n_in ? in_grad_ptr(ex, s, 0) : NULL;
     int acc = s->n_in ? s->in_accum[0] : 0;
+    if (runs_bf16(s)) {
+        wn_exec_bf16_ctx c = bf16_ctx(ex);
+        return wn_exec_bf16_backward(&c, s, n);
+    }
     switch (s->kind) {
+    case WN_STEP_CAST: break; /* runs_bf16 */
     case WN_STEP_AUGMENT: return WN_OK; /* never reached: nothing below needs gradients */
     case WN_STEP_CONV: {
         wn_conv_desc d;
@@ -669,6 +697,11 @@ int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t
     if (wn_op_adam_update(be, ex->trainable, ex->params + ex->trainable_first, ex->grads,
                           ex->adam_m, ex->adam_v, adam, ex->adam_t) != WN_OK)
         return wn_fail_context("Adam: ");
+    /* the bf16 copy of what Adam moved: one cast per update, not one per use */
+    if (ex->params16 &&
+        wn_op_cast_to_bf16(be, ex->trainable, ex->params + ex->trainable_first,
+                           ex->params16 + ex->trainable_first, 0) != WN_OK)
+        return wn_fail_context("Adam, bf16 copy of the weights: ");
     for (int i = 0; i < ex->plan.n_bn; i++)
         if (ex->plan.bn[i].trainable && (bn_scale_update(ex, &ex->plan.bn[i]) != WN_OK ||
                                          bn_shift_update(ex, &ex->plan.bn[i]) != WN_OK))
@@ -710,8 +743,18 @@ int wn_executor_read_output(wn_executor *ex, int layer, float *dst) {
                        "WN_EXEC_KEEP_ALL to read it", g->layers[layer].name);
     if (!ex->last_n) return wn_fail("read_output: nothing has run yet");
     const wn_value *x = &ex->plan.values[v];
-    if (wn_backend_copy_to_host(ex->be, dst, val_ptr(ex, v),
-                             x->per_image * (size_t)ex->last_n * sizeof(float)) != WN_OK)
+    size_t count = x->per_image * (size_t)ex->last_n;
+    if (x->dtype == WN_DTYPE_BF16) {
+        /* bf16 on the backend: widened on the host (exact) */
+        wn_bf16 *h = malloc(count * sizeof *h);
+        if (!h) return wn_fail("read_output: out of memory");
+        int rc = wn_backend_copy_to_host(ex->be, h, val_ptr(ex, v), count * sizeof *h);
+        if (rc == WN_OK) rc = wn_backend_synchronize(ex->be);
+        for (size_t i = 0; rc == WN_OK && i < count; i++) dst[i] = wn_bf16_to_f32(h[i]);
+        free(h);
+        return rc;
+    }
+    if (wn_backend_copy_to_host(ex->be, dst, val_ptr(ex, v), count * sizeof(float)) != WN_OK)
         return WN_ERR;
     return wn_backend_synchronize(ex->be);
 }
@@ -767,7 +810,8 @@ void wn_executor_plan_info(const wn_executor *ex, wn_plan_info *info) {
     memset(info, 0, sizeof *info);
     info->batch = ex->plan.batch;
     info->arena_bytes = ex->plan.arena_floats * sizeof(float);
-    info->weight_bytes = (g->n_params + g->n_stats + ex->plan.bn_floats) * sizeof(float);
+    info->weight_bytes = (g->n_params + g->n_stats + ex->plan.bn_floats) * sizeof(float) +
+                         (ex->params16 ? g->n_params * sizeof(wn_bf16) : 0);
     info->optimizer_bytes = 3 * ex->trainable * sizeof(float);
     wn_exec_sizes sz;
     wn_exec_sizes_make(ex->be, ex->model, &ex->plan, &sz);
@@ -781,7 +825,9 @@ void wn_executor_plan_info(const wn_executor *ex, wn_plan_info *info) {
     for (int k = 0; k < ex->plan.n_steps; k++) {
         const wn_step *s = &ex->plan.steps[k];
         /* a SeparableConv2D's two steps: its layer's count once */
-        double f = s->part == WN_CONV_DEPTHWISE ? 0.0 : wn_layer_flops(g, s->layer);
+        double f = s->part == WN_CONV_DEPTHWISE || s->kind == WN_STEP_CAST
+                       ? 0.0
+                       : wn_layer_flops(g, s->layer);
         info->forward_flops += f;
         if (!s->backward) continue;
         if (s->wgrad) info->train_flops += f;

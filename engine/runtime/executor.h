@@ -42,8 +42,12 @@ typedef struct wn_executor wn_executor;
 
 enum {
     WN_EXEC_INFERENCE_ONLY = 1, /* no backward, grads or Adam state (predict/eval) */
-    WN_EXEC_KEEP_ALL = 2        /* every layer's output keeps its own buffer, for
+    WN_EXEC_KEEP_ALL = 2,       /* every layer's output keeps its own buffer, for
                                    tests that read intermediate values */
+    WN_EXEC_BF16 = 4            /* --precision bf16: bf16 activations and convolution
+                                   operands, float32 accumulation, float32 master
+                                   weights, Adam state, BN terms, head and loss
+                                   (engine/runtime/exec_internal.h has the rules) */
 };
 
 /* Plans for `batch` images with the model's current boundary, allocates

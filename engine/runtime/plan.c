@@ -9,6 +9,7 @@
 
 #include "host/base/error.h"
 #include "engine/runtime/exec_internal.h"
+#include "kernels/common/backend_bf16_ops.h"
 
 #define ALIGN_FLOATS 64 /* 256 bytes: cuDNN/cuBLAS and AVX-512 friendly */
 
@@ -203,6 +204,85 @@ static int plan_steps(wn_plan *p, const wn_model *m) {
     return WN_OK;
 }
 
+/* ---------------------------------------------------------------- precision */
+
+/* The type a step of this kind reads its activations in under `act` (the plan's
+ * activation type): the kinds with bf16 kernels (kernels/common/backend_bf16_ops.h)
+ * read `act`, the others float32. */
+static wn_dtype step_in_dtype(wn_step_kind kind, wn_dtype act) {
+    switch (kind) {
+    case WN_STEP_CONV:
+    case WN_STEP_AFFINE:
+    case WN_STEP_POOL:
+    case WN_STEP_CONCAT:
+    case WN_STEP_RESIDUAL:
+    case WN_STEP_ADD:
+    case WN_STEP_GAP: return act;
+    default: return WN_DTYPE_F32;
+    }
+}
+
+/* What it writes: the same, except GAP (the float32 head starts there) and a cast. */
+static wn_dtype step_out_dtype(const wn_step *s) {
+    return s->kind == WN_STEP_GAP ? WN_DTYPE_F32 : s->dtype;
+}
+
+static void value_set_dtype(wn_value *v, int batch, wn_dtype t) {
+    v->dtype = t;
+    v->floats = (v->per_image * (size_t)batch * wn_dtype_size(t) + 3) / 4;
+}
+
+/* Gives every step and value its type and inserts the casts where a value meets a
+ * reader of the other type: one cast per (value, type), placed before its first
+ * reader and shared by the later ones. Runs after plan_steps: step indices shift,
+ * so each value's start (its producer's step) is set again. */
+static int plan_precision(wn_plan *p) {
+    wn_dtype act = wn_plan_act_dtype(p->flags);
+    int cap_steps = p->n_steps + p->n_values, cap_values = 2 * p->n_values;
+    wn_step *steps = malloc((size_t)cap_steps * sizeof *steps);
+    wn_value *values = realloc(p->values, (size_t)cap_values * sizeof *values);
+    int *cast_of = malloc((size_t)p->n_values * sizeof *cast_of); /* value -> its cast */
+    if (values) p->values = values;
+    if (!steps || !values || !cast_of) {
+        free(steps), free(cast_of);
+        return wn_fail("planning: out of memory");
+    }
+    int n_orig = p->n_values, n = 0;
+    for (int v = 0; v < n_orig; v++) cast_of[v] = -1;
+    for (int k = 0; k < p->n_steps; k++) {
+        wn_step s = p->steps[k];
+        s.dtype = step_in_dtype(s.kind, act);
+        for (int j = 0; j < s.n_in; j++) {
+            int src = s.in_val[j];
+            if (src < 0 || src >= n_orig || p->values[src].dtype == s.dtype) continue;
+            if (cast_of[src] < 0) {
+                wn_value *cv = &p->values[p->n_values];
+                *cv = p->values[src];
+                value_set_dtype(cv, p->batch, s.dtype);
+                wn_step *c = &steps[n];
+                memset(c, 0, sizeof *c);
+                c->kind = WN_STEP_CAST, c->dtype = s.dtype;
+                c->layer = c->out_layer = cv->layer, c->bn = -1, c->act = WN_ACT_NONE;
+                c->part = WN_CONV_WHOLE;
+                c->n_in = 1, c->in_val[0] = src, c->out_val = p->n_values;
+                cast_of[src] = p->n_values++;
+                n++;
+            }
+            s.in_val[j] = cast_of[src];
+        }
+        value_set_dtype(&p->values[s.out_val], p->batch, step_out_dtype(&s));
+        steps[n++] = s;
+    }
+    free(cast_of);
+    free(p->steps);
+    p->steps = steps, p->n_steps = n;
+    for (int k = 0; k < n; k++) {
+        wn_value *v = &p->values[steps[k].out_val];
+        v->start = v->end = k;
+    }
+    return WN_OK;
+}
+
 /* Which steps run backward, which weights and inputs get gradients. */
 static int plan_gradients(wn_plan *p, const wn_model *m) {
     const wn_graph *g = &m->graph;
@@ -211,7 +291,8 @@ static int plan_gradients(wn_plan *p, const wn_model *m) {
     for (int k = 0; k < p->n_steps; k++) {
         wn_step *s = &p->steps[k];
         const wn_layer *l = &g->layers[s->layer];
-        s->wgrad = training && l->trainable_count > 0 && wn_model_layer_trainable(m, s->layer);
+        s->wgrad = training && s->kind != WN_STEP_CAST && l->trainable_count > 0 &&
+                   wn_model_layer_trainable(m, s->layer);
         /* A trainable gamma needs the BN's input x in backward (dgamma = sum g*x_hat). */
         s->gamma_grad = s->wgrad && l->type == WN_LAYER_BATCHNORM && l->has_gamma;
         int req = s->wgrad;
@@ -352,7 +433,8 @@ int wn_plan_make(wn_plan *p, const wn_model *m, int batch, unsigned flags) {
         return wn_fail("planning: out of memory");
     }
     for (int i = 0; i < n; i++) p->val_of[i] = -1;
-    if (plan_steps(p, m) != WN_OK || plan_gradients(p, m) != WN_OK) {
+    if (plan_steps(p, m) != WN_OK || plan_precision(p) != WN_OK ||
+        plan_gradients(p, m) != WN_OK) {
         wn_plan_free(p);
         return WN_ERR;
     }
@@ -382,14 +464,18 @@ static size_t conv_scratch(wn_backend *be, const wn_model *m, const wn_plan *p) 
         int kernel, bias;
         if (wn_step_conv(g, s, p->batch, &d, &kernel, &bias) != WN_OK)
             continue; /* planning already accepted the layer; cannot happen */
-        size_t b = be->ops->conv_scratch_bytes(be, WN_CONV_CALL_FORWARD, &d, 0);
+        /* a bf16 step asks the bf16 table (a plan with bf16 steps is refused on a
+         * backend without one before anything is sized) */
+        size_t (*scratch)(wn_backend *, wn_conv_call, const wn_conv_desc *, int) =
+            s->dtype == WN_DTYPE_BF16 && be->bf16 ? be->bf16->conv_scratch_bytes
+                                                  : be->ops->conv_scratch_bytes;
+        size_t b = scratch(be, WN_CONV_CALL_FORWARD, &d, 0);
         if (s->wgrad) {
-            size_t f = be->ops->conv_scratch_bytes(be, WN_CONV_CALL_BACKWARD_FILTER, &d, 0);
+            size_t f = scratch(be, WN_CONV_CALL_BACKWARD_FILTER, &d, 0);
             if (f > b) b = f;
         }
         if (s->backward && s->in_grad[0]) {
-            size_t bd = be->ops->conv_scratch_bytes(be, WN_CONV_CALL_BACKWARD_DATA, &d,
-                                                    s->in_accum[0]);
+            size_t bd = scratch(be, WN_CONV_CALL_BACKWARD_DATA, &d, s->in_accum[0]);
             if (bd > b) b = bd;
         }
         if (b > most) most = b;
@@ -420,6 +506,8 @@ void wn_exec_sizes_make(wn_backend *be, const wn_model *m, const wn_plan *p,
         "preprocess terms", m->backbone->preprocess == WN_PREPROCESS_LITE ? 6 * sizeof(float) : 0,
         1};
     s->buf[WN_EXEC_BUF_STEP_STATS] = (wn_exec_buffer){"loss totals", 4 * sizeof(float), 1};
+    s->buf[WN_EXEC_BUF_PARAMS16] = (wn_exec_buffer){
+        "bf16 weights", (p->flags & WN_EXEC_BF16) ? WN_REQ(g->n_params * sizeof(wn_bf16)) : 0, 1};
     s->buf[WN_EXEC_BUF_ARENA] = (wn_exec_buffer){"activations", WN_REQ(p->arena_floats * sizeof(float)), 1};
 #undef WN_REQ
     s->buf[WN_EXEC_BUF_GRADS] = (wn_exec_buffer){"gradients", trainable, 1};
@@ -490,7 +578,7 @@ int wn_exec_fit_check(wn_backend *be, const wn_model *m, const wn_plan *p, size_
                  "not even batch 1 fits: use a smaller --image-size, a larger --fine-tune-at%s",
                  be->kind == WN_BACKEND_CPU ? "" : ", or --backend cpu");
     size_t weights = s.buf[WN_EXEC_BUF_PARAMS].bytes + s.buf[WN_EXEC_BUF_STATS].bytes +
-                     s.buf[WN_EXEC_BUF_BN].bytes;
+                     s.buf[WN_EXEC_BUF_BN].bytes + s.buf[WN_EXEC_BUF_PARAMS16].bytes;
     size_t optimizer = s.buf[WN_EXEC_BUF_GRADS].bytes + s.buf[WN_EXEC_BUF_ADAM_M].bytes +
                        s.buf[WN_EXEC_BUF_ADAM_V].bytes;
     size_t arena = s.buf[WN_EXEC_BUF_ARENA].bytes;

@@ -17,6 +17,7 @@
 #include "engine/runtime/backend.h"
 #include "engine/backends/cpu/backend_cpu.h"
 #include "host/base/error.h"
+#include "engine/runtime/backend_bf16.h"
 #include "engine/runtime/executor.h"
 #include "engine/model/model.h"
 #include "tools/cli/bench_clock.h"
@@ -30,13 +31,16 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: wastenet bench [--backend cpu|cuda|auto] [--model irv2]\n"
             "                      [--image-size 320] [--batch 64] [--fine-tune-at 500]\n"
-            "                      [--steps K] [--warmup W] [--precision tf32|fp32]\n"
+            "                      [--steps K] [--warmup W] [--precision tf32|fp32|bf16]\n"
             "                      [--lr 1e-5] [--seed S] [--deterministic]\n"
             "Times full training steps (augmentation, forward, loss, backward to the\n"
             "boundary, Adam) on random images and prints the median seconds per step,\n"
             "images/s, GFLOP/s and memory beside the notebook's 39 s/step.\n"
             "Defaults: --steps 5 --warmup 1 on the CPU, --steps 50 --warmup 5 on CUDA.\n"
-            "--deterministic: CUDA with deterministic cuDNN algorithms only (its cost).\n");
+            "--deterministic: CUDA with deterministic cuDNN algorithms only (its cost).\n"
+            "--precision: tf32 (CUDA default) and fp32 choose the float32 math; bf16 runs\n"
+            "bf16 activations and convolutions with float32 accumulation and master\n"
+            "weights on either backend (the CPU's float32 math is fp32 whatever is asked).\n");
 }
 
 static uint64_t xorshift(uint64_t *s) {
@@ -45,11 +49,13 @@ static uint64_t xorshift(uint64_t *s) {
 }
 
 static wn_backend *open_backend(const char *name, const char *precision) {
+    /* bf16 is the executor's plan (WN_EXEC_BF16); the backend's float32 math under it
+     * (the head, the loss) stays the default TF32 on CUDA */
     wn_precision p = WN_PRECISION_TF32;
     if (!strcmp(precision, "fp32"))
         p = WN_PRECISION_FP32;
-    else if (strcmp(precision, "tf32")) {
-        wn_fail("--precision %s: expected tf32 or fp32", precision);
+    else if (strcmp(precision, "tf32") && strcmp(precision, "bf16")) {
+        wn_fail("--precision %s: expected tf32, fp32 or bf16", precision);
         return NULL;
     }
     if (!strcmp(name, "cpu")) return wn_backend_cpu();
@@ -150,7 +156,8 @@ int cmd_bench(int argc, char **argv) {
         return 2;
     }
     double t0 = bench_now_s();
-    if (wn_executor_create(&ex, &m, be, batch, 0) != WN_OK) goto fail;
+    int bf16 = !strcmp(precision, "bf16");
+    if (wn_executor_create(&ex, &m, be, batch, bf16 ? WN_EXEC_BF16 : 0) != WN_OK) goto fail;
     double t_plan = bench_now_s() - t0;
     size_t npix = (size_t)batch * size * size * 3;
     images = malloc(npix);
@@ -177,6 +184,8 @@ int cmd_bench(int argc, char **argv) {
         snprintf(bound, sizeof bound, "%d", fine_tune_at);
     printf("wastenet bench: %s on %s, %dx%d, batch %d, fine-tune-at %s\n", arch, be->name, size,
            size, batch, bound);
+    if (bf16) printf("  precision bf16: %s\n", wn_backend_bf16_describe(be));
+    else printf("  precision %s\n", is_cpu ? "fp32" : precision);
     printf("  trainable params %zu; %d steps (%d with backward); planned in %.2f s\n",
            wn_model_trainable_count(&m), info.steps, info.backward_steps, t_plan);
     printf("  memory planned on the backend: %.2f GiB (activations %.2f, weights %.2f, "

@@ -21,6 +21,7 @@
 #include "engine/runtime/backend.h"
 #include "engine/backends/cpu/backend_cpu.h"
 #include "host/base/error.h"
+#include "engine/runtime/backend_bf16.h"
 #include "engine/runtime/executor.h"
 #include "engine/train/metrics.h"
 #include "engine/model/model.h"
@@ -557,7 +558,9 @@ static int session_setup(session *s) {
     s->staging = wn_backend_staging_allocator(s->be);
     printf("backend: %s, batch %d, %dx%d images, %d classes, seed %llu\n", s->be->name, cli->batch,
            cli->image_size, cli->image_size, s->train_ds.n_classes, (unsigned long long)cli->seed);
-    if (wn_executor_create(&s->ex, &s->model, s->be, cli->batch, 0) != WN_OK) return WN_ERR;
+    unsigned flags = !strcmp(cli->precision, "bf16") ? WN_EXEC_BF16 : 0;
+    if (wn_executor_create(&s->ex, &s->model, s->be, cli->batch, flags) != WN_OK) return WN_ERR;
+    if (flags & WN_EXEC_BF16) printf("precision: bf16 (%s)\n", wn_backend_bf16_describe(s->be));
 
     /* The images. */
     s->cache_left = cli->cache_budget ? cli->cache_budget : default_cache_budget();

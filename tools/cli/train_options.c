@@ -95,7 +95,9 @@ static void usage(FILE *out, int is_run) {
             "                        learning rates, boundary, augmentation, early stopping,\n"
             "                        no smoothing or schedule); options after it override\n"
             "  --backend NAME        auto (default: cuda when a GPU is usable), cpu, cuda\n"
-            "  --precision P         CUDA math: tf32 (default) or fp32\n"
+            "  --precision P         tf32 (default; CUDA's float32 math, fp32 on the CPU), fp32,\n"
+            "                        or bf16: bf16 activations and convolutions with float32\n"
+            "                        accumulation, master weights, Adam state and loss\n"
             "  --deterministic       CUDA: deterministic cuDNN algorithms only (the same\n"
             "                        bits run to run; may be slower; the CPU always is)\n"
             "output:\n"
@@ -359,8 +361,8 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
             c->backend = optarg;
             break;
         case OPT_PRECISION:
-            if (strcmp(optarg, "tf32") && strcmp(optarg, "fp32"))
-                return bad(cmd, "--precision %s: expected tf32 or fp32", optarg);
+            if (strcmp(optarg, "tf32") && strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+                return bad(cmd, "--precision %s: expected tf32, fp32 or bf16", optarg);
             c->precision = optarg;
             break;
         case OPT_DETERMINISTIC: c->deterministic = 1; break;

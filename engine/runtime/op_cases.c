@@ -26,6 +26,7 @@
  * and 64, and channel counts of the real models.
  */
 #include "engine/runtime/op_cases.h"
+#include "engine/runtime/backend_bf16.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -228,6 +229,12 @@ int wn_opc_has_backward(wn_opc_op op) {
     return wn_opc_has_gradient(op) && op != WN_OPC_SOFTMAX_XENT;
 }
 
+int wn_opc_has_bf16(wn_opc_op op) {
+    return op == WN_OPC_CONV2D || op == WN_OPC_AFFINE_ACT || op == WN_OPC_BN_GAMMA ||
+           op == WN_OPC_POOL || op == WN_OPC_CONCAT || op == WN_OPC_SCALED_ADD ||
+           op == WN_OPC_GAP;
+}
+
 static const char *act_name(int a) { return a == 1 ? "relu" : a == 2 ? "relu6" : "none"; }
 
 void wn_opc_describe(const wn_op_case *c, char *buf, size_t size) {
@@ -326,6 +333,19 @@ enum { DR_X, DR_Y, DR_DY, DR_DX };
 enum { SX_Z, SX_LABELS, SX_PROBS, SX_DZ, SX_STATS, SX_DSTATS };
 enum { AD_P, AD_G, AD_M, AD_V };
 enum { AU_X, AU_FLIP, AU_ANGLE, AU_Y };
+
+int wn_opc_tensor_is_act(const wn_opc_data *d, int i) {
+    switch (d->c.op) {
+    case WN_OPC_CONV2D: return i == CV_X || i == CV_W || i == CV_Y || i == CV_DY || i == CV_DX;
+    case WN_OPC_AFFINE_ACT: return i == AF_X || i == AF_Y || i == AF_DY || i == AF_DX;
+    case WN_OPC_BN_GAMMA: return i == BG_X || i == BG_Y || i == BG_DY;
+    case WN_OPC_POOL:
+    case WN_OPC_CONCAT:
+    case WN_OPC_SCALED_ADD: return 1;
+    case WN_OPC_GAP: return i == GP_X || i == GP_DX;
+    default: return 0;
+    }
+}
 
 static const float FD_H = 0.0625f; /* 2^-4: x +- h is exact for |x| < 8 */
 
@@ -596,10 +616,28 @@ void wn_opc_data_free(wn_opc_data *d) {
 
 static size_t padded_bytes(const wn_opc_tensor *t) { return (wn_opc_bytes(t) + 3) / 4 * 4; }
 
+/* 1 when tensor i is held in bf16 by this placement. */
+static int stored_bf16(const wn_opc_placed *p, const wn_opc_data *d, int i) {
+    return p->act == WN_DTYPE_BF16 && wn_opc_tensor_is_act(d, i);
+}
+
+/* Bytes of tensor i as this placement stores it (before padding). */
+static size_t stored_bytes(const wn_opc_placed *p, const wn_opc_data *d, int i) {
+    return stored_bf16(p, d, i) ? d->t[i].count * sizeof(wn_bf16) : wn_opc_bytes(&d->t[i]);
+}
+
 int wn_opc_place(wn_opc_placed *p, wn_backend *be, const wn_opc_data *d, size_t guard,
                  float sentinel) {
+    return wn_opc_place_as(p, be, d, guard, sentinel, WN_DTYPE_F32);
+}
+
+int wn_opc_place_as(wn_opc_placed *p, wn_backend *be, const wn_opc_data *d, size_t guard,
+                    float sentinel, wn_dtype act) {
     memset(p, 0, sizeof *p);
-    p->be = be, p->guard = guard;
+    p->be = be, p->guard = guard, p->act = act;
+    if (act == WN_DTYPE_BF16 && (guard || !wn_opc_has_bf16(d->c.op)))
+        return wn_fail("op case %s: no bf16 placement%s", wn_opc_op_name(d->c.op),
+                       guard ? " with guards" : "");
     for (int i = 0; i < d->n; i++) {
         const wn_opc_tensor *t = &d->t[i];
         if (!t->count) continue;
@@ -607,7 +645,7 @@ int wn_opc_place(wn_opc_placed *p, wn_backend *be, const wn_opc_data *d, size_t 
             p->dev[i] = d->host[i];
             continue;
         }
-        size_t data = padded_bytes(t);
+        size_t data = (stored_bytes(p, d, i) + 3) / 4 * 4;
         p->base[i] = wn_backend_alloc(be, data + 2 * guard * sizeof(float));
         if (!p->base[i]) {
             wn_opc_unplace(p, d);
@@ -632,8 +670,20 @@ void wn_opc_unplace(wn_opc_placed *p, const wn_opc_data *d) {
     memset(p->dev, 0, sizeof p->dev);
 }
 
+/* Uploads `count` floats into a bf16 tensor, rounded (NULL src: bf16 NaN everywhere). */
+static int upload_bf16(wn_opc_placed *p, int i, const float *src, size_t count) {
+    wn_bf16 *h = malloc((count ? count : 1) * sizeof *h);
+    if (!h) return wn_fail("op case: out of memory");
+    for (size_t k = 0; k < count; k++) h[k] = src ? wn_bf16_from_f32(src[k]) : (wn_bf16)0x7fc0;
+    int rc = wn_backend_copy_to_backend(p->be, p->dev[i], h, count * sizeof *h);
+    if (rc == WN_OK) rc = wn_backend_synchronize(p->be); /* h is freed next */
+    free(h);
+    return rc;
+}
+
 int wn_opc_upload(wn_opc_placed *p, const wn_opc_data *d, int i) {
     if (!p->base[i]) return WN_OK; /* unused or host-only */
+    if (stored_bf16(p, d, i)) return upload_bf16(p, i, d->host[i], d->t[i].count);
     return wn_backend_copy_to_backend(p->be, p->dev[i], d->host[i], wn_opc_bytes(&d->t[i]));
 }
 
@@ -644,6 +694,7 @@ int wn_opc_reset(wn_opc_placed *p, const wn_opc_data *d) {
         int starts = t->role == WN_OPC_IN || t->role == WN_OPC_INOUT || t->accumulate;
         int rc = starts ? wn_opc_upload(p, d, i)
                  : t->role == WN_OPC_SCRATCH ? WN_OK
+                 : stored_bf16(p, d, i) ? upload_bf16(p, i, NULL, t->count)
                  : wn_backend_fill(p->be, p->dev[i], t->count, NAN);
         if (rc != WN_OK) return WN_ERR;
     }
@@ -656,6 +707,17 @@ int wn_opc_download(wn_opc_placed *p, const wn_opc_data *d, int i, void *dst, in
     if (t->host_only) {
         memcpy(dst, d->host[i], wn_opc_bytes(t));
         return WN_OK;
+    }
+    if (stored_bf16(p, d, i)) {
+        /* widened into dst (exact), so callers always read floats */
+        if (with_guard) return wn_fail("op case: no guards on a bf16 placement");
+        wn_bf16 *h = malloc(t->count * sizeof *h);
+        if (!h) return wn_fail("op case: out of memory");
+        int rc = wn_backend_copy_to_host(p->be, h, p->dev[i], t->count * sizeof *h);
+        if (rc == WN_OK) rc = wn_backend_synchronize(p->be);
+        for (size_t k = 0; rc == WN_OK && k < t->count; k++) ((float *)dst)[k] = wn_bf16_to_f32(h[k]);
+        free(h);
+        return rc;
     }
     if (with_guard)
         return wn_backend_copy_to_host(p->be, dst, p->base[i],
@@ -682,10 +744,116 @@ static int pool_window(const wn_op_case *c, wn_window *win) {
                           c->variant & 1 ? WN_PAD_SAME : WN_PAD_VALID, L_);
 }
 
+/* ---- the bf16 forms (wn_opc_place_as with WN_DTYPE_BF16); H_ is a bf16 tensor */
+#define H_(i) ((wn_bf16 *)p->dev[i])
+
+static int forward_bf16(wn_opc_placed *p, const wn_opc_data *d) {
+    const wn_op_case *c = &d->c;
+    const int *s = c->s, v = c->variant;
+    wn_backend *be = p->be;
+    switch (c->op) {
+    case WN_OPC_CONV2D: {
+        wn_conv_desc cd;
+        if (conv_desc(c, &cd) != WN_OK) return WN_ERR;
+        return wn_op_bf16_conv2d_forward(be, &cd, H_(CV_X), H_(CV_W), F_(CV_B), H_(CV_Y), L_);
+    }
+    case WN_OPC_AFFINE_ACT:
+        return wn_op_bf16_affine_act_forward(be, (size_t)s[0] * s[1], s[1], H_(AF_X), F_(AF_SCALE),
+                                             F_(AF_SHIFT), (wn_activation)(v & 3), H_(AF_Y), L_);
+    case WN_OPC_BN_GAMMA: {
+        /* scale and shift from the host gamma, as in the float form */
+        int ch = s[1];
+        float *scale = malloc((size_t)ch * 2 * sizeof(float));
+        if (!scale) return wn_fail("op case bn_gamma: out of memory");
+        float *shift = scale + ch, **h = (float **)d->host;
+        for (int i = 0; i < ch; i++) {
+            scale[i] = h[BG_GAMMA][i] * h[BG_INV_STD][i];
+            shift[i] = h[BG_BETA][i] - h[BG_MEAN][i] * scale[i];
+        }
+        int rc = wn_backend_copy_to_backend(be, p->dev[BG_SCALE], scale, (size_t)ch * 4);
+        if (rc == WN_OK) rc = wn_backend_copy_to_backend(be, p->dev[BG_SHIFT], shift, (size_t)ch * 4);
+        if (rc == WN_OK) rc = wn_backend_synchronize(be);
+        free(scale);
+        if (rc != WN_OK) return WN_ERR;
+        return wn_op_bf16_affine_act_forward(be, (size_t)s[0] * ch, ch, H_(BG_X), F_(BG_SCALE),
+                                             F_(BG_SHIFT), (wn_activation)(v & 3), H_(BG_Y), L_);
+    }
+    case WN_OPC_POOL: {
+        wn_window win;
+        if (pool_window(c, &win) != WN_OK) return WN_ERR;
+        return wn_op_bf16_pool_forward(be, &win, v & 2 ? WN_POOL_AVG : WN_POOL_MAX, H_(PL_X),
+                                       H_(PL_Y), L_);
+    }
+    case WN_OPC_CONCAT: {
+        const wn_bf16 *x[4] = {H_(CT_X0), H_(CT_X0 + 1), H_(CT_X0 + 2), H_(CT_X0 + 3)};
+        return wn_op_bf16_concat_forward(be, (size_t)s[0], s[1], x, s + 2, H_(CT_Y), L_);
+    }
+    case WN_OPC_SCALED_ADD:
+        if (v & WN_OPC_V_INPLACE) {
+            if (wn_backend_copy(be, H_(SA_Y), H_(SA_X), (size_t)s[0] * sizeof(wn_bf16)) != WN_OK)
+                return WN_ERR;
+            return wn_op_bf16_scaled_add(be, (size_t)s[0], H_(SA_Y), H_(SA_R),
+                                         (float)s[1] / 1000.0f, H_(SA_Y), L_);
+        }
+        return wn_op_bf16_scaled_add(be, (size_t)s[0], H_(SA_X), H_(SA_R), (float)s[1] / 1000.0f,
+                                     H_(SA_Y), L_);
+    case WN_OPC_GAP: return wn_op_bf16_gap_forward(be, s[0], s[1], s[2], H_(GP_X), F_(GP_Y), L_);
+    default: return wn_fail("op case %s: no bf16 form", wn_opc_op_name(c->op));
+    }
+}
+
+static int backward_bf16(wn_opc_placed *p, const wn_opc_data *d) {
+    const wn_op_case *c = &d->c;
+    const int *s = c->s, v = c->variant, acc = (v & WN_OPC_V_ACC) != 0;
+    wn_backend *be = p->be;
+    switch (c->op) {
+    case WN_OPC_CONV2D: {
+        wn_conv_desc cd;
+        if (conv_desc(c, &cd) != WN_OK ||
+            wn_op_bf16_conv2d_backward_data(be, &cd, H_(CV_DY), H_(CV_W), H_(CV_DX), acc, L_) !=
+                WN_OK)
+            return WN_ERR;
+        return wn_op_bf16_conv2d_backward_filter(be, &cd, H_(CV_X), H_(CV_DY), F_(CV_DW),
+                                                 F_(CV_DB), L_);
+    }
+    case WN_OPC_AFFINE_ACT:
+        return wn_op_bf16_affine_act_backward(be, (size_t)s[0] * s[1], s[1], H_(AF_Y), H_(AF_DY),
+                                              F_(AF_SCALE), (wn_activation)(v & 3), H_(AF_DX),
+                                              acc, F_(AF_DSHIFT), L_);
+    case WN_OPC_BN_GAMMA:
+        return wn_op_bf16_bn_gamma_backward(be, (size_t)s[0] * s[1], s[1], H_(BG_X), H_(BG_Y),
+                                            H_(BG_DY), F_(BG_MEAN), F_(BG_INV_STD),
+                                            (wn_activation)(v & 3), F_(BG_DGAMMA), L_);
+    case WN_OPC_POOL: {
+        wn_window win;
+        if (pool_window(c, &win) != WN_OK) return WN_ERR;
+        return wn_op_bf16_pool_backward(be, &win, v & 2 ? WN_POOL_AVG : WN_POOL_MAX, H_(PL_X),
+                                        H_(PL_Y), H_(PL_DY), H_(PL_DX), acc, L_);
+    }
+    case WN_OPC_CONCAT: {
+        wn_bf16 *dx[4] = {H_(CT_DX0), H_(CT_DX0 + 1), H_(CT_DX0 + 2), H_(CT_DX0 + 3)};
+        return wn_op_bf16_concat_backward(be, (size_t)s[0], s[1], H_(CT_DY), s + 2, dx, acc, L_);
+    }
+    case WN_OPC_SCALED_ADD:
+        if (v & WN_OPC_V_INPLACE) {
+            if (wn_backend_copy(be, H_(SA_DX), H_(SA_DY), (size_t)s[0] * sizeof(wn_bf16)) != WN_OK)
+                return WN_ERR;
+            return wn_op_bf16_scaled_add_backward(be, (size_t)s[0], H_(SA_DX), (float)s[1] / 1000.0f,
+                                                  H_(SA_DX), H_(SA_DR), 0, L_);
+        }
+        return wn_op_bf16_scaled_add_backward(be, (size_t)s[0], H_(SA_DY), (float)s[1] / 1000.0f,
+                                              H_(SA_DX), H_(SA_DR), acc, L_);
+    case WN_OPC_GAP:
+        return wn_op_bf16_gap_backward(be, s[0], s[1], s[2], F_(GP_DY), H_(GP_DX), acc, L_);
+    default: return WN_OK;
+    }
+}
+
 int wn_opc_forward(wn_opc_placed *p, const wn_opc_data *d) {
     const wn_op_case *c = &d->c;
     const int *s = c->s, v = c->variant;
     wn_backend *be = p->be;
+    if (p->act == WN_DTYPE_BF16) return forward_bf16(p, d);
     switch (c->op) {
     case WN_OPC_CONV2D: {
         wn_conv_desc cd;
@@ -756,6 +924,7 @@ int wn_opc_backward(wn_opc_placed *p, const wn_opc_data *d) {
     const wn_op_case *c = &d->c;
     const int *s = c->s, v = c->variant, acc = (v & WN_OPC_V_ACC) != 0;
     wn_backend *be = p->be;
+    if (p->act == WN_DTYPE_BF16) return backward_bf16(p, d);
     switch (c->op) {
     case WN_OPC_CONV2D: {
         wn_conv_desc cd;

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "engine/runtime/backend.h"
+#include "kernels/common/bf16.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -102,6 +103,10 @@ typedef struct wn_opc_data {
 /* One case's buffers on one backend. */
 typedef struct wn_opc_placed {
     wn_backend *be;
+    wn_dtype act;   /* storage of the activation tensors (x, y, dy, dx, and a
+                       convolution's kernel): WN_DTYPE_BF16 runs the op's bf16 form
+                       (kernels/common/backend_bf16_ops.h); host values stay float and
+                       are rounded on upload, widened on download */
     void *dev[WN_OPC_MAX_TENSORS]; /* backend pointers (host ones for host_only), NULL if unused */
     void *base[WN_OPC_MAX_TENSORS]; /* what was allocated: dev minus the guard */
     size_t guard;                   /* floats of sentinel before and after each buffer */
@@ -117,6 +122,12 @@ void wn_opc_describe(const wn_op_case *c, char *buf, size_t size);
  * they come from a separate backward call (softmax_xent makes dlogits in its forward). */
 int wn_opc_has_gradient(wn_opc_op op);
 int wn_opc_has_backward(wn_opc_op op);
+/* 1 when the op has a bf16 form (convolution, affine_act, bn_gamma, pooling, concat,
+ * scaled_add, GAP: the ops a bf16 plan runs in bf16). */
+int wn_opc_has_bf16(wn_opc_op op);
+/* 1 when tensor i of the case is stored as `act` in a placement of that type (else
+ * float32: bias, BN terms, weight gradients, GAP's float side). */
+int wn_opc_tensor_is_act(const wn_opc_data *d, int i);
 
 /* Describes the case's tensors and draws its inputs from `seed`. */
 int wn_opc_data_init(wn_opc_data *d, const wn_op_case *c, uint64_t seed);
@@ -128,6 +139,9 @@ size_t wn_opc_bytes(const wn_opc_tensor *t);
  * `sentinel` (guard 0: none), and runs wn_opc_reset. */
 int wn_opc_place(wn_opc_placed *p, wn_backend *be, const wn_opc_data *d, size_t guard,
                  float sentinel);
+/* The same with the activation tensors stored as `act` (guard 0 for bf16). */
+int wn_opc_place_as(wn_opc_placed *p, wn_backend *be, const wn_opc_data *d, size_t guard,
+                    float sentinel, wn_dtype act);
 void wn_opc_unplace(wn_opc_placed *p, const wn_opc_data *d);
 /* Uploads inputs and starting values, fills the other outputs with NaN. */
 int wn_opc_reset(wn_opc_placed *p, const wn_opc_data *d);

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "host/base/error.h"
-#include "kernels/cast/cast.h"
 #include "kernels/common/cpu_ctx.h"
 #include "kernels/conv/conv.h"
 #include "kernels/conv/conv_bf16.h"
@@ -51,6 +50,14 @@ size_t wn_cpu_conv_bf16_scratch_bytes(wn_backend *be, wn_conv_call call,
     return 0;
 }
 
+/* y = bf16(x) (or bf16(y + x)); one family may not call another's entry points, so the
+ * staged results are rounded here, with kernels/common/bf16.h's rule. */
+static int narrow(size_t count, const float *x, wn_bf16 *y, int accumulate) {
+#pragma omp parallel for schedule(static) if (count > 65536)
+    for (size_t i = 0; i < count; i++) wn_bf16_store(y, i, x[i], accumulate);
+    return WN_OK;
+}
+
 /* A float32 copy of a bf16 operand in staging buffer `slot`. */
 static float *widen(wn_backend *be, int slot, const wn_bf16 *src, size_t count,
                     const char *who) {
@@ -61,7 +68,8 @@ static float *widen(wn_backend *be, int slot, const wn_bf16 *src, size_t count,
         return NULL;
     }
     float *dst = ctx->stage[slot].p;
-    wn_cpu_cast_to_f32(be, count, src, dst, 0);
+#pragma omp parallel for schedule(static) if (count > 65536)
+    for (size_t i = 0; i < count; i++) dst[i] = wn_bf16_to_f32(src[i]);
     return dst;
 }
 
@@ -84,7 +92,7 @@ int wn_cpu_conv2d_forward_bf16(wn_backend *be, const wn_conv_desc *d, const wn_b
     float *xf = widen(be, 0, x, x_count(d), who), *wf = xf ? widen(be, 1, w, w_count(d), who) : NULL;
     float *yf = wf ? staging(be, 2, y_count(d), who) : NULL;
     if (!yf || wn_cpu_conv2d_forward(be, d, xf, wf, bias, yf, layer) != WN_OK) return WN_ERR;
-    return wn_cpu_cast_to_bf16(be, y_count(d), yf, y, 0);
+    return narrow(y_count(d), yf, y, 0);
 }
 
 int wn_cpu_conv2d_backward_data_bf16(wn_backend *be, const wn_conv_desc *d,
@@ -110,7 +118,7 @@ int wn_cpu_conv2d_backward_data_bf16(wn_backend *be, const wn_conv_desc *d,
     float *dxf = wf ? staging(be, 2, nx, who) : NULL;
     if (!dxf || wn_cpu_conv2d_backward_data(be, d, dyf, wf, dxf, 0, layer) != WN_OK)
         return WN_ERR;
-    return wn_cpu_cast_to_bf16(be, nx, dxf, dx, accumulate);
+    return narrow(nx, dxf, dx, accumulate);
 }
 
 int wn_cpu_conv2d_backward_filter_bf16(wn_backend *be, const wn_conv_desc *d,

@@ -7,7 +7,6 @@
  * result rounded to bf16 once. Pooling layers are a handful per backbone; the copies
  * cost less than a second set of index functions would in upkeep. */
 #include "host/base/error.h"
-#include "kernels/cast/cast.h"
 #include "kernels/common/bf16.h"
 #include "kernels/common/cpu_ctx.h"
 #include "kernels/pool/pool.h"
@@ -54,8 +53,12 @@ int wn_cpu_pool_backward_bf16(wn_backend *be, const wn_window *win, wn_pool_kind
         wn_cpu_buffer_reserve(&ctx->stage[1], ny * sizeof(float), "bf16 staging") != WN_OK)
         return wn_fail_context("%s: ", who);
     float *xf = ctx->stage[0].p, *dyf = ctx->stage[1].p;
-    if (kind == WN_POOL_MAX) wn_cpu_cast_to_f32(be, nx, x, xf, 0);
-    wn_cpu_cast_to_f32(be, ny, dy, dyf, 0);
+    if (kind == WN_POOL_MAX) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < nx; i++) xf[i] = wn_bf16_to_f32(x[i]);
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < ny; i++) dyf[i] = wn_bf16_to_f32(dy[i]);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < win->n; n++)
         for (int iy = 0; iy < win->h; iy++)

@@ -24,6 +24,7 @@ typedef struct wn_cpu_ctx {
     wn_cpu_conv_cache *conv;   /* oneDNN engine, stream and per-shape primitives */
     wn_cpu_buffer accum;       /* conv backward-data result when accumulating */
     wn_cpu_buffer partial;     /* per-thread partial sums (doubles) of reductions */
+    const wn_rank_group *group; /* data-parallel ranks (join_group), or NULL */
 } wn_cpu_ctx;
 
 #ifdef __cplusplus

@@ -295,8 +295,9 @@ static int check_resume_classes(const char *run_dir, const char *data, const wn_
 /* ------------------------------------------------------------------ test hook */
 
 /* WN_TEST_SIGNAL_AT (only in the test build, wastenet-testhooks) makes the process
- * send itself SIGINT (or SIGTERM with a ":TERM" suffix, SIGHUP with ":HUP") at an
- * exact point, so the tests can check what a signal
+ * send itself SIGINT (or SIGTERM with a ":TERM" suffix, SIGHUP with ":HUP"; SIGKILL
+ * with ":KILL" and SIGSTOP with ":STOP", only on rank $WN_TEST_SIGNAL_RANK when set, for
+ * the rank faults of tests/mpi) at an exact point, so the tests can check what a signal
  * does there without racing: "setup" (the training data just loaded), "folder" (the
  * new run folder just created), "train:E:B", "validation:E:B" (after batch B of
  * epoch E) or "test:P:B" (after batch B of the P-th test evaluation: 1 transfer or
@@ -318,8 +319,14 @@ static void test_signal_parse(void) {
     if (sscanf(v, "%15[a-z]:%d:%d:%7s", pass, &n, &batch, term) < 1) return;
     snprintf(g_test_signal.pass, sizeof g_test_signal.pass, "%s", pass);
     g_test_signal.n = n, g_test_signal.batch = batch;
-    g_test_signal.sig = strstr(v, ":TERM") ? SIGTERM : strstr(v, ":HUP") ? SIGHUP : SIGINT;
-    g_test_signal.armed = 1;
+    g_test_signal.sig = strstr(v, ":TERM")   ? SIGTERM
+                        : strstr(v, ":HUP")  ? SIGHUP
+                        : strstr(v, ":KILL") ? SIGKILL /* tests/mpi: a rank dies */
+                        : strstr(v, ":STOP") ? SIGSTOP /* tests/mpi: a rank hangs */
+                                             : SIGINT;
+    /* WN_TEST_SIGNAL_RANK=R: only rank R signals itself (tests/mpi) */
+    const char *rank = getenv("WN_TEST_SIGNAL_RANK");
+    g_test_signal.armed = !rank || !*rank || atoi(rank) == wn_dist_rank();
 #endif
 }
 

@@ -626,7 +626,13 @@ static int make_run_folder_here(session *s, int argc, char **argv);
 
 /* Rank 0 makes the folder and tells the other ranks its name (they write nothing). */
 static int make_run_folder(session *s, int argc, char **argv) {
-    int status = wn_dist_is_root() ? make_run_folder_here(s, argc, argv) : 0;
+    int status = 0;
+    if (wn_dist_is_root()) {
+        status = make_run_folder_here(s, argc, argv);
+    } else { /* from here on a signal stops this rank with the others, after a step */
+        wn_train_signals_enter_hold();
+        if (wn_train_signals_leave_hold()) status = WN_EXIT_INTERRUPTED;
+    }
     if (!wn_dist_active() || status) return status;
     if (wn_dist_broadcast(s->run_dir, sizeof s->run_dir, "the run folder's name") != WN_OK) {
         fprintf(stderr, "wastenet %s: %s\n", s->cli->command, wn_last_error());

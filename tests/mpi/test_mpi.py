@@ -12,8 +12,10 @@ batch leaves rank 1 an empty slice in training, validation and test).
    divides by sqrt(v), which magnifies the last bits of tiny gradients; measured
    here: 6e-8 and 1e-7);
 2. determinism: two N=2 runs write byte-identical checkpoints;
-3. resume: N=2 stopped mid-epoch (WN_TEST_INTERRUPT_AFTER_STEPS) and resumed with
-   N=2 ends byte-identical to the uninterrupted N=2 run; checkpoints are
+3. resume: N=2 stopped mid-epoch (WN_TEST_INTERRUPT_AFTER_STEPS), or by a signal
+   that reaches rank 1 only (SIGTERM in training, SIGINT in validation: the ranks
+   agree to stop after the same batch), and resumed with N=2 ends byte-identical to
+   the uninterrupted N=2 run; checkpoints are
    interchangeable: N=2 stopped and resumed by one process, and one process stopped
    and resumed by N=2, end within tolerance of the uninterrupted runs;
 4. faults: ranks started with different --seed or --batch are refused (exit 2, the
@@ -23,7 +25,9 @@ batch leaves rank 1 an empty slice in training, validation and test).
    stops (SIGSTOP) makes rank 0 give up after WN_DIST_TIMEOUT seconds with a message,
    and no process is left behind.
 
-usage: test_mpi.py WASTENET MAKE_SHAPES CKPT_COMPARE MPIEXEC MPI_BUILT(ON|OFF)
+usage: test_mpi.py WASTENET MAKE_SHAPES CKPT_COMPARE MPIEXEC MPI_BUILT(ON|OFF) PART
+PART: "equivalence" (1-3) or "faults" (4), two ctest tests that each stay well under
+a minute on 2 cores.
 Exit 77 (skipped) when the build has no MPI or mpiexec is missing.
 """
 import csv
@@ -36,7 +40,7 @@ import sys
 import tempfile
 import time
 
-WASTENET, MAKE_SHAPES, CKPT_COMPARE, MPIEXEC, MPI_BUILT = sys.argv[1:6]
+WASTENET, MAKE_SHAPES, CKPT_COMPARE, MPIEXEC, MPI_BUILT, PART = sys.argv[1:7]
 failures = []
 STEP_RTOL = 1e-5          # per-step loss, relative (measured: 6e-8)
 CKPT_RTOL, CKPT_ATOL = 1e-4, 1e-7   # measured: 1e-7 relative
@@ -113,6 +117,55 @@ def compare_ckpt(a, b, what):
                              f"{r.stderr.strip()}")
 
 
+def faults(data, runs, two):
+    """4: option mismatch, a killed rank, a stopped rank."""
+    # 4. faults: options that differ between the ranks (two programs, one job)
+    for opt, a, b in (("--seed", "1", "2"), ("--batch", "16", "8")):
+        cmd_a = args(data, runs, "differ")
+        cmd_b = list(cmd_a)
+        if opt == "--seed":
+            cmd_a += [opt, a]
+            cmd_b += [opt, b]
+        else:
+            cmd_b[cmd_b.index("--batch") + 1] = b
+        full = [MPIEXEC, "--oversubscribe", "-np", "1", *cmd_a, ":", "-np", "1", *cmd_b]
+        rc, out, secs, _ = launch(full, np_=1)
+        check(rc == 2 and f"{opt} {b}" in out and "same options" in out
+              and run_dir(runs, "differ") is None,
+              f"ranks with different {opt} refused: exit 2, option named, no run folder "
+              f"(rc {rc}, {secs:.1f} s) {out[-600:] if rc != 2 else ''}")
+
+    # a rank killed mid-run (rank 1, epoch 2, after its step 2)
+    rc, out, secs, left = launch(args(data, runs, "killed"),
+                                 env={"WN_TEST_SIGNAL_AT": "train:2:2:KILL",
+                                      "WN_TEST_SIGNAL_RANK": "1"}, timeout=60)
+    killed = run_dir(runs, "killed")
+    check(rc != 0 and "[test: TIMEOUT" not in out and secs < 60 and not left,
+          f"a killed rank ends every rank ({secs:.1f} s, rc {rc}, leftovers {left})")
+    check("rank 1" in out, "the message names rank 1: " +
+          " / ".join(l for l in out.splitlines() if "rank 1" in l)[:300])
+    if killed:
+        tmpfiles = [f for f in os.listdir(killed) if ".tmp." in f]
+        rows = len(history(killed))
+        check(rows == 1, f"the killed run's history holds epoch 1 ({rows} rows)")
+        rc, out, _, _ = launch([WASTENET, "train", "--resume", killed, "--progress", "lines",
+                                "--no-plots"])
+        check(rc == 0 and ckpt(killed) == ckpt(two),
+              f"nothing half-written: the killed run resumes with N=2 to the uninterrupted "
+              f"run's checkpoint (rc {rc}; temporaries before: {tmpfiles})")
+
+    # a rank that hangs (SIGSTOP): rank 0 gives up after WN_DIST_TIMEOUT
+    rc, out, secs, left = launch(args(data, runs, "stopped"),
+                                 env={"WN_TEST_SIGNAL_AT": "train:2:1:STOP",
+                                      "WN_TEST_SIGNAL_RANK": "1", "WN_DIST_TIMEOUT": "3"},
+                                 timeout=60)
+    check(rc != 0 and "[test: TIMEOUT" not in out and secs < 60 and not left,
+          f"a stopped rank: the job ends ({secs:.1f} s, rc {rc}, leftovers {left})")
+    check("rank 0 of 2 waited" in out, "rank 0 says it waited for the others: " +
+          " / ".join(l for l in out.splitlines() if "waited" in l)[:300])
+    return 0
+
+
 def main():
     if MPI_BUILT != "ON" or not shutil.which(MPIEXEC):
         print("skipped: this build has no MPI (Debian: libopenmpi-dev openmpi-bin)")
@@ -124,14 +177,21 @@ def main():
                        stdout=subprocess.DEVNULL)
         log1, log2 = os.path.join(tmp, "one.steps"), os.path.join(tmp, "two.steps")
 
+        # the uninterrupted N=2 run both parts compare with
+        rc, out2, t2, _ = launch(args(data, runs, "two"), env={"WN_TEST_STEP_LOG": log2})
+        check(rc == 0, f"mpirun -np 2 exits 0 (got {rc}) {out2[-1500:] if rc else ''}")
+        two = run_dir(runs, "two")
+        if not two:
+            return 1
+        if PART == "faults":
+            return faults(data, runs, two)
+
         # 1. equivalence
         rc, out1, t1, _ = launch(args(data, runs, "one"), np_=1, env={"WN_TEST_STEP_LOG": log1})
         check(rc == 0, f"one process exits 0 (got {rc}) {out1[-800:] if rc else ''}")
-        rc, out2, t2, _ = launch(args(data, runs, "two"), env={"WN_TEST_STEP_LOG": log2})
-        check(rc == 0, f"mpirun -np 2 exits 0 (got {rc}) {out2[-1500:] if rc else ''}")
         print(f"     N=1 {t1:.1f} s, N=2 {t2:.1f} s wall (start-up included)")
-        one, two = run_dir(runs, "one"), run_dir(runs, "two")
-        if not (one and two):
+        one = run_dir(runs, "one")
+        if not one:
             return 1
         s1, s2 = steps(log1), steps(log2)
         check(len(s1) == len(s2) == 9, f"9 steps logged by each ({len(s1)}, {len(s2)})")
@@ -193,58 +253,33 @@ def main():
             check(rc == 0, f"N=1's checkpoint resumed by N=2 (rc {rc}) {out[-800:] if rc else ''}")
             compare_ckpt(cut1, one, "N=1 resumed by N=2 vs N=1")
 
-        # 4. faults: options that differ between the ranks (two programs, one job)
-        for opt, a, b in (("--seed", "1", "2"), ("--batch", "16", "8")):
-            cmd_a = args(data, runs, "differ")
-            cmd_b = list(cmd_a)
-            if opt == "--seed":
-                cmd_a += [opt, a]
-                cmd_b += [opt, b]
-            else:
-                cmd_b[cmd_b.index("--batch") + 1] = b
-            full = [MPIEXEC, "--oversubscribe", "-np", "1", *cmd_a, ":", "-np", "1", *cmd_b]
-            rc, out, secs, _ = launch(full, np_=1)
-            check(rc == 2 and f"{opt} {b}" in out and "same options" in out
-                  and run_dir(runs, "differ") is None,
-                  f"ranks with different {opt} refused: exit 2, option named, no run folder "
-                  f"(rc {rc}, {secs:.1f} s) {out[-600:] if rc != 2 else ''}")
+        # a signal that reaches one rank only (SIGTERM to rank 1 in training, SIGINT
+        # to rank 1 in a validation pass): both stop after the same batch, rank 0
+        # writes the checkpoint, the resume is byte-identical
+        for where, sig in (("train:2:1", "TERM"), ("validation:2:1", "INT")):
+            name = "sig-" + where.split(":")[0]
+            rc, out, _, _ = launch(args(data, runs, name),
+                                   env={"WN_TEST_SIGNAL_AT": f"{where}:{sig}",
+                                        "WN_TEST_SIGNAL_RANK": "1"})
+            rd = run_dir(runs, name)
+            check(rc == 130 and rd, f"SIG{sig} to rank 1 at {where}: every rank stops, exit 130 "
+                                    f"(rc {rc}) {out[-600:] if rc != 130 else ''}")
+            if rd:
+                rc, out, _, _ = launch([WASTENET, "train", "--resume", rd, "--progress", "lines",
+                                        "--no-plots"])
+                check(rc == 0 and ckpt(rd) == ckpt(two),
+                      f"... and the resume ends byte-identical to the uninterrupted run (rc {rc})")
 
-        # a rank killed mid-run (rank 1, epoch 2, after its step 2)
-        rc, out, secs, left = launch(args(data, runs, "killed"),
-                                     env={"WN_TEST_SIGNAL_AT": "train:2:2:KILL",
-                                          "WN_TEST_SIGNAL_RANK": "1"}, timeout=60)
-        killed = run_dir(runs, "killed")
-        check(rc != 0 and "[test: TIMEOUT" not in out and secs < 60 and not left,
-              f"a killed rank ends every rank ({secs:.1f} s, rc {rc}, leftovers {left})")
-        check("rank 1" in out, "the message names rank 1: " +
-              " / ".join(l for l in out.splitlines() if "rank 1" in l)[:300])
-        if killed:
-            tmpfiles = [f for f in os.listdir(killed) if ".tmp." in f]
-            rows = len(history(killed))
-            check(rows == 1, f"the killed run's history holds epoch 1 ({rows} rows)")
-            rc, out, _, _ = launch([WASTENET, "train", "--resume", killed, "--progress", "lines",
-                                    "--no-plots"])
-            check(rc == 0 and ckpt(killed) == ckpt(two),
-                  f"nothing half-written: the killed run resumes with N=2 to the uninterrupted "
-                  f"run's checkpoint (rc {rc}; temporaries before: {tmpfiles})")
-
-        # a rank that hangs (SIGSTOP): rank 0 gives up after WN_DIST_TIMEOUT
-        rc, out, secs, left = launch(args(data, runs, "stopped"),
-                                     env={"WN_TEST_SIGNAL_AT": "train:2:1:STOP",
-                                          "WN_TEST_SIGNAL_RANK": "1", "WN_DIST_TIMEOUT": "3"},
-                                     timeout=60)
-        check(rc != 0 and "[test: TIMEOUT" not in out and secs < 60 and not left,
-              f"a stopped rank: the job ends ({secs:.1f} s, rc {rc}, leftovers {left})")
-        check("rank 0 of 2 waited" in out, "rank 0 says it waited for the others: " +
-              " / ".join(l for l in out.splitlines() if "waited" in l)[:300])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print(f"{len(failures)} failure(s)")
-        return 1
-    print("all mpi checks passed")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    if rc == 0 and failures:
+        print(f"{len(failures)} failure(s)")
+        rc = 1
+    elif rc == 0:
+        print(f"all mpi checks passed ({PART})")
+    sys.exit(rc)

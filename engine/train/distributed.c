@@ -38,6 +38,10 @@ static int launcher_size(void) {
     return 0;
 }
 
+#ifdef WN_HAVE_MPI
+
+int wn_dist_built(void) { return 1; }
+
 /* The local rank a launcher announces (-1: none): Open MPI, then Slurm. */
 static int launcher_local_rank(void) {
     const char *v;
@@ -46,10 +50,6 @@ static int launcher_local_rank(void) {
     if ((v = getenv("MPI_LOCALRANKID")) && *v) return atoi(v);
     return -1;
 }
-
-#ifdef WN_HAVE_MPI
-
-int wn_dist_built(void) { return 1; }
 
 /* ---------------------------------------------------------------- the watchdog
  * A collective that waits longer than WN_DIST_TIMEOUT seconds means a peer that is

@@ -30,8 +30,9 @@ extern "C" int wn_cuda_join_group(wn_backend *be, const wn_rank_group *group) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     if (ctx->group) return wn_fail("CUDA backend: already in a group of ranks");
     ctx->group = group;
-    if (group->size < 2) return WN_OK;
 #ifdef WN_HAVE_NCCL
+    /* Even a group of one gets a communicator: tests/gpu/test_gpu_allreduce.c runs
+     * NCCL on a single GPU that way. */
     ncclUniqueId id;
     if (group->rank == 0) NCCL_CHECK(ncclGetUniqueId(&id), "NCCL set-up on rank 0");
     if (group->broadcast(group->user, &id, sizeof id) != WN_OK)
@@ -66,14 +67,14 @@ static int host_allreduce(wn_cuda_ctx *ctx, float *x, size_t count) {
 
 extern "C" int wn_cuda_allreduce_sum(wn_backend *be, float *x, size_t count) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
-    if (!ctx->group || ctx->group->size < 2) return WN_OK;
+    if (!ctx->group) return WN_OK;
 #ifdef WN_HAVE_NCCL
     if (!ctx->nccl) return wn_fail("allreduce_sum: the backend has no NCCL communicator");
     NCCL_CHECK(ncclAllReduce(x, x, count, ncclFloat, ncclSum, (ncclComm_t)ctx->nccl, ctx->stream),
                "summing gradients over the ranks");
     return wn_cuda_op_done(be, "allreduce_sum", NULL);
 #else
-    return host_allreduce(ctx, x, count);
+    return ctx->group->size < 2 ? WN_OK : host_allreduce(ctx, x, count);
 #endif
 }
 

@@ -26,6 +26,7 @@ typedef struct loader_slot {
     int32_t *indices;   /* [batch] */
     int count;
     int number;         /* batch number within the epoch */
+    int global, first;  /* the whole batch's images; the slice's first place in it */
 } loader_slot;
 
 struct wn_loader {
@@ -97,11 +98,32 @@ static void report_bad(wn_loader *ld, int file, const char *message) {
     }
 }
 
-static int assemble_cached(wn_loader *ld, loader_slot *s) {
+/* Up to `batch` files from the cursor on that are not known to be bad, into files[]. */
+static int take_files(wn_loader *ld, int32_t *files) {
     const int n = ld->ds->n_files;
-    while (s->count < ld->opt.batch && ld->cursor < n) {
+    int got = 0;
+    while (got < ld->opt.batch && ld->cursor < n) {
         const int f = ld->order[ld->cursor++];
-        if (ld->bad[f]) continue;
+        if (!ld->bad[f]) files[got++] = f;
+    }
+    return got;
+}
+
+/* This rank's contiguous slice [*lo, *hi) of a whole batch of `global` images. */
+static void shard_slice(const wn_loader *ld, int global, int *lo, int *hi) {
+    int ranks = ld->opt.shard_count > 1 ? ld->opt.shard_count : 1;
+    int r = ranks > 1 ? ld->opt.shard_rank : 0;
+    int base = global / ranks, extra = global % ranks;
+    *lo = r * base + (r < extra ? r : extra);
+    *hi = *lo + base + (r < extra);
+}
+
+static int assemble_cached(wn_loader *ld, loader_slot *s) {
+    int got = take_files(ld, ld->files), lo, hi;
+    shard_slice(ld, got, &lo, &hi);
+    s->global = got, s->first = lo;
+    for (int i = lo; i < hi; i++) {
+        const int f = ld->files[i];
         memcpy((uint8_t *)s->pixels.ptr + (size_t)s->count * ld->image_bytes,
                ld->cache.pixels + (size_t)f * ld->image_bytes, ld->image_bytes);
         s->labels[s->count] = ld->ds->labels[f];
@@ -109,6 +131,28 @@ static int assemble_cached(wn_loader *ld, loader_slot *s) {
         s->count++;
     }
     return WN_OK;
+}
+
+/* Stream mode with shards: the whole batch's files, only the slice decoded; a bad
+ * file is an error (loader_open refuses skip_bad here). */
+static int assemble_streamed_shard(wn_loader *ld, loader_slot *s) {
+    int got = take_files(ld, ld->files), lo, hi;
+    shard_slice(ld, got, &lo, &hi);
+    s->global = got, s->first = lo;
+    if (hi == lo) return WN_OK;
+    if (wn_decode_pool_run(ld->pool, ld->ds, ld->files + lo, hi - lo, ld->opt.height,
+                           ld->opt.width, s->pixels.ptr, ld->errors) != WN_OK)
+        return WN_ERR;
+    int rc = WN_OK;
+    for (int i = 0; i < hi - lo; i++) {
+        if (ld->errors[i] && rc == WN_OK) rc = wn_fail("%s", ld->errors[i]);
+        free(ld->errors[i]);
+        ld->errors[i] = NULL;
+        s->labels[i] = ld->ds->labels[ld->files[lo + i]];
+        s->indices[i] = ld->files[lo + i];
+    }
+    s->count = hi - lo;
+    return rc;
 }
 
 /* Decodes the next files straight into the slot; a bad file's place is taken by the
@@ -144,6 +188,7 @@ static int assemble_streamed(wn_loader *ld, loader_slot *s) {
         }
         if (rc != WN_OK) return rc;
     }
+    s->global = s->count, s->first = 0;
     return WN_OK;
 }
 
@@ -155,10 +200,12 @@ static void *prefetch_main(void *arg) {
         if (ld->quit) break;
         ld->job_pending = 0, ld->job_running = 1;
         loader_slot *s = &ld->slot[ld->job_slot];
-        s->count = 0, s->number = ld->job_number;
+        s->count = 0, s->global = 0, s->first = 0, s->number = ld->job_number;
         pthread_mutex_unlock(&ld->mu);
 
-        int rc = ld->mode == WN_LOADER_CACHE ? assemble_cached(ld, s) : assemble_streamed(ld, s);
+        int rc = ld->mode == WN_LOADER_CACHE ? assemble_cached(ld, s)
+                 : ld->opt.shard_count > 1  ? assemble_streamed_shard(ld, s)
+                                            : assemble_streamed(ld, s);
 
         pthread_mutex_lock(&ld->mu);
         ld->job_rc = rc;
@@ -213,6 +260,9 @@ int wn_loader_open(wn_loader **out, const wn_dataset *ds, const wn_loader_option
     if (opt->batch <= 0) return wn_fail("loader: batch size %d must be at least 1", opt->batch);
     if (opt->mode < WN_LOADER_AUTO || opt->mode > WN_LOADER_STREAM)
         return wn_fail("loader: unknown mode %d", opt->mode);
+    if (opt->shard_count > 1 && (opt->shard_rank < 0 || opt->shard_rank >= opt->shard_count))
+        return wn_fail("loader: shard %d of %d does not exist", opt->shard_rank,
+                       opt->shard_count);
     wn_loader *ld = calloc(1, sizeof *ld);
     if (!ld) return wn_fail("loader: out of memory");
     ld->ds = ds;
@@ -230,11 +280,18 @@ int wn_loader_open(wn_loader **out, const wn_dataset *ds, const wn_loader_option
                : cache_bytes <= budget   ? WN_LOADER_CACHE
                                          : WN_LOADER_STREAM;
 
+    int rc = WN_OK;
+    if (ld->mode == WN_LOADER_STREAM && opt->skip_bad && opt->shard_count > 1) {
+        rc = wn_fail("--skip-bad with images streamed from the files works in a single "
+                       "process only (the ranks could not agree on which files a bad one "
+                       "moves): decode into RAM (--cache ram, or a larger --cache-budget), "
+                       "or remove the bad files ('wastenet data' lists them)");
+        goto fail;
+    }
     ld->order = malloc((n + 1) * sizeof *ld->order);
     ld->bad = calloc(n + 1, 1);
     ld->files = malloc((size_t)opt->batch * sizeof *ld->files);
     ld->errors = calloc((size_t)opt->batch, sizeof *ld->errors);
-    int rc = WN_OK;
     if (!ld->order || !ld->bad || !ld->files || !ld->errors) {
         rc = wn_fail("loader: out of memory");
         goto fail;
@@ -305,7 +362,7 @@ int wn_loader_next(wn_loader *ld, wn_batch *out) {
         return wn_fail("%s", ld->job_error);
     }
     loader_slot *s = &ld->slot[k];
-    if (s->count == 0) return 0; /* only bad files were left */
+    if (s->global == 0) return 0; /* only bad files were left */
     /* The caller is done with the other slot (its batch was valid until this call). */
     if (ld->cursor < ld->ds->n_files) job_post(ld, 1 - k, s->number + 1);
     out->pixels = s->pixels.ptr;
@@ -314,6 +371,7 @@ int wn_loader_next(wn_loader *ld, wn_batch *out) {
     out->count = s->count;
     out->height = ld->opt.height, out->width = ld->opt.width;
     out->number = s->number;
+    out->global_count = s->global, out->first = s->first;
     return 1;
 }
 

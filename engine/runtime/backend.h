@@ -31,6 +31,11 @@ wn_host_allocator wn_backend_staging_allocator(wn_backend *be);
 /* Only deterministic algorithms from now on (see backend_ops.h); WN_ERR with a reason. */
 int wn_backend_set_deterministic(wn_backend *be, int on);
 
+/* Data parallel: the backend joins the ranks of `group` (which must outlive it), then
+ * sums backend buffers over them (see backend_ops.h). */
+int wn_backend_join_group(wn_backend *be, const wn_rank_group *group);
+int wn_backend_allreduce_sum(wn_backend *be, float *x, size_t count);
+
 /* ---- memory: forwards to the table ---- */
 void *wn_backend_alloc(wn_backend *be, size_t bytes);
 void wn_backend_free(wn_backend *be, void *p);

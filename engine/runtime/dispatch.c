@@ -81,6 +81,17 @@ int wn_backend_synchronize(wn_backend *be) { return be->ops->synchronize(be); }
 int wn_backend_set_deterministic(wn_backend *be, int on) {
     return be->ops->set_deterministic(be, on);
 }
+int wn_backend_join_group(wn_backend *be, const wn_rank_group *group) {
+    if (!group || group->size < 1 || group->rank < 0 || group->rank >= group->size ||
+        !group->sum_floats || !group->broadcast)
+        return wn_fail("%s backend: not a group of ranks", be->name);
+    return be->ops->join_group(be, group);
+}
+int wn_backend_allreduce_sum(wn_backend *be, float *x, size_t count) {
+    if (!count) return WN_OK;
+    if (!x) return wn_fail("allreduce_sum: no buffer");
+    return be->ops->allreduce_sum(be, x, count);
+}
 
 static void *staging_alloc(void *user, size_t bytes) {
     wn_backend *be = user;

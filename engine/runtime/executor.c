@@ -50,6 +50,8 @@ struct wn_executor {
     long seen;          /* images in the running totals */
     int last_n;         /* images in the last forward */
     int grads_valid;
+    int part_first;     /* data-parallel step: the place of this rank's first image in
+                           the whole batch (dropout's counter offset); 0 otherwise */
 };
 
 /* ---------------------------------------------------------------- memory */
@@ -363,6 +365,12 @@ static int runs_bf16(const wn_step *s) {
     return s->dtype == WN_DTYPE_BF16 || s->kind == WN_STEP_CAST;
 }
 
+/* Dropout's counter offset: a rank's images sit at places part_first.. of the whole
+ * batch, so each element draws the mask one process would draw for it. */
+static uint64_t dropout_offset(const wn_executor *ex, size_t count, int n) {
+    return n > 0 ? (uint64_t)ex->part_first * (uint64_t)(count / (size_t)n) : 0;
+}
+
 /* dev_images: the backend buffer holding this forward's uint8 batch. */
 static int step_forward(wn_executor *ex, const wn_step *s, int n, const uint8_t *dev_images,
                         int training, const uint8_t *flips, const float *angles,
@@ -432,7 +440,8 @@ static int step_forward(wn_executor *ex, const wn_step *s, int n, const uint8_t 
     }
     case WN_STEP_DROPOUT:
         if (!training || l->rate == 0.0f) return wn_backend_copy(be, y, x, count * sizeof(float));
-        return wn_op_dropout_forward(be, count, l->rate, seed, 0, x, y, l->name);
+        return wn_op_dropout_forward(be, count, l->rate, seed, dropout_offset(ex, count, n), x,
+                                     y, l->name);
     case WN_STEP_DENSE:
         return wn_op_dense_forward(be, n, in_layer(g, l, 0)->out_c, l->out_c, x, weight(ex, l, 0),
                                  l->use_bias ? weight(ex, l, 1) : NULL, y, l->name);
@@ -626,7 +635,8 @@ static int step_backward(wn_executor *ex, const wn_step *s, int n, uint64_t seed
             if (acc) return wn_op_scaled_add_backward(be, count, dy, 1.0f, dx, NULL, 1, l->name);
             return wn_backend_copy(be, dx, dy, count * sizeof(float));
         }
-        return wn_op_dropout_backward(be, count, l->rate, seed, 0, dy, dx, acc, l->name);
+        return wn_op_dropout_backward(be, count, l->rate, seed, dropout_offset(ex, count, n), dy,
+                                      dx, acc, l->name);
     case WN_STEP_DENSE:
         if (dx && acc)
             return wn_fail("layer %s: its input has several readers; Dense cannot add to a "
@@ -641,14 +651,14 @@ static int step_backward(wn_executor *ex, const wn_step *s, int n, uint64_t seed
 
 /* softmax cross-entropy on the logits into step_stats (zeroed first), then added
  * to the running totals (an in-place x + 1*r on two floats). */
-static int run_loss(wn_executor *ex, const int32_t *labels, int n, float *probs_dev,
-                    float *dlogits, int count_in_totals) {
+static int run_loss(wn_executor *ex, const int32_t *labels, int n, float n_mean,
+                    float *probs_dev, float *dlogits, int count_in_totals) {
     wn_backend *be = ex->be;
     const wn_model *m = ex->model;
     if (wn_backend_copy_to_backend(be, ex->labels, labels, (size_t)n * sizeof(int32_t)) != WN_OK ||
         wn_backend_fill(be, ex->step_stats, 2, 0.0f) != WN_OK ||
         wn_op_softmax_xent(be, n, m->num_classes, val_ptr(ex, ex->plan.logits_val), ex->labels,
-                           ex->label_smoothing, (float)n, probs_dev, dlogits,
+                           ex->label_smoothing, n_mean, probs_dev, dlogits,
                            ex->step_stats) != WN_OK)
         return wn_fail_context("loss: ");
     if (!count_in_totals) return WN_OK;
@@ -665,7 +675,7 @@ static int read_step_stats(wn_executor *ex, int n, float *loss, int *correct) {
     if (wn_backend_copy_to_host(ex->be, st, ex->step_stats, sizeof st) != WN_OK ||
         wn_backend_synchronize(ex->be) != WN_OK)
         return WN_ERR;
-    if (loss) *loss = st[0] / (float)n;
+    if (loss) *loss = n > 0 ? st[0] / (float)n : 0.0f;
     if (correct) *correct = (int)lrintf(st[1]);
     return WN_OK;
 }
@@ -674,13 +684,17 @@ int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t
                            int n, const uint8_t *flips, const float *angles,
                            uint64_t dropout_seed, const wn_adam_params *adam, float *loss,
                            int *correct) {
-    if (ex->plan.flags & WN_EXEC_INFERENCE_ONLY)
-        return wn_fail("executor: train step on an inference-only executor");
-    if (!ex->trainable) return wn_fail("executor: nothing is trainable");
-    wn_backend *be = ex->be;
+    return wn_executor_train_step_part(ex, images, labels, n, flips, angles, dropout_seed, NULL,
+                                       adam, loss, correct);
+}
+
+/* Forward, loss and backward of a step's n >= 1 images into ex->grads. */
+static int step_gradients(wn_executor *ex, const uint8_t *images, const int32_t *labels, int n,
+                          float n_mean, const uint8_t *flips, const float *angles,
+                          uint64_t dropout_seed, float *loss, int *correct) {
     const wn_graph *g = &ex->model->graph;
     if (run_forward(ex, images, n, 1, flips, angles, dropout_seed) != WN_OK) return WN_ERR;
-    if (run_loss(ex, labels, n, NULL, grad_ptr(ex, ex->plan.logits_val), 1) != WN_OK)
+    if (run_loss(ex, labels, n, n_mean, NULL, grad_ptr(ex, ex->plan.logits_val), 1) != WN_OK)
         return WN_ERR;
     /* The host's one read of the step, right after the loss: on CUDA it waits for the
      * forward only, and backward and Adam stay queued when this returns, so the next
@@ -692,6 +706,36 @@ int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t
         if (step_backward(ex, s, n, dropout_seed) != WN_OK)
             return wn_fail_context("backward, layer %s: ", g->layers[s->layer].name);
     }
+    return WN_OK;
+}
+
+int wn_executor_train_step_part(wn_executor *ex, const uint8_t *images, const int32_t *labels,
+                                int n, const uint8_t *flips, const float *angles,
+                                uint64_t dropout_seed, const wn_step_part *part,
+                                const wn_adam_params *adam, float *loss, int *correct) {
+    if (ex->plan.flags & WN_EXEC_INFERENCE_ONLY)
+        return wn_fail("executor: train step on an inference-only executor");
+    if (!ex->trainable) return wn_fail("executor: nothing is trainable");
+    if (part && (part->global < 1 || part->first < 0 || n < 0 || part->first + n > part->global))
+        return wn_fail("executor: images %d..%d are not part of a batch of %d", part->first,
+                       part->first + n, part->global);
+    wn_backend *be = ex->be;
+    int rc;
+    if (n > 0) {
+        ex->part_first = part ? part->first : 0;
+        rc = step_gradients(ex, images, labels, n, part ? (float)part->global : (float)n, flips,
+                            angles, dropout_seed, loss, correct);
+        ex->part_first = 0;
+    } else { /* an empty slice of a short last batch: this rank adds nothing */
+        if (loss) *loss = 0.0f;
+        if (correct) *correct = 0;
+        rc = wn_backend_fill(be, ex->grads, ex->trainable, 0.0f);
+    }
+    if (rc != WN_OK) return WN_ERR;
+    /* Each rank's gradient is its images' share of the whole batch's mean: their sum
+     * over the ranks is that mean. */
+    if (part && wn_backend_allreduce_sum(be, ex->grads, ex->trainable) != WN_OK)
+        return wn_fail_context("summing the gradients over the ranks: ");
     ex->grads_valid = 1;
     ex->adam_t++;
     if (wn_op_adam_update(be, ex->trainable, ex->params + ex->trainable_first, ex->grads,
@@ -712,7 +756,7 @@ int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t
 int wn_executor_eval_batch(wn_executor *ex, const uint8_t *images, const int32_t *labels,
                            int n, float *loss, int *correct) {
     if (run_forward(ex, images, n, 0, NULL, NULL, 0) != WN_OK ||
-        run_loss(ex, labels, n, NULL, NULL, 1) != WN_OK)
+        run_loss(ex, labels, n, (float)n, NULL, NULL, 1) != WN_OK)
         return WN_ERR;
     return read_step_stats(ex, n, loss, correct);
 }
@@ -721,7 +765,7 @@ int wn_executor_predict(wn_executor *ex, const uint8_t *images, int n, float *pr
     if (run_forward(ex, images, n, 0, NULL, NULL, 0) != WN_OK) return WN_ERR;
     /* softmax_xent computes the probabilities; its loss (against label 0) is not
      * counted anywhere. */
-    if (run_loss(ex, ex->zero_labels, n, ex->probs, NULL, 0) != WN_OK) return WN_ERR;
+    if (run_loss(ex, ex->zero_labels, n, (float)n, ex->probs, NULL, 0) != WN_OK) return WN_ERR;
     if (wn_backend_copy_to_host(ex->be, probs, ex->probs,
                              (size_t)n * ex->model->num_classes * sizeof(float)) != WN_OK)
         return WN_ERR;

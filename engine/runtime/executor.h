@@ -94,6 +94,26 @@ int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t
                            uint64_t dropout_seed, const wn_adam_params *adam, float *loss,
                            int *correct);
 
+/* A rank's part of a data-parallel step (engine/train/distributed.h): its n images
+ * are places [first, first + n) of a whole batch of `global` images spread over the
+ * ranks of the backend's group (wn_backend_join_group). The loss is averaged over
+ * `global` and the weight gradients are summed over the ranks (allreduce_sum) before
+ * Adam, so every rank takes the step one process takes on the whole batch; dropout
+ * draws each element's mask at its place in the whole batch. n may be 0 (a short
+ * last batch leaves some rank nothing): the rank then adds a zero gradient. The
+ * totals and `loss` (the mean over this rank's n images) stay this rank's. */
+typedef struct wn_step_part {
+    int global; /* images of the whole batch, over all ranks */
+    int first;  /* place of this rank's first image in it */
+} wn_step_part;
+
+/* wn_executor_train_step for one rank's part (part NULL: the whole batch, no
+ * reduction; = wn_executor_train_step). */
+int wn_executor_train_step_part(wn_executor *ex, const uint8_t *images, const int32_t *labels,
+                                int n, const uint8_t *flips, const float *angles,
+                                uint64_t dropout_seed, const wn_step_part *part,
+                                const wn_adam_params *adam, float *loss, int *correct);
+
 /* Inference on a labelled batch: adds the loss sum and correct count to the
  * running totals; per-batch values as in train_step. */
 int wn_executor_eval_batch(wn_executor *ex, const uint8_t *images, const int32_t *labels,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "host/base/error.h"
+#include "engine/train/distributed.h"
 #include "engine/train/lr_schedule.h"
 #include "kernels/softmax_xent/softmax_xent.h"
 
@@ -71,6 +72,7 @@ typedef struct eval_detail {
     float *p, *z; /* [images * classes]: one batch's probabilities and logits */
     double loss_sum;
     long correct, seen;
+    long place;   /* images of the whole pass before the current batch (all ranks') */
 } eval_detail;
 
 static int eval_detail_alloc(eval_detail *d, int images) {
@@ -87,6 +89,10 @@ static int eval_detail_alloc(eval_detail *d, int images) {
  * on the host, the outputs filled at the images' places. */
 static int eval_batch_detailed(wn_executor *ex, eval_detail *d, const wn_batch *b) {
     int k = d->m->num_classes;
+    if (b->count == 0) { /* a rank's empty slice of a short last batch */
+        d->place += b->global_count;
+        return WN_OK;
+    }
     int rc = wn_executor_predict(ex, b->pixels, b->count, d->p);
     if (rc == WN_OK) rc = wn_executor_read_output(ex, d->m->logits_layer, d->z);
     if (rc != WN_OK) return rc;
@@ -97,12 +103,54 @@ static int eval_batch_detailed(wn_executor *ex, eval_detail *d, const wn_batch *
                                              wn_executor_label_smoothing(ex));
         d->correct += pred == y;
         if (d->cm && (rc = wn_confusion_add(d->cm, y, pred)) != WN_OK) break;
-        if (d->probs) memcpy(d->probs + (size_t)(d->seen + i) * k, pi, (size_t)k * sizeof *pi);
-        if (d->labels) d->labels[d->seen + i] = y;
-        if (d->indices) d->indices[d->seen + i] = b->indices[i];
+        long at = d->place + b->first + i; /* the image's place in the pass */
+        if (d->probs) memcpy(d->probs + (size_t)at * k, pi, (size_t)k * sizeof *pi);
+        if (d->labels) d->labels[at] = y;
+        if (d->indices) d->indices[at] = b->indices[i];
     }
     d->seen += b->count;
+    d->place += b->global_count;
     return rc;
+}
+
+/* Several ranks: the outputs start at zero, and the confusion matrix's counts
+ * before the pass are kept aside, so that summing the ranks' outputs gives the
+ * whole pass's (each image is filled in by one rank only). */
+static int eval_shared_begin(eval_detail *d, int images, long **cm_before) {
+    int k = d->m->num_classes;
+    if (d->probs) memset(d->probs, 0, (size_t)images * (size_t)k * sizeof *d->probs);
+    if (d->labels) memset(d->labels, 0, (size_t)images * sizeof *d->labels);
+    if (d->indices) memset(d->indices, 0, (size_t)images * sizeof *d->indices);
+    if (!d->cm) return WN_OK;
+    size_t cells = (size_t)d->cm->k * (size_t)d->cm->k;
+    *cm_before = malloc(cells * sizeof **cm_before);
+    if (!*cm_before) return wn_fail("evaluation: out of memory");
+    memcpy(*cm_before, d->cm->counts, cells * sizeof **cm_before);
+    memset(d->cm->counts, 0, cells * sizeof *d->cm->counts);
+    return WN_OK;
+}
+
+/* The ranks' sums of a pass: totals, and the detailed outputs when asked. */
+static int eval_shared_end(eval_detail *d, int images, long *cm_before) {
+    double t[3] = {d->loss_sum, (double)d->correct, (double)d->seen};
+    int k = d->m->num_classes;
+    size_t cells = d->cm ? (size_t)d->cm->k * (size_t)d->cm->k : 0;
+    if (wn_dist_sum_doubles(t, 3, "the evaluation totals") != WN_OK ||
+        (d->probs && wn_dist_sum_floats(d->probs, (size_t)images * (size_t)k,
+                                        "the evaluation's probabilities") != WN_OK) ||
+        (d->labels && wn_dist_sum_int32(d->labels, (size_t)images, "the evaluation's labels") != WN_OK) ||
+        (d->indices && wn_dist_sum_int32(d->indices, (size_t)images, "the evaluation's files") != WN_OK) ||
+        (d->cm && wn_dist_sum_longs(d->cm->counts, cells, "the confusion matrix") != WN_OK))
+        return WN_ERR;
+    for (size_t i = 0; i < cells; i++) d->cm->counts[i] += cm_before[i];
+    d->loss_sum = t[0], d->correct = (long)t[1], d->seen = (long)t[2];
+    return WN_OK;
+}
+
+/* Ctrl-C before a batch, agreed by every rank (they stop at the same batch). */
+static int eval_stop_agreed(const wn_eval_control *ctl, int *stop) {
+    *stop = eval_stop_requested(ctl);
+    return wn_dist_active() ? wn_dist_any(stop, "the evaluation's stop flag") : WN_OK;
 }
 
 int wn_evaluate_ctl(wn_executor *ex, const wn_model *m, wn_loader *ld,
@@ -110,8 +158,13 @@ int wn_evaluate_ctl(wn_executor *ex, const wn_model *m, wn_loader *ld,
                     float *probs, int32_t *labels, int32_t *indices) {
     memset(r, 0, sizeof *r);
     eval_detail d = {.m = m, .cm = cm, .probs = probs, .labels = labels, .indices = indices};
-    int detailed = cm || probs || labels || indices;
-    if (detailed && eval_detail_alloc(&d, wn_loader_size(ld)) != WN_OK) return WN_ERR;
+    int detailed = cm || probs || labels || indices, images = wn_loader_size(ld);
+    long *cm_before = NULL;
+    if (detailed && eval_detail_alloc(&d, images) != WN_OK) return WN_ERR;
+    if (detailed && wn_dist_active() && eval_shared_begin(&d, images, &cm_before) != WN_OK) {
+        free(d.p), free(d.z);
+        return WN_ERR;
+    }
     int rc = wn_loader_begin_epoch(ld, 0);
     if (!detailed && rc == WN_OK) {
         double drop;
@@ -123,19 +176,24 @@ int wn_evaluate_ctl(wn_executor *ex, const wn_model *m, wn_loader *ld,
     while (rc == WN_OK && (got = wn_loader_next(ld, &b)) == 1) {
         /* Checked before every batch, the first too, and only when one is left: a
          * pass whose last batch is done is complete. */
-        if (eval_stop_requested(ctl)) {
+        int stop = 0;
+        if ((rc = eval_stop_agreed(ctl, &stop)) != WN_OK) break;
+        if (stop) {
             r->interrupted = 1;
             break;
         }
         batch++;
-        rc = detailed ? eval_batch_detailed(ex, &d, &b)
-                      : wn_executor_eval_batch(ex, b.pixels, b.labels, b.count, NULL, NULL);
+        rc = detailed       ? eval_batch_detailed(ex, &d, &b)
+             : b.count == 0 ? WN_OK /* a rank's empty slice of a short last batch */
+                            : wn_executor_eval_batch(ex, b.pixels, b.labels, b.count, NULL, NULL);
         if (rc == WN_OK && ctl && ctl->after_batch)
             ctl->after_batch(ctl->hook_user, ctl->pass ? ctl->pass : "", ctl->epoch, batch);
     }
     if (rc == WN_OK && got < 0) rc = WN_ERR;
     if (rc == WN_OK && !detailed)
         rc = wn_executor_take_totals(ex, &d.loss_sum, &d.correct, &d.seen);
+    if (rc == WN_OK && wn_dist_active()) rc = eval_shared_end(&d, images, cm_before);
+    free(cm_before);
     free(d.p), free(d.z);
     if (rc != WN_OK) return wn_fail_context("evaluating %d images: ", wn_loader_size(ld));
     r->samples = d.seen;
@@ -273,8 +331,14 @@ static void phase_run_free(phase_run *r) {
     free(r->flips), free(r->angles), free(r->dseeds);
 }
 
+/* The executor's totals since the last take, summed over the ranks. */
 static int take_totals(wn_executor *ex, epoch_totals *t) {
-    return wn_executor_take_totals(ex, &t->loss_sum, &t->correct, &t->seen);
+    if (wn_executor_take_totals(ex, &t->loss_sum, &t->correct, &t->seen) != WN_OK) return WN_ERR;
+    if (!wn_dist_active()) return WN_OK;
+    double v[3] = {t->loss_sum, (double)t->correct, (double)t->seen};
+    if (wn_dist_sum_doubles(v, 3, "the training totals") != WN_OK) return WN_ERR;
+    t->loss_sum = v[0], t->correct = (long)v[1], t->seen = (long)v[2];
+    return WN_OK;
 }
 
 /* ------------------------------------------------------------------ checkpoints, snapshots */
@@ -284,7 +348,7 @@ static int save_checkpoint(phase_run *r, int epoch, int step, wn_phase_status st
                            const epoch_totals *part) {
     const wn_train_options *o = r->o;
     const wn_model *m = r->m;
-    if (!o->checkpoint) return WN_OK;
+    if (!o->checkpoint || !wn_dist_is_root()) return WN_OK; /* rank 0 writes for all */
     long t = 0;
     if (wn_executor_download_weights(r->ex) != WN_OK ||
         wn_executor_get_adam(r->ex, r->adam_m, r->adam_v, &t) != WN_OK)
@@ -485,7 +549,10 @@ static int phase_begin(phase_run *r) {
     }
     if (o->progress) wn_progress_phase_begin(o->progress);
     /* Per-step values cost a device synchronisation: only when a bar shows them. */
-    r->per_step = wn_progress_shows_steps(o->progress);
+    r->per_step = wn_progress_shows_steps(o->progress) || o->step_log;
+    /* Every rank reads the step's figures when rank 0 shows them (a collective). */
+    if (wn_dist_broadcast(&r->per_step, sizeof r->per_step, "the progress mode") != WN_OK)
+        return WN_ERR;
     r->res->status = WN_PHASE_RUNNING;
     return WN_OK;
 }
@@ -515,7 +582,7 @@ static int skip_done_steps(phase_run *r, size_t *img) {
             return got < 0 ? WN_ERR
                            : wn_fail("%s: the checkpoint is at step %d but an epoch has %d", path,
                                      r->start_step, r->steps);
-        *img += (size_t)b.count;
+        *img += (size_t)b.global_count;
     }
     if (r->start_step > 0 && (long)*img != r->part.seen)
         return wn_fail("%s: its %d steps covered %ld images, with this --batch they cover %zu: "
@@ -524,30 +591,48 @@ static int skip_done_steps(phase_run *r, size_t *img) {
     return WN_OK;
 }
 
-/* One training step on batch b, the epoch's step *step with first image *img (both
- * advanced). With the bar, its running figures `shown` are updated and drawn, and a
- * non-finite loss stops the phase. */
+/* One training step on batch b (this rank's slice of it), the epoch's step *step with
+ * first image *img (both advanced). With the bar, its running figures `shown` are
+ * updated and drawn, and a non-finite loss stops the phase. *stop: the phase is to
+ * stop after this step (an interruption; with several ranks, on any of them). */
 static int train_step(phase_run *r, int epoch, const wn_batch *b, int *step, size_t *img,
-                      epoch_totals *shown, epoch_outcome *next) {
+                      epoch_totals *shown, epoch_outcome *next, int *stop) {
     const wn_train_options *o = r->o;
     float loss = 0;
     int correct = 0;
+    size_t mine = *img + (size_t)b->first; /* this rank's first image in the epoch */
+    wn_step_part part = {b->global_count, b->first};
     r->adam.lr = lr_for_step(o, (long)epoch * r->steps + *step, r->steps); /* the schedule's */
-    if (wn_executor_train_step(r->ex, b->pixels, b->labels, b->count,
-                               o->augment ? r->flips + *img : NULL,
-                               o->augment ? r->angles + *img : NULL, r->dseeds[*step], &r->adam,
-                               r->per_step ? &loss : NULL, r->per_step ? &correct : NULL) != WN_OK)
+    if (wn_executor_train_step_part(r->ex, b->pixels, b->labels, b->count,
+                                    o->augment ? r->flips + mine : NULL,
+                                    o->augment ? r->angles + mine : NULL, r->dseeds[*step],
+                                    wn_dist_active() ? &part : NULL, &r->adam,
+                                    r->per_step ? &loss : NULL,
+                                    r->per_step ? &correct : NULL) != WN_OK)
         return wn_fail_context("%s, epoch %d, step %d: ", o->phase, epoch + 1, *step + 1);
-    *img += (size_t)b->count;
+    *img += (size_t)b->global_count;
     (*step)++;
     r->steps_this_call++;
+    *stop = interrupt_flag_set(o) ||
+            (o->interrupt_after_steps > 0 && r->steps_this_call >= o->interrupt_after_steps);
+    /* The whole batch's figures: this rank's, or every rank's summed (with the stop
+     * flag, so that all ranks stop after the same step). */
+    double fig[4] = {(double)loss * b->count, (double)correct, (double)b->count, (double)*stop};
+    if (wn_dist_active()) {
+        if (wn_dist_sum_doubles(fig, 4, "the step's loss and stop flag") != WN_OK)
+            return wn_fail_context("%s, epoch %d, step %d: ", o->phase, epoch + 1, *step);
+        *stop = fig[3] > 0;
+    }
     if (r->per_step) {
-        if (!isfinite(loss)) {
+        double mean = fig[0] / fig[2];
+        if (!isfinite(mean) || !isfinite(loss)) {
             *next = PHASE_STOPPED;
-            return diverge(r, epoch, *step, "training loss", loss);
+            return diverge(r, epoch, *step, "training loss", isfinite(loss) ? mean : loss);
         }
-        shown->loss_sum += (double)loss * b->count, shown->correct += correct;
-        shown->seen += b->count;
+        shown->loss_sum += fig[0], shown->correct += (long)fig[1];
+        shown->seen += (long)fig[2];
+        if (o->step_log && wn_dist_is_root())
+            fprintf(o->step_log, "%d %d %.9g %.9g\n", epoch + 1, *step, mean, fig[1] / fig[2]);
         wn_progress_step(o->progress, *step, shown->loss_sum / (double)shown->seen,
                          (double)((float)shown->correct / (float)shown->seen));
     }
@@ -603,10 +688,9 @@ static int train_epoch(phase_run *r, int epoch, epoch_figures *f, epoch_outcome 
     wn_batch b;
     int got;
     while ((got = wn_loader_next(r->train, &b)) == 1) {
-        rc = train_step(r, epoch, &b, &step, &img, &shown, next);
+        int stop = 0;
+        rc = train_step(r, epoch, &b, &step, &img, &shown, next, &stop);
         if (rc != WN_OK || *next == PHASE_STOPPED) return rc;
-        int stop = interrupt_flag_set(o) || (o->interrupt_after_steps > 0 &&
-                                             r->steps_this_call >= o->interrupt_after_steps);
         if (stop && step < r->steps) {
             *next = PHASE_STOPPED;
             return interrupt_in_epoch(r, epoch, step);
@@ -691,7 +775,11 @@ static int end_epoch(phase_run *r, int epoch, const epoch_figures *f, double t_e
     if (save_checkpoint(r, epoch + 1, 0, status, NULL) != WN_OK) return WN_ERR;
     r->res->status = status;
     *next = status == WN_PHASE_RUNNING ? EPOCH_NEXT : EPOCH_LAST;
-    if (*next == EPOCH_NEXT && interrupt_flag_set(o)) {
+    int stop = *next == EPOCH_NEXT && interrupt_flag_set(o);
+    if (*next == EPOCH_NEXT && wn_dist_active() &&
+        wn_dist_any(&stop, "the stop flag after an epoch") != WN_OK)
+        return WN_ERR;
+    if (stop) {
         char when[48];
         snprintf(when, sizeof when, "after epoch %d", epoch + 1);
         r->res->interrupted = 1;

@@ -31,12 +31,18 @@
  *    returns WN_OK with result.status = WN_PHASE_DIVERGED and a reason in
  *    result.message.
  * On return the model's host weights (m->params) hold the phase's final weights.
+ *
+ * Several ranks (engine/train/distributed.h): the loaders are sharded; every rank
+ * calls wn_train_phase and wn_evaluate* alike, each training step sums the
+ * gradients over the ranks, the figures are the ranks' sums, and only rank 0 writes
+ * checkpoints (o->checkpoint is read by every rank to resume).
  */
 #ifndef WN_TRAIN_LOOP_H
 #define WN_TRAIN_LOOP_H
 
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "engine/train/checkpoint.h"
 #include "engine/train/early_stopping.h"
@@ -83,6 +89,9 @@ typedef struct wn_train_options {
     long interrupt_after_steps; /* tests: act as if interrupted after this many steps
                                    of this call (0: never) */
     wn_batch_hook after_batch;  /* tests: see wn_batch_hook (NULL: none) */
+    FILE *step_log;             /* tests: one line "epoch step loss accuracy" per training
+                                   step, the whole batch's figures (rank 0 writes;
+                                   NULL: none) */
     void *hook_user;
     wn_progress *progress;    /* NULL: quiet */
     wn_history *history;      /* rows appended per epoch (NULL: none kept) */

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "kernels/common/op_types.h"
+#include "kernels/common/rank_group.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -200,6 +201,15 @@ typedef struct wn_backend_ops {
     int (*augment_preprocess)(wn_backend *be, int n, int h, int w, int c,
                               const uint8_t *x, const uint8_t *flip, const float *angle,
                               float *y, int mode);
+
+    /* ---- data-parallel training (kernels/common/rank_group.h): join_group makes
+     * the backend's communicator for `group` (which must outlive the backend): CPU,
+     * the group's host sum; CUDA, an NCCL communicator whose id rank 0 broadcasts
+     * (without NCCL: the host sum through a host copy). allreduce_sum then sums count
+     * floats of backend memory in place over the ranks, in stream order after the
+     * ops queued before it; without a group (or a group of one) it leaves x as is. */
+    int (*join_group)(wn_backend *be, const wn_rank_group *group);
+    int (*allreduce_sum)(wn_backend *be, float *x, size_t count);
 
     void (*destroy)(wn_backend *be);
 } wn_backend_ops;

@@ -26,6 +26,7 @@ typedef struct wn_cpu_ctx {
     wn_cpu_buffer partial;     /* per-thread partial sums (doubles) of reductions */
     wn_cpu_buffer stage[3];    /* float32 copies of bf16 operands, for bf16 ops that run
                                   float32 kernels (kernels/conv/conv_bf16_cpu.c) */
+    const wn_rank_group *group; /* data-parallel ranks (join_group), or NULL */
 } wn_cpu_ctx;
 
 #ifdef __cplusplus

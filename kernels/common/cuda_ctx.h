@@ -76,6 +76,10 @@ typedef struct wn_cuda_ctx {
                                       (wn_backend_set_deterministic, WN_CUDA_DETERMINISTIC=1) */
     int own_depthwise;             /* WN_CUDA_DEPTHWISE=own: our depthwise kernels even
                                       where cuDNN has an algorithm (to test them) */
+    const wn_rank_group *group;    /* data-parallel ranks (join_group), or NULL */
+    void *nccl;                    /* the group's ncclComm_t (NCCL builds) */
+    void *group_host;              /* pinned buffer of the host-sum fallback */
+    size_t group_host_bytes;
 } wn_cuda_ctx;
 
 static inline wn_cuda_ctx *wn_cuda_ctx_of(wn_backend *be) { return (wn_cuda_ctx *)be->ctx; }

@@ -15,7 +15,7 @@ static const char *const entry_names[] = {
     "pool_backward", "concat_forward", "concat_backward", "scaled_add", "scaled_add_backward",
     "mul", "gap_forward", "gap_backward", "dropout_forward", "dropout_backward",
     "dense_forward", "dense_backward", "softmax_xent", "adam_update", "augment_preprocess",
-    "destroy"};
+    "join_group", "allreduce_sum", "destroy"};
 
 typedef void (*any_fn)(void);
 _Static_assert(sizeof(wn_backend_ops) == sizeof entry_names / sizeof entry_names[0] * sizeof(any_fn),

@@ -5,11 +5,13 @@
  * phase is checkpointed and resumable (tools/train_cli.h). */
 #include "tools/cli/commands.h"
 #include "tools/cli/train_cli.h"
+#include "tools/cli/train_ranks.h"
 
 int cmd_run(int argc, char **argv) {
     wn_train_cli cli;
     int help;
     int rc = wn_train_cli_parse(&cli, 1, argc, argv, &help);
     if (rc || help) return rc;
-    return wn_train_cli_main(&cli, argc, argv);
+    if ((rc = wn_train_ranks_start(&cli)) != 0) return rc;
+    return wn_train_ranks_end(wn_train_cli_main(&cli, argc, argv));
 }

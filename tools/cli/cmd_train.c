@@ -3,11 +3,13 @@
  * with checkpoints, reports and pictures in a run folder (tools/train_cli.h). */
 #include "tools/cli/commands.h"
 #include "tools/cli/train_cli.h"
+#include "tools/cli/train_ranks.h"
 
 int cmd_train(int argc, char **argv) {
     wn_train_cli cli;
     int help;
     int rc = wn_train_cli_parse(&cli, 0, argc, argv, &help);
     if (rc || help) return rc;
-    return wn_train_cli_main(&cli, argc, argv);
+    if ((rc = wn_train_ranks_start(&cli)) != 0) return rc;
+    return wn_train_ranks_end(wn_train_cli_main(&cli, argc, argv));
 }

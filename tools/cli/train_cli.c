@@ -40,6 +40,8 @@
 #include "engine/train/checkpoint.h"
 #include "tools/cli/run_lock.h"
 #include "tools/cli/train_signals.h"
+#include "tools/cli/train_ranks.h"
+#include "engine/train/distributed.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -294,8 +296,9 @@ static int check_resume_classes(const char *run_dir, const char *data, const wn_
 /* ------------------------------------------------------------------ test hook */
 
 /* WN_TEST_SIGNAL_AT (only in the test build, wastenet-testhooks) makes the process
- * send itself SIGINT (or SIGTERM with a ":TERM" suffix, SIGHUP with ":HUP") at an
- * exact point, so the tests can check what a signal
+ * send itself SIGINT (or SIGTERM with a ":TERM" suffix, SIGHUP with ":HUP"; SIGKILL
+ * with ":KILL" and SIGSTOP with ":STOP", only on rank $WN_TEST_SIGNAL_RANK when set, for
+ * the rank faults of tests/mpi) at an exact point, so the tests can check what a signal
  * does there without racing: "setup" (the training data just loaded), "folder" (the
  * new run folder just created), "train:E:B", "validation:E:B" (after batch B of
  * epoch E) or "test:P:B" (after batch B of the P-th test evaluation: 1 transfer or
@@ -317,8 +320,14 @@ static void test_signal_parse(void) {
     if (sscanf(v, "%15[a-z]:%d:%d:%7s", pass, &n, &batch, term) < 1) return;
     snprintf(g_test_signal.pass, sizeof g_test_signal.pass, "%s", pass);
     g_test_signal.n = n, g_test_signal.batch = batch;
-    g_test_signal.sig = strstr(v, ":TERM") ? SIGTERM : strstr(v, ":HUP") ? SIGHUP : SIGINT;
-    g_test_signal.armed = 1;
+    g_test_signal.sig = strstr(v, ":TERM")   ? SIGTERM
+                        : strstr(v, ":HUP")  ? SIGHUP
+                        : strstr(v, ":KILL") ? SIGKILL /* tests/mpi: a rank dies */
+                        : strstr(v, ":STOP") ? SIGSTOP /* tests/mpi: a rank hangs */
+                                             : SIGINT;
+    /* WN_TEST_SIGNAL_RANK=R: only rank R signals itself (tests/mpi) */
+    const char *rank = getenv("WN_TEST_SIGNAL_RANK");
+    g_test_signal.armed = !rank || !*rank || atoi(rank) == wn_dist_rank();
 #endif
 }
 
@@ -443,6 +452,7 @@ static int open_loader(session *s, const wn_dataset *ds, wn_loader **ld, const c
     lo.on_bad_file = on_bad_file;
     lo.max_pixels = cli->max_pixels;
     lo.staging = &s->staging;
+    lo.shard_rank = wn_dist_rank(), lo.shard_count = wn_dist_size(); /* 1: whole batches */
     /* auto: the budget covers every split together, the training split first. */
     size_t need = wn_image_cache_bytes(ds, cli->image_size, cli->image_size);
     lo.mode = cli->cache_mode;
@@ -464,7 +474,7 @@ static wn_backend *make_backend(const wn_train_cli *cli) {
     wn_precision p = !strcmp(cli->precision, "fp32") ? WN_PRECISION_FP32 : WN_PRECISION_TF32;
     wn_backend *be = !strcmp(cli->backend, "cuda") ||
                              (!strcmp(cli->backend, "auto") && wn_cuda_available())
-                         ? wn_backend_cuda(0, p)
+                         ? wn_backend_cuda(wn_train_ranks_gpu(), p) /* one GPU per rank */
                          : wn_backend_cpu();
     if (be && cli->deterministic && wn_backend_set_deterministic(be, 1) != WN_OK) {
         wn_backend_destroy(be);
@@ -555,15 +565,20 @@ static int session_setup(session *s) {
         return WN_ERR; /* wn_train_cli_check has checked it already; kept as the backstop */
     if (wn_model_set_fine_tune(&s->model, first_boundary) != WN_OK) return WN_ERR;
     if (!(s->be = make_backend(cli))) return WN_ERR;
+    if (wn_dist_active() && wn_backend_join_group(s->be, wn_dist_group()) != WN_OK)
+        return wn_fail_context("rank %d of %d: ", wn_dist_rank(), wn_dist_size());
     s->staging = wn_backend_staging_allocator(s->be);
     printf("backend: %s, batch %d, %dx%d images, %d classes, seed %llu\n", s->be->name, cli->batch,
            cli->image_size, cli->image_size, s->train_ds.n_classes, (unsigned long long)cli->seed);
+    /* Several ranks: each holds at most its share of a batch. */
+    int ranks = wn_dist_size(), rank_batch = (cli->batch + ranks - 1) / ranks;
     unsigned flags = !strcmp(cli->precision, "bf16") ? WN_EXEC_BF16 : 0;
-    if (wn_executor_create(&s->ex, &s->model, s->be, cli->batch, flags) != WN_OK) return WN_ERR;
+    if (wn_executor_create(&s->ex, &s->model, s->be, rank_batch, flags) != WN_OK) return WN_ERR;
     if (flags & WN_EXEC_BF16) printf("precision: bf16 (%s)\n", wn_backend_bf16_describe(s->be));
 
-    /* The images. */
-    s->cache_left = cli->cache_budget ? cli->cache_budget : default_cache_budget();
+    /* The images; with several ranks on a machine the default budget is shared. */
+    s->cache_left = cli->cache_budget ? cli->cache_budget
+                                      : default_cache_budget() / (size_t)wn_dist_local_size();
     if (open_loader(s, &s->train_ds, &s->train, "train", 1) != WN_OK) return WN_ERR;
     if (check_no_empty_train_class(s, s->train) != WN_OK) return WN_ERR;
     test_signal_at("setup", 0, 0);
@@ -610,7 +625,26 @@ static void remove_new_run_dir(session *s) {
  * classes, augmentation preview). A new folder is made only now, so a run that
  * cannot start leaves none behind; signals are held meanwhile (train_signals.h).
  * Returns 0, 1 (failed: the new folder removed) or 130 (interrupted: the same). */
+static int make_run_folder_here(session *s, int argc, char **argv);
+
+/* Rank 0 makes the folder and tells the other ranks its name (they write nothing). */
 static int make_run_folder(session *s, int argc, char **argv) {
+    int status = 0;
+    if (wn_dist_is_root()) {
+        status = make_run_folder_here(s, argc, argv);
+    } else { /* from here on a signal stops this rank with the others, after a step */
+        wn_train_signals_enter_hold();
+        if (wn_train_signals_leave_hold()) status = WN_EXIT_INTERRUPTED;
+    }
+    if (!wn_dist_active() || status) return status;
+    if (wn_dist_broadcast(s->run_dir, sizeof s->run_dir, "the run folder's name") != WN_OK) {
+        fprintf(stderr, "wastenet %s: %s\n", s->cli->command, wn_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+static int make_run_folder_here(session *s, int argc, char **argv) {
     wn_train_cli *cli = s->cli;
     wn_train_signals_enter_hold();
     int rc = WN_OK;
@@ -672,6 +706,10 @@ static int evaluate_test(session *s, const char *phase, int index, int *interrup
         goto out;
     }
     printf("%s: test loss %.4f, accuracy on test set = %.2f %%\n", phase, r.loss, r.accuracy * 100);
+    if (!wn_dist_is_root()) { /* rank 0 writes the reports */
+        rc = WN_OK;
+        goto out;
+    }
     if (wn_report_write_test(s->run_dir, phase, r.loss, r.accuracy, r.samples) != WN_OK) goto out;
     if (wn_class_report_compute(&cm, &rep) != WN_OK) goto out;
     have_rep = 1;
@@ -734,8 +772,18 @@ static int run_phase(session *s, const char *phase, const char *title, int index
     if (stop_after) o.interrupt_after_steps = atol(stop_after);
 #endif
     o.progress = &s->progress, o.history = &s->history, o.report_dir = s->run_dir;
+    if (!wn_dist_is_root()) o.history = NULL, o.report_dir = NULL; /* rank 0 writes */
+#ifdef WN_TEST_HOOKS
+    /* WN_TEST_STEP_LOG=FILE: each training step's loss and accuracy (tests/mpi) */
+    const char *step_log = getenv("WN_TEST_STEP_LOG");
+    if (step_log && *step_log && wn_dist_is_root() && !(o.step_log = fopen(step_log, "a")))
+        return fprintf(stderr, "wastenet %s: WN_TEST_STEP_LOG %s: cannot open\n", cli->command,
+                       step_log), 1;
+#endif
     wn_train_result res;
-    if (wn_train_phase(s->ex, &s->model, s->train, s->val, &o, &res) != WN_OK) {
+    int trained = wn_train_phase(s->ex, &s->model, s->train, s->val, &o, &res);
+    if (o.step_log) fclose(o.step_log);
+    if (trained != WN_OK) {
         fprintf(stderr, "wastenet %s: %s\n", cli->command, wn_last_error());
         /* Only said when it is true: the failure may be the checkpoint itself (a
          * checksum mismatch), or a resume it refused. */
@@ -760,6 +808,9 @@ static int run_phase(session *s, const char *phase, const char *title, int index
     }
     int already_done = res.resumed && res.resumed_epoch == res.epochs_done &&
                        res.status != WN_PHASE_RUNNING && file_exists(test_json);
+    /* rank 0's view of the folder decides for every rank (the test pass is shared) */
+    if (wn_dist_broadcast(&already_done, sizeof already_done, "the phase's state") != WN_OK)
+        return fprintf(stderr, "wastenet %s: %s\n", cli->command, wn_last_error()), 1;
     if (res.status == WN_PHASE_DIVERGED) fprintf(stderr, "wastenet %s: %s\n", cli->command, res.message);
     printf("%s: %s after %d epoch%s", phase, status_words(res.status), res.epochs_done,
            res.epochs_done == 1 ? "" : "s");
@@ -772,7 +823,8 @@ static int run_phase(session *s, const char *phase, const char *title, int index
                phase, s->run_dir);
         return 0;
     }
-    if (wn_model_weights_save(&s->model, weights, WN_WEIGHTS_WHOLE_MODEL) != WN_OK) {
+    if (wn_dist_is_root() &&
+        wn_model_weights_save(&s->model, weights, WN_WEIGHTS_WHOLE_MODEL) != WN_OK) {
         fprintf(stderr, "wastenet %s: saving weights: %s\n", cli->command, wn_last_error());
         return 1;
     }
@@ -842,10 +894,12 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
             return 2;
         }
         snprintf(s.run_dir, sizeof s.run_dir, "%s", cli->resume);
-        if ((s.lock_fd = wn_run_lock(s.run_dir)) < 0) goto fail;
-        char hist[4200];
-        wn_path_join(hist, sizeof hist, s.run_dir, "history.csv");
-        if (wn_history_read_csv(&s.history, hist) != WN_OK) goto fail;
+        if (wn_dist_is_root()) { /* rank 0 holds the folder for all ranks */
+            if ((s.lock_fd = wn_run_lock(s.run_dir)) < 0) goto fail;
+            char hist[4200];
+            wn_path_join(hist, sizeof hist, s.run_dir, "history.csv");
+            if (wn_history_read_csv(&s.history, hist) != WN_OK) goto fail;
+        }
         printf("resuming %s\n", s.run_dir);
     }
     if (session_setup(&s) != WN_OK) goto fail;
@@ -862,7 +916,10 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
     if (cli->is_run) {
         status = run_phase(&s, "transfer", "transfer learning (backbone frozen)", 0, cli->lr,
                            WN_FINE_TUNE_NONE);
-        if (status == 0 && wn_train_interrupt) { /* Ctrl-C while writing the reports */
+        int stop = wn_train_interrupt != 0; /* Ctrl-C while writing the reports */
+        if (status == 0 && wn_dist_any(&stop, "the stop flag between the phases") != WN_OK)
+            status = 1;
+        if (status == 0 && stop) {
             fprintf(stderr, "transfer learning is finished and saved; fine-tuning has not "
                             "started.\nResume with: wastenet %s --resume %s\n",
                     cmd, s.run_dir);
@@ -880,7 +937,7 @@ int wn_train_cli_main(wn_train_cli *cli, int argc, char **argv) {
         status = run_phase(&s, "train", title, 0, cli->lr, cli->fine_tune_at);
     }
     if (cli->skip_bad) print_skipped(&s);
-    if (status != WN_EXIT_INTERRUPTED && cli->plots) make_plots(cli, s.run_dir);
+    if (status != WN_EXIT_INTERRUPTED && cli->plots && wn_dist_is_root()) make_plots(cli, s.run_dir);
     printf("%s: %s in %.1f minutes; everything is in %s\n", cmd,
            status == 0 ? "done" : status == WN_EXIT_INTERRUPTED ? "interrupted" : "failed",
            (wn_clock_seconds() - t0) / 60, s.run_dir);

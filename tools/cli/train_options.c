@@ -120,14 +120,16 @@ static void usage(FILE *out, int is_run) {
             "model cannot take), 130 interrupted (129 by SIGHUP).\n\n"
             "example:\n"
             "  wastenet %s --data dataset_images%s\n"
-            "  wastenet %s --resume runs/20250101-120000-%s\n",
+            "  wastenet %s --resume runs/20250101-120000-%s\n"
+            "Data parallel (docs/TRAINING.md): mpirun -np N wastenet %s ... (or srun): N\n"
+            "processes, one GPU each, the same results as one process at the same --batch\n",
             (size_t)WN_DEFAULT_MAX_PIXELS, is_run ? " of transfer learning" : "",
             is_run ? "  --fine-tune-lr X      Adam learning rate of fine-tuning (default 1e-5)\n" : "",
             is_run ? " fine-tuning's\n                        boundary (default 500)"
                    : " default none\n                        (backbone frozen: transfer learning)",
             is_run ? "run" : "train", is_run ? "run" : "train",
             is_run ? " --epochs 20 --fine-tune-at 500" : " --model tiny_cnn --weights none",
-            is_run ? "run" : "train", is_run ? "run" : "train");
+            is_run ? "run" : "train", is_run ? "run" : "train", is_run ? "run" : "train");
 }
 
 enum {

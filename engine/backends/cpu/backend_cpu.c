@@ -144,6 +144,19 @@ static int cpu_set_deterministic(wn_backend *be, int on) {
     return WN_OK;
 }
 
+/* Data parallel: backend memory is host memory, so the group's host sum is the
+ * all-reduce. */
+static int cpu_join_group(wn_backend *be, const wn_rank_group *group) {
+    ((wn_cpu_ctx *)be->ctx)->group = group;
+    return WN_OK;
+}
+
+static int cpu_allreduce_sum(wn_backend *be, float *x, size_t count) {
+    const wn_rank_group *g = ((wn_cpu_ctx *)be->ctx)->group;
+    if (!g || g->size < 2) return WN_OK;
+    return g->sum_floats(g->user, x, count);
+}
+
 static const wn_backend_ops cpu_ops = {
     .alloc = cpu_alloc,
     .free = cpu_free,
@@ -182,6 +195,8 @@ static const wn_backend_ops cpu_ops = {
     .softmax_xent = wn_cpu_softmax_xent,
     .adam_update = wn_cpu_adam_update,
     .augment_preprocess = wn_cpu_augment_preprocess,
+    .join_group = cpu_join_group,
+    .allreduce_sum = cpu_allreduce_sum,
     .destroy = cpu_destroy,
 };
 

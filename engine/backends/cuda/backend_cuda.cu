@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "engine/backends/cuda/backend_cuda.h"
+#include "engine/backends/cuda/backend_cuda_group.h"
 #include "kernels/adam/adam.h"
 #include "kernels/affine_act/affine_act.h"
 #include "kernels/augment/augment.h"
@@ -345,6 +346,7 @@ static void cuda_destroy(wn_backend *be) {
         cudaSetDevice(ctx->device);
         if (ctx->stream) cudaStreamSynchronize(ctx->stream);
         if (ctx->copy_stream) cudaStreamSynchronize(ctx->copy_stream);
+        wn_cuda_leave_group(ctx);
         wn_arena_release(&ctx->arena);
         for (size_t i = 0; i < ctx->direct_count; i++) cudaFree(ctx->direct_blocks[i].p);
         free(ctx->direct_blocks);
@@ -571,6 +573,8 @@ static const wn_backend_ops cuda_ops = {
     /* .softmax_xent = */ wn_cuda_softmax_xent,
     /* .adam_update = */ wn_cuda_adam_update,
     /* .augment_preprocess = */ wn_cuda_augment_preprocess,
+    /* .join_group = */ wn_cuda_join_group,
+    /* .allreduce_sum = */ wn_cuda_allreduce_sum,
     /* .destroy = */ cuda_destroy,
 };
 

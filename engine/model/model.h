@@ -60,6 +60,10 @@ typedef struct wn_backbone_def {
     int min_size;           /* smallest input side Keras accepts (75 for irv2) */
     wn_preprocess preprocess;
     int (*build)(wn_graph *g, int from, int h, int w);
+    /* `wastenet run`'s fine-tuning boundary when --fine-tune-at is not given: a layer
+     * index or a block name as --fine-tune-at takes it (wn_fine_tune_resolve); NULL:
+     * none, --fine-tune-at must be given */
+    const char *fine_tune_default;
 } wn_backbone_def;
 
 /* The backends' augment_preprocess mode (kernels/augment.h WN_AUG_PRE_*) of a
@@ -74,6 +78,8 @@ int wn_preprocess_keras_layers(wn_preprocess p, const char **names, const char *
 /* The registered backbones, and lookup by CLI name (NULL + reason if unknown). */
 const wn_backbone_def *wn_backbone_find(const char *name);
 int wn_backbone_count(void);
+/* The i-th registered backbone (0 <= i < wn_backbone_count()), in --help's order. */
+const wn_backbone_def *wn_backbone_at(int i);
 
 /* Builds the backbone alone (Keras's `Application(include_top=False)`), finalized,
  * for layer-list tests and backbone-only weight files. */

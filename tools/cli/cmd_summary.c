@@ -22,7 +22,8 @@ static void usage(FILE *out) {
             "Dropout(0.2), Dense(classes)) like Keras's model.summary(), its parameter\n"
             "totals under the frozen boundary (default none: the backbone frozen, as in\n"
             "transfer learning) and its forward FLOPs per image. --expand also lists every\n"
-            "backbone layer with its Keras index, the number --fine-tune-at takes.\n");
+            "backbone layer with its Keras index, the number --fine-tune-at takes, and\n"
+            "the boundary `wastenet run` fine-tunes from when --fine-tune-at is not given.\n");
 }
 
 /* 54345958 -> "54,345,958" */
@@ -161,6 +162,13 @@ int cmd_summary(int argc, char **argv) {
     else
         printf("Fine-tune boundary: %d (backbone layers 0..%d frozen, %d..%d trainable)\n",
                fine_tune_at, fine_tune_at - 1, fine_tune_at, m.backbone_count - 1);
+    int run_default;
+    if (m.backbone->fine_tune_default &&
+        wn_fine_tune_resolve(&m.graph, m.backbone_first, m.backbone_count,
+                             m.backbone->fine_tune_default, &run_default) == WN_OK)
+        printf("wastenet run's default --fine-tune-at: %s = layer %d (%s)\n",
+               m.backbone->fine_tune_default, run_default,
+               g->layers[m.backbone_first + run_default].name);
     printf("Backbone: %s, %d layers; trainable backbone params: %s\n", m.backbone->keras_name,
            m.backbone_count, commas(wn_model_backbone_trainable(&m), num));
     /* what Keras's <Application>(include_top=False).summary() totals (trainable) */

@@ -42,8 +42,9 @@ def ours_by_name(path, base_name):
     out = {}
     with h5py.File(path, "r") as f:
         if base_name not in f:
-            # MobileNetV2's Keras name carries the input size (mobilenetv2_1.00_64); the
-            # exported group has the 224 name (Keras loads nested models by position)
+            # MobileNetV2's weights=None Keras name carries any input size
+            # (mobilenetv2_1.00_64); the exported group has its weights='imagenet' name,
+            # mobilenetv2_1.00_224 outside ImageNet's sizes (engine/model/model.h)
             nested = [k for k in f if k != "dense" and len(f[k].attrs["weight_names"]) > 4]
             if len(nested) == 1:
                 f_nested = nested[0]

@@ -169,7 +169,7 @@ int cmd_summary(int argc, char **argv) {
         printf("wastenet run's default --fine-tune-at: %s = layer %d (%s)\n",
                m.backbone->fine_tune_default, run_default,
                g->layers[m.backbone_first + run_default].name);
-    printf("Backbone: %s, %d layers; trainable backbone params: %s\n", m.backbone->keras_name,
+    printf("Backbone: %s, %d layers; trainable backbone params: %s\n", wn_model_backbone_name(&m),
            m.backbone_count, commas(wn_model_backbone_trainable(&m), num));
     /* what Keras's <Application>(include_top=False).summary() totals (trainable) */
     size_t bb_stats = 0;
@@ -177,7 +177,7 @@ int cmd_summary(int argc, char **argv) {
         bb_stats += g->layers[i].param_count - g->layers[i].trainable_count;
     char num2[32], num3[32];
     printf("Backbone alone (Keras's %s summary): Total params: %s, Trainable params: %s, "
-           "Non-trainable params: %s\n", m.backbone->keras_name, commas(m.backbone_params, num),
+           "Non-trainable params: %s\n", wn_model_backbone_name(&m), commas(m.backbone_params, num),
            commas(m.backbone_params - bb_stats, num2), commas(bb_stats, num3));
     double flops = wn_model_flops(&m);
     printf("Forward FLOPs per image: %.3f GFLOPs (2 x multiply-adds of convolutions and "

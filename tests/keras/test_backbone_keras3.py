@@ -49,8 +49,16 @@ APPS3 = {
 }
 
 
+# DepthwiseConv2D layers seen (Keras 3 names their weight "kernel", tf-keras 2 and
+# wastenet "depthwise_kernel")
+DEPTHWISE = set()
+
+
 def base3(size, model):
-    return APPS3[model][0](weights=None, include_top=False, input_shape=(size, size, 3))
+    base = APPS3[model][0](weights=None, include_top=False, input_shape=(size, size, 3))
+    DEPTHWISE.update(layer.name for layer in base.layers
+                     if type(layer) is keras3.layers.DepthwiseConv2D)
+    return base
 
 
 def notebook3(size, model):
@@ -80,7 +88,10 @@ def set_frozen3(base, fine_tune_at):
 
 def key3(w):
     """'layer/variable' of a Keras 3 variable, as wastenet's names without ':0'."""
-    return "/".join(w.path.split("/")[-2:])
+    layer, var = w.path.split("/")[-2:]
+    if layer in DEPTHWISE and var == "kernel":
+        var = "depthwise_kernel"
+    return f"{layer}/{var}"
 
 
 def gradients3(model, x, onehot):
@@ -171,7 +182,9 @@ def train_step(checks, probe, wd, model, size, block, lr=1e-5, seed=81):
     ours = {k[1][:-2] if k[1].endswith(":0") else k[1]: v
             for k, v in ours_by_name(out, base.name).items()}
     checks.true(f"{label}: the same weights in wastenet's file and Keras 3's model",
-                set(ours) == set(after), f"{len(ours)} vs {len(after)}")
+                set(ours) == set(after),
+                f"{len(ours)} vs {len(after)}; only wastenet's: {sorted(set(ours) - set(after))[:3]}"
+                f", only Keras 3's: {sorted(set(after) - set(ours))[:3]}")
     worst_w = worst_adam = 0.0
     frozen_ok = True
     for k in after:

@@ -94,6 +94,14 @@ def key3(w):
     return f"{layer}/{var}"
 
 
+def ours_key(name):
+    """A wastenet/tf-keras 2 weight name as key3 writes it: no ':0', and '/' inside the
+    layer name as Keras 3's variable paths write it, '_' (DenseNet's conv1/bn)."""
+    name = name[:-2] if name.endswith(":0") else name
+    layer, var = name.rsplit("/", 1)
+    return f"{layer.replace('/', '_')}/{var}"
+
+
 def gradients3(model, x, onehot):
     loss_fn = keras3.losses.CategoricalCrossentropy()
 
@@ -151,7 +159,7 @@ def train_step(checks, probe, wd, model, size, block, lr=1e-5, seed=81):
     facts = json.loads(run([probe, "train-step", model, size, size, NUM_CLASSES, start,
                             arg, repr(lr), img, lab, N, out, gpath]).splitlines()[0])
     names = run([probe, "trainable", model, size, size, NUM_CLASSES, arg]).split()
-    names = [n[:-2] if n.endswith(":0") else n for n in names]
+    names = [ours_key(n) for n in names]
     checks.true(f"{label}: trainable weights in Keras 3's order", names == trainable,
                 f"{len(names)} vs {len(trainable)}")
     flat = np.fromfile(gpath, np.float32)
@@ -179,8 +187,7 @@ def train_step(checks, probe, wd, model, size, block, lr=1e-5, seed=81):
     checks.true(f"{label}: batch loss", rel <= 1e-4,
                 f"wastenet {facts['loss']:.7g}, Keras 3 {keras_loss:.7g}, relative {rel:.2g}")
 
-    ours = {k[1][:-2] if k[1].endswith(":0") else k[1]: v
-            for k, v in ours_by_name(out, base.name).items()}
+    ours = {ours_key(k[1]): v for k, v in ours_by_name(out, base.name).items()}
     checks.true(f"{label}: the same weights in wastenet's file and Keras 3's model",
                 set(ours) == set(after),
                 f"{len(ours)} vs {len(after)}; only wastenet's: {sorted(set(ours) - set(after))[:3]}"

@@ -288,18 +288,11 @@ int wn_layer_window(const wn_graph *g, const wn_layer *l, int n, wn_window *win)
         return wn_fail("layer %s: reads ZeroPadding2D %s but has 'same' padding; only a "
                        "'valid' window can take the padding as its own", l->name, p->name);
     /* The padded tensor's valid window, then the same window on the unpadded input
-     * with explicit pads; bottom/right pads the window never reaches are dropped. */
-    if (wn_window_init(win, n, p->out_h, p->out_w, p->out_c, l->kh, l->kw, l->sh, l->sw,
-                       WN_PAD_VALID, l->name) != WN_OK)
-        return WN_ERR;
+     * with explicit pads. */
     const wn_layer *src = &g->layers[p->inputs[0]];
-    win->h = src->out_h, win->w = src->out_w;
-    win->pad_top = p->pad_t, win->pad_left = p->pad_l;
-    int reach_h = (win->oh - 1) * win->sh + win->kh - win->h - win->pad_top;
-    int reach_w = (win->ow - 1) * win->sw + win->kw - win->w - win->pad_left;
-    win->pad_bottom = reach_h < 0 ? 0 : (reach_h < p->pad_b ? reach_h : p->pad_b);
-    win->pad_right = reach_w < 0 ? 0 : (reach_w < p->pad_r ? reach_w : p->pad_r);
-    return WN_OK;
+    return wn_window_init_zero_padded(win, n, src->out_h, src->out_w, src->out_c, l->kh, l->kw,
+                                      l->sh, l->sw, p->pad_t, p->pad_b, p->pad_l, p->pad_r,
+                                      l->name);
 }
 
 int wn_graph_add_batchnorm(wn_graph *g, const char *name, int x, int scale, float epsilon) {

@@ -20,7 +20,9 @@ static int check_size(const wn_backbone_def *def, int h, int w) {
 int wn_backbone_build_graph(wn_graph *g, const char *arch, int h, int w) {
     const wn_backbone_def *def = wn_backbone_find(arch);
     if (!def) return WN_ERR;
-    wn_graph_init(g, def->keras_name);
+    char name[WN_NAME_MAX];
+    wn_backbone_keras_name(def, h, w, name, sizeof name);
+    wn_graph_init(g, name);
     if (check_size(def, h, w) != WN_OK) return WN_ERR;
     int out = def->build(g, -1, h, w);
     out = wn_graph_order_keras(g, 0, out);
@@ -43,6 +45,7 @@ int wn_model_create(wn_model *m, const char *arch, int image_h, int image_w, int
         return wn_fail("model %s: %d classes; a classifier needs at least 2", arch,
                        num_classes);
     m->backbone = def;
+    wn_backbone_keras_name(def, image_h, image_w, m->backbone_name, sizeof m->backbone_name);
     m->image_h = image_h, m->image_w = image_w;
     m->num_classes = num_classes;
     m->dropout_rate = 0.2f;
@@ -83,6 +86,11 @@ fail:
     wn_fail_context("building model %s at %dx%d: ", arch, image_h, image_w);
     wn_model_free(m);
     return WN_ERR;
+}
+
+const char *wn_model_backbone_name(const wn_model *m) {
+    if (m->backbone_name[0]) return m->backbone_name;
+    return m->backbone ? m->backbone->keras_name : m->graph.name;
 }
 
 void wn_model_free(wn_model *m) {
@@ -242,7 +250,7 @@ int wn_model_summary_rows(const wn_model *m, wn_summary_row *rows, int cap) {
         if (i >= m->backbone_first && i < end) {
             if (i != m->backbone_first) continue;
             if (n < cap) {
-                row_set(&rows[n], m->backbone->keras_name, "Functional",
+                row_set(&rows[n], wn_model_backbone_name(m), "Functional",
                         &g->layers[m->backbone_output], m->backbone_first, end - 1);
                 rows[n].params = m->backbone_params;
                 rows[n].trainable = wn_model_backbone_trainable(m);

@@ -60,7 +60,21 @@ typedef struct wn_backbone_def {
     int min_size;           /* smallest input side Keras accepts (75 for irv2) */
     wn_preprocess preprocess;
     int (*build)(wn_graph *g, int from, int h, int w);
+    /* `wastenet run`'s fine-tuning boundary when --fine-tune-at is not given: a layer
+     * index or a block name as --fine-tune-at takes it (wn_fine_tune_resolve); NULL:
+     * none, --fine-tune-at must be given */
+    const char *fine_tune_default;
+    /* 1: Keras's model name is keras_name + "_<rows>" (MobileNetV2), see
+     * wn_backbone_keras_name */
+    int name_has_rows;
 } wn_backbone_def;
+
+/* The Keras model name of `def` at an h x w input, into buf: keras_name, or for
+ * MobileNetV2 keras_name + "_<rows>" as MobileNetV2(weights='imagenet') names it (the
+ * notebook's call): rows = h when the input is square and h is one of ImageNet's sizes
+ * {96, 128, 160, 192, 224}, else 224 (tf-keras 2 and Keras 3 alike; with weights=None
+ * Keras uses h itself, which only by-name loading of whole-model files sees). */
+void wn_backbone_keras_name(const wn_backbone_def *def, int h, int w, char *buf, size_t size);
 
 /* The backends' augment_preprocess mode (kernels/augment.h WN_AUG_PRE_*) of a
  * backbone's preprocessing; EfficientNet-Lite's is 'tf' followed by an affine. */
@@ -74,6 +88,8 @@ int wn_preprocess_keras_layers(wn_preprocess p, const char **names, const char *
 /* The registered backbones, and lookup by CLI name (NULL + reason if unknown). */
 const wn_backbone_def *wn_backbone_find(const char *name);
 int wn_backbone_count(void);
+/* The i-th registered backbone (0 <= i < wn_backbone_count()), in --help's order. */
+const wn_backbone_def *wn_backbone_at(int i);
 
 /* Builds the backbone alone (Keras's `Application(include_top=False)`), finalized,
  * for layer-list tests and backbone-only weight files. */
@@ -82,6 +98,7 @@ int wn_backbone_build_graph(wn_graph *g, const char *arch, int h, int w);
 typedef struct wn_model {
     wn_graph graph;            /* the whole model, see the table above */
     const wn_backbone_def *backbone;
+    char backbone_name[WN_NAME_MAX]; /* its Keras name at this size (wn_model_backbone_name) */
     int image_h, image_w;      /* input image size (channels: 3) */
     int num_classes;
     float dropout_rate;        /* 0.2 */
@@ -106,6 +123,10 @@ typedef struct wn_model {
 int wn_model_create(wn_model *m, const char *arch, int image_h, int image_w,
                     int num_classes, uint64_t init_seed);
 void wn_model_free(wn_model *m);
+
+/* The nested backbone's Keras name (wn_backbone_keras_name at the model's size; a
+ * model assembled by hand without it: the def's keras_name, else the graph's name). */
+const char *wn_model_backbone_name(const wn_model *m);
 
 /* Re-initialises every weight as wn_model_create does. The Dense kernel and every
  * conv kernel draw from independent streams of `seed` (one per weight). */

@@ -35,10 +35,13 @@ static int check_conv(const wn_conv_desc *d, const char *name) {
 static int check_pool(const wn_window *win, wn_pool_kind kind, const char *name) {
     if (kind != WN_POOL_MAX && kind != WN_POOL_AVG)
         return wn_fail("%s: unknown pooling kind %d", name, (int)kind);
-    if (win->oh < 1 || win->ow < 1 || win->pad_top >= win->kh || win->pad_left >= win->kw)
-        return wn_fail("%s: invalid pooling geometry (output %dx%d, padding %d/%d for a %dx%d "
-                       "window)", name, win->oh, win->ow, win->pad_top, win->pad_left, win->kh,
-                       win->kw);
+    /* a pad as large as the window leaves a window with no input cell (a ZeroPadding2D
+     * of that size folded in): the kernels start each maximum at the window's first cell */
+    if (win->oh < 1 || win->ow < 1 || win->pad_top >= win->kh || win->pad_left >= win->kw ||
+        win->pad_bottom >= win->kh || win->pad_right >= win->kw)
+        return wn_fail("%s: invalid pooling geometry (output %dx%d, padding %d/%d/%d/%d for a "
+                       "%dx%d window)", name, win->oh, win->ow, win->pad_top, win->pad_bottom,
+                       win->pad_left, win->pad_right, win->kh, win->kw);
     return WN_OK;
 }
 

@@ -6,7 +6,9 @@
  *   affine_act   pixels c; bits 0-1 activation, bits 2-3 form (0 scale+shift,
  *                1 shift only, 2 bare activation)
  *   bn_gamma     pixels c; bits 0-1 activation
- *   pool         n h w c k stride; bit 0 'same', bit 1 average (else max)
+ *   pool         n h w c k stride [top bottom left right]; bit 0 'same', bit 1 average
+ *                (else max), bit 2 a ZeroPadding2D of those four folded into the 'valid'
+ *                window as explicit pads (max only, as the executor folds it)
  *   concat       pixels n_in ch0 ch1 ch2 ch3; WN_OPC_V_NO_DW: input 1's gradient absent
  *   scaled_add   count scale*1000
  *   mul          count
@@ -133,6 +135,20 @@ static void build_list(void) {
                     pool[i].same | avg << 1 | (acc ? WN_OPC_V_ACC : 0),
                     s[0], s[1], s[2], s[3], s[4], s[5]);
             }
+    /* ZeroPadding2D + 'valid' max pooling (ResNet50's and DenseNet121's pool1_pad 1 +
+     * pool1 3x3/2): pad_top 1 with the bottom pad dropped on an even size, kept on an
+     * odd one; and uneven pads. Max only: the executor folds padding into no average. */
+    static const struct { int s[10], modes; } zpool[] = {
+        {{1, 8, 8, 3, 3, 2, 1, 1, 1, 1}, G | Q}, {{2, 9, 7, 2, 3, 2, 1, 1, 1, 1}, G | Q},
+        {{1, 6, 7, 2, 3, 1, 2, 0, 1, 2}, G},     {{1, 5, 5, 3, 2, 2, 0, 1, 1, 0}, G},
+        {{64, 32, 32, 64, 3, 2, 1, 1, 1, 1}, F}};
+    for (unsigned i = 0; i < sizeof zpool / sizeof zpool[0]; i++)
+        for (int acc = 0; acc < 2; acc++) {
+            const int *s = zpool[i].s;
+            ADD(WN_OPC_POOL, P | ((unsigned)zpool[i].modes & (acc ? ~(unsigned)F : ~0u)),
+                4 | (acc ? WN_OPC_V_ACC : 0), s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7],
+                s[8], s[9]);
+        }
 
     static const struct { int pixels, n_in, ch[4], modes; } cat[] = {
         {1, 2, {1, 1}, Q},       {37, 4, {3, 5, 1, 7}, G | Q}, {11, 3, {2, 6, 3}, G},
@@ -252,8 +268,13 @@ void wn_opc_describe(const wn_op_case *c, char *buf, size_t size) {
         break;
     case WN_OPC_BN_GAMMA: snprintf(shape, sizeof shape, "%dx%d %s", s[0], s[1], act_name(v & 3)); break;
     case WN_OPC_POOL:
-        snprintf(shape, sizeof shape, "%s n%d %dx%dx%d %dx%d s%d %s", v & 2 ? "avg" : "max", s[0], s[1],
-                 s[2], s[3], s[4], s[4], s[5], v & 1 ? "same" : "valid");
+        if (v & 4)
+            snprintf(shape, sizeof shape, "%s n%d %dx%dx%d zero-padded %d,%d,%d,%d %dx%d s%d valid",
+                     v & 2 ? "avg" : "max", s[0], s[1], s[2], s[3], s[6], s[7], s[8], s[9], s[4],
+                     s[4], s[5]);
+        else
+            snprintf(shape, sizeof shape, "%s n%d %dx%dx%d %dx%d s%d %s", v & 2 ? "avg" : "max", s[0],
+                     s[1], s[2], s[3], s[4], s[4], s[5], v & 1 ? "same" : "valid");
         break;
     case WN_OPC_CONCAT:
         snprintf(shape, sizeof shape, "%d px, %d inputs (%d %d %d %d)", s[0], s[1], s[2], s[3],
@@ -281,6 +302,15 @@ void wn_opc_describe(const wn_op_case *c, char *buf, size_t size) {
 }
 
 /* ---------------------------------------------------------------- tensors */
+
+static int pool_window(const wn_op_case *c, wn_window *win) {
+    const int *s = c->s;
+    if (c->variant & 4)
+        return wn_window_init_zero_padded(win, s[0], s[1], s[2], s[3], s[4], s[4], s[5], s[5],
+                                          s[6], s[7], s[8], s[9], "op case");
+    return wn_window_init(win, s[0], s[1], s[2], s[3], s[4], s[4], s[5], s[5],
+                          c->variant & 1 ? WN_PAD_SAME : WN_PAD_VALID, "op case");
+}
 
 static int tensor(wn_opc_data *d, const char *name, size_t count, wn_opc_role role, float lo,
                   float hi) {
@@ -420,9 +450,7 @@ static void describe(wn_opc_data *d) {
     }
     case WN_OPC_POOL: {
         wn_window win;
-        if (wn_window_init(&win, s[0], s[1], s[2], s[3], s[4], s[4], s[5], s[5],
-                           v & 1 ? WN_PAD_SAME : WN_PAD_VALID, "op case") != WN_OK)
-            return;
+        if (pool_window(c, &win) != WN_OK) return;
         size_t nx = (size_t)s[0] * s[1] * s[2] * s[3], ny = (size_t)s[0] * win.oh * win.ow * s[3];
         in(d, "x", nx, -2, 2);
         int y = out(d, "y", ny, WN_OPC_TOL_ELEMENTWISE);
@@ -738,11 +766,6 @@ static int conv_desc(const wn_op_case *c, wn_conv_desc *cd) {
                           c->variant & 1 ? WN_PAD_SAME : WN_PAD_VALID, L_);
 }
 
-static int pool_window(const wn_op_case *c, wn_window *win) {
-    const int *s = c->s;
-    return wn_window_init(win, s[0], s[1], s[2], s[3], s[4], s[4], s[5], s[5],
-                          c->variant & 1 ? WN_PAD_SAME : WN_PAD_VALID, L_);
-}
 
 /* ---- the bf16 forms (wn_opc_place_as with WN_DTYPE_BF16); H_ is a bf16 tensor */
 #define H_(i) ((wn_bf16 *)p->dev[i])

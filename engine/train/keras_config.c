@@ -320,7 +320,7 @@ int wn_keras2_model_config_json(const wn_model *m, char **out) {
 static json_t *config_tree(const wn_model *m) {
     const wn_graph *g = &m->graph;
     int first = m->backbone_first, end = first + m->backbone_count;
-    const char *bname = m->backbone ? m->backbone->keras_name : g->name;
+    const char *bname = wn_model_backbone_name(m);
     int h = m->image_h, w = m->image_w;
 
     /* the nested backbone */

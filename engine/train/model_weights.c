@@ -170,7 +170,7 @@ static int map_nested(ctx *c, const int *ml, int nm, int fl_nest, int *by_name) 
         return wn_fail("%s: the nested model group '%s' has %d weights, the model's %s "
                        "backbone has %d: weights for another architecture?",
                        c->path, f->name, f->n_weights,
-                       c->m->backbone ? c->m->backbone->keras_name : c->m->graph.name, total);
+                       wn_model_backbone_name(c->m), total);
     /* by name: each model weight name appears exactly once in the group */
     int *idx = malloc((size_t)(total > 0 ? total : 1) * sizeof *idx);
     if (!idx) return wn_fail("%s: out of memory", c->path);
@@ -289,7 +289,7 @@ static int plan_keras3(ctx *c, wn_weights_info *info) {
         wn_fail("%s: out of memory", c->path);
         goto done;
     }
-    const char *bname = m->backbone ? m->backbone->keras_name : m->graph.name;
+    const char *bname = wn_model_backbone_name(m);
     /* whole model: a nested model with variables plus the head; else the backbone */
     int whole = f->nested_slot[0] != 0;
     info->nested = whole;
@@ -385,7 +385,7 @@ static int plan(ctx *c, wn_weights_info *info) {
         else
             hd[nhd++] = i;
     }
-    const char *bname = m->backbone ? m->backbone->keras_name : m->graph.name;
+    const char *bname = wn_model_backbone_name(m);
     for (int i = 0; i < f->n_layers; i++) {
         if (f->layers[i].n_weights == 0) continue;
         /* a nested model: named like our backbone, or more weights than any layer has */
@@ -438,7 +438,7 @@ done:
 /* A .keras archive's config.json against the model: the nested model's layer count
  * and classes in model.layers order, and the head's units. */
 static int check_keras_config(const wn_model *m, const char *path, const wn_keras_config *cfg) {
-    const char *ours = m->backbone ? m->backbone->keras_name : m->graph.name;
+    const char *ours = wn_model_backbone_name(m);
     if (!cfg->nested_name[0]) return WN_OK; /* a backbone saved alone: weights decide */
     if (cfg->nested_layers != m->backbone_count)
         return wn_fail("%s: config.json: the nested model '%s' has %d layers, the model's %s "
@@ -608,7 +608,7 @@ static int save_legacy(const wn_model *m, const char *path, wn_weights_scope sco
             if (in_backbone(m, i)) {
                 if (nested_at >= 0) continue;
                 nested_at = nl;
-                ol[nl].name = m->backbone ? m->backbone->keras_name : g->name;
+                ol[nl].name = wn_model_backbone_name(m);
                 ol[nl].weights = &ow[nw];
                 for (int j = m->backbone_first; j < m->backbone_first + m->backbone_count; j++) {
                     wn_h5_out_layer tmp;
@@ -662,7 +662,7 @@ int wn_model_weights_save_keras3(const wn_model *m, const char *path, wn_weights
         free(gr), free(ow);
         return wn_fail("%s: out of memory", path);
     }
-    const char *bname = m->backbone ? m->backbone->keras_name : g->name;
+    const char *bname = wn_model_backbone_name(m);
     int ng = 0, nw = 0, whole = scope == WN_WEIGHTS_WHOLE_MODEL;
     /* the saved model itself, then its layers (Keras writes a vars group for each) */
     gr[ng++] = (wn_h5_k3_group){"", whole ? "functional" : bname, 0, NULL};

@@ -35,6 +35,13 @@ typedef struct wn_window {
 /* Fills the geometry; fails (naming `layer`) when the window does not fit. */
 int wn_window_init(wn_window *win, int n, int h, int w, int c, int kh, int kw, int sh,
                    int sw, wn_padding pad, const char *layer);
+/* The 'valid' window over the input zero-padded by (top, bottom, left, right) rows and
+ * columns (ZeroPadding2D), expressed on the unpadded h x w input with explicit pads:
+ * bottom/right pads the window never reaches are dropped (ResNet50's pool1_pad 1 on an
+ * even size keeps pad_top 1, pad_bottom 0, which no 'same' window has). */
+int wn_window_init_zero_padded(wn_window *win, int n, int h, int w, int c, int kh, int kw,
+                               int sh, int sw, int top, int bottom, int left, int right,
+                               const char *layer);
 
 typedef struct wn_conv_desc {
     wn_window win;

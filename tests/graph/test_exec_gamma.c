@@ -86,7 +86,7 @@ static int build_tiny_gamma(wn_graph *g, int from, int h, int w) {
 }
 
 static const wn_backbone_def tiny_gamma = {"tiny_gamma", "tiny_gamma", 8, WN_PREPROCESS_TF,
-                                           build_tiny_gamma};
+                                           build_tiny_gamma, NULL, 0};
 
 /* The notebook's model around the tiny backbone, as wn_model_create assembles it for
  * a registered one (engine/model.c), with dropout 0 so that a training step's loss is

@@ -41,7 +41,7 @@ static int tiny_build(wn_graph *g, int from, int h, int w) {
     return wn_graph_add_batchnorm(g, NULL, x, 1, 1e-3f);
 }
 
-static const wn_backbone_def tiny_def = {"tiny", "tiny_net", 4, WN_PREPROCESS_TF, tiny_build};
+static const wn_backbone_def tiny_def = {"tiny", "tiny_net", 4, WN_PREPROCESS_TF, tiny_build, NULL, 0};
 
 /* The same assembly as wn_model_create (engine/model.c), around tiny_def. */
 static int tiny_model(wn_model *m, unsigned seed) {

@@ -11,7 +11,8 @@ train_on_batch on 4 images with one-hot labels; augmentation and dropout off
 wastenet: `wn_keras_probe train-step`, the executor's training step.
 
 Checked: the batch loss; the weight gradients (Keras: GradientTape in a tf.function,
-as fit computes them) within 1e-4; every trainable weight after the step within 1e-4
+as fit computes them) within 1e-4 (see exact_gradients for the tensors where Keras's own
+float32 gradient is not the reference); every trainable weight after the step within 1e-4
 (normalised max error, keras_common.err); the step itself (new - old) within 1e-2 of
 Keras's step (see STEP_TOL: Adam's first step amplifies tiny gradient differences
 where |g| is near eps/sqrt(1-b2)); every non-trainable weight (frozen layers, BN
@@ -41,8 +42,9 @@ def ours_by_name(path, base_name):
     out = {}
     with h5py.File(path, "r") as f:
         if base_name not in f:
-            # MobileNetV2's Keras name carries the input size (mobilenetv2_1.00_64); the
-            # exported group has the 224 name (Keras loads nested models by position)
+            # MobileNetV2's weights=None Keras name carries any input size
+            # (mobilenetv2_1.00_64); the exported group has its weights='imagenet' name,
+            # mobilenetv2_1.00_224 outside ImageNet's sizes (engine/model/model.h)
             nested = [k for k in f if k != "dense" and len(f[k].attrs["weight_names"]) > 4]
             if len(nested) == 1:
                 f_nested = nested[0]
@@ -76,6 +78,29 @@ def gradients(model, x, onehot):
         return tape.gradient(loss, model.trainable_weights)
 
     return [g.numpy() for g in step(tf.constant(x), tf.constant(onehot))]
+
+
+def exact_gradients(model, start, fine_tune_at, arch, size, x, onehot):
+    """Keras's gradients of the same step in float64 (set_floatx("float64"), the weights
+    of `start`), in model.trainable_weights order. A ReLU whose input lies within float32
+    rounding of zero (ResNet50's random-weight activations reach ~100, so the forward
+    pass is exact to ~5e-5 there) can switch off in one float32 run and stay on in the
+    other; every gradient upstream of it then differs by that one element's share
+    (ResNet50 from conv3_block1: 8.8e-4 between float32 Keras and float64 Keras, 9e-7
+    between wastenet and float64 Keras). Where a tensor misses Keras's float32 gradient,
+    the float64 one decides."""
+    keras.backend.set_floatx("float64")
+    try:
+        m64, b64 = build_notebook_model(size, augment=False, dropout=0.0, model=arch)
+        m64.load_weights(start)
+        set_frozen_layers(b64, fine_tune_at)
+        names = [w.name for w in m64.trainable_weights]
+        grads = gradients(m64, x.astype(np.float64), onehot.astype(np.float64))
+    finally:
+        keras.backend.set_floatx("float32")
+    if names != [w.name for w in model.trainable_weights]:
+        raise RuntimeError("the float64 model's trainable weights differ from the float32 one's")
+    return grads
 
 
 def adam_first_step(g, lr):
@@ -129,21 +154,36 @@ def run_case(checks, probe, wd, tag, label, fine_tune_at, lr, seed, arch="irv2",
     sizes = [int(np.prod(g.shape)) for g in keras_grads]
     checks.true(f"{label}: gradient count", flat.size == sum(sizes),
                 f"wastenet {flat.size}, Keras {sum(sizes)}")
+    exact = {}  # weight name -> Keras's float64 gradient, where float32 Keras missed
     if flat.size == sum(sizes):
-        worst, worst_name, at = 0.0, "", 0
-        for w, g, k in zip(model.trainable_weights, keras_grads, sizes):
-            e = err(flat[at:at + k].reshape(g.shape), g)
-            at += k
-            if e > worst:
-                worst, worst_name = e, w.name
-        checks.true(f"{label}: weight gradients within 1e-4", worst <= 1e-4,
-                    f"worst normalised error {worst:.3g} ({worst_name})")
         ours_grads, at = {}, 0
         for w, k in zip(model.trainable_weights, sizes):
             ours_grads[w.name] = flat[at:at + k].reshape(tuple(w.shape))
             at += k
+        errors = [err(ours_grads[w.name], g) for w, g in zip(model.trainable_weights, keras_grads)]
+        missed = [i for i, e in enumerate(errors) if e > 1e-4]
+        if missed:
+            g64 = exact_gradients(model, start, fine_tune_at, arch, size, x, onehot)
+            for i in missed:
+                name = model.trainable_weights[i].name
+                e64 = err(ours_grads[name], g64[i])
+                print(f"     {name}: {errors[i]:.3g} from Keras's float32 gradient, "
+                      f"{e64:.3g} from Keras's float64 one (float32 Keras: "
+                      f"{err(keras_grads[i], g64[i]):.3g} from it)")
+                errors[i] = e64
+                exact[name] = g64[i]
+        worst = max(errors)
+        worst_name = model.trainable_weights[errors.index(worst)].name
+        checks.true(f"{label}: weight gradients within 1e-4"
+                    + (f" ({len(exact)} of Keras's float64 gradients)" if exact else ""),
+                    worst <= 1e-4, f"worst normalised error {worst:.3g} ({worst_name})")
     else:
         ours_grads = {}
+    # where float64 Keras decided the gradient, Keras's float32 step is not the reference
+    # either: Keras's Adam (adam_first_step) on the float64 gradient is
+    for key in after:
+        if key[1] in exact:
+            after[key] = (before[key] + adam_first_step(exact[key[1]], lr)).astype(np.float32)
 
     checks.true(f"{label}: same weight names in wastenet's file and Keras's model",
                 set(ours) == set(after), f"{len(ours)} vs {len(after)}")

@@ -85,6 +85,34 @@ static void test_same_asymmetric(void) {
     CHECK(v.oh == 37, "76 -> %d", v.oh);
 }
 
+/* ZeroPadding2D folded into a 'valid' window (ResNet50's and DenseNet121's pool1_pad 1 +
+ * pool1 3x3/2): explicit pads that no 'same' window has, and pads as large as the
+ * window (windows with no input cell) refused rather than read past the row. */
+static void test_zero_padded(wn_backend *be) {
+    wn_window v;
+    OK(wn_window_init_zero_padded(&v, 1, 32, 32, 1, 3, 3, 2, 2, 1, 1, 1, 1, "pool1"));
+    CHECK(v.oh == 16 && v.pad_top == 1 && v.pad_bottom == 0 && v.pad_left == 1 &&
+              v.pad_right == 0,
+          "pad 1 + 3x3 s2 on 32: out %d pads %d/%d/%d/%d", v.oh, v.pad_top, v.pad_bottom,
+          v.pad_left, v.pad_right);
+    OK(wn_window_init_zero_padded(&v, 1, 33, 31, 1, 3, 3, 2, 2, 1, 1, 1, 1, "pool1"));
+    CHECK(v.oh == 17 && v.ow == 16 && v.pad_bottom == 1 && v.pad_right == 1,
+          "pad 1 + 3x3 s2 on 33x31: out %dx%d pads bottom %d right %d", v.oh, v.ow,
+          v.pad_bottom, v.pad_right);
+    CHECK(wn_window_init_zero_padded(&v, 1, 4, 4, 1, 3, 3, 1, 1, -1, 0, 0, 0, "p") == WN_ERR,
+          "a negative zero padding is refused");
+    float x[16], y[64], dy[64], dx[16];
+    for (int i = 0; i < 16; i++) x[i] = (float)i;
+    for (int i = 0; i < 64; i++) dy[i] = 1.0f;
+    OK(wn_window_init_zero_padded(&v, 1, 4, 4, 1, 3, 3, 1, 1, 0, 3, 0, 0, "deep_pad"));
+    CHECK(v.pad_bottom == 3 &&
+              wn_op_pool_forward(be, &v, WN_POOL_MAX, x, y, "deep_pad") == WN_ERR &&
+              strstr(wn_last_error(), "deep_pad") &&
+              wn_op_pool_backward(be, &v, WN_POOL_MAX, x, y, dy, dx, 0, "deep_pad") == WN_ERR,
+          "a bottom pad as large as the window (a window with no input cell) is refused: %s",
+          wn_last_error());
+}
+
 static void test_max_ties(wn_backend *be) {
     /* All-equal input: each output's gradient goes to its window's first cell. */
     wn_window v;
@@ -178,6 +206,7 @@ int main(void) {
     }
     test_divisor_irv2(be);
     test_same_asymmetric();
+    test_zero_padded(be);
     test_max_ties(be);
     test_against_definitions(be);
     wn_backend_destroy(be);

@@ -30,17 +30,19 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: wastenet bench [--backend cpu|cuda|auto] [--model irv2]\n"
-            "                      [--image-size 320] [--batch 64] [--fine-tune-at 500]\n"
+            "                      [--image-size 320] [--batch 64] [--fine-tune-at N|BLOCK]\n"
             "                      [--steps K] [--warmup W] [--precision tf32|fp32|bf16]\n"
             "                      [--lr 1e-5] [--seed S] [--deterministic]\n"
             "Times full training steps (augmentation, forward, loss, backward to the\n"
             "boundary, Adam) on random images and prints the median seconds per step,\n"
             "images/s, GFLOP/s and memory beside the notebook's 39 s/step.\n"
-            "Defaults: --steps 5 --warmup 1 on the CPU, --steps 50 --warmup 5 on CUDA.\n"
+            "Defaults: --steps 5 --warmup 1 on the CPU, --steps 50 --warmup 5 on CUDA;\n"
+            "--fine-tune-at: the model's `wastenet run` default (500 for irv2; `wastenet\n"
+            "run --help` lists them).\n"
             "--deterministic: CUDA with deterministic cuDNN algorithms only (its cost).\n"
             "--precision: tf32 (CUDA default) and fp32 choose the float32 math; bf16 runs\n"
             "bf16 activations and convolutions with float32 accumulation and master\n"
-            "weights on either backend (the CPU's float32 math is fp32 whatever is asked).\n");
+            "weights (the CPU's float32 math is fp32 whatever is asked).\n");
 }
 
 static uint64_t xorshift(uint64_t *s) {
@@ -147,6 +149,7 @@ int cmd_bench(int argc, char **argv) {
         wn_backend_destroy(be);
         return 1;
     }
+    if (!fine_tune_arg) fine_tune_arg = m.backbone->fine_tune_default; /* NULL: 500 */
     if ((fine_tune_arg && wn_fine_tune_resolve(&m.graph, m.backbone_first, m.backbone_count,
                                                fine_tune_arg, &fine_tune_at) != WN_OK) ||
         wn_model_set_fine_tune(&m, fine_tune_at) != WN_OK) {

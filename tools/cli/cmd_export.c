@@ -53,8 +53,10 @@ static void usage(FILE *out) {
             "                      names its own)\n"
             "  --classes N         classes of an .h5 input's head (default: read from its\n"
             "                      dense layer, else 6)\n"
-            "  --image-size N      input size in a keras/h5-model config (default: a\n"
-            "                      checkpoint's own, else 320, the notebook's)\n"
+            "  --image-size N      input size in a keras/h5-model config, and in\n"
+            "                      MobileNetV2's model name (mobilenetv2_1.00_<N> for N in\n"
+            "                      96..224 as Keras's weights='imagenet', else _224)\n"
+            "                      (default: a checkpoint's own, else 320, the notebook's)\n"
             "  -h, --help          this help\n\n"
             "examples:\n"
             "  wastenet export --format h5 --weights runs/R/finetune.ckpt --out weights/model.h5\n"
@@ -246,7 +248,7 @@ int cmd_export(int argc, char **argv) {
                       : "legacy h5, ",
            backbone_only ? "backbone only, Keras notop layout"
                          : "whole model, Keras get_model() layout",
-           m.backbone->keras_name, m.num_classes,
+           wn_model_backbone_name(&m), m.num_classes,
            backbone_only ? m.backbone_params : m.graph.n_params + m.graph.n_stats);
     wn_model_free(&m);
     return 0;

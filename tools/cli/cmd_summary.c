@@ -22,7 +22,8 @@ static void usage(FILE *out) {
             "Dropout(0.2), Dense(classes)) like Keras's model.summary(), its parameter\n"
             "totals under the frozen boundary (default none: the backbone frozen, as in\n"
             "transfer learning) and its forward FLOPs per image. --expand also lists every\n"
-            "backbone layer with its Keras index, the number --fine-tune-at takes.\n");
+            "backbone layer with its Keras index, the number --fine-tune-at takes, and\n"
+            "the boundary `wastenet run` fine-tunes from when --fine-tune-at is not given.\n");
 }
 
 /* 54345958 -> "54,345,958" */
@@ -161,7 +162,14 @@ int cmd_summary(int argc, char **argv) {
     else
         printf("Fine-tune boundary: %d (backbone layers 0..%d frozen, %d..%d trainable)\n",
                fine_tune_at, fine_tune_at - 1, fine_tune_at, m.backbone_count - 1);
-    printf("Backbone: %s, %d layers; trainable backbone params: %s\n", m.backbone->keras_name,
+    int run_default;
+    if (m.backbone->fine_tune_default &&
+        wn_fine_tune_resolve(&m.graph, m.backbone_first, m.backbone_count,
+                             m.backbone->fine_tune_default, &run_default) == WN_OK)
+        printf("wastenet run's default --fine-tune-at: %s = layer %d (%s)\n",
+               m.backbone->fine_tune_default, run_default,
+               g->layers[m.backbone_first + run_default].name);
+    printf("Backbone: %s, %d layers; trainable backbone params: %s\n", wn_model_backbone_name(&m),
            m.backbone_count, commas(wn_model_backbone_trainable(&m), num));
     /* what Keras's <Application>(include_top=False).summary() totals (trainable) */
     size_t bb_stats = 0;
@@ -169,7 +177,7 @@ int cmd_summary(int argc, char **argv) {
         bb_stats += g->layers[i].param_count - g->layers[i].trainable_count;
     char num2[32], num3[32];
     printf("Backbone alone (Keras's %s summary): Total params: %s, Trainable params: %s, "
-           "Non-trainable params: %s\n", m.backbone->keras_name, commas(m.backbone_params, num),
+           "Non-trainable params: %s\n", wn_model_backbone_name(&m), commas(m.backbone_params, num),
            commas(m.backbone_params - bb_stats, num2), commas(bb_stats, num3));
     double flops = wn_model_flops(&m);
     printf("Forward FLOPs per image: %.3f GFLOPs (2 x multiply-adds of convolutions and "

@@ -39,6 +39,9 @@ typedef struct wn_train_cli {
     int fine_tune_at;        /* train: the phase's boundary; run: fine-tuning's */
     const char *fine_tune_name; /* --fine-tune-at given as a layer or block name; the
                                    checks resolve it into fine_tune_at */
+    int fine_tune_model_default; /* run without --fine-tune-at: the model's own boundary
+                                    (wn_backbone_def.fine_tune_default), resolved by the
+                                    checks */
     uint64_t seed;
     int augment;
     float rotation;

@@ -26,7 +26,26 @@
 #include "host/regular_file.h"
 #include "tools/cli/option_bounds.h"
 
+/* The registered backbones, one line each: the name, the smallest --image-size and,
+ * for `run`, the fine-tuning boundary it takes without --fine-tune-at. */
+static const char *backbone_table(char *buf, size_t size, int is_run) {
+    size_t at = (size_t)snprintf(buf, size, "backbones (--model; smallest --image-size%s):\n",
+                                 is_run ? "; fine-tuning's default --fine-tune-at" : "");
+    for (int i = 0; i < wn_backbone_count() && at < size; i++) {
+        const wn_backbone_def *d = wn_backbone_at(i);
+        if (is_run)
+            at += (size_t)snprintf(buf + at, size - at, "  %-20s %4d   %s%s\n", d->name,
+                                   d->min_size, d->fine_tune_default ? d->fine_tune_default : "-",
+                                   !strcmp(d->name, "irv2") ? " (the notebook's)" : "");
+        else
+            at += (size_t)snprintf(buf + at, size - at, "  %-20s %4d\n", d->name, d->min_size);
+    }
+    if (at < size) snprintf(buf + at, size - at, "\n");
+    return buf;
+}
+
 static void usage(FILE *out, int is_run) {
+    char table[2048];
     if (is_run)
         fprintf(out,
                 "usage: wastenet run [options]\n\n"
@@ -47,7 +66,7 @@ static void usage(FILE *out, int is_run) {
             "data and model:\n"
             "  --data DIR            data set with train/, validation/ and test/ (default\n"
             "                        dataset_images); classes are the sub-folders of train/\n"
-            "  --model NAME          backbone: irv2 (default), efficientnet_lite0..2, tiny_cnn\n"
+            "  --model NAME          backbone: irv2 (default) or another of the table below\n"
             "  --weights FILE|auto|none  starting weights: a Keras .h5 (backbone-only notop\n"
             "                        or whole model); auto (default) = the official ImageNet\n"
             "                        file in weights/ for irv2 (weights/README.md), the\n"
@@ -111,6 +130,7 @@ static void usage(FILE *out, int is_run) {
             "  --grid-class NAME     class of the true/false positive grid (default trash,\n"
             "                        else the weakest class)\n"
             "  -h, --help            this help\n\n"
+            "%s"
             "Ctrl-C (or SIGTERM) while the data, model and weights load stops at once (exit\n"
             "status 130, nothing written). During training it finishes the current step or\n"
             "validation batch, writes a checkpoint and exits with status 130 and the command\n"
@@ -125,9 +145,10 @@ static void usage(FILE *out, int is_run) {
             "processes, one GPU each, the same results as one process at the same --batch\n",
             (size_t)WN_DEFAULT_MAX_PIXELS, is_run ? " of transfer learning" : "",
             is_run ? "  --fine-tune-lr X      Adam learning rate of fine-tuning (default 1e-5)\n" : "",
-            is_run ? " fine-tuning's\n                        boundary (default 500)"
+            is_run ? " fine-tuning's\n                        boundary (default: the model's own, in the table below)"
                    : " default none\n                        (backbone frozen: transfer learning)",
-            is_run ? "run" : "train", is_run ? "run" : "train",
+            is_run ? "run" : "train", backbone_table(table, sizeof table, is_run),
+            is_run ? "run" : "train",
             is_run ? " --epochs 20 --fine-tune-at 500" : " --model tiny_cnn --weights none",
             is_run ? "run" : "train", is_run ? "run" : "train", is_run ? "run" : "train");
 }
@@ -189,7 +210,10 @@ static void set_notebook_recipe(wn_train_cli *c, int is_run) {
     c->epochs = 20;
     c->lr = 1e-3f;
     c->finetune_lr = 1e-5f;
-    c->fine_tune_at = is_run ? 500 : WN_FINE_TUNE_NONE;
+    /* run: the model's own boundary, 500 for irv2 (the notebook's) */
+    c->fine_tune_at = WN_FINE_TUNE_NONE;
+    c->fine_tune_name = NULL;
+    c->fine_tune_model_default = is_run;
     c->augment = 1;
     c->rotation = 0.2f;
     c->early_stopping = 1;
@@ -314,6 +338,7 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
         case OPT_FT_AT: {
             int v;
             c->fine_tune_name = NULL;
+            c->fine_tune_model_default = 0;
             if (optarg[0] >= '0' && optarg[0] <= '9') {
                 if (wn_fine_tune_parse(optarg, &v) != WN_OK)
                     return bad(cmd, "--fine-tune-at %s: expected none, all, a layer index or "
@@ -565,6 +590,14 @@ int wn_train_cli_check(wn_train_cli *c) {
                  "%dx%d; use %d..8192", c->image_size, def->name, def->min_size,
                  def->min_size, def->min_size);
         return fail_check(c, 2, msg);
+    }
+    if (c->fine_tune_model_default) {
+        if (!def->fine_tune_default) {
+            snprintf(msg, sizeof msg, "--model %s has no default fine-tuning boundary; give "
+                     "--fine-tune-at none|all|N|BLOCK", def->name);
+            return fail_check(c, 2, msg);
+        }
+        c->fine_tune_name = def->fine_tune_default; /* an index or a block name */
     }
     if (c->fine_tune_at > 0 || c->fine_tune_name) { /* none and all (0) fit every model */
         /* The layer count: the backbone's graph alone (no weights allocated). */

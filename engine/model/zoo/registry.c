@@ -1,4 +1,5 @@
 /* engine/model/zoo/registry.c — the table of backbones `--model NAME` can build. */
+#include <stdio.h>
 #include <string.h>
 
 #include "host/base/error.h"
@@ -6,21 +7,34 @@
 #include "engine/model/zoo/zoo.h"
 #include "kernels/augment/augment.h"
 
+/* The fine-tuning defaults (`wastenet run` without --fine-tune-at), each the boundary
+ * Keras users of that backbone take: InceptionResNetV2 the notebook's 500;
+ * EfficientNet-Lite block5a (the project's measured recipe, docs/RESULTS.md: layer 69
+ * of Lite0, 96 of Lite1/2); Xception block14 (its exit flow's last block, 126);
+ * ResNet50 and DenseNet121 conv5_block1 (their last stage: 143, 313); MobileNetV2 100,
+ * TensorFlow's transfer-learning tutorial's fine_tune_at (in block_11); tiny_cnn its
+ * last conv block (7). */
 static const wn_backbone_def wn_backbones[] = {
-    {"irv2", "inception_resnet_v2", 75, WN_PREPROCESS_TF, wn_irv2_build},
-    {"efficientnet_lite0", "efficientnet_lite0", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite0_build},
-    {"efficientnet_lite1", "efficientnet_lite1", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite1_build},
-    {"efficientnet_lite2", "efficientnet_lite2", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite2_build},
-    {"xception", "xception", 71, WN_PREPROCESS_TF, wn_xception_build},
-    {"resnet50", "resnet50", 32, WN_PREPROCESS_CAFFE, wn_resnet50_build},
-    /* Keras names it mobilenetv2_1.00_<rows> (224 for sizes without ImageNet weights);
-     * the name only labels the nested group of whole-model files */
-    {"mobilenet_v2", "mobilenetv2_1.00_224", 32, WN_PREPROCESS_TF, wn_mobilenet_v2_build},
-    {"densenet121", "densenet121", 32, WN_PREPROCESS_TORCH, wn_densenet121_build},
-    {"tiny_cnn", "tiny_cnn", 8, WN_PREPROCESS_TF, wn_tiny_cnn_build},
+    {"irv2", "inception_resnet_v2", 75, WN_PREPROCESS_TF, wn_irv2_build, "500", 0},
+    {"efficientnet_lite0", "efficientnet_lite0", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite0_build,
+     "block5a", 0},
+    {"efficientnet_lite1", "efficientnet_lite1", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite1_build,
+     "block5a", 0},
+    {"efficientnet_lite2", "efficientnet_lite2", 32, WN_PREPROCESS_LITE, wn_efficientnet_lite2_build,
+     "block5a", 0},
+    {"xception", "xception", 71, WN_PREPROCESS_TF, wn_xception_build, "block14", 0},
+    {"resnet50", "resnet50", 32, WN_PREPROCESS_CAFFE, wn_resnet50_build, "conv5_block1", 0},
+    /* Keras names it mobilenetv2_1.00_<rows> (wn_backbone_keras_name) */
+    {"mobilenet_v2", "mobilenetv2_1.00", 32, WN_PREPROCESS_TF, wn_mobilenet_v2_build, "100", 1},
+    {"densenet121", "densenet121", 32, WN_PREPROCESS_TORCH, wn_densenet121_build, "conv5_block1", 0},
+    {"tiny_cnn", "tiny_cnn", 8, WN_PREPROCESS_TF, wn_tiny_cnn_build, "7", 0},
 };
 
 int wn_backbone_count(void) { return (int)(sizeof wn_backbones / sizeof wn_backbones[0]); }
+
+const wn_backbone_def *wn_backbone_at(int i) {
+    return i >= 0 && i < wn_backbone_count() ? &wn_backbones[i] : NULL;
+}
 
 const wn_backbone_def *wn_backbone_find(const char *name) {
     for (int i = 0; i < wn_backbone_count(); i++)
@@ -32,6 +46,18 @@ const wn_backbone_def *wn_backbone_find(const char *name) {
     }
     wn_fail("unknown model '%s' (known: %s)", name, known);
     return NULL;
+}
+
+void wn_backbone_keras_name(const wn_backbone_def *def, int h, int w, char *buf, size_t size) {
+    if (!def->name_has_rows) {
+        snprintf(buf, size, "%s", def->keras_name);
+        return;
+    }
+    static const int imagenet_rows[] = {96, 128, 160, 192, 224};
+    int rows = 224;
+    for (unsigned i = 0; i < sizeof imagenet_rows / sizeof imagenet_rows[0]; i++)
+        if (h == w && h == imagenet_rows[i]) rows = h;
+    snprintf(buf, size, "%s_%d", def->keras_name, rows);
 }
 
 int wn_preprocess_augment_mode(wn_preprocess p) {

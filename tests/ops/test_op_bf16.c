@@ -19,6 +19,11 @@
  * grow past 32: bf16 cannot keep them apart there, and a tie sends the gradient to another
  * cell (TensorFlow's first-maximum rule), which is bf16's answer, not an error.
  *
+ * Sums of a handful of elements are left out too (scaled_add with count < 8): there the
+ * normwise error is one element's relative error, and where x and scale*r nearly cancel
+ * the bf16 rounding of the inputs (2^-9 of |x| and |scale*r|) is amplified by the
+ * cancellation (a 1-element case drawn as x = 0.1, scale*r = -0.09 errs by ~2e-2).
+ *
  * usage: test_op_bf16 [--backend cpu|cuda] [--seed N] [op-name-substring]
  * Exit: 0 passed, 1 failed, 77 skipped (--backend cuda without a usable GPU, or a
  * backend without bf16 ops).
@@ -100,6 +105,7 @@ static int bf16_comparable(const wn_op_case *c) {
     if (!wn_opc_has_bf16(c->op)) return 0;
     if (c->op == WN_OPC_AFFINE_ACT || c->op == WN_OPC_BN_GAMMA) return (c->modes & WN_OPC_GRAD) != 0;
     if (!(c->modes & (WN_OPC_GRAD | WN_OPC_QUICK))) return 0;
+    if (c->op == WN_OPC_SCALED_ADD && c->s[0] < 8) return 0;
     if (c->op != WN_OPC_POOL || (c->variant & 2)) return 1;
     double nx = (double)c->s[0] * c->s[1] * c->s[2] * c->s[3];
     return 0.125 * nx <= 32.0;

@@ -45,8 +45,9 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: wastenet selftest [--backend cuda|cpu] [--seed N] [--verbose]\n"
             "Checks every op of a backend against the CPU backend on small shapes and\n"
-            "prints one row per op family (seconds). --backend cuda (default): TF32 and\n"
-            "FP32; cpu: the CPU against itself, bit for bit. --verbose: every comparison.\n"
+            "prints one row per op family (seconds). --backend cuda (default): TF32,\n"
+            "FP32 and bf16; cpu: the CPU against itself, bit for bit. --verbose: every\n"
+            "comparison.\n"
             "Exit 0 when all passed, 1 on a failure, 77 when no CUDA GPU is usable.\n");
 }
 

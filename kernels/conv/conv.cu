@@ -43,9 +43,12 @@
  *    The legacy API keeps dw in the filter's type, so a bf16 weight gradient is rounded
  *    to bf16 once (relative 2^-9 per element, what Keras's mixed_bfloat16 policy does
  *    too) and widened into the float32 HWIO dw by the transpose. Bias and db are
- *    float32 (kernels/common/cuda_bias.cu's bf16 helpers). Where our depthwise
- *    kernels stand in for cuDNN, the bf16 operands are widened into float32 scratch,
- *    the float kernels run, and the result is rounded once (dw stays float32).
+ *    float32 (kernels/common/cuda_bias.cu's bf16 helpers). Where cuDNN has no bf16
+ *    algorithm for a shape (grouped NHWC depthwise through the legacy API, or any shape
+ *    it answers "not supported"), the bf16 operands are widened into float32 scratch,
+ *    the float32 convolution runs (cuDNN's, or our depthwise kernels), and the result
+ *    is rounded once (dw and db stay float32); cached as algo -1 like the depthwise
+ *    fallback, so the search is not repeated.
  */
 #include <string.h>
 
@@ -322,16 +325,41 @@ static size_t y_count(const conv_call *cc) {
     return (size_t)win->n * win->oh * win->ow * cc->d->k;
 }
 
-/* Our depthwise kernels for this call: direct on float32, staged through float32
- * copies for bf16. */
-static int own_forward(wn_backend *be, conv_call *cc, const void *x, const void *w, void *y) {
-    if (cc->dt == WN_DTYPE_F32)
-        return wn_cuda_depthwise_forward(be, cc->d, (const float *)x, (const float *)w,
-                                         (float *)y, cc->layer);
+/* y (+)= bias, and db = column sums of dy, in the call's type (bias and db float32). */
+static int add_bias(wn_backend *be, conv_call *cc, const float *bias, void *y) {
+    const wn_window *win = &cc->d->win;
+    size_t rows = (size_t)win->n * win->oh * win->ow;
+    if (cc->dt == WN_DTYPE_BF16)
+        return wn_cuda_bias_add_bf16(be, rows, cc->d->k, bias, (wn_bf16 *)y, cc->layer);
+    return wn_cuda_bias_add(be, rows, cc->d->k, bias, (float *)y, cc->layer);
+}
+
+static int bias_grad(wn_backend *be, conv_call *cc, const void *dy, float *db) {
+    const wn_window *win = &cc->d->win;
+    size_t rows = (size_t)win->n * win->oh * win->ow;
+    if (cc->dt == WN_DTYPE_BF16)
+        return wn_cuda_column_sums_bf16(be, rows, cc->d->k, (const wn_bf16 *)dy, db, cc->layer);
+    return wn_cuda_column_sums(be, rows, cc->d->k, (const float *)dy, db, cc->layer);
+}
+
+/* Where cuDNN is not used for this call (algo -1 in the cache): our depthwise kernels
+ * for a float32 call; for a bf16 call, the float32 convolution on widened copies of the
+ * operands (exact), its result rounded to bf16 once — the float32 call then takes its
+ * own way (cuDNN float32, or our depthwise kernels), and adds the bias or sums db in
+ * float32 itself. A bf16 shape lands here when cuDNN offers no bf16 algorithm for it
+ * (a depthwise shape through the legacy API; any other shape it refuses). */
+static int own_forward(wn_backend *be, conv_call *cc, const void *x, const void *w,
+                       const float *bias, void *y) {
+    if (cc->dt == WN_DTYPE_F32) {
+        if (wn_cuda_depthwise_forward(be, cc->d, (const float *)x, (const float *)w, (float *)y,
+                                      cc->layer) != WN_OK)
+            return WN_ERR;
+        return bias ? add_bias(be, cc, bias, y) : WN_OK;
+    }
     float *xf = staged(be, cc, 0, (const wn_bf16 *)x, x_count(cc, 0));
     float *wf = xf ? staged(be, cc, 1, (const wn_bf16 *)w, weight_count(cc)) : NULL;
     float *yf = wf ? staged(be, cc, 2, NULL, y_count(cc)) : NULL;
-    if (!yf || wn_cuda_depthwise_forward(be, cc->d, xf, wf, yf, cc->layer) != WN_OK)
+    if (!yf || wn_cuda_conv2d_forward(be, cc->d, xf, wf, bias, yf, cc->layer) != WN_OK)
         return WN_ERR;
     return narrow(be, cc, yf, (wn_bf16 *)y, y_count(cc), 0);
 }
@@ -344,20 +372,23 @@ static int own_backward_data(wn_backend *be, conv_call *cc, const void *dy, cons
     float *dyf = staged(be, cc, 0, (const wn_bf16 *)dy, y_count(cc));
     float *wf = dyf ? staged(be, cc, 1, (const wn_bf16 *)w, weight_count(cc)) : NULL;
     float *dxf = wf ? staged(be, cc, 2, NULL, x_count(cc, 0)) : NULL;
-    if (!dxf || wn_cuda_depthwise_backward_data(be, cc->d, dyf, wf, dxf, 0, cc->layer) != WN_OK)
+    if (!dxf || wn_cuda_conv2d_backward_data(be, cc->d, dyf, wf, dxf, 0, cc->layer) != WN_OK)
         return WN_ERR;
     return narrow(be, cc, dxf, (wn_bf16 *)dx, x_count(cc, 0), accumulate);
 }
 
 static int own_backward_filter(wn_backend *be, conv_call *cc, const void *x, const void *dy,
-                               float *dw) {
-    if (cc->dt == WN_DTYPE_F32)
-        return wn_cuda_depthwise_backward_filter(be, cc->d, (const float *)x, (const float *)dy,
-                                                 dw, cc->layer);
+                               float *dw, float *db) {
+    if (cc->dt == WN_DTYPE_F32) {
+        if (wn_cuda_depthwise_backward_filter(be, cc->d, (const float *)x, (const float *)dy, dw,
+                                              cc->layer) != WN_OK)
+            return WN_ERR;
+        return db ? bias_grad(be, cc, dy, db) : WN_OK;
+    }
     float *xf = staged(be, cc, 0, (const wn_bf16 *)x, x_count(cc, 0));
     float *dyf = xf ? staged(be, cc, 1, (const wn_bf16 *)dy, y_count(cc)) : NULL;
     if (!dyf) return WN_ERR;
-    return wn_cuda_depthwise_backward_filter(be, cc->d, xf, dyf, dw, cc->layer);
+    return wn_cuda_conv2d_backward_filter(be, cc->d, xf, dyf, dw, db, cc->layer);
 }
 
 /* ================================================================ algorithm search */
@@ -417,8 +448,8 @@ static void key_of(const wn_cuda_ctx *ctx, const conv_call *cc, wn_conv_directio
 static int own_depthwise_now(wn_backend *be, const conv_call *cc, wn_conv_direction dir,
                              int accumulate) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
-    if (!depthwise(cc)) return 0;
-    if (ctx->own_depthwise) return 1;
+    if (!depthwise(cc) && cc->dt != WN_DTYPE_BF16) return 0;
+    if (depthwise(cc) && ctx->own_depthwise) return 1;
     wn_conv_key key;
     key_of(ctx, cc, dir, accumulate, &key);
     const wn_conv_choice *hit = wn_conv_cache_find(ctx->conv_cache, &key);
@@ -508,8 +539,13 @@ static int choose(wn_backend *be, conv_call *cc, wn_conv_direction dir, int accu
         if (st == CUDNN_STATUS_SUCCESS) found = pick(perf, returned, ctx, prec, dir, ws_bytes, choice);
     }
     if (ws) CUDA_CHECK(cudaFree(ws), cc->layer);
-    if ((st != CUDNN_STATUS_SUCCESS || !found) && depthwise(cc)) {
-        /* grouped NHWC: cuDNN may have nothing (or refuse the shape); ours always applies */
+    /* cuDNN 9's "not supported" family: 3000 and its sub-codes */
+    int unsupported = st == CUDNN_STATUS_SUCCESS ||
+                      (st >= CUDNN_STATUS_NOT_SUPPORTED && st < CUDNN_STATUS_NOT_SUPPORTED + 1000);
+    if ((st != CUDNN_STATUS_SUCCESS || !found) &&
+        (depthwise(cc) || (cc->dt == WN_DTYPE_BF16 && unsupported))) {
+        /* grouped NHWC: cuDNN may have nothing (or refuse the shape); ours always applies.
+         * bf16 that cuDNN refuses: the float32 convolution on widened operands. */
         choice->algo = -1, choice->math_type = 0, choice->workspace = 0;
         st = CUDNN_STATUS_SUCCESS, found = 1;
     }
@@ -541,23 +577,6 @@ static int prepare(wn_backend *be, conv_call *cc, const wn_conv_choice *choice) 
 
 /* ================================================================ the three ops */
 
-/* y (+)= bias, and db = column sums of dy, in the call's type (bias and db float32). */
-static int add_bias(wn_backend *be, conv_call *cc, const float *bias, void *y) {
-    const wn_window *win = &cc->d->win;
-    size_t rows = (size_t)win->n * win->oh * win->ow;
-    if (cc->dt == WN_DTYPE_BF16)
-        return wn_cuda_bias_add_bf16(be, rows, cc->d->k, bias, (wn_bf16 *)y, cc->layer);
-    return wn_cuda_bias_add(be, rows, cc->d->k, bias, (float *)y, cc->layer);
-}
-
-static int bias_grad(wn_backend *be, conv_call *cc, const void *dy, float *db) {
-    const wn_window *win = &cc->d->win;
-    size_t rows = (size_t)win->n * win->oh * win->ow;
-    if (cc->dt == WN_DTYPE_BF16)
-        return wn_cuda_column_sums_bf16(be, rows, cc->d->k, (const wn_bf16 *)dy, db, cc->layer);
-    return wn_cuda_column_sums(be, rows, cc->d->k, (const float *)dy, db, cc->layer);
-}
-
 static int forward_body(wn_backend *be, conv_call *cc, const void *x, const void *w,
                         const float *bias, void *y) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
@@ -580,9 +599,8 @@ static int forward_body(wn_backend *be, conv_call *cc, const void *x, const void
                         cc->layer);
         }
     }
-    if (own && own_forward(be, cc, x, w, y) != WN_OK) return WN_ERR;
-    if (bias && add_bias(be, cc, bias, y) != WN_OK) return WN_ERR;
-    return WN_OK;
+    if (own) return own_forward(be, cc, x, w, bias, y);
+    return bias ? add_bias(be, cc, bias, y) : WN_OK;
 }
 
 static int conv_forward(wn_backend *be, const wn_conv_desc *d, wn_dtype dt, const void *x,
@@ -723,9 +741,8 @@ static int backward_filter_body(wn_backend *be, conv_call *cc, const void *x, co
             CUDA_CHECK_LAUNCH(cc->layer);
         }
     }
-    if (own && own_backward_filter(be, cc, x, dy, dw) != WN_OK) return WN_ERR;
-    if (db && bias_grad(be, cc, dy, db) != WN_OK) return WN_ERR;
-    return WN_OK;
+    if (own) return own_backward_filter(be, cc, x, dy, dw, db);
+    return db ? bias_grad(be, cc, dy, db) : WN_OK;
 }
 
 static int conv_backward_filter(wn_backend *be, const wn_conv_desc *d, wn_dtype dt,

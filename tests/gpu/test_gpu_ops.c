@@ -119,7 +119,10 @@ int main(int argc, char **argv) {
         }
         parity_run_cases(&s, !runs[r].kernels);
         /* bf16 activations ride on the default (TF32) backend, as --precision bf16 does */
-        if (r == 0) parity_run_bf16_cases(&s);
+        if (r == 0) {
+            s.precision = "bf16";
+            parity_run_bf16_cases(&s);
+        }
         cases += s.cases, fails += s.fails;
         if (s.worst_ratio > worst) {
             worst = s.worst_ratio;

@@ -338,7 +338,7 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
         memset(refs, 0, sizeof refs);
         int ref_ok = 1;
         for (int k = 0; k < 2 && ref_ok; k++) {
-            if (k == 1 && !want_prec[2]) continue;
+            if (k == 0 ? !want_prec[0] && !want_prec[1] : !want_prec[2]) continue;
             if (run_backend(&m, params0, stats0, cpu, boundaries[b], &in, k ? WN_EXEC_BF16 : 0,
                             &refs[k]) != WN_OK) {
                 printf("FAIL CPU reference%s at fine-tune-at %d: %s\n", k ? " (bf16)" : "",

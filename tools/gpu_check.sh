@@ -8,13 +8,16 @@
 #                           from the binary itself (seconds)
 #   parity: ops             tests/gpu/test_gpu_ops (every backend op, TF32 and FP32)
 #   parity: model fp32/tf32 tests/gpu/test_gpu_model (forward, one training step)
+#                           (the ops step and the selftest include the bf16 ops and a
+#                           small bf16 model; the whole-model bf16 step runs last)
 #   bench wastenet ft=500   `wastenet bench` IRV2 320x320 batch 64, --fine-tune-at 500
 #   memcheck/racecheck      compute-sanitizer on the quick op set, cuDNN/cuBLAS's own
 #                           kernels excluded (ours are what is checked, our depthwise
 #                           kernels included: WN_CUDA_DEPTHWISE=own)
 #   bench torch             tools/bench_torch.py (timm, the same step)
 #   (full run only, if time is left: the convolution cases through our depthwise
-#   fallback (WN_CUDA_DEPTHWISE=own), the model's staging sequence under memcheck)
+#   fallback (WN_CUDA_DEPTHWISE=own), the model's staging sequence under memcheck,
+#   the whole model's bf16 plan: test_gpu_model --precision bf16)
 #
 # Time: one global deadline (--deadline S, default 480 s; --quick: 180 s). Each step
 # runs under `timeout` with min(its own limit, time left); a step that would start
@@ -398,6 +401,14 @@ if [ $quick = 0 ]; then
             test_row "$name"
     fi
     san "memcheck: model (quick)" memcheck "$model" "${st[@]}" --quick --precision fp32 "${model_size[@]}"
+    # The whole model's bf16 plan against the CPU's bf16 plan (its ops already ran in
+    # "parity: ops" and the selftest's lite0 bf16 row). Not in --rehearse: there the CPU
+    # stands in and the extra minute would push the rehearsal past its deadline.
+    name="parity: model bf16"
+    if [ $rehearse = 0 ] && need "$name" "$model"; then
+        run_step "$name" 150 30 "${wn_env[@]}" "$model" "${st[@]}" --precision bf16 "${model_size[@]}" &&
+            test_row "$name"
+    fi
 fi
 
 # ---------------------------------------------------------------- the table

@@ -13,8 +13,12 @@ static const char *who(const char *layer, const char *op) { return layer ? layer
 
 int wn_backend_bf16_check(wn_backend *be) {
     if (be->bf16) return WN_OK;
-    return wn_fail("--precision bf16: the %s backend has no bf16 kernels in this build; use "
-                   "--precision %s", be->name, be->kind == WN_BACKEND_CUDA ? "tf32 or fp32" : "fp32");
+    return wn_fail("--precision bf16: the %s backend has no bf16 kernels %s; use "
+                   "--precision %s", be->name,
+                   be->kind == WN_BACKEND_CUDA ? "for this GPU (cuDNN's bf16 convolutions need "
+                                                 "compute capability 8.0 or newer)"
+                                               : "in this build",
+                   be->kind == WN_BACKEND_CUDA ? "tf32 or fp32" : "fp32");
 }
 
 const char *wn_backend_bf16_describe(wn_backend *be) {

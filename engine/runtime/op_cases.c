@@ -663,9 +663,8 @@ int wn_opc_place_as(wn_opc_placed *p, wn_backend *be, const wn_opc_data *d, size
                     float sentinel, wn_dtype act) {
     memset(p, 0, sizeof *p);
     p->be = be, p->guard = guard, p->act = act;
-    if (act == WN_DTYPE_BF16 && (guard || !wn_opc_has_bf16(d->c.op)))
-        return wn_fail("op case %s: no bf16 placement%s", wn_opc_op_name(d->c.op),
-                       guard ? " with guards" : "");
+    if (act == WN_DTYPE_BF16 && !wn_opc_has_bf16(d->c.op))
+        return wn_fail("op case %s: no bf16 placement", wn_opc_op_name(d->c.op));
     for (int i = 0; i < d->n; i++) {
         const wn_opc_tensor *t = &d->t[i];
         if (!t->count) continue;
@@ -737,14 +736,26 @@ int wn_opc_download(wn_opc_placed *p, const wn_opc_data *d, int i, void *dst, in
         return WN_OK;
     }
     if (stored_bf16(p, d, i)) {
-        /* widened into dst (exact), so callers always read floats */
-        if (with_guard) return wn_fail("op case: no guards on a bf16 placement");
-        wn_bf16 *h = malloc(t->count * sizeof *h);
-        if (!h) return wn_fail("op case: out of memory");
-        int rc = wn_backend_copy_to_host(p->be, h, p->dev[i], t->count * sizeof *h);
+        /* widened into dst (exact), so callers always read floats; with the guards, dst
+         * is [guard floats][count widened values][guard floats], as a float tensor's */
+        size_t g = with_guard ? p->guard : 0, data = (t->count * sizeof(wn_bf16) + 3) / 4 * 4;
+        size_t bytes = data + 2 * g * sizeof(float);
+        unsigned char *raw = malloc(bytes);
+        if (!raw) return wn_fail("op case: out of memory");
+        int rc = wn_backend_copy_to_host(p->be, raw, (char *)p->dev[i] - g * sizeof(float), bytes);
         if (rc == WN_OK) rc = wn_backend_synchronize(p->be);
-        for (size_t k = 0; rc == WN_OK && k < t->count; k++) ((float *)dst)[k] = wn_bf16_to_f32(h[k]);
-        free(h);
+        float *out = dst;
+        if (rc == WN_OK) {
+            const unsigned char *h = raw + g * sizeof(float);
+            memcpy(out, raw, g * sizeof(float));
+            for (size_t k = 0; k < t->count; k++) {
+                wn_bf16 v;
+                memcpy(&v, h + k * sizeof v, sizeof v);
+                out[g + k] = wn_bf16_to_f32(v);
+            }
+            memcpy(out + g + t->count, h + data, g * sizeof(float));
+        }
+        free(raw);
         return rc;
     }
     if (with_guard)

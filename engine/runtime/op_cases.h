@@ -139,7 +139,8 @@ size_t wn_opc_bytes(const wn_opc_tensor *t);
  * `sentinel` (guard 0: none), and runs wn_opc_reset. */
 int wn_opc_place(wn_opc_placed *p, wn_backend *be, const wn_opc_data *d, size_t guard,
                  float sentinel);
-/* The same with the activation tensors stored as `act` (guard 0 for bf16). */
+/* The same with the activation tensors stored as `act` (a bf16 tensor's guards sit
+ * around its 2-byte elements, padded to a float boundary; wn_opc_download widens it). */
 int wn_opc_place_as(wn_opc_placed *p, wn_backend *be, const wn_opc_data *d, size_t guard,
                     float sentinel, wn_dtype act);
 void wn_opc_unplace(wn_opc_placed *p, const wn_opc_data *d);

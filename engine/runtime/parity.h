@@ -27,6 +27,7 @@ typedef struct parity_suite {
     const char *precision;  /* "tf32" or "fp32": the GPU backend's precision */
     double tol_matmul;      /* convolution / Dense tolerance at this precision */
     double tol_elementwise; /* our kernels: float32 arithmetic everywhere */
+    double tol_bf16;        /* bf16 ops against the CPU's bf16 ops (parity_run_bf16_cases) */
     int quick;              /* small shapes only (compute-sanitizer runs) */
     int silent;             /* 1: print failures only; 2: print nothing */
     const char *filter;     /* run only ops whose name contains this, or NULL */
@@ -99,5 +100,10 @@ int parity_selected(const parity_suite *s, const char *op);
  * (convolution, Dense), for a second GPU precision. The single entry point of the
  * suite: test_gpu_ops (and a future `wastenet selftest`) calls only this. */
 void parity_run_cases(parity_suite *s, int matmul_only);
+
+/* The same cases with a bf16 form, run as bf16 placements on both sides: the tested
+ * backend's bf16 ops against the CPU's, every output at tol_bf16
+ * (engine/runtime/parity_bf16.c). A side without bf16 ops is a failure. */
+void parity_run_bf16_cases(parity_suite *s);
 
 #endif

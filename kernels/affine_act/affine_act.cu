@@ -12,30 +12,40 @@
  * the same bits on every run, like the CPU's fixed-order partial sums.
  * The BatchNormalization gamma gradient (bn_gamma_backward) is the same two-pass
  * reduction over the term g * (x - mean) * inv_std (kernels/affine_act.h).
+ *
+ * Every kernel is a template over the activation tensors' type T (float, or wn_bf16 for
+ * the bf16 ops of kernels/common/backend_bf16_ops.h): loads widen, arithmetic is
+ * float32 with double sums, and each stored element is rounded once
+ * (kernels/common/cuda_bf16.h). scale, shift and the channel sums stay float32.
  */
+#include "kernels/common/cuda_bf16.h"
 #include "kernels/common/cuda_ctx.h"
 #include "kernels/affine_act/affine_act.h"
 
 #define TILE_C 32 /* channels per block (threadIdx.x) */
 #define TILE_P 8  /* pixel lanes per block (threadIdx.y) */
 
-static __global__ void affine_act_forward_kernel(size_t count, int c, const float *x,
+template <typename T>
+static __global__ void affine_act_forward_kernel(size_t count, int c, const T *x,
                                                  const float *__restrict__ scale,
                                                  const float *__restrict__ shift, int act,
-                                                 float *y) {
+                                                 T *y) {
     /* x and y may be the same buffer (bias added in place): no __restrict__ on them */
     WN_GRID_LOOP(i, count) {
         int ch = (int)(i % (size_t)c);
-        y[i] = (scale || shift) ? wn_affine_act_forward(x[i], scale ? scale[ch] : 1.0f,
-                                                        shift ? shift[ch] : 0.0f, act)
-                                : wn_act_apply(x[i], act);
+        float v = wn_ld(x, i);
+        wn_st(y, i,
+              (scale || shift) ? wn_affine_act_forward(v, scale ? scale[ch] : 1.0f,
+                                                       shift ? shift[ch] : 0.0f, act)
+                               : wn_act_apply(v, act),
+              0);
     }
 }
 
-int wn_cuda_affine_act_forward(wn_backend *be, size_t count, int c, const float *x,
-                               const float *scale, const float *shift, wn_activation act,
-                               float *y, const char *layer) {
-    const char *who = layer ? layer : "affine_act_forward";
+template <typename T>
+static int affine_act_forward(wn_backend *be, size_t count, int c, const T *x,
+                              const float *scale, const float *shift, wn_activation act, T *y,
+                              const char *layer) {
     if (!count) return WN_OK;
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     affine_act_forward_kernel<<<wn_cuda_blocks(ctx, count), WN_CUDA_THREADS, 0, ctx->stream>>>(
@@ -43,23 +53,38 @@ int wn_cuda_affine_act_forward(wn_backend *be, size_t count, int c, const float 
     return wn_cuda_op_done(be, "affine_act_forward kernel", layer);
 }
 
-static __global__ void affine_act_backward_kernel(size_t count, int c, const float *y,
-                                                  const float *dy,
+int wn_cuda_affine_act_forward(wn_backend *be, size_t count, int c, const float *x,
+                               const float *scale, const float *shift, wn_activation act,
+                               float *y, const char *layer) {
+    return affine_act_forward(be, count, c, x, scale, shift, act, y, layer);
+}
+
+int wn_cuda_affine_act_forward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *x,
+                                    const float *scale, const float *shift, wn_activation act,
+                                    wn_bf16 *y, const char *layer) {
+    return affine_act_forward(be, count, c, x, scale, shift, act, y, layer);
+}
+
+template <typename T>
+static __global__ void affine_act_backward_kernel(size_t count, int c, const T *y,
+                                                  const T *dy,
                                                   const float *__restrict__ scale, int act,
-                                                  float *dx, int accumulate) {
+                                                  T *dx, int accumulate) {
     WN_GRID_LOOP(i, count) {
         int ch = (int)(i % (size_t)c);
-        float v = wn_affine_act_dx(wn_act_grad(y[i], dy[i], act), scale ? scale[ch] : 1.0f);
-        dx[i] = accumulate ? dx[i] + v : v;
+        float v = wn_affine_act_dx(wn_act_grad(wn_ld(y, i), wn_ld(dy, i), act),
+                                   scale ? scale[ch] : 1.0f);
+        wn_st(dx, i, v, accumulate);
     }
 }
 
 /* Pass 1: block (bx, by) covers pixels [bx*run, (bx+1)*run) and channels
  * [by*TILE_C, +TILE_C). partial[bx * c + ch] = sum of g over its pixels. */
+template <typename T>
 static __global__ void affine_act_backward_reduce_kernel(size_t pixels, size_t run, int c,
-                                                         const float *y, const float *dy,
+                                                         const T *y, const T *dy,
                                                          const float *__restrict__ scale,
-                                                         int act, float *dx, int accumulate,
+                                                         int act, T *dx, int accumulate,
                                                          double *__restrict__ partial) {
     __shared__ double sum[TILE_P][TILE_C];
     int ch = blockIdx.y * TILE_C + threadIdx.x;
@@ -69,12 +94,9 @@ static __global__ void affine_act_backward_reduce_kernel(size_t pixels, size_t r
         float s = scale ? scale[ch] : 1.0f;
         for (size_t p = p0 + threadIdx.y; p < p1; p += TILE_P) {
             size_t i = p * (size_t)c + ch;
-            float g = wn_act_grad(y[i], dy[i], act);
+            float g = wn_act_grad(wn_ld(y, i), wn_ld(dy, i), act);
             acc += (double)g;
-            if (dx) {
-                float v = wn_affine_act_dx(g, s);
-                dx[i] = accumulate ? dx[i] + v : v;
-            }
+            if (dx) wn_st(dx, i, wn_affine_act_dx(g, s), accumulate);
         }
     }
     sum[threadIdx.y][threadIdx.x] = acc;
@@ -109,10 +131,10 @@ static size_t reduce_rows(const wn_cuda_ctx *ctx, size_t pixels, int c, size_t *
     return pixels ? (pixels + *run - 1) / *run : 1;
 }
 
-int wn_cuda_affine_act_backward(wn_backend *be, size_t count, int c, const float *y,
-                                const float *dy, const float *scale, wn_activation act,
-                                float *dx, int accumulate, float *dshift, const char *layer) {
-    const char *who = layer ? layer : "affine_act_backward";
+template <typename T>
+static int affine_act_backward(wn_backend *be, size_t count, int c, const T *y, const T *dy,
+                               const float *scale, wn_activation act, T *dx, int accumulate,
+                               float *dshift, const char *layer) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     if (!dshift) {
         if (!dx || !count) return WN_OK;
@@ -136,11 +158,25 @@ int wn_cuda_affine_act_backward(wn_backend *be, size_t count, int c, const float
     return wn_cuda_op_done(be, "affine_act_backward reduction", layer);
 }
 
+int wn_cuda_affine_act_backward(wn_backend *be, size_t count, int c, const float *y,
+                                const float *dy, const float *scale, wn_activation act,
+                                float *dx, int accumulate, float *dshift, const char *layer) {
+    return affine_act_backward(be, count, c, y, dy, scale, act, dx, accumulate, dshift, layer);
+}
+
+int wn_cuda_affine_act_backward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *y,
+                                     const wn_bf16 *dy, const float *scale, wn_activation act,
+                                     wn_bf16 *dx, int accumulate, float *dshift,
+                                     const char *layer) {
+    return affine_act_backward(be, count, c, y, dy, scale, act, dx, accumulate, dshift, layer);
+}
+
 /* Pass 1 of dgamma: as affine_act_backward_reduce_kernel, summing g * x_hat. */
+template <typename T>
 static __global__ void bn_gamma_reduce_kernel(size_t pixels, size_t run, int c,
-                                              const float *__restrict__ x,
-                                              const float *__restrict__ y,
-                                              const float *__restrict__ dy,
+                                              const T *__restrict__ x,
+                                              const T *__restrict__ y,
+                                              const T *__restrict__ dy,
                                               const float *__restrict__ mean,
                                               const float *__restrict__ inv_std, int act,
                                               double *__restrict__ partial) {
@@ -152,7 +188,8 @@ static __global__ void bn_gamma_reduce_kernel(size_t pixels, size_t run, int c,
         float m = mean[ch], s = inv_std[ch];
         for (size_t p = p0 + threadIdx.y; p < p1; p += TILE_P) {
             size_t i = p * (size_t)c + ch;
-            acc += (double)wn_bn_gamma_term(wn_act_grad(y[i], dy[i], act), x[i], m, s);
+            acc += (double)wn_bn_gamma_term(wn_act_grad(wn_ld(y, i), wn_ld(dy, i), act),
+                                            wn_ld(x, i), m, s);
         }
     }
     sum[threadIdx.y][threadIdx.x] = acc;
@@ -164,11 +201,10 @@ static __global__ void bn_gamma_reduce_kernel(size_t pixels, size_t run, int c,
     }
 }
 
-int wn_cuda_bn_gamma_backward(wn_backend *be, size_t count, int c, const float *x,
-                              const float *y, const float *dy, const float *mean,
-                              const float *inv_std, wn_activation act, float *dgamma,
-                              const char *layer) {
-    const char *who = layer ? layer : "bn_gamma_backward";
+template <typename T>
+static int bn_gamma_backward(wn_backend *be, size_t count, int c, const T *x, const T *y,
+                             const T *dy, const float *mean, const float *inv_std,
+                             wn_activation act, float *dgamma, const char *layer) {
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
     size_t pixels = count / (size_t)c, run;
     unsigned tiles = (unsigned)((c + TILE_C - 1) / TILE_C);
@@ -184,4 +220,18 @@ int wn_cuda_bn_gamma_backward(wn_backend *be, size_t count, int c, const float *
         (int)rows, c, partial, dgamma);
     wn_cuda_scratch_free(be, partial);
     return wn_cuda_op_done(be, "bn_gamma_backward reduction", layer);
+}
+
+int wn_cuda_bn_gamma_backward(wn_backend *be, size_t count, int c, const float *x,
+                              const float *y, const float *dy, const float *mean,
+                              const float *inv_std, wn_activation act, float *dgamma,
+                              const char *layer) {
+    return bn_gamma_backward(be, count, c, x, y, dy, mean, inv_std, act, dgamma, layer);
+}
+
+int wn_cuda_bn_gamma_backward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *x,
+                                   const wn_bf16 *y, const wn_bf16 *dy, const float *mean,
+                                   const float *inv_std, wn_activation act, float *dgamma,
+                                   const char *layer) {
+    return bn_gamma_backward(be, count, c, x, y, dy, mean, inv_std, act, dgamma, layer);
 }

@@ -68,6 +68,8 @@ typedef struct wn_cuda_ctx {
     size_t workspace_limit;        /* most workspace an algorithm may ask for */
     float *ones;                   /* [ones_count] 1.0f, for bias sums through GEMV */
     size_t ones_count;
+    uint16_t *ones16;              /* [ones16_count] bf16 1.0, for bf16 bias sums */
+    size_t ones16_count;
     cudaEvent_t upload_ready[WN_CUDA_UPLOAD_SLOTS];    /* copy of the slot finished */
     cudaEvent_t upload_consumed[WN_CUDA_UPLOAD_SLOTS]; /* compute finished reading it */
     wn_cuda_small_slot small[WN_CUDA_SMALL_SLOTS]; /* ring of pinned staging slots */
@@ -154,5 +156,11 @@ int wn_cuda_bias_add(wn_backend *be, size_t rows, int cols, const float *bias, f
                      const char *layer);
 int wn_cuda_column_sums(wn_backend *be, size_t rows, int cols, const float *x, float *sums,
                         const char *layer);
+/* The same with a bf16 y / x (bias and sums float32): y = bf16(float(y) + bias), and
+ * float32 sums of the bf16 x through cublasGemmEx (bf16 operands, float32 compute). */
+int wn_cuda_bias_add_bf16(wn_backend *be, size_t rows, int cols, const float *bias,
+                          uint16_t *y, const char *layer);
+int wn_cuda_column_sums_bf16(wn_backend *be, size_t rows, int cols, const uint16_t *x,
+                             float *sums, const char *layer);
 
 #endif

@@ -1,7 +1,8 @@
 /* kernels/conv/conv_bf16.h — the bf16 convolutions' entry points (the contract is
  * kernels/common/backend_bf16_ops.h): conv_bf16_cpu.c for the CPU backend (oneDNN
  * bf16 primitives, or float32 primitives on widened operands where the CPU has no
- * bf16 convolutions), conv_bf16.cu for the CUDA backend (cuDNN bf16). */
+ * bf16 convolutions), conv.cu for the CUDA backend (cuDNN with bf16 tensors and float32
+ * compute, the float32 path's plan with the data type as a parameter). */
 #ifndef WN_KERNELS_CONV_BF16_H
 #define WN_KERNELS_CONV_BF16_H
 
@@ -27,6 +28,17 @@ int wn_cpu_conv2d_backward_data_bf16(wn_backend *be, const wn_conv_desc *d,
 int wn_cpu_conv2d_backward_filter_bf16(wn_backend *be, const wn_conv_desc *d,
                                        const wn_bf16 *x, const wn_bf16 *dy, float *dw,
                                        float *db, const char *layer);
+size_t wn_cuda_conv_bf16_scratch_bytes(wn_backend *be, wn_conv_call call, const wn_conv_desc *d,
+                                       int accumulate);
+int wn_cuda_conv2d_forward_bf16(wn_backend *be, const wn_conv_desc *d, const wn_bf16 *x,
+                                const wn_bf16 *w, const float *bias, wn_bf16 *y,
+                                const char *layer);
+int wn_cuda_conv2d_backward_data_bf16(wn_backend *be, const wn_conv_desc *d, const wn_bf16 *dy,
+                                      const wn_bf16 *w, wn_bf16 *dx, int accumulate,
+                                      const char *layer);
+int wn_cuda_conv2d_backward_filter_bf16(wn_backend *be, const wn_conv_desc *d, const wn_bf16 *x,
+                                        const wn_bf16 *dy, float *dw, float *db,
+                                        const char *layer);
 #ifdef __cplusplus
 }
 #endif

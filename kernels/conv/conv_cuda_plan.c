@@ -131,15 +131,25 @@ int wn_conv_cache_put(wn_conv_cache *cache, const wn_conv_key *key,
 
 /* ================================================================ scratch */
 
-size_t wn_conv_cuda_scratch_bytes(wn_conv_call call, const wn_conv_desc *d, int accumulate) {
+size_t wn_conv_cuda_scratch_bytes(wn_conv_call call, const wn_conv_desc *d, int accumulate,
+                                  wn_dtype dt) {
     const wn_window *win = &d->win;
     wn_conv_pad_plan pad;
     wn_conv_pad_plan_make(win, &pad);
     int groups = d->groups < 1 ? 1 : d->groups;
     size_t w = (size_t)win->kh * win->kw * (size_t)(win->c / groups) * d->k;
     size_t x = (size_t)win->n * win->h * win->w * win->c;
+    size_t y = (size_t)win->n * win->oh * win->ow * d->k;
     size_t copy = pad.needs_copy ? (size_t)win->n * pad.in_h * pad.in_w * win->c : 0;
-    size_t floats = w + copy; /* forward and backward filter */
-    if (call == WN_CONV_CALL_BACKWARD_DATA && accumulate && !pad.needs_copy) floats += x;
-    return floats * sizeof(float);
+    size_t elems = w + copy; /* forward and backward filter */
+    /* an accumulating backward data: the search output (float32), or the scratch dx a
+     * bf16 sum is formed from (with a padded copy, the padded dx above serves both) */
+    if (call == WN_CONV_CALL_BACKWARD_DATA && accumulate && !pad.needs_copy) elems += x;
+    size_t bytes = elems * wn_dtype_size(dt);
+    /* bf16 through our depthwise kernels: float32 copies of the operands and result */
+    if (dt == WN_DTYPE_BF16 && groups > 1 && groups == win->c && d->k % win->c == 0) {
+        size_t staged = call == WN_CONV_CALL_BACKWARD_FILTER ? x + y : x + y + w;
+        if (staged * sizeof(float) > bytes) bytes = staged * sizeof(float);
+    }
+    return bytes;
 }

@@ -17,6 +17,7 @@
 
 #include "kernels/common/hd.h"
 #include "kernels/common/backend_ops.h"
+#include "kernels/common/bf16.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -183,10 +184,13 @@ int wn_conv_cache_put(wn_conv_cache *cache, const wn_conv_key *key,
 /* ---------------------------------------------------------------- scratch */
 
 /* The most temporary device memory one cuDNN convolution call of kernels/conv/conv.cu
- * takes from the arena: the KRSC copy of the weights, the padded copy of x (or of dx)
- * where TF's 'same' padding is asymmetric, and the search output of an accumulating
- * backward-data call. */
-size_t wn_conv_cuda_scratch_bytes(wn_conv_call call, const wn_conv_desc *d, int accumulate);
+ * takes from the arena with activations of type dt: the KRSC copy of the weights, the
+ * padded copy of x (or of dx) where TF's 'same' padding is asymmetric, and the search
+ * output of an accumulating backward-data call (for bf16, the scratch dx the sum is
+ * formed from); for a bf16 depthwise shape, at least the float32 copies our depthwise
+ * fallback stages through. */
+size_t wn_conv_cuda_scratch_bytes(wn_conv_call call, const wn_conv_desc *d, int accumulate,
+                                  wn_dtype dt);
 
 #ifdef __cplusplus
 }

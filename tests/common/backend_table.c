@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "kernels/common/backend_bf16_ops.h"
 #include "tests/common/check.h"
 
 /* The entries in declaration order; the static assertion below fails the build
@@ -21,6 +22,17 @@ typedef void (*any_fn)(void);
 _Static_assert(sizeof(wn_backend_ops) == sizeof entry_names / sizeof entry_names[0] * sizeof(any_fn),
                "wn_backend_ops changed: update entry_names in tests/common/backend_table.c");
 
+/* The optional bf16 table (kernels/common/backend_bf16_ops.h): all or nothing. */
+static const char *const bf16_entry_names[] = {
+    "describe", "cast_to_bf16", "cast_to_f32", "conv_scratch_bytes", "conv2d_forward",
+    "conv2d_backward_data", "conv2d_backward_filter", "affine_act_forward",
+    "affine_act_backward", "bn_gamma_backward", "pool_forward", "pool_backward",
+    "concat_forward", "concat_backward", "scaled_add", "scaled_add_backward", "gap_forward",
+    "gap_backward"};
+_Static_assert(sizeof(wn_backend_bf16_ops) ==
+                   sizeof bf16_entry_names / sizeof bf16_entry_names[0] * sizeof(any_fn),
+               "wn_backend_bf16_ops changed: update bf16_entry_names in tests/common/backend_table.c");
+
 int check_backend_table(const wn_backend *be) {
     int n = (int)(sizeof entry_names / sizeof entry_names[0]), missing = 0;
     any_fn fns[sizeof entry_names / sizeof entry_names[0]];
@@ -28,6 +40,16 @@ int check_backend_table(const wn_backend *be) {
     for (int i = 0; i < n; i++) {
         CHECK(fns[i] != NULL, "backend %s: ops table entry %s is NULL", be->name, entry_names[i]);
         missing += fns[i] == NULL;
+    }
+    if (be->bf16) {
+        int nb = (int)(sizeof bf16_entry_names / sizeof bf16_entry_names[0]);
+        any_fn bfns[sizeof bf16_entry_names / sizeof bf16_entry_names[0]];
+        memcpy(bfns, be->bf16, sizeof bfns);
+        for (int i = 0; i < nb; i++) {
+            CHECK(bfns[i] != NULL, "backend %s: bf16 table entry %s is NULL", be->name,
+                  bf16_entry_names[i]);
+            missing += bfns[i] == NULL;
+        }
     }
     CHECK(be->name && be->name[0], "backend without a name");
     CHECK(be->upload_slots >= 1, "backend %s: %d upload slots", be->name, be->upload_slots);

@@ -110,6 +110,8 @@ static int test_keys_and_cache(void) {
     wn_conv_key_make(&variants[nv++], WN_CONV_FWD, &d, &plan, WN_PRECISION_FP32, 0, 0);
     wn_conv_key_make(&variants[nv++], WN_CONV_FWD, &d, &plan, WN_PRECISION_TF32, 1, 0);
     wn_conv_key_make(&variants[nv++], WN_CONV_FWD, &d, &plan, WN_PRECISION_TF32, 0, 1);
+    /* a bf16 call is keyed apart from either float32 precision (kernels/conv/conv.cu) */
+    wn_conv_key_make(&variants[nv++], WN_CONV_FWD, &d, &plan, WN_PRECISION_BF16, 0, 0);
     int32_t *fields[] = {&other.n, &other.h, &other.w, &other.c, &other.k, &other.kh,
                          &other.kw, &other.sh, &other.sw, &other.ph, &other.pw, &other.groups};
     /* (n is never set by wn_conv_key_make, but the cache must still tell it apart) */
@@ -166,8 +168,47 @@ static int test_launch_blocks(void) {
     return 0;
 }
 
+/* The scratch a cuDNN call takes, per data type (wn_conv_cuda_scratch_bytes). */
+static int test_scratch_bytes(void) {
+    wn_conv_desc d = {.win = {.n = 2, .h = 8, .w = 8, .c = 16, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
+                              .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1,
+                              .oh = 8, .ow = 8},
+                      .k = 32, .groups = 1};
+    size_t w = 3 * 3 * 16 * 32, x = 2 * 8 * 8 * 16, y = 2 * 8 * 8 * 32;
+    CHECK(wn_conv_cuda_scratch_bytes(WN_CONV_CALL_FORWARD, &d, 0, WN_DTYPE_F32) == w * 4,
+          "float32 forward: the KRSC weights");
+    CHECK(wn_conv_cuda_scratch_bytes(WN_CONV_CALL_FORWARD, &d, 0, WN_DTYPE_BF16) == w * 2,
+          "bf16 forward: bf16 KRSC weights");
+    CHECK(wn_conv_cuda_scratch_bytes(WN_CONV_CALL_BACKWARD_DATA, &d, 1, WN_DTYPE_F32) ==
+              (w + x) * 4,
+          "float32 accumulating backward data: weights and the search output");
+    CHECK(wn_conv_cuda_scratch_bytes(WN_CONV_CALL_BACKWARD_DATA, &d, 1, WN_DTYPE_BF16) ==
+              (w + x) * 2,
+          "bf16 accumulating backward data: weights and the scratch dx");
+    /* 'same' at stride 2 on an even size: one extra row and column, a padded copy */
+    wn_conv_desc a = d;
+    a.win.sh = a.win.sw = 2, a.win.pad_top = a.win.pad_left = 0, a.win.oh = a.win.ow = 4;
+    size_t copy = 2 * 9 * 9 * 16;
+    CHECK(wn_conv_cuda_scratch_bytes(WN_CONV_CALL_BACKWARD_FILTER, &a, 0, WN_DTYPE_BF16) ==
+              (w + copy) * 2,
+          "bf16 backward filter with a padded copy");
+    /* depthwise in bf16: room for the float32 staging of the fallback */
+    wn_conv_desc dw = d;
+    dw.groups = 16, dw.k = 16;
+    size_t wd = 3 * 3 * 16, yd = 2 * 8 * 8 * 16;
+    CHECK(wn_conv_cuda_scratch_bytes(WN_CONV_CALL_FORWARD, &dw, 0, WN_DTYPE_BF16) ==
+              (x + yd + wd) * 4,
+          "bf16 depthwise forward: x, y and w staged in float32");
+    CHECK(wn_conv_cuda_scratch_bytes(WN_CONV_CALL_BACKWARD_FILTER, &dw, 0, WN_DTYPE_BF16) ==
+              (x + yd) * 4,
+          "bf16 depthwise backward filter: x and dy staged in float32");
+    (void)y;
+    return 0;
+}
+
 int main(void) {
-    if (test_nhwc_strides() || test_krsc() || test_keys_and_cache() || test_launch_blocks())
+    if (test_nhwc_strides() || test_krsc() || test_keys_and_cache() || test_launch_blocks() ||
+        test_scratch_bytes())
         return 1;
     printf("layouts, weight map, algorithm cache and launch sizes OK\n");
     return 0;

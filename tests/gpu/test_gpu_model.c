@@ -23,6 +23,12 @@
  * convolutions, and a ReLU whose input sits within rounding of 0 may switch.
  *   fp32: outputs, loss, moving statistics <= 1e-4, gradients <= 1e-3
  *   tf32: outputs, loss, moving statistics <= 2e-2, gradients <= 5e-2
+ *   bf16: the bf16 plan (--precision bf16: bf16 activations and convolutions, float32
+ *         master weights, WN_EXEC_BF16) on the CUDA backend's bf16 ops against the same
+ *         plan on the CPU backend's: outputs, loss, moving statistics <= TOL_BF16_MODEL
+ *         (5e-2, tests/common/tolerance.h: the bf16-vs-float32 model bound; two bf16
+ *         runs whose roundings differ sit about as far apart), gradients <= 1e-1
+ *         (the tf32 ratio of gradient to output bound)
  * These bounds are first estimates; the first GPU run (docs/GPU_LOG.md) records
  * the errors actually seen.
  *
@@ -47,7 +53,7 @@
  * boundary a second run on a fresh executor must give bit-identical loss and
  * gradients.
  *
- * Usage: test_gpu_model [--quick] [--self-test] [--precision fp32|tf32]
+ * Usage: test_gpu_model [--quick] [--self-test] [--precision fp32|tf32|bf16]
  *                       [--arch irv2|efficientnet_lite0] [IMAGE_SIZE]
  *   --quick: boundary 0 only, fp32 only unless --precision says otherwise, and the
  *   staging sequence (compute-sanitizer);
@@ -68,6 +74,7 @@
 #include "engine/runtime/executor.h"
 #include "engine/model/model.h"
 #include "kernels/adam/adam.h"
+#include "tests/common/tolerance.h"
 
 enum { BATCH = 2, CLASSES = 6 };
 
@@ -155,7 +162,7 @@ typedef struct inputs {
 /* Runs forward + one training step at `fine_tune_at` on `be` from the model's
  * current host weights; leaves the host weights as they were. */
 static int run_backend(wn_model *m, const float *params0, const float *stats0, wn_backend *be,
-                       int fine_tune_at, const inputs *in, result *r) {
+                       int fine_tune_at, const inputs *in, unsigned flags, result *r) {
     memset(r, 0, sizeof *r);
     memcpy(m->params, params0, m->graph.n_params * sizeof(float));
     memcpy(m->stats, stats0, m->graph.n_stats * sizeof(float));
@@ -172,7 +179,7 @@ static int run_backend(wn_model *m, const float *params0, const float *stats0, w
         return wn_fail("out of memory");
     wn_executor *ex = NULL;
     int rc = WN_ERR;
-    if (wn_executor_create(&ex, m, be, BATCH, 0) != WN_OK) goto out;
+    if (wn_executor_create(&ex, m, be, BATCH, flags) != WN_OK) goto out;
     if (wn_executor_forward(ex, in->images, BATCH, 0, NULL, NULL, 0) != WN_OK ||
         wn_executor_read_output(ex, m->backbone_output, r->features) != WN_OK ||
         wn_executor_read_output(ex, m->logits_layer, r->logits) != WN_OK)
@@ -270,14 +277,17 @@ static void check_updates(const char *what, const char *prec, const float *p0, c
 }
 
 typedef struct precision_case {
-    wn_precision p;
+    wn_precision p;  /* the backend's */
+    unsigned flags;  /* the executor's (WN_EXEC_BF16: the bf16 plan on both sides) */
     const char *name;
     double out, grad, weight;
 } precision_case;
 
-static const precision_case precs[] = {
-    {WN_PRECISION_FP32, "fp32", 1e-4, 1e-3, 1e-3},
-    {WN_PRECISION_TF32, "tf32", 2e-2, 5e-2, 1e-3},
+enum { N_PRECS = 3 };
+static const precision_case precs[N_PRECS] = {
+    {WN_PRECISION_FP32, 0, "fp32", 1e-4, 1e-3, 1e-3},
+    {WN_PRECISION_TF32, 0, "tf32", 2e-2, 5e-2, 1e-3},
+    {WN_PRECISION_TF32, WN_EXEC_BF16, "bf16", TOL_BF16_MODEL, 1e-1, 1e-3},
 };
 #define UPDATE_TOL 1e-2 /* part c of the Adam check */
 
@@ -294,7 +304,7 @@ static wn_backend *open_gpu(int self_test, wn_precision p) {
 }
 
 /* Which precisions and architectures this run covers (command line). */
-static int want_prec[2] = {1, 1};
+static int want_prec[N_PRECS] = {1, 1, 1};
 static const char *only_arch = NULL;
 
 /* Parts 1 and 2 for one architecture. */
@@ -324,17 +334,30 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
            self_test ? " (self-test: CPU against CPU)" : "");
 
     for (int b = 0; b < (quick ? 1 : n_boundaries); b++) {
-        result ref;
-        if (run_backend(&m, params0, stats0, cpu, boundaries[b], &in, &ref) != WN_OK) {
-            printf("FAIL CPU reference at fine-tune-at %d: %s\n", boundaries[b], wn_last_error());
-            fails++;
+        result refs[2]; /* the CPU's float32 plan and its bf16 plan */
+        memset(refs, 0, sizeof refs);
+        int ref_ok = 1;
+        for (int k = 0; k < 2 && ref_ok; k++) {
+            if (k == 0 ? !want_prec[0] && !want_prec[1] : !want_prec[2]) continue;
+            if (run_backend(&m, params0, stats0, cpu, boundaries[b], &in, k ? WN_EXEC_BF16 : 0,
+                            &refs[k]) != WN_OK) {
+                printf("FAIL CPU reference%s at fine-tune-at %d: %s\n", k ? " (bf16)" : "",
+                       boundaries[b], wn_last_error());
+                fails++;
+                ref_ok = 0;
+            }
+        }
+        if (!ref_ok) {
+            result_free(&refs[0]), result_free(&refs[1]);
             break;
         }
         size_t nt = wn_model_trainable_count(&m);
         const wn_layer *bo = &m.graph.layers[m.backbone_output];
         size_t nf = (size_t)BATCH * bo->out_h * bo->out_w * bo->out_c;
-        for (int p = 0; p < 2; p++) {
+        for (int p = 0; p < N_PRECS; p++) {
             if (!want_prec[p]) continue;
+            const result ref = refs[precs[p].flags ? 1 : 0]; /* a shallow copy, read only */
+            unsigned flags = precs[p].flags;
             wn_backend *gpu = open_gpu(self_test, precs[p].p);
             if (!gpu) {
                 printf("FAIL creating the CUDA backend: %s\n", wn_last_error());
@@ -346,7 +369,7 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
             const char *pn = precs[p].name;
             double t_out = self_test ? 0.0 : precs[p].out, t_grad = self_test ? 0.0 : precs[p].grad,
                    t_w = self_test ? 0.0 : precs[p].weight;
-            if (run_backend(&m, params0, stats0, gpu, boundaries[b], &in, &got) != WN_OK) {
+            if (run_backend(&m, params0, stats0, gpu, boundaries[b], &in, flags, &got) != WN_OK) {
                 printf("FAIL %s run at fine-tune-at %d: %s\n", gpu->name, boundaries[b],
                        wn_last_error());
                 fails++;
@@ -380,7 +403,7 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
                               got.params + first, nt, t_w > 0 ? UPDATE_TOL : 0.0);
                 if (b == 0) { /* deterministic mode: a second run gives the same bits */
                     result again;
-                    if (run_backend(&m, params0, stats0, gpu, boundaries[b], &in, &again) !=
+                    if (run_backend(&m, params0, stats0, gpu, boundaries[b], &in, flags, &again) !=
                         WN_OK) {
                         printf("FAIL second %s run: %s\n", gpu->name, wn_last_error());
                         fails++;
@@ -396,7 +419,7 @@ static int parity_model(wn_backend *cpu, const char *arch, int size, const int *
             result_free(&got);
             wn_backend_destroy(gpu);
         }
-        result_free(&ref);
+        result_free(&refs[0]), result_free(&refs[1]);
     }
     free(params0), free(stats0), free(in.images);
     wn_model_free(&m);
@@ -547,11 +570,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--self-test")) self_test = 1;
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
             const char *p = argv[++i];
-            if (strcmp(p, "fp32") && strcmp(p, "tf32")) {
-                fprintf(stderr, "test_gpu_model: --precision must be fp32 or tf32, not '%s'\n", p);
+            if (strcmp(p, "fp32") && strcmp(p, "tf32") && strcmp(p, "bf16")) {
+                fprintf(stderr, "test_gpu_model: --precision must be fp32, tf32 or bf16, not '%s'\n",
+                        p);
                 return 2;
             }
-            want_prec[0] = !strcmp(p, "fp32"), want_prec[1] = !strcmp(p, "tf32");
+            for (int k = 0; k < N_PRECS; k++) want_prec[k] = !strcmp(p, precs[k].name);
             prec_given = 1;
         } else if (!strcmp(argv[i], "--arch") && i + 1 < argc) {
             only_arch = argv[++i];
@@ -566,7 +590,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (quick && !prec_given) want_prec[1] = 0; /* --quick: fp32 only */
+    if (quick && !prec_given) want_prec[1] = want_prec[2] = 0; /* --quick: fp32 only */
     if (!self_test && !wn_cuda_available()) {
         wn_backend *probe = wn_backend_cuda(0, WN_PRECISION_TF32);
         printf("skipped: no usable CUDA GPU (%s)\n", probe ? "?" : wn_last_error());

@@ -9,7 +9,9 @@
  *     float32 in every precision);
  *   - FP32 backend: convolutions and Dense <= 1e-5;
  *   - augmentation, concatenation and pass-through gradients: bit-identical (tol 0);
- *   - bf16 (<= 1e-2) is not run: the CUDA backend refuses --precision bf16 for now.
+ *   - bf16: every case with a bf16 form, on the TF32 backend's bf16 ops against the CPU
+ *     backend's bf16 ops (engine/runtime/parity_bf16.c) <= TOL_BF16_OP (1e-2, the bf16
+ *     op test's tolerance, tests/common/tolerance.h).
  * The CUDA backend runs deterministic (only cuDNN algorithms reported deterministic),
  * so a failure replays with its seed. WN_CUDA_DEPTHWISE=own sends the depthwise
  * cases to our own kernels (kernels/depthwise.cu) instead of cuDNN.
@@ -36,6 +38,7 @@
 #include "engine/backends/cuda/backend_cuda.h"
 #include "tests/common/backend_table.h"
 #include "tests/common/check.h"
+#include "tests/common/tolerance.h"
 #include "engine/runtime/parity.h"
 
 /* The comparison must be able to fail: a value off by 1%, a NaN, and an overwritten
@@ -107,6 +110,7 @@ int main(int argc, char **argv) {
         parity_suite s = {.cpu = cpu, .gpu = gpu, .precision = runs[r].name,
                           .tol_matmul = self_test ? 0.0 : runs[r].tol_mm,
                           .tol_elementwise = self_test ? 0.0 : runs[r].tol_ew,
+                          .tol_bf16 = self_test ? 0.0 : TOL_BF16_OP,
                           .quick = quick, .filter = filter};
         if (r == 0) {
             if (!harness_can_fail(&s)) s.fails++;
@@ -114,6 +118,11 @@ int main(int argc, char **argv) {
             if (check_backend_table(gpu) != 0) s.fails++;
         }
         parity_run_cases(&s, !runs[r].kernels);
+        /* bf16 activations ride on the default (TF32) backend, as --precision bf16 does */
+        if (r == 0) {
+            s.precision = "bf16";
+            parity_run_bf16_cases(&s);
+        }
         cases += s.cases, fails += s.fails;
         if (s.worst_ratio > worst) {
             worst = s.worst_ratio;

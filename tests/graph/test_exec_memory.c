@@ -98,7 +98,7 @@ static int small_memory(wn_backend *be, size_t *available, size_t *total) {
 static size_t small_conv_scratch(wn_backend *be, wn_conv_call call, const wn_conv_desc *d,
                                  int accumulate) {
     (void)be;
-    return wn_conv_cuda_scratch_bytes(call, d, accumulate);
+    return wn_conv_cuda_scratch_bytes(call, d, accumulate, WN_DTYPE_F32);
 }
 
 static void small_gpu_make(void) {

@@ -17,6 +17,9 @@
  * dropout randomness beyond a fixed seed), normwise against the CPU: fp32 <= 1e-4
  * outputs / 1e-3 gradients, tf32 <= 2e-2 / 5e-2 (tests/gpu/test_gpu_model's bounds,
  * which also cover InceptionResNetV2, the Adam step and host staging).
+ * bf16 (--precision bf16): every op family with a bf16 form in its bf16 mode (the
+ * backend's bf16 ops against the CPU's, <= 1e-2, engine/runtime/parity_bf16.c), and the
+ * model's bf16 plan against the CPU's bf16 plan (<= 5e-2 outputs / 1e-1 gradients).
  * Exit: 0 all passed, 1 a failure, 2 bad usage, 77 no usable CUDA GPU (nothing was
  * checked: a driver/runtime mismatch, no GPU, a build without CUDA). Under a minute
  * (the CPU reference of the model is the slow part: about a second on 2 cores). */
@@ -42,8 +45,9 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: wastenet selftest [--backend cuda|cpu] [--seed N] [--verbose]\n"
             "Checks every op of a backend against the CPU backend on small shapes and\n"
-            "prints one row per op family (seconds). --backend cuda (default): TF32 and\n"
-            "FP32; cpu: the CPU against itself, bit for bit. --verbose: every comparison.\n"
+            "prints one row per op family (seconds). --backend cuda (default): TF32,\n"
+            "FP32 and bf16; cpu: the CPU against itself, bit for bit. --verbose: every\n"
+            "comparison.\n"
             "Exit 0 when all passed, 1 on a failure, 77 when no CUDA GPU is usable.\n");
 }
 
@@ -52,13 +56,14 @@ static void usage(FILE *out) {
 typedef struct family {
     const char *name;
     int matmul; /* precision-dependent: run at FP32 too */
+    int bf16;   /* has a bf16 form: a bf16 row too */
 } family;
 
 static const family families[] = {
-    {"conv2d", 1},     {"dense", 1},   {"affine_act", 0},   {"bn_gamma", 0},
-    {"pool", 0},       {"concat", 0},  {"scaled_add", 0},   {"mul", 0},
-    {"gap", 0},        {"dropout", 0}, {"softmax_xent", 0}, {"adam", 0},
-    {"augment", 0},
+    {"conv2d", 1, 1},     {"dense", 1, 0},   {"affine_act", 0, 1},   {"bn_gamma", 0, 1},
+    {"pool", 0, 1},       {"concat", 0, 1},  {"scaled_add", 0, 1},   {"mul", 0, 0},
+    {"gap", 0, 1},        {"dropout", 0, 0}, {"softmax_xent", 0, 0}, {"adam", 0, 0},
+    {"augment", 0, 0},
 };
 
 /* ---------------------------------------------------------------- small model */
@@ -71,7 +76,7 @@ typedef struct model_run {
 
 /* params0 holds the weights then the BN statistics, restored before and after. */
 static int run_model(wn_model *m, const float *params0, wn_backend *be, const uint8_t *images,
-                     model_run *r) {
+                     unsigned flags, model_run *r) {
     memcpy(m->params, params0, m->graph.n_params * sizeof(float));
     memcpy(m->stats, params0 + m->graph.n_params, m->graph.n_stats * sizeof(float));
     size_t nt = wn_model_trainable_count(m);
@@ -80,7 +85,7 @@ static int run_model(wn_model *m, const float *params0, wn_backend *be, const ui
     const int32_t labels[2] = {1, 4};
     wn_executor *ex = NULL;
     int rc = WN_ERR;
-    if (wn_executor_create(&ex, m, be, 2, 0) == WN_OK &&
+    if (wn_executor_create(&ex, m, be, 2, flags) == WN_OK &&
         wn_executor_forward(ex, images, 2, 0, NULL, NULL, 0) == WN_OK &&
         wn_executor_read_output(ex, m->logits_layer, r->logits) == WN_OK &&
         wn_executor_train_step(ex, images, labels, 2, NULL, NULL, 7, &WN_ADAM_KERAS(1e-3f), &r->loss, NULL) ==
@@ -106,10 +111,11 @@ static double rel_err(const float *ref, const float *got, size_t n) {
 
 /* One table row: the model on `be` against `ref` (the CPU's run). */
 static int model_row(wn_model *m, const float *params0, wn_backend *be, const uint8_t *images,
-                     const model_run *ref, const char *prec, double tol_out, double tol_grad) {
+                     unsigned flags, const model_run *ref, const char *prec, double tol_out,
+                     double tol_grad) {
     double t = bench_now_s();
     model_run got = {0};
-    int ok = run_model(m, params0, be, images, &got) == WN_OK;
+    int ok = run_model(m, params0, be, images, flags, &got) == WN_OK;
     double ms = (bench_now_s() - t) * 1e3;
     if (!ok) {
         printf("%-14s %-6s %6s %6s %12s %8.1f  FAIL: %s\n", "model lite0", prec, "-", "-", "-", ms,
@@ -228,6 +234,26 @@ int cmd_selftest(int argc, char **argv) {
             if (!s.cases) fails++;
             fflush(stdout);
         }
+        /* bf16 rides on the default (TF32) backend, as --precision bf16 does */
+        for (size_t f = 0; r == 0 && f < sizeof families / sizeof families[0]; f++) {
+            if (!families[f].bf16) continue;
+            parity_seed(seed + 500 + f);
+            parity_suite s = {.cpu = cpu, .gpu = be, .precision = "bf16",
+                              .tol_bf16 = self ? 0.0 : 1e-2, /* tests/common/tolerance.h's
+                                                                TOL_BF16_OP */
+                              .quick = 1, .quiet = !verbose, .filter = families[f].name};
+            double t = bench_now_s();
+            parity_run_bf16_cases(&s);
+            double ms = (bench_now_s() - t) * 1e3;
+            cases += s.cases, fails += s.fails;
+            char worst[32];
+            if (self) snprintf(worst, sizeof worst, "%s", s.worst_ratio == 0.0 ? "exact" : "-");
+            else snprintf(worst, sizeof worst, "%.0f%%", s.worst_ratio * 100.0);
+            printf("%-14s %-6s %6d %6d %12s %8.1f  %s\n", families[f].name, "bf16", s.cases,
+                   s.fails, worst, ms, s.fails ? "FAIL" : s.cases ? "ok" : "FAIL (no case ran)");
+            if (!s.cases) fails++;
+            fflush(stdout);
+        }
         wn_backend_destroy(be);
     }
 
@@ -245,13 +271,14 @@ int cmd_selftest(int argc, char **argv) {
         fails++;
     } else {
         float *params0 = malloc((m.graph.n_params + m.graph.n_stats) * sizeof(float));
-        model_run ref = {0};
+        model_run ref = {0}, ref16 = {0};
         if (!params0) {
             fails++;
         } else {
             memcpy(params0, m.params, m.graph.n_params * sizeof(float));
             memcpy(params0 + m.graph.n_params, m.stats, m.graph.n_stats * sizeof(float));
-            if (run_model(&m, params0, cpu, images, &ref) != WN_OK) {
+            if (run_model(&m, params0, cpu, images, 0, &ref) != WN_OK ||
+                run_model(&m, params0, cpu, images, WN_EXEC_BF16, &ref16) != WN_OK) {
                 printf("%-14s FAIL: CPU reference: %s\n", "model lite0", wn_last_error());
                 fails++;
             } else {
@@ -265,13 +292,18 @@ int cmd_selftest(int argc, char **argv) {
                         continue;
                     }
                     cases += 3;
-                    fails += model_row(&m, params0, be, images, &ref, self ? "cpu" : runs[r].name,
+                    fails += model_row(&m, params0, be, images, 0, &ref, self ? "cpu" : runs[r].name,
                                        self ? 0.0 : tol_out[r], self ? 0.0 : tol_grad[r]);
+                    if (r == 0) { /* the bf16 plan against the CPU's bf16 plan */
+                        cases += 3;
+                        fails += model_row(&m, params0, be, images, WN_EXEC_BF16, &ref16, "bf16",
+                                           self ? 0.0 : 5e-2, self ? 0.0 : 1e-1);
+                    }
                     wn_backend_destroy(be);
                 }
             }
         }
-        free(ref.grads), free(params0);
+        free(ref.grads), free(ref16.grads), free(params0);
         wn_model_free(&m);
     }
     wn_backend_destroy(cpu);

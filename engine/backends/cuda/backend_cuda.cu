@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "engine/backends/cuda/backend_cuda.h"
+#include "engine/backends/cuda/backend_cuda_bf16.h"
 #include "engine/backends/cuda/backend_cuda_group.h"
 #include "kernels/adam/adam.h"
 #include "kernels/affine_act/affine_act.h"
@@ -525,7 +526,7 @@ static int cuda_upload_wait(wn_backend *be, int slot) {
 static size_t cuda_conv_scratch_bytes(wn_backend *be, wn_conv_call call, const wn_conv_desc *d,
                                       int accumulate) {
     (void)be;
-    return wn_conv_cuda_scratch_bytes(call, d, accumulate);
+    return wn_conv_cuda_scratch_bytes(call, d, accumulate, WN_DTYPE_F32);
 }
 
 /* Only cuDNN algorithms that report CUDNN_DETERMINISTIC from now on (no atomics in
@@ -610,6 +611,7 @@ extern "C" wn_backend *wn_backend_cuda(int device, wn_precision precision) {
         cuda_destroy(be);
         return NULL;
     }
+    be->bf16 = wn_backend_cuda_bf16_ops(be); /* NULL before compute capability 8.0 */
     return be;
 }
 

@@ -55,8 +55,8 @@ echo "# oneDNN side by side: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) C
      "commit $(git rev-parse --short HEAD), $(date -u +%Y-%m-%dT%H:%MZ)"
 for i in 0 1; do echo "build ${i}: ${builds[$i]}: oneDNN $(dnnl_of "${builds[$i]}")"; done
 echo
-echo "| round | build | oneDNN | step median s (min-max) | step CPU s/step | conv fwd s | conv bwd s | bench-ops total s | load avg before |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| round | build | oneDNN | step median s (min-max) | step median CPU s | bench-ops: conv fwd s | conv bwd s | total s | bench-ops process CPU s | load avg before |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for ((r = 1; r <= rounds; r++)); do
   for i in 0 1; do
     b="${builds[$i]}"
@@ -69,13 +69,15 @@ for ((r = 1; r <= rounds; r++)); do
       "$b/wastenet" bench --backend cpu --model irv2 --image-size "$size" --batch "$batch" \
       --fine-tune-at "$fine_tune_at" --steps "$steps" --warmup 1 > "$out/$tag.bench.txt" 2>&1
     med=$(sed -n 's/.*median step *\([0-9.]*\) s over .*(min \([0-9.]*\), max \([0-9.]*\)).*/\1 (\2-\3)/p' "$out/$tag.bench.txt")
-    cpu=$(awk -v n=$((steps + 1)) '{printf "%.1f", ($1 + $2) / n}' "$out/$tag.bench.time")
+    cpu=$(sed -n 's/.*median step CPU *\([0-9.]*\) s.*/\1/p' "$out/$tag.bench.txt")
+    ops_cpu=$(awk '{printf "%.1f", $1 + $2}' "$out/$tag.ops.time")
     fwd=$(sed -n 's/.*conv forward *\([0-9.]*\) s.*/\1/p' "$out/$tag.ops.txt")
     bwd=$(sed -n 's/.*conv backward (d + f) *\([0-9.]*\) s.*/\1/p' "$out/$tag.ops.txt")
     tot=$(sed -n 's/.*total *\([0-9.]*\) s per step.*/\1/p' "$out/$tag.ops.txt")
-    echo "| $r | $i | $(dnnl_of "$b" | cut -d' ' -f1) | $med | $cpu | $fwd | $bwd | $tot | $load |"
+    echo "| $r | $i | $(dnnl_of "$b" | cut -d' ' -f1) | $med | $cpu | $fwd | $bwd | $tot | $ops_cpu | $load |"
   done
 done
 echo
-echo "(step CPU s/step: user+system CPU of the whole bench process, warm-up and planning"
-echo " included, divided by steps+1. Outputs: $out)"
+echo "(step median CPU s: the process's CPU time per step, all threads, which a shared"
+echo " machine's load does not inflate the way it does the wall time; bench-ops process"
+echo " CPU s: user+system CPU of the whole bench-ops run. Outputs: $out)"

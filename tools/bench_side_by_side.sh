@@ -78,11 +78,24 @@ echo "# measured float32 FMA peak: ${peak_core} GFLOP/s per core, ${peak_all} GF
      "bf16 dot product: ${bf16_peak:-not on this CPU}${bf16_peak:+ GFLOP/s all cores} (wastenet bench-peak)"
 echo
 
-rows=()
-gflop_step=""
-add_row() { # engine precision median min max cpu rss load (fields joined by \x1f)
-  local IFS=$'\x1f'
-  rows+=("$*")
+gflop_step="" ref=""
+print_header() {
+  echo "| engine | precision | median s/step (min – max) | images/s | CPU s/step | peak RSS GiB | GFLOP/s (wall) | % of float32 peak, all cores | GFLOP per CPU-s | % of float32 peak per core | vs wastenet fp32 (wall) | load avg before |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+}
+# One table row, printed as soon as its run ends (a long run can be stopped and still
+# leave the rows before it): engine precision median min max cpu rss load.
+add_row() {
+  local engine=$1 precision=$2 med=$3 lo=$4 hi=$5 cpu=$6 rss=$7 load=$8
+  [[ -z "$ref" && "$engine" == wastenet* && "$precision" == fp32 ]] && ref=$med
+  awk -v e="$engine" -v p="$precision" -v m="$med" -v lo="$lo" -v hi="$hi" -v c="$cpu" \
+      -v rss="$rss" -v load="$load" -v b="$batch" -v g="$gflop_step" -v pa="$peak_all" \
+      -v pc="$peak_core" -v ref="$ref" 'BEGIN {
+    gw = g / m; gc = (c + 0 > 0) ? g / c : 0;
+    printf "| %s | %s | %.2f (%.2f – %.2f) | %.2f | %s | %s | %.1f | %.0f%% | %s | %s | %s | %s |\n",
+      e, p, m, lo, hi, b / m, c, rss, gw, 100 * gw / pa,
+      (gc > 0 ? sprintf("%.1f", gc) : "?"), (gc > 0 ? sprintf("%.0f%%", 100 * gc / pc) : "?"),
+      (ref != "" ? sprintf("%.2fx", ref / m) : "—"), load }'
 }
 
 run_wastenet() { # precision
@@ -96,7 +109,6 @@ run_wastenet() { # precision
   read -r med lo hi < <(sed -n 's/.*median step *\([0-9.]*\) s over .*(min \([0-9.]*\), max \([0-9.]*\)).*/\1 \2 \3/p' "$out/$tag.txt")
   cpu=$(sed -n 's/.*median step CPU *\([0-9.]*\) s.*/\1/p' "$out/$tag.txt")
   rss=$(awk '{printf "%.2f", $1 / 1048576}' "$out/$tag.rss")
-  [[ -z "$gflop_step" ]] && gflop_step=$(sed -n 's/.*compute *\([0-9.]*\) GFLOP\/step.*/\1/p' "$out/$tag.txt")
   add_row "wastenet $(sed -n 's/^WN_DNNL_VERSION:INTERNAL=/(oneDNN /p' "$build/CMakeCache.txt"))" "$p" "$med" "$lo" "$hi" "${cpu:-?}" "$rss" "$load"
 }
 
@@ -111,6 +123,15 @@ run_result_script() { # tag engine precision command...
   add_row "$engine" "$precision" "$med" "$lo" "$hi" "$cpu" "$(awk '{printf "%.2f", $1 / 1048576}' "$out/$tag.rss")" "$load"
 }
 
+# The step's work, from one step at batch 1 (it scales with the batch): the same model in
+# every row, so one count serves all of them.
+g1=$("$wastenet" bench --backend cpu --model irv2 --image-size "$size" --batch 1 \
+     --fine-tune-at "$fine_tune_at" --steps 1 --warmup 0 2>/dev/null |
+     sed -n 's/.*compute *\([0-9.]*\) GFLOP\/step.*/\1/p')
+gflop_step=$(awk -v g="$g1" -v b="$batch" 'BEGIN {printf "%.1f", g * b}')
+
+print_header
+
 # --- wastenet
 skipped wastenet-fp32 || run_wastenet fp32
 if ! skipped wastenet-bf16; then
@@ -120,13 +141,6 @@ if ! skipped wastenet-bf16; then
     echo "  (wastenet bench offers no --precision bf16 in this build: row left out)" >&2
   fi
 fi
-if [[ -z "$gflop_step" ]]; then # the work count, from one step at batch 1 (it scales with the batch)
-  g1=$("$wastenet" bench --backend cpu --model irv2 --image-size "$size" --batch 1 \
-       --fine-tune-at "$fine_tune_at" --steps 1 --warmup 0 2>/dev/null |
-       sed -n 's/.*compute *\([0-9.]*\) GFLOP\/step.*/\1/p')
-  gflop_step=$(awk -v g="$g1" -v b="$batch" 'BEGIN {printf "%.1f", g * b}')
-fi
-
 # --- TensorFlow / Keras
 if ! skipped keras-fp32 || ! skipped keras-bf16; then
   if "$python" -c "import tensorflow, tf_keras" 2>/dev/null; then
@@ -163,22 +177,6 @@ if ! skipped torch-fp32 || ! skipped torch-bf16; then
   done
 fi
 
-# --- the table
-echo "| engine | precision | median s/step (min – max) | images/s | CPU s/step | peak RSS GiB | GFLOP/s (wall) | % of float32 peak, all cores | GFLOP per CPU-s | % of float32 peak per core | vs wastenet fp32 | load avg before |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-ref=""
-for row in "${rows[@]}"; do
-  IFS=$'\x1f' read -r engine precision med lo hi cpu rss load <<< "$row"
-  [[ -z "$ref" && "$engine" == wastenet* && "$precision" == fp32 ]] && ref=$med
-  awk -v e="$engine" -v p="$precision" -v m="$med" -v lo="$lo" -v hi="$hi" -v c="$cpu" \
-      -v rss="$rss" -v load="$load" -v b="$batch" -v g="$gflop_step" -v pa="$peak_all" \
-      -v pc="$peak_core" -v ref="$ref" 'BEGIN {
-    gw = g / m; gc = (c + 0 > 0) ? g / c : 0;
-    printf "| %s | %s | %.2f (%.2f – %.2f) | %.2f | %s | %s | %.1f | %.0f%% | %s | %s | %s | %s |\n",
-      e, p, m, lo, hi, b / m, c, rss, gw, 100 * gw / pa,
-      (gc > 0 ? sprintf("%.1f", gc) : "?"), (gc > 0 ? sprintf("%.0f%%", 100 * gc / pc) : "?"),
-      (ref != "" ? sprintf("%.2fx", ref / m) : "—"), load }'
-done
 echo
 echo "Work per step: ${gflop_step} GFLOP (wastenet's count for the model; the same model in every row)."
 echo "GFLOP per CPU-s: the work divided by the process's CPU time per step, i.e. the rate one"

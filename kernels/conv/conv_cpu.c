@@ -19,6 +19,7 @@
 #include "kernels/common/cpu_ctx.h"
 #include "kernels/common/dnnl_compat.h"
 #include "kernels/conv/conv.h"
+#include "kernels/conv/conv_1x1_cpu.h"
 #include "host/base/error.h"
 
 typedef enum { CONV_FWD = 0, CONV_BWD_DATA = 1, CONV_BWD_FILTER = 2 } conv_kind;
@@ -375,6 +376,14 @@ int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const flo
 int wn_cpu_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
                                   const float *dy, float *dw, float *db, const char *layer) {
     const char *who = layer ? layer : "conv2d_backward_filter";
+    /* WN_CONV_1X1_ONEDNN=1 keeps oneDNN for these too (to compare the two). */
+    static int pointwise_by_onednn = -1;
+    if (pointwise_by_onednn < 0) pointwise_by_onednn = getenv("WN_CONV_1X1_ONEDNN") != NULL;
+    if (!pointwise_by_onednn && wn_cpu_conv_is_pointwise(d)) {
+        /* one sgemm, faster than oneDNN here (kernels/conv/conv_1x1_cpu.c) */
+        wn_cpu_conv_pointwise_backward_filter(d, x, dy, dw, db);
+        return WN_OK;
+    }
     wn_cpu_conv_cache *c = conv_cache(be);
     conv_key key = conv_key_make(CONV_BWD_FILTER, db != NULL, d);
     conv_entry *e;

@@ -1,8 +1,9 @@
 /* kernels/conv/conv_1x1_cpu.c — the backward-filter of a 1x1, stride-1 convolution as
  * one OpenBLAS sgemm. In NHWC such a convolution is a dense layer applied at each of
  * the M = N*H*W pixels, so dW[C,K] = X^T[C,M] . dY[M,K], already in Keras's HWIO order
- * (no weight reorder). Measured 1.1-1.9x faster than oneDNN 3.2's jit_1x1:avx2
- * backward-weights on InceptionResNetV2's 1x1 shapes (docs/PERF.md).
+ * (no weight reorder). 1.1-1.9x faster than oneDNN 3.2's jit_1x1:avx2 backward-weights
+ * on InceptionResNetV2's 1x1 shapes in a one-thread microbenchmark, but not shown
+ * faster on the whole step yet (docs/PERF.md), so used only with WN_CONV_1X1_GEMM=1.
  */
 #include <cblas.h>
 #include <stdlib.h>

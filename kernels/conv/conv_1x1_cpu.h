@@ -1,5 +1,5 @@
 /* kernels/conv/conv_1x1_cpu.h — 1x1 convolutions as matrix products on the CPU
- * (kernels/conv/conv_1x1_cpu.c), used by conv_cpu.c where they beat oneDNN. */
+ * (kernels/conv/conv_1x1_cpu.c), used by conv_cpu.c with WN_CONV_1X1_GEMM=1. */
 #ifndef WN_KERNELS_CONV_1X1_CPU_H
 #define WN_KERNELS_CONV_1X1_CPU_H
 

@@ -376,11 +376,12 @@ int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const flo
 int wn_cpu_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
                                   const float *dy, float *dw, float *db, const char *layer) {
     const char *who = layer ? layer : "conv2d_backward_filter";
-    /* WN_CONV_1X1_ONEDNN=1 keeps oneDNN for these too (to compare the two). */
-    static int pointwise_by_onednn = -1;
-    if (pointwise_by_onednn < 0) pointwise_by_onednn = getenv("WN_CONV_1X1_ONEDNN") != NULL;
-    if (!pointwise_by_onednn && wn_cpu_conv_is_pointwise(d)) {
-        /* one sgemm, faster than oneDNN here (kernels/conv/conv_1x1_cpu.c) */
+    /* WN_CONV_1X1_GEMM=1: 1x1 stride-1 backward-filter as one sgemm instead
+     * (kernels/conv/conv_1x1_cpu.c); an experiment until a quiet machine shows it
+     * faster (docs/PERF.md). */
+    static int pointwise_by_gemm = -1;
+    if (pointwise_by_gemm < 0) pointwise_by_gemm = getenv("WN_CONV_1X1_GEMM") != NULL;
+    if (pointwise_by_gemm && wn_cpu_conv_is_pointwise(d)) {
         wn_cpu_conv_pointwise_backward_filter(d, x, dy, dw, db);
         return WN_OK;
     }

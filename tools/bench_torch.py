@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """tools/bench_torch.py — the notebook's training step in PyTorch, for a side-by-side
-speed table with `wastenet bench` on the same GPU.
+speed table with `wastenet bench` on the same GPU, or on the same CPU (--device cpu,
+tools/bench_side_by_side.sh).
 
 Model: timm's `inception_resnet_v2` with random weights (nothing is downloaded), the
 notebook's head (global average pooling, Dropout(0.2), Dense(6)), input 320x320,
@@ -26,9 +27,12 @@ is an error.
 
 Modes (all channels-last, like wastenet's NHWC):
   fp32      strict float32 (TF32 off in cuBLAS and cuDNN)
-  tf32      float32 storage, TF32 tensor cores (wastenet's default)
-  bf16-amp  autocast to bfloat16, float32 master weights
-Timing: cudnn.benchmark on, a warm-up, then the median of per-step CUDA-event times.
+  tf32      float32 storage, TF32 tensor cores (wastenet's default; GPU only)
+  bf16-amp  autocast to bfloat16, float32 master weights (torch.autocast on either device)
+Timing: GPU: cudnn.benchmark on, a warm-up, then the median of per-step CUDA-event
+times. CPU: the median wall time per step (perf_counter) and the median CPU time of
+the process per step (process_time, all threads), after the warm-up; peak memory is
+the process's peak RSS (it includes the interpreter and torch itself).
 
 Output: one Markdown table row per mode, with the columns `wastenet bench` prints.
 """
@@ -140,7 +144,7 @@ def set_bn_inference(torch, model):
 
 
 def augment(torch, F, images, generator):
-    """uint8 NHWC on the GPU -> flipped, rotated (reflect, bilinear), x/127.5 - 1, NCHW
+    """uint8 NHWC on the device -> flipped, rotated (reflect, bilinear), x/127.5 - 1, NCHW
     float in channels-last memory."""
     n, h, w, _ = images.shape
     x = images.permute(0, 3, 1, 2).float()
@@ -158,11 +162,13 @@ def augment(torch, F, images, generator):
 
 def bench_mode(torch, timm, args, mode):
     F = torch.nn.functional
-    tf32 = mode != "fp32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
-    torch.backends.cudnn.benchmark = True
-    dev = torch.device("cuda")
+    cpu = args.device == "cpu"
+    if not cpu:
+        tf32 = mode != "fp32"
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cudnn.benchmark = True
+    dev = torch.device(args.device)
     torch.manual_seed(args.seed)
     model, trainable = build(torch, timm, args, args.fine_tune_at)
     model = model.to(dev).to(memory_format=torch.channels_last)
@@ -178,7 +184,7 @@ def bench_mode(torch, timm, args, mode):
 
     def step():
         x = augment(torch, F, images, gen)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=(mode == "bf16-amp")):
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=(mode == "bf16-amp")):
             logits = model(x)
             loss = F.cross_entropy(logits.float(), labels)
         opt.zero_grad(set_to_none=True)
@@ -186,6 +192,8 @@ def bench_mode(torch, timm, args, mode):
         opt.step()
         return loss
 
+    if cpu:
+        return bench_cpu_steps(torch, args, step, trainable, model, opt)
     torch.cuda.reset_peak_memory_stats()
     for _ in range(args.warmup):
         step()
@@ -208,12 +216,38 @@ def bench_mode(torch, timm, args, mode):
     return ms, peak, spread, trainable
 
 
+def bench_cpu_steps(torch, args, step, trainable, model, opt):
+    """Wall and CPU seconds per step on the CPU: medians after the warm-up."""
+    import resource
+    import time
+    for i in range(args.warmup):
+        t0 = time.perf_counter()
+        step()
+        print(f"  warm-up {i + 1}: {time.perf_counter() - t0:.3f} s", file=sys.stderr, flush=True)
+    times, cpu_times = [], []
+    for i in range(args.steps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        loss = step()
+        times.append((time.perf_counter() - t0) * 1000.0)
+        cpu_times.append(time.process_time() - c0)
+        print(f"  step {i + 1}: {times[-1] / 1000.0:.3f} s, CPU {cpu_times[-1]:.2f} s "
+              f"(loss {float(loss):.4f})", file=sys.stderr, flush=True)
+    if not torch.isfinite(loss):
+        sys.exit(f"bench_torch: non-finite loss in mode {args.device}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1048576.0
+    del model, opt
+    return statistics.median(times), peak, (min(times), max(times)), trainable, \
+        statistics.median(cpu_times)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--image-size", type=int, default=320)
     ap.add_argument("--fine-tune-at", default="500", help="none | all | Keras layer index")
-    ap.add_argument("--modes", default="fp32,tf32,bf16-amp")
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    ap.add_argument("--modes", default=None,
+                    help="comma-separated; default fp32,tf32,bf16-amp (cuda), fp32,bf16-amp (cpu)")
     ap.add_argument("--steps", type=int, default=50, help="timed steps (median reported)")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--lr", type=float, default=1e-5)
@@ -224,6 +258,11 @@ def main():
         import torch
     except ImportError as e:
         sys.exit(f"bench_torch: needs torch and timm ({e})")
+    modes = args.modes or ("fp32,bf16-amp" if args.device == "cpu" else "fp32,tf32,bf16-amp")
+    if args.device == "cpu":
+        if "tf32" in modes.split(","):
+            sys.exit("bench_torch: --modes tf32 is a GPU mode (use fp32 or bf16-amp on the CPU)")
+        return main_cpu(torch, timm, args, modes)
     if not torch.cuda.is_available():
         print("bench_torch: skipped, no CUDA GPU visible to torch")
         return 77
@@ -232,12 +271,25 @@ def main():
     print("| framework | precision | fine-tune-at | batch | image | median ms/step (min-max) "
           "| images/s | peak GiB | trainable backbone params | vs notebook 39 s/step |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for mode in args.modes.split(","):
+    for mode in modes.split(","):
         ms, peak, (lo, hi), trainable = bench_mode(torch, timm, args, mode)
         print(f"| torch+timm eager | {mode} | {args.fine_tune_at} | {args.batch} | "
               f"{args.image_size} | {ms:.1f} ({lo:.1f}-{hi:.1f}) | "
               f"{args.batch * 1000.0 / ms:.0f} | {peak:.2f} | {trainable} | "
               f"{NOTEBOOK_STEP_S * 1000.0 / ms:.0f}x |", flush=True)
+    return 0
+
+
+def main_cpu(torch, timm, args, modes):
+    """One line per mode that tools/bench_side_by_side.sh reads:
+    RESULT mode median_s min_s max_s cpu_s_per_step peak_rss_gib trainable"""
+    print(f"# torch {torch.__version__} | timm {timm.__version__} | CPU threads "
+          f"{torch.get_num_threads()} | {torch.backends.cpu.get_cpu_capability()} | oneDNN "
+          f"{'on' if torch.backends.mkldnn.is_available() else 'off'}", flush=True)
+    for mode in modes.split(","):
+        ms, peak, (lo, hi), trainable, cpu_s = bench_mode(torch, timm, args, mode)
+        print(f"RESULT {mode} {ms / 1000.0:.3f} {lo / 1000.0:.3f} {hi / 1000.0:.3f} {cpu_s:.2f} "
+              f"{peak:.2f} {trainable}", flush=True)
     return 0
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/setup.sh — install what wastenet needs to build and test on a fresh Debian machine.
-#   tools/setup.sh          system packages only (build + run)
+#   tools/setup.sh          system packages (build + run) and oneDNN 3.2 from PyPI
+#                           into .deps/onednn (tools/fetch_onednn.sh)
 #   tools/setup.sh --test   also the Python test environment (.venv: TensorFlow, tf-keras, h5py)
 # Installs Debian packages when run as root; otherwise prints the apt-get line and stops.
 set -euo pipefail
@@ -29,6 +30,14 @@ if ((${#missing[@]})); then
     echo "  sudo apt-get install -y ${missing[*]}" >&2
     exit 1
   fi
+fi
+
+# oneDNN 3.2 from PyPI into .deps/onednn, which the build prefers to Debian's 2.6.3
+# (faster, docs/PERF.md); without it (no network, WN_SYSTEM_ONEDNN=1) the build uses
+# libdnnl-dev.
+if [ "${WN_SYSTEM_ONEDNN:-0}" != 1 ]; then
+  tools/fetch_onednn.sh .deps/onednn ||
+    echo "setup: oneDNN 3.2 from PyPI not installed; the build uses Debian's libdnnl-dev" >&2
 fi
 
 if [ "${1:-}" = "--test" ]; then

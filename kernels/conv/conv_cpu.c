@@ -1,5 +1,5 @@
 /* kernels/conv/conv_cpu.c — Conv2D forward, backward-data and backward-filter on the CPU
- * through oneDNN (Debian libdnnl 2.6, C API).
+ * through oneDNN's C API (2.x or 3.x: kernels/common/dnnl_compat.h).
  *
  * Activations stay in the engine's NHWC layout (oneDNN's nhwc tag, no reorder);
  * weights arrive as Keras's HWIO (hwio, or hwigo with groups for depthwise) and are
@@ -12,14 +12,15 @@
  * Scratchpads are in "user" mode and share one buffer owned by the cache, so a
  * training step after the first allocates nothing.
  */
-#include <dnnl.h>
 #include <dnnl_debug.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/common/cpu_ctx.h"
+#include "kernels/common/dnnl_compat.h"
 #include "kernels/conv/conv.h"
+#include "kernels/conv/conv_1x1_cpu.h"
 #include "host/base/error.h"
 
 typedef enum { CONV_FWD = 0, CONV_BWD_DATA = 1, CONV_BWD_FILTER = 2 } conv_kind;
@@ -112,56 +113,54 @@ static conv_key conv_key_make(conv_kind kind, int bias, const wn_conv_desc *d, w
  * weights of any layout for the primitive to choose, a K-vector bias; `wei_hint` is
  * the forward hint's weights (a bf16 backward-filter writes float32 weight gradients
  * from a bf16 forward). Activations and weights are k->dt; the bias stays float32. */
-static int conv_mds(const conv_key *k, dnnl_memory_desc_t *src, dnnl_memory_desc_t *dst,
-                    dnnl_memory_desc_t *wei_user, dnnl_memory_desc_t *wei_any,
-                    dnnl_memory_desc_t *wei_hint, dnnl_memory_desc_t *bias, const char *who) {
+static int conv_mds(const conv_key *k, wn_dnnl_md *src, wn_dnnl_md *dst, wn_dnnl_md *wei_user,
+                    wn_dnnl_md *wei_any, wn_dnnl_md *wei_hint, wn_dnnl_md *bias,
+                    const char *who) {
     dnnl_dims_t src_dims = {k->n, k->c, k->h, k->w};
     dnnl_dims_t dst_dims = {k->n, k->k, k->oh, k->ow};
     dnnl_data_type_t adt = k->dt == WN_DTYPE_BF16 ? dnnl_bf16 : dnnl_f32;
     dnnl_data_type_t wdt = k->kind == CONV_BWD_FILTER ? dnnl_f32 : adt;
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(src, 4, src_dims, adt, dnnl_nhwc));
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(dst, 4, dst_dims, adt, dnnl_nhwc));
+    DNNL_TRY(wn_dnnl_md_init(src, 4, src_dims, adt, dnnl_nhwc));
+    DNNL_TRY(wn_dnnl_md_init(dst, 4, dst_dims, adt, dnnl_nhwc));
     if (k->groups == 1) {
         dnnl_dims_t wd = {k->k, k->c, k->kh, k->kw};
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_user, 4, wd, wdt, dnnl_hwio));
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_any, 4, wd, wdt, dnnl_format_tag_any));
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_hint, 4, wd, adt, dnnl_format_tag_any));
+        DNNL_TRY(wn_dnnl_md_init(wei_user, 4, wd, wdt, dnnl_hwio));
+        DNNL_TRY(wn_dnnl_md_init(wei_any, 4, wd, wdt, dnnl_format_tag_any));
+        DNNL_TRY(wn_dnnl_md_init(wei_hint, 4, wd, adt, dnnl_format_tag_any));
     } else {
         /* Keras HWIO (kh, kw, C/G, K) with K = G*(K/G), output channel g*(K/G)+o:
          * memory order h, w, i, g, o = oneDNN's hwigo. */
         dnnl_dims_t wd = {k->groups, k->k / k->groups, k->c / k->groups, k->kh, k->kw};
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_user, 5, wd, wdt, dnnl_hwigo));
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_any, 5, wd, wdt, dnnl_format_tag_any));
-        DNNL_TRY(dnnl_memory_desc_init_by_tag(wei_hint, 5, wd, adt, dnnl_format_tag_any));
+        DNNL_TRY(wn_dnnl_md_init(wei_user, 5, wd, wdt, dnnl_hwigo));
+        DNNL_TRY(wn_dnnl_md_init(wei_any, 5, wd, wdt, dnnl_format_tag_any));
+        DNNL_TRY(wn_dnnl_md_init(wei_hint, 5, wd, adt, dnnl_format_tag_any));
     }
     dnnl_dims_t bd = {k->k};
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(bias, 1, bd, dnnl_f32, dnnl_x));
+    DNNL_TRY(wn_dnnl_md_init(bias, 1, bd, dnnl_f32, dnnl_x));
     return WN_OK;
 }
 
-static int conv_desc_init(const conv_key *k, conv_kind kind, dnnl_convolution_desc_t *cd,
-                          const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
-                          const dnnl_memory_desc_t *bias, const dnnl_memory_desc_t *dst,
-                          const char *who) {
+/* The primitive descriptor of `kind` (a backward one built against `hint`). */
+static dnnl_status_t conv_pd_create(const conv_key *k, conv_kind kind, dnnl_primitive_desc_t *pd,
+                                    dnnl_engine_t engine, const_dnnl_primitive_attr_t attr,
+                                    const_dnnl_primitive_desc_t hint, wn_dnnl_md_ref src,
+                                    wn_dnnl_md_ref wei, wn_dnnl_md_ref bias, wn_dnnl_md_ref dst) {
     dnnl_dims_t strides = {k->sh, k->sw}, dil = {0, 0};
     dnnl_dims_t pad_l = {k->pt, k->pl}, pad_r = {k->pb, k->pr};
     if (kind == CONV_FWD)
-        DNNL_TRY(dnnl_dilated_convolution_forward_desc_init(
-            cd, dnnl_forward_training, dnnl_convolution_direct, src, wei, bias, dst, strides,
-            dil, pad_l, pad_r));
-    else if (kind == CONV_BWD_DATA)
-        DNNL_TRY(dnnl_dilated_convolution_backward_data_desc_init(
-            cd, dnnl_convolution_direct, src, wei, dst, strides, dil, pad_l, pad_r));
-    else
-        DNNL_TRY(dnnl_dilated_convolution_backward_weights_desc_init(
-            cd, dnnl_convolution_direct, src, wei, bias, dst, strides, dil, pad_l, pad_r));
-    return WN_OK;
+        return wn_dnnl_conv_forward_pd(pd, engine, dnnl_forward_training, src, wei, bias, dst,
+                                       strides, dil, pad_l, pad_r, attr);
+    if (kind == CONV_BWD_DATA)
+        return wn_dnnl_conv_backward_data_pd(pd, engine, src, wei, dst, strides, dil, pad_l, pad_r,
+                                             hint, attr);
+    return wn_dnnl_conv_backward_weights_pd(pd, engine, src, wei, bias, dst, strides, dil, pad_l,
+                                            pad_r, hint, attr);
 }
 
 /* Grows the shared scratchpad to cover `md` and creates a memory object for it. */
 static int conv_scratch_make(wn_cpu_conv_cache *c, const_dnnl_primitive_desc_t pd,
                              dnnl_memory_t *mem, const char *who) {
-    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    wn_dnnl_md_ref md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
     if (bytes == 0) return WN_OK;
     if (wn_cpu_buffer_reserve(&c->scratch, bytes, "oneDNN scratchpad") != WN_OK)
@@ -172,27 +171,26 @@ static int conv_scratch_make(wn_cpu_conv_cache *c, const_dnnl_primitive_desc_t p
 
 static int conv_entry_build(wn_cpu_conv_cache *c, conv_entry *e, const char *who) {
     const conv_key *k = &e->key;
-    dnnl_memory_desc_t src, dst, wei_user, wei_any, wei_hint, bias;
-    if (conv_mds(k, &src, &dst, &wei_user, &wei_any, &wei_hint, &bias, who) != WN_OK)
-        return WN_ERR;
-
+    wn_dnnl_md src = WN_DNNL_MD_INIT, dst = WN_DNNL_MD_INIT, wei_user = WN_DNNL_MD_INIT,
+               wei_any = WN_DNNL_MD_INIT, wei_hint = WN_DNNL_MD_INIT, bias = WN_DNNL_MD_INIT;
     dnnl_primitive_attr_t attr = NULL;
-    DNNL_TRY(dnnl_primitive_attr_create(&attr));
-    dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL;
+    int rc = WN_ERR;
+    if (conv_mds(k, &src, &dst, &wei_user, &wei_any, &wei_hint, &bias, who) != WN_OK) goto done;
+
+    dnnl_status_t st = dnnl_primitive_attr_create(&attr);
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     if (st != dnnl_success) {
-        dnnl_primitive_attr_destroy(attr);
-        return wn_fail("%s: oneDNN scratchpad mode: %s", who, dnnl_status2str(st));
+        wn_fail("%s: oneDNN scratchpad mode: %s", who, dnnl_status2str(st));
+        goto done;
     }
 
     /* The forward descriptor is the primitive (fwd) or the hint (backward). */
-    dnnl_convolution_desc_t fd, bd;
-    dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL;
-    int rc = WN_ERR;
-    const dnnl_memory_desc_t *fwd_bias = (k->kind == CONV_FWD && k->bias) ? &bias : NULL;
-    if (conv_desc_init(k, CONV_FWD, &fd, &src, k->kind == CONV_FWD ? &wei_any : &wei_hint,
-                       fwd_bias, &dst, who) != WN_OK)
-        goto done;
-    st = dnnl_primitive_desc_create(&fwd_pd, &fd, attr, c->engine, NULL);
+    wn_dnnl_md_ref fwd_bias = (k->kind == CONV_FWD && k->bias) ? wn_dnnl_ref(&bias) : NULL;
+    st = conv_pd_create(k, CONV_FWD, &fwd_pd, c->engine, attr, NULL, wn_dnnl_ref(&src),
+                        wn_dnnl_ref(k->kind == CONV_FWD ? &wei_any : &wei_hint), fwd_bias,
+                        wn_dnnl_ref(&dst));
     if (st != dnnl_success) {
         wn_fail("%s: oneDNN has no %s convolution for input %dx%dx%dx%d, kernel %dx%d, stride "
                 "%dx%d, %d groups: %s", who, k->dt == WN_DTYPE_BF16 ? "bf16" : "float32", k->n,
@@ -202,10 +200,10 @@ static int conv_entry_build(wn_cpu_conv_cache *c, conv_entry *e, const char *who
     if (k->kind == CONV_FWD) {
         pd = fwd_pd, fwd_pd = NULL;
     } else {
-        const dnnl_memory_desc_t *bwd_bias = (k->kind == CONV_BWD_FILTER && k->bias) ? &bias : NULL;
-        if (conv_desc_init(k, (conv_kind)k->kind, &bd, &src, &wei_any, bwd_bias, &dst, who) != WN_OK)
-            goto done;
-        st = dnnl_primitive_desc_create(&pd, &bd, attr, c->engine, fwd_pd);
+        wn_dnnl_md_ref bwd_bias =
+            (k->kind == CONV_BWD_FILTER && k->bias) ? wn_dnnl_ref(&bias) : NULL;
+        st = conv_pd_create(k, (conv_kind)k->kind, &pd, c->engine, attr, fwd_pd,
+                            wn_dnnl_ref(&src), wn_dnnl_ref(&wei_any), bwd_bias, wn_dnnl_ref(&dst));
         if (st != dnnl_success) {
             wn_fail("%s: oneDNN has no convolution backward for this shape: %s", who,
                     dnnl_status2str(st));
@@ -218,9 +216,9 @@ static int conv_entry_build(wn_cpu_conv_cache *c, conv_entry *e, const char *who
     }
 
     /* Activations: plain NHWC in every direction (the tag is fixed, not "any"). */
-    if (dnnl_memory_create(&e->act_a, k->kind == CONV_BWD_DATA ? &dst : &src, c->engine,
-                           DNNL_MEMORY_NONE) != dnnl_success ||
-        dnnl_memory_create(&e->act_b, k->kind == CONV_FWD ? &dst : k->kind == CONV_BWD_DATA ? &src : &dst,
+    if (dnnl_memory_create(&e->act_a, wn_dnnl_ref(k->kind == CONV_BWD_DATA ? &dst : &src),
+                           c->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+        dnnl_memory_create(&e->act_b, wn_dnnl_ref(k->kind == CONV_BWD_DATA ? &src : &dst),
                            c->engine, DNNL_MEMORY_NONE) != dnnl_success) {
         wn_fail("%s: oneDNN memory objects for activations", who);
         goto done;
@@ -228,18 +226,19 @@ static int conv_entry_build(wn_cpu_conv_cache *c, conv_entry *e, const char *who
 
     /* Weights: the primitive's layout; a reorder from/to HWIO when it differs. */
     dnnl_query_t wq = k->kind == CONV_BWD_FILTER ? dnnl_query_diff_weights_md : dnnl_query_weights_md;
-    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, wq, 0);
-    if (dnnl_memory_desc_equal(wmd, &wei_user)) {
+    wn_dnnl_md_ref wmd = dnnl_primitive_desc_query_md(pd, wq, 0);
+    if (dnnl_memory_desc_equal(wmd, wn_dnnl_ref(&wei_user))) {
         if (dnnl_memory_create(&e->wei, wmd, c->engine, DNNL_MEMORY_NONE) != dnnl_success) {
             wn_fail("%s: oneDNN weight memory", who);
             goto done;
         }
     } else {
         dnnl_primitive_desc_t rpd = NULL;
-        const dnnl_memory_desc_t *from = k->kind == CONV_BWD_FILTER ? wmd : &wei_user;
-        const dnnl_memory_desc_t *to = k->kind == CONV_BWD_FILTER ? &wei_user : wmd;
+        wn_dnnl_md_ref user = wn_dnnl_ref(&wei_user);
+        wn_dnnl_md_ref from = k->kind == CONV_BWD_FILTER ? wmd : user;
+        wn_dnnl_md_ref to = k->kind == CONV_BWD_FILTER ? user : wmd;
         if (dnnl_memory_create(&e->wei, wmd, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
-            dnnl_memory_create(&e->wei_user, &wei_user, c->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+            dnnl_memory_create(&e->wei_user, user, c->engine, DNNL_MEMORY_NONE) != dnnl_success ||
             dnnl_reorder_primitive_desc_create(&rpd, from, c->engine, to, c->engine, attr) !=
                 dnnl_success) {
             wn_fail("%s: oneDNN weight reorder between HWIO and the convolution's layout", who);
@@ -255,7 +254,7 @@ static int conv_entry_build(wn_cpu_conv_cache *c, conv_entry *e, const char *who
         }
     }
     if (k->bias && k->kind != CONV_BWD_DATA &&
-        dnnl_memory_create(&e->bias, &bias, c->engine, DNNL_MEMORY_NONE) != dnnl_success) {
+        dnnl_memory_create(&e->bias, wn_dnnl_ref(&bias), c->engine, DNNL_MEMORY_NONE) != dnnl_success) {
         wn_fail("%s: oneDNN bias memory", who);
         goto done;
     }
@@ -264,7 +263,9 @@ static int conv_entry_build(wn_cpu_conv_cache *c, conv_entry *e, const char *who
 done:
     if (fwd_pd) dnnl_primitive_desc_destroy(fwd_pd);
     if (pd) dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_attr_destroy(attr);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    wn_dnnl_md *mds[] = {&src, &dst, &wei_user, &wei_any, &wei_hint, &bias};
+    for (size_t i = 0; i < sizeof mds / sizeof mds[0]; i++) wn_dnnl_md_free(mds[i]);
     return rc;
 }
 
@@ -396,6 +397,15 @@ int wn_cpu_conv2d_backward_filter_dt(wn_backend *be, const wn_conv_desc *d, wn_d
                                      const void *x, const void *dy, float *dw, float *db,
                                      const char *layer) {
     const char *who = layer ? layer : "conv2d_backward_filter";
+    /* WN_CONV_1X1_GEMM=1: 1x1 stride-1 backward-filter as one sgemm instead
+     * (kernels/conv/conv_1x1_cpu.c); an experiment until a quiet machine shows it
+     * faster (docs/PERF.md). */
+    static int pointwise_by_gemm = -1;
+    if (pointwise_by_gemm < 0) pointwise_by_gemm = getenv("WN_CONV_1X1_GEMM") != NULL;
+    if (pointwise_by_gemm && wn_cpu_conv_is_pointwise(d)) {
+        wn_cpu_conv_pointwise_backward_filter(d, x, dy, dw, db);
+        return WN_OK;
+    }
     wn_cpu_conv_cache *c = conv_cache(be);
     conv_key key = conv_key_make(CONV_BWD_FILTER, db != NULL, d, dt);
     conv_entry *e;

@@ -214,8 +214,15 @@ int cmd_bench_ops(int argc, char **argv) {
                    s->t_bwd_filter * 1e3, s->t_affine * 1e3);
         fflush(stdout);
     }
+    char bound[32];
+    if (fine_tune_at == WN_FINE_TUNE_NONE)
+        snprintf(bound, sizeof bound, "none");
+    else if (fine_tune_at == 0)
+        snprintf(bound, sizeof bound, "all");
+    else
+        snprintf(bound, sizeof bound, "%d", fine_tune_at);
     printf("\n%s at %dx%d, batch %d, fine-tune-at %s: %d distinct conv shapes\n", arch, size, size,
-           batch, fine_tune_at == WN_FINE_TUNE_NONE ? "none" : "N", n_st);
+           batch, bound, n_st);
     printf("  conv forward          %8.2f s  (%6.1f GFLOP/s)\n", tot_fwd, flops_fwd / tot_fwd * 1e-9);
     if (tot_bd + tot_bf > 0)
         printf("  conv backward (d + f) %8.2f s  (%6.1f GFLOP/s)\n", tot_bd + tot_bf,

@@ -27,5 +27,6 @@ int cmd_bench_ops(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
+int cmd_bench_peak(int argc, char **argv);
 
 #endif

@@ -31,6 +31,7 @@ static const wn_command wn_commands[] = {
     {"summary", "the model's layers, parameters and FLOPs, like Keras's summary()", cmd_summary},
     {"bench", "time full training steps (forward, backward, Adam) of a model", cmd_bench},
     {"selftest", "check a backend's ops against the CPU backend (--backend cuda)", cmd_selftest},
+    {"bench-peak", "measure this CPU's float32 FMA and bf16/fp16 dot-product peaks", cmd_bench_peak},
 };
 static const int wn_command_count = (int)(sizeof wn_commands / sizeof wn_commands[0]);
 

@@ -63,8 +63,8 @@ static void usage(FILE *out) {
             "  --classes N         classes of an .h5 input's head (default: read from its\n"
             "                      dense layer, else 6)\n"
             "  --image-size N      input size in a keras/h5-model config and of the onnx\n"
-            "                      input (default: a checkpoint's own, else 320, the\n"
-            "                      notebook's)\n"
+            "                      input (default: a checkpoint's or a .keras archive's\n"
+            "                      own, else 320, the notebook's)\n"
             "  -h, --help          this help\n\n"
             "examples:\n"
             "  wastenet export --format h5 --weights runs/R/finetune.ckpt --out weights/model.h5\n"
@@ -92,7 +92,7 @@ static input_kind sniff(const char *path) {
 
 /* Builds the model `weights` describes and fills its weights. */
 static int load_input(wn_model *m, const char *weights, const char *arch, int classes,
-                      int image_size, int backbone_only) {
+                      int image_h, int image_w, int backbone_only) {
     switch (sniff(weights)) {
     case INPUT_CHECKPOINT:
         return wn_checkpoint_load_model(m, weights);
@@ -102,8 +102,8 @@ static int load_input(wn_model *m, const char *weights, const char *arch, int cl
         const wn_backbone_def *def = wn_backbone_find(arch);
         if (!def) return WN_ERR;
         /* weights do not depend on the image size (only a .keras config does) */
-        int size = image_size ? image_size : def->min_size;
-        if (wn_model_create(m, arch, size, size, classes, 0) != WN_OK)
+        int h = image_h ? image_h : def->min_size, w = image_w ? image_w : def->min_size;
+        if (wn_model_create(m, arch, h, w, classes, 0) != WN_OK)
             return WN_ERR;
         wn_weights_info info;
         if (wn_model_weights_load(m, weights, &info) != WN_OK) {
@@ -249,9 +249,11 @@ int cmd_export(int argc, char **argv) {
     }
 
     wn_model m;
+    /* the formats with an input shape: a .keras input's own size, else 320 */
+    int image_h = image_size, image_w = image_size;
     if (!image_size && (archive || h5_model || onnx) && sniff(weights) != INPUT_CHECKPOINT)
-        image_size = 320;
-    if (load_input(&m, weights, arch, classes, image_size, backbone_only) != WN_OK) {
+        wn_inference_default_size(weights, &image_h, &image_w);
+    if (load_input(&m, weights, arch, classes, image_h, image_w, backbone_only) != WN_OK) {
         fprintf(stderr, "wastenet export: %s\n", wn_last_error());
         return 1;
     }

@@ -19,8 +19,8 @@
 #include "host/protobuf_writer.h"
 
 /* onnx.proto field numbers */
-enum { MODEL_IR_VERSION = 1, MODEL_PRODUCER_NAME = 2, MODEL_PRODUCER_VERSION = 3,
-       MODEL_DOC_STRING = 6, MODEL_GRAPH = 7, MODEL_OPSET_IMPORT = 8, MODEL_METADATA = 14 };
+enum { MODEL_IR_VERSION = 1, MODEL_PRODUCER_NAME = 2, MODEL_DOC_STRING = 6, MODEL_GRAPH = 7,
+       MODEL_OPSET_IMPORT = 8, MODEL_METADATA = 14 };
 enum { OPSET_DOMAIN = 1, OPSET_VERSION = 2 };
 enum { GRAPH_NODE = 1, GRAPH_NAME = 2, GRAPH_INITIALIZER = 5, GRAPH_INPUT = 11,
        GRAPH_OUTPUT = 12 };
@@ -473,7 +473,6 @@ static int write_model(onnx_writer *o, const char *const *class_names) {
     wn_pb_int64(pb, OPSET_VERSION, WN_ONNX_OPSET);
     wn_pb_end(pb, opset);
     wn_pb_string(pb, MODEL_PRODUCER_NAME, "wastenet");
-    wn_pb_string(pb, MODEL_PRODUCER_VERSION, "export --format onnx");
     char doc[512];
     snprintf(doc, sizeof doc,
              "%s (the notebook's model, inference mode). Input '" WN_ONNX_INPUT_NAME

@@ -130,8 +130,8 @@ def check_keras3_override(checks):
     moved = not np.array_equal(bn.moving_mean.numpy(), before)
     checks.true("Keras 3: fit overrides base(x, training=False) of a trainable backbone (its "
                 "BN moving mean moves; Keras 2 and wastenet keep it)", moved,
-                "if this fails, Keras 3 now honours training=False: step the fine-tuned case "
-                "with train_on_batch again")
+                "" if moved else "Keras 3 now honours training=False: step the fine-tuned "
+                "case with train_on_batch again")
 
 
 def adam_first_step(g, lr):

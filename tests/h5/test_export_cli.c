@@ -147,9 +147,15 @@ int main(int argc, char **argv) {
     /* refusals */
     CHECK(export_run("--format h5") == 2 && log_has("--weights and --out are required"),
           "missing options");
+    snprintf(args, sizeof args, "--format tflite --weights '%s' --out '%s'", ckpt,
+             tmp_path("x.tflite"));
+    CHECK(export_run(args) == 2 && log_has("unknown --format"), "format");
+    CHECK(access(tmp_path("x.tflite"), F_OK) != 0, "unknown format: no file written");
+    /* ONNX from a checkpoint (its own image size); tests/onnx runs the file */
     snprintf(args, sizeof args, "--format onnx --weights '%s' --out '%s'", ckpt,
              tmp_path("x.onnx"));
-    CHECK(export_run(args) == 2 && log_has("unknown --format"), "format");
+    CHECK(export_run(args) == 0 && log_has("ONNX opset 13") && access(tmp_path("x.onnx"), F_OK) == 0,
+          "onnx from a checkpoint");
     snprintf(args, sizeof args, "--format h5 --weights '%s/log' --out '%s'", dir,
              tmp_path("x.h5"));
     CHECK(export_run(args) == 1 && log_has("neither a wastenet checkpoint nor an HDF5"),

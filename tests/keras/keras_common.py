@@ -1,7 +1,15 @@
 """tests/keras/keras_common.py — shared pieces of the Keras parity suite.
 
-The reference is Keras 2 as tf-keras 2.21 with tensorflow-cpu 2.21 (pinned in
-tests/requirements.txt; `import tf_keras as keras`), float32 on the CPU. Every
+The reference is either Keras generation, chosen by the environment variable
+WN_KERAS_GENERATION (CMake registers each parity test once per generation:
+keras_<name> for 2, keras3_<name> for 3):
+  2 (default)  Keras 2 as tf-keras 2.21 (`import tf_keras as keras`)
+  3            Keras 3 (`import keras`, 3.15) on the TensorFlow backend
+both with tensorflow-cpu 2.21 (pinned in tests/requirements.txt), float32 on the
+CPU. Where the generations differ the helpers below say so: weight names
+(weight_name: Keras 3 variables are named by path, "conv2d/kernel", Keras 2's
+"conv2d/kernel:0"), the weight file suffix save_weights wants (weights_file:
+Keras 3 writes only .weights.h5). Every
 script builds its Keras models in a fresh session (clear_session) so that the auto
 names (conv2d, conv2d_1, ...) are the ones wastenet uses, runs wastenet through
 tests/keras/wn_keras_probe (a test-only C program) or the `wastenet` binary, and
@@ -25,15 +33,23 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
+GENERATION = os.environ.get("WN_KERAS_GENERATION", "2")
+if GENERATION not in ("2", "3"):
+    print(f"FAIL: WN_KERAS_GENERATION={GENERATION!r}: expected 2 (tf-keras) or 3 (Keras 3)")
+    sys.exit(1)
+KERAS3 = GENERATION == "3"
+
 try:
     import numpy as np
     import h5py  # noqa: F401  (the scripts use it through this module)
     import tensorflow as tf
-    import tf_keras as keras
-    from tf_keras.applications import inception_resnet_v2
+    if KERAS3:
+        import keras
+    else:
+        import tf_keras as keras
 except ImportError as e:  # pragma: no cover - depends on the machine
-    print(f"SKIP: the Keras parity suite needs tensorflow-cpu, tf-keras, h5py and numpy "
-          f"(tools/setup.sh --test): {e}")
+    print(f"SKIP: the Keras parity suite needs tensorflow-cpu, "
+          f"{'keras 3' if KERAS3 else 'tf-keras'}, h5py and numpy (tools/setup.sh --test): {e}")
     sys.exit(77)
 
 TOL = 1e-4
@@ -41,11 +57,27 @@ NUM_CLASSES = 6
 
 
 def require_versions():
-    """The suite compares against tf-keras 2.x (Keras 2 semantics)."""
-    if not keras.__version__.startswith("2."):
+    """The suite compares against the generation asked for: tf-keras 2.x or Keras 3.x."""
+    if not keras.__version__.startswith(GENERATION + "."):
+        if KERAS3:  # `import keras` is another generation: nothing to compare against
+            print(f"SKIP: `import keras` is Keras {keras.__version__}, not 3.x")
+            sys.exit(77)
         print(f"FAIL: expected tf-keras 2.x, found {keras.__version__}")
         sys.exit(1)
-    print(f"reference: tensorflow {tf.__version__}, tf-keras {keras.__version__}")
+    print(f"reference: tensorflow {tf.__version__}, "
+          f"{'Keras' if KERAS3 else 'tf-keras'} {keras.__version__}")
+
+
+def weight_name(w):
+    """A variable's name as wastenet's files and `wn_keras_probe trainable` write it
+    ("conv2d/kernel:0"): Keras 2's w.name; Keras 3's path plus ":0"."""
+    return w.path + ":0" if KERAS3 else w.name
+
+
+def weights_file(wd, stem):
+    """Where model.save_weights writes: stem.h5 (Keras 2's legacy layout), or
+    stem.weights.h5 in Keras 3 (the only suffix it accepts; its per-layer layout)."""
+    return wd(stem + (".weights.h5" if KERAS3 else ".h5"))
 
 
 class Workdir:

@@ -18,6 +18,10 @@ softmax) and evaluated on the test split:
   f. --out writes the report files; a data set root and a missing --data are
      usage errors (exit 2).
 
+With Keras 3 (keras3_evaluate_parity, keras_common.GENERATION) the same checks against
+Keras 3's evaluate and predict: Keras 3 computes the one model's loss from the clipped
+probabilities, not from the logits; at these models the two agree within LOSS_TOL.
+
 usage: test_evaluate_parity.py WN_KERAS_PROBE WASTENET MAKE_SHAPES
 """
 import csv

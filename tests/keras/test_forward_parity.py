@@ -17,13 +17,20 @@ loads back (issue 5, items 4a-4c).
      gives wastenet's predictions; `--backbone-only`, loaded into a fresh
      InceptionResNetV2(include_top=False), gives its backbone output.
 
+With Keras 3 (keras3_forward_parity, keras_common.GENERATION) the same comparisons
+in Keras 3's own formats, on the 75x75 input only (CI time): a. Keras 3's notop
+.weights.h5; b. its whole-model .weights.h5; c. `--format weights-h5` exports loaded
+by Keras 3's load_weights. The official-style file (a Keras 2 form) and the reordered
+trainable split (Keras 2's legacy layout lists weights by trainable flag; Keras 3's
+.weights.h5 is per layer) are Keras 2 cases only.
+
 usage: test_forward_parity.py WN_KERAS_PROBE WASTENET
 """
 import numpy as np
 
-from keras_common import (Checks, Workdir, binaries, build_base, build_notebook_model,
-                          h5py, preprocess, probe_forward, random_images, randomize,
-                          require_versions, run, set_frozen_layers)
+from keras_common import (KERAS3, Checks, Workdir, binaries, build_base,
+                          build_notebook_model, h5py, preprocess, probe_forward, random_images,
+                          randomize, require_versions, run, set_frozen_layers, weights_file)
 
 
 def keras_backbone(base, images):
@@ -66,10 +73,10 @@ def main():
     checks = Checks()
     with Workdir("forward") as wd:
         # ---- a. the backbone alone, two input sizes
-        for size, seed in ((75, 11), (139, 12)):
+        for size, seed in ((75, 11),) if KERAS3 else ((75, 11), (139, 12)):
             base = build_base(size)
             randomize(base, seed)
-            notop = wd(f"notop_{size}.h5")
+            notop = weights_file(wd, f"notop_{size}")
             base.save_weights(notop)
             images = random_images(2, size, seed)
             ref = keras_backbone(base, images)
@@ -79,7 +86,7 @@ def main():
                         and facts["layers"] == 448, str(facts))
             checks.close(f"a. {size}x{size}: backbone output {list(ref.shape)}", ours, ref)
 
-            if size == 75:
+            if size == 75 and not KERAS3:
                 # the official file's form: matched by position only
                 slim = wd("official_style.h5")
                 write_official_style(notop, slim)
@@ -102,7 +109,7 @@ def main():
         # each), so that the softmax comparison means something
         kernel = model.get_layer("dense").kernel
         kernel.assign(kernel * 30.0)
-        outer = wd("notebook.h5")
+        outer = weights_file(wd, "notebook")
         model.save_weights(outer)
         images = random_images(3, size, 22)
         ref_probs = model.predict(images.astype(np.float32), verbose=0)
@@ -116,43 +123,54 @@ def main():
         checks.true("b. whole model: same predicted classes",
                     np.array_equal(ours_probs.argmax(1), ref_probs.argmax(1)))
 
-        # a file saved after set_frozen_layers(500) lists the nested weights trainable
-        # first: Keras itself re-splits by the loading model's flags (and misloads),
-        # wastenet matches the names
-        set_frozen_layers(base, 500)
-        split = wd("notebook_split500.h5")
-        model.save_weights(split)
-        set_frozen_layers(base, None)
-        with h5py.File(outer, "r") as f, h5py.File(split, "r") as g:
-            reordered = list(f["inception_resnet_v2"].attrs["weight_names"]) != list(
-                g["inception_resnet_v2"].attrs["weight_names"])
-        _, split_probs, facts = probe_forward(probe, wd, split, images, "split")
-        checks.true("b. file saved with fine_tune_at=500 (nested weights reordered) loads by "
-                    "name to the same predictions, bit for bit",
-                    reordered and facts["by_name"] == 1 and np.array_equal(split_probs, ours_probs),
-                    f"reordered {reordered}, {facts}")
-
-        # ---- c. wastenet's exports, loaded by Keras
-        exported = wd("export_whole.h5")
-        run([wastenet, "export", "--format", "h5", "--weights", outer, "--out", exported])
-        model2, _ = build_notebook_model(size)
-        model2.load_weights(exported)
-        keras_probs = model2.predict(images.astype(np.float32), verbose=0)
-        checks.close("c. export loaded by Keras's get_model(): Keras's predictions vs "
-                     "wastenet's", ours_probs, keras_probs)
-        same = all(np.array_equal(a, b) for a, b in zip(model2.get_weights(), model.get_weights()))
-        checks.true("c. export loaded by Keras: every weight bit-exact", same)
-
-        exported_bb = wd("export_notop.h5")
-        run([wastenet, "export", "--format", "h5", "--backbone-only", "--weights", outer,
-             "--out", exported_bb])
-        base3 = build_base(size)
-        base3.load_weights(exported_bb)
-        checks.close("c. --backbone-only export loaded by Keras's InceptionResNetV2: its "
-                     "output vs wastenet's", ours_backbone, keras_backbone(base3, images))
-        same = all(np.array_equal(a, b) for a, b in zip(base3.get_weights(), base.get_weights()))
-        checks.true("c. --backbone-only export loaded by Keras: every weight bit-exact", same)
+        if not KERAS3:
+            check_split_file(checks, probe, wd, model, base, outer, images, ours_probs)
+        export_checks(checks, wastenet, wd, size, model, base, outer, images, ours_probs,
+                      ours_backbone)
     checks.exit()
+
+
+def check_split_file(checks, probe, wd, model, base, outer, images, ours_probs):
+    """b. A Keras 2 file saved after set_frozen_layers(500) lists the nested weights
+    trainable first: Keras itself re-splits by the loading model's flags (and
+    misloads), wastenet matches the names."""
+    set_frozen_layers(base, 500)
+    split = wd("notebook_split500.h5")
+    model.save_weights(split)
+    set_frozen_layers(base, None)
+    with h5py.File(outer, "r") as f, h5py.File(split, "r") as g:
+        reordered = list(f["inception_resnet_v2"].attrs["weight_names"]) != list(
+            g["inception_resnet_v2"].attrs["weight_names"])
+    _, split_probs, facts = probe_forward(probe, wd, split, images, "split")
+    checks.true("b. file saved with fine_tune_at=500 (nested weights reordered) loads by "
+                "name to the same predictions, bit for bit",
+                reordered and facts["by_name"] == 1 and np.array_equal(split_probs, ours_probs),
+                f"reordered {reordered}, {facts}")
+
+
+def export_checks(checks, wastenet, wd, size, model, base, outer, images, ours_probs,
+                  ours_backbone):
+    """c. wastenet's exports, loaded by Keras: --format h5 for Keras 2, weights-h5 for 3."""
+    fmt = "weights-h5" if KERAS3 else "h5"
+    exported = weights_file(wd, "export_whole")
+    run([wastenet, "export", "--format", fmt, "--weights", outer, "--out", exported])
+    model2, _ = build_notebook_model(size)
+    model2.load_weights(exported)
+    keras_probs = model2.predict(images.astype(np.float32), verbose=0)
+    checks.close("c. export loaded by Keras's get_model(): Keras's predictions vs "
+                 "wastenet's", ours_probs, keras_probs)
+    same = all(np.array_equal(a, b) for a, b in zip(model2.get_weights(), model.get_weights()))
+    checks.true("c. export loaded by Keras: every weight bit-exact", same)
+
+    exported_bb = weights_file(wd, "export_notop")
+    run([wastenet, "export", "--format", fmt, "--backbone-only", "--weights", outer,
+         "--out", exported_bb])
+    base3 = build_base(size)
+    base3.load_weights(exported_bb)
+    checks.close("c. --backbone-only export loaded by Keras's InceptionResNetV2: its "
+                 "output vs wastenet's", ours_backbone, keras_backbone(base3, images))
+    same = all(np.array_equal(a, b) for a, b in zip(base3.get_weights(), base.get_weights()))
+    checks.true("c. --backbone-only export loaded by Keras: every weight bit-exact", same)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@
   d. --recipe notebook resets the options before it (smoothing, schedule) and keeps
      the ones after it.
 
+With Keras 3 (keras3_recipe_parity, keras_common.GENERATION) the same checks against
+Keras 3's losses and schedules; Keras 3's evaluate takes the clipped probabilities, not
+the logits, which agree with the logits form within these tolerances here.
+
 usage: test_recipe_parity.py RECIPE_PROBE WASTENET MAKE_SHAPES
 """
 import csv

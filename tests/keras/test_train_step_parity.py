@@ -18,15 +18,30 @@ Keras's step (see STEP_TOL: Adam's first step amplifies tiny gradient difference
 where |g| is near eps/sqrt(1-b2)); every non-trainable weight (frozen layers, BN
 moving statistics) bit-identical to before, in both.
 
+With Keras 3 (keras3_train_step_parity) the same two cases: wastenet starts from
+Keras 3's own .weights.h5, and Keras 3's loss takes the probabilities (clipped
+log), not the softmax's logits as Keras 2 in a tf.function does; at these random
+heads (probabilities near 1/6) the two agree far inside the tolerances. The head-only
+step is Keras 3's train_on_batch. The fine-tuned step is not: Keras 3's fit calls the
+outer model with training=True and that overrides the notebook's base(x,
+training=False) (keras/src/models/functional.py passes the outer training flag to
+every layer; keras-team/keras#20285), so the unfrozen BatchNormalization layers
+normalise with the batch's statistics and update their moving statistics, which
+wastenet (Keras 2's semantics, the notebook's) never does. check_keras3_override shows
+that on a small model; the fine-tuned case then steps Keras 3 by hand with the
+backbone in inference mode (GradientTape on model(x, training=False), Keras 3's Adam
+apply_gradients): the notebook's fine-tuning as Keras 2 runs it, in Keras 3's code.
+
 usage: test_train_step_parity.py WN_KERAS_PROBE WASTENET
 """
 import json
 
 import numpy as np
 
-from keras_common import (NUM_CLASSES, Checks, Workdir, binaries, build_notebook_model,
-                          err, h5py, keras, random_images, randomize, require_versions,
-                          run, set_frozen_layers, tf)
+from keras_common import (KERAS3, NUM_CLASSES, Checks, Workdir, binaries,
+                          build_notebook_model, err, h5py, keras, random_images, randomize,
+                          require_versions, run, set_frozen_layers, tf, weight_name,
+                          weights_file)
 
 SIZE = 75
 N = 4
@@ -61,26 +76,26 @@ def ours_by_name(path, base_name):
 
 
 def keras_by_name(model, base):
-    out = {(base.name, w.name): w.numpy() for w in base.weights}
-    out.update({("dense", w.name): w.numpy() for w in model.get_layer("dense").weights})
+    out = {(base.name, weight_name(w)): w.numpy() for w in base.weights}
+    out.update({("dense", weight_name(w)): w.numpy() for w in model.get_layer("dense").weights})
     return out
 
 
-def gradients(model, x, onehot):
+def gradients(model, x, onehot, training=True):
     """Keras's gradients of the training loss, traced as fit traces them (a
-    tf.function, so the loss takes the softmax's logits path, docs §8)."""
+    tf.function, so the loss takes the softmax's logits path in Keras 2, docs §8)."""
     loss_fn = keras.losses.CategoricalCrossentropy()
 
     @tf.function
     def step(x, y):
         with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
+            loss = loss_fn(y, model(x, training=training))
         return tape.gradient(loss, model.trainable_weights)
 
     return [g.numpy() for g in step(tf.constant(x), tf.constant(onehot))]
 
 
-def exact_gradients(model, start, fine_tune_at, arch, size, x, onehot):
+def exact_gradients(model, start, fine_tune_at, arch, size, x, onehot, training=True):
     """Keras's gradients of the same step in float64 (set_floatx("float64"), the weights
     of `start`), in model.trainable_weights order. A ReLU whose input lies within float32
     rounding of zero (ResNet50's random-weight activations reach ~100, so the forward
@@ -94,13 +109,54 @@ def exact_gradients(model, start, fine_tune_at, arch, size, x, onehot):
         m64, b64 = build_notebook_model(size, augment=False, dropout=0.0, model=arch)
         m64.load_weights(start)
         set_frozen_layers(b64, fine_tune_at)
-        names = [w.name for w in m64.trainable_weights]
-        grads = gradients(m64, x.astype(np.float64), onehot.astype(np.float64))
+        names = [weight_name(w) for w in m64.trainable_weights]
+        grads = gradients(m64, x.astype(np.float64), onehot.astype(np.float64), training)
     finally:
         keras.backend.set_floatx("float32")
-    if names != [w.name for w in model.trainable_weights]:
+    if names != [weight_name(w) for w in model.trainable_weights]:
         raise RuntimeError("the float64 model's trainable weights differ from the float32 one's")
     return grads
+
+
+def inference_mode_step(model, x, onehot, lr):
+    """One Adam step with the model in inference mode (BN on its moving statistics),
+    Keras 3's optimizer applying the gradients; returns the batch loss."""
+    loss_fn = keras.losses.CategoricalCrossentropy()
+    opt = keras.optimizers.Adam(lr)
+    opt.build(model.trainable_weights)
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=False))
+        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_weights),
+                                model.trainable_weights))
+        return loss
+
+    return float(step(tf.constant(x), tf.constant(onehot)))
+
+
+def check_keras3_override(checks):
+    """Keras 3's fit ignores a nested model's training=False once the model is
+    trainable: a small get_model()-like model's unfrozen BN moves its statistics."""
+    keras.backend.clear_session()
+    b_in = keras.Input((8, 8, 3))
+    y = keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 3)(b_in))
+    base = keras.Model(b_in, y)
+    inp = keras.Input((8, 8, 3))
+    out = keras.layers.Dense(2, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(base(inp, training=False)))
+    model = keras.Model(inp, out)
+    model.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.Adam(1e-3))
+    bn = base.layers[-1]
+    before = bn.moving_mean.numpy().copy()
+    x = np.random.default_rng(0).uniform(0, 1, (4, 8, 8, 3)).astype(np.float32)
+    model.train_on_batch(x, np.eye(2, dtype=np.float32)[[0, 1, 0, 1]])
+    moved = not np.array_equal(bn.moving_mean.numpy(), before)
+    checks.true("Keras 3: fit overrides base(x, training=False) of a trainable backbone (its "
+                "BN moving mean moves; Keras 2 and wastenet keep it)", moved,
+                "" if moved else "Keras 3 now honours training=False: step the fine-tuned "
+                "case with train_on_batch again")
 
 
 def adam_first_step(g, lr):
@@ -113,30 +169,34 @@ def adam_first_step(g, lr):
 
 
 def run_case(checks, probe, wd, tag, label, fine_tune_at, lr, seed, arch="irv2", size=SIZE,
-             step_tol=STEP_TOL):
+             step_tol=STEP_TOL, by_hand=False):
     """step_tol: the tolerance of the step against Keras's step. Where gradients span
     many orders of magnitude (ResNet50's random-weight activations reach ~80), float32
     rounding of the forward pass moves Adam's first step of the smallest gradients by
     more than STEP_TOL; the step is then also checked against Keras's Adam formula
     applied to wastenet's own gradients (1e-4 of the step), which together with the gradient
-    check (1e-4) pins the update down."""
+    check (1e-4) pins the update down. by_hand: Keras's step is inference_mode_step, not
+    train_on_batch (Keras 3 fine-tuning, see the top of the file)."""
     model, base = build_notebook_model(size, augment=False, dropout=0.0, model=arch)
     randomize(model, seed)
-    start = wd(f"{tag}_start.h5")
+    start = weights_file(wd, f"{tag}_start")
     model.save_weights(start)
     before = keras_by_name(model, base)
     set_frozen_layers(base, fine_tune_at)
-    trainable = {w.name for w in model.trainable_weights}
+    trainable = {weight_name(w) for w in model.trainable_weights}
 
     images = random_images(N, size, seed + 1)
     labels = np.random.default_rng(seed + 2).integers(0, NUM_CLASSES, N).astype(np.int32)
     onehot = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
     x = images.astype(np.float32)
-    keras_grads = gradients(model, x, onehot)
-    model.compile(loss=keras.losses.CategoricalCrossentropy(),
-                  optimizer=keras.optimizers.Adam(lr),
-                  metrics=[keras.metrics.CategoricalAccuracy()])
-    keras_loss, _ = model.train_on_batch(x, onehot)
+    keras_grads = gradients(model, x, onehot, training=not by_hand)
+    if by_hand:
+        keras_loss = inference_mode_step(model, x, onehot, lr)
+    else:
+        model.compile(loss=keras.losses.CategoricalCrossentropy(),
+                      optimizer=keras.optimizers.Adam(lr),
+                      metrics=[keras.metrics.CategoricalAccuracy()])
+        keras_loss = float(np.ravel(model.train_on_batch(x, onehot))[0])
     after = keras_by_name(model, base)
 
     img, lab, out = wd(f"{tag}.u8"), wd(f"{tag}.i32"), wd(f"{tag}_after.h5")
@@ -158,14 +218,16 @@ def run_case(checks, probe, wd, tag, label, fine_tune_at, lr, seed, arch="irv2",
     if flat.size == sum(sizes):
         ours_grads, at = {}, 0
         for w, k in zip(model.trainable_weights, sizes):
-            ours_grads[w.name] = flat[at:at + k].reshape(tuple(w.shape))
+            ours_grads[weight_name(w)] = flat[at:at + k].reshape(tuple(w.shape))
             at += k
-        errors = [err(ours_grads[w.name], g) for w, g in zip(model.trainable_weights, keras_grads)]
+        errors = [err(ours_grads[weight_name(w)], g)
+                  for w, g in zip(model.trainable_weights, keras_grads)]
         missed = [i for i, e in enumerate(errors) if e > 1e-4]
         if missed:
-            g64 = exact_gradients(model, start, fine_tune_at, arch, size, x, onehot)
+            g64 = exact_gradients(model, start, fine_tune_at, arch, size, x, onehot,
+                                  training=not by_hand)
             for i in missed:
-                name = model.trainable_weights[i].name
+                name = weight_name(model.trainable_weights[i])
                 e64 = err(ours_grads[name], g64[i])
                 print(f"     {name}: {errors[i]:.3g} from Keras's float32 gradient, "
                       f"{e64:.3g} from Keras's float64 one (float32 Keras: "
@@ -173,7 +235,7 @@ def run_case(checks, probe, wd, tag, label, fine_tune_at, lr, seed, arch="irv2",
                 errors[i] = e64
                 exact[name] = g64[i]
         worst = max(errors)
-        worst_name = model.trainable_weights[errors.index(worst)].name
+        worst_name = weight_name(model.trainable_weights[errors.index(worst)])
         checks.true(f"{label}: weight gradients within 1e-4"
                     + (f" ({len(exact)} of Keras's float64 gradients)" if exact else ""),
                     worst <= 1e-4, f"worst normalised error {worst:.3g} ({worst_name})")
@@ -244,7 +306,12 @@ def main():
     checks = Checks()
     with Workdir("train_step") as wd:
         run_case(checks, probe, wd, "head", "transfer learning (head only, lr 1e-3)", None, 1e-3, 31)
-        run_case(checks, probe, wd, "ft700", "fine-tuning from 700 (lr 1e-5)", 700, 1e-5, 41)
+        if KERAS3:
+            check_keras3_override(checks)
+        run_case(checks, probe, wd, "ft700",
+                 "fine-tuning from 700 (lr 1e-5)" + (", Keras 3 stepped in inference mode"
+                                                      if KERAS3 else ""),
+                 700, 1e-5, 41, by_hand=KERAS3)
     checks.exit()
 
 

@@ -8,11 +8,12 @@ model's trainable weights, in order, as Keras lists them (model.trainable_weight
 what its optimizer updates) equal what wastenet trains (`wn_keras_probe trainable`:
 the params suffix its Adam updates). Names are compared, so the order, the layers and
 each layer's weights (kernel/bias/beta; never the moving statistics) must all agree.
+With either Keras generation (keras_common.GENERATION): Keras 3 lists the same.
 
 usage: test_trainable_parity.py WN_KERAS_PROBE WASTENET
 """
 from keras_common import (NUM_CLASSES, Checks, binaries, build_notebook_model, run,
-                          set_frozen_layers, require_versions)
+                          set_frozen_layers, require_versions, weight_name)
 
 SIZE = 75
 BOUNDARIES = [None, 0, 300, 500, 700, 780]
@@ -27,7 +28,7 @@ def main():
                 str(len(base.layers)))
     for fta in BOUNDARIES:
         set_frozen_layers(base, fta)
-        keras_names = [w.name for w in model.trainable_weights]
+        keras_names = [weight_name(w) for w in model.trainable_weights]
         arg = "none" if fta is None else str(fta)
         ours = run([probe, "trainable", "irv2", SIZE, SIZE, NUM_CLASSES, arg]).split()
         same = ours == keras_names

@@ -1,9 +1,11 @@
 /* tools/cli/cmd_export.c — `wastenet export --format h5`: writes a model's weights in the
  * HDF5 layout Keras's model.load_weights() reads (engine/train/model_weights.h): the
  * notebook's whole get_model() (nested backbone group + head), or with
- * --backbone-only the notop layout. The input is a wastenet checkpoint or any weight
- * file wastenet loads. The output is written atomically, then read back and compared
- * bit for bit before the command reports success. */
+ * --backbone-only the notop layout; the Keras 3 formats (engine/train/model_keras.h);
+ * or `--format onnx`, the whole model for ONNX Runtime (engine/train/model_onnx.h).
+ * The input is a wastenet checkpoint or any weight file wastenet loads. The output is
+ * written atomically, then read back and compared bit for bit (weights; the ONNX
+ * file's bytes) before the command reports success. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,8 @@
 #include "host/regular_file.h"
 #include "tools/cli/option_bounds.h"
 #include "engine/train/model_keras.h"
+#include "engine/train/model_onnx.h"
+#include "tools/cli/inference.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -41,9 +45,14 @@ static void usage(FILE *out) {
             "              model (architecture + weights), no code needed. Not tf-keras 2.\n"
             "  h5-model    tf-keras 2 (x.h5 with model_config): tf_keras.models.load_model\n"
             "              (FILE) gives the whole model, as tf-keras's model.save(\"x.h5\").\n"
-            "              Also a weight file for load_weights, like h5.\n\n"
+            "              Also a weight file for load_weights, like h5.\n"
+            "  onnx        ONNX Runtime and other ONNX runtimes (x.onnx, opset 13): the whole\n"
+            "              model in inference mode, preprocessing included. Input \"image\":\n"
+            "              float32 [batch, S, S, 3] NHWC, RGB in [0, 255], resized to the\n"
+            "              model's size S by the caller; output \"probabilities\": float32\n"
+            "              [batch, classes], softmax. Class names in the metadata (\"classes\").\n\n"
             "options:\n"
-            "  --format F          h5 (default), weights-h5, keras or h5-model\n"
+            "  --format F          h5 (default), weights-h5, keras, h5-model or onnx\n"
             "  --weights FILE      a wastenet checkpoint (<run>/<phase>.ckpt: its current\n"
             "                      weights), a Keras 2/3 .h5 or .weights.h5, or a .keras\n"
             "  --out FILE          the file to write (replaced atomically); Keras 3 wants\n"
@@ -53,10 +62,11 @@ static void usage(FILE *out) {
             "                      names its own)\n"
             "  --classes N         classes of an .h5 input's head (default: read from its\n"
             "                      dense layer, else 6)\n"
-            "  --image-size N      input size in a keras/h5-model config, and in\n"
-            "                      MobileNetV2's model name (mobilenetv2_1.00_<N> for N in\n"
-            "                      96..224 as Keras's weights='imagenet', else _224)\n"
-            "                      (default: a checkpoint's own, else 320, the notebook's)\n"
+            "  --image-size N      input size in a keras/h5-model config and of the onnx\n"
+            "                      input, and in MobileNetV2's model name\n"
+            "                      (mobilenetv2_1.00_<N> for N in 96..224 as Keras's\n"
+            "                      weights='imagenet', else _224) (default: a checkpoint's\n"
+            "                      or a .keras archive's own, else 320, the notebook's)\n"
             "  -h, --help          this help\n\n"
             "examples:\n"
             "  wastenet export --format h5 --weights runs/R/finetune.ckpt --out weights/model.h5\n"
@@ -64,7 +74,8 @@ static void usage(FILE *out) {
             "      --out weights/backbone_notop.h5\n"
             "  wastenet export --format weights-h5 --weights runs/R/finetune.ckpt \\\n"
             "      --out weights/model.weights.h5\n"
-            "  wastenet export --format keras --weights runs/R/finetune.ckpt --out model.keras\n");
+            "  wastenet export --format keras --weights runs/R/finetune.ckpt --out model.keras\n"
+            "  wastenet export --format onnx --weights runs/R/finetune.ckpt --out model.onnx\n");
 }
 
 typedef enum { INPUT_UNKNOWN, INPUT_H5, INPUT_CHECKPOINT } input_kind;
@@ -83,7 +94,7 @@ static input_kind sniff(const char *path) {
 
 /* Builds the model `weights` describes and fills its weights. */
 static int load_input(wn_model *m, const char *weights, const char *arch, int classes,
-                      int image_size, int backbone_only) {
+                      int image_h, int image_w, int backbone_only) {
     switch (sniff(weights)) {
     case INPUT_CHECKPOINT:
         return wn_checkpoint_load_model(m, weights);
@@ -93,8 +104,8 @@ static int load_input(wn_model *m, const char *weights, const char *arch, int cl
         const wn_backbone_def *def = wn_backbone_find(arch);
         if (!def) return WN_ERR;
         /* weights do not depend on the image size (only a .keras config does) */
-        int size = image_size ? image_size : def->min_size;
-        if (wn_model_create(m, arch, size, size, classes, 0) != WN_OK)
+        int h = image_h ? image_h : def->min_size, w = image_w ? image_w : def->min_size;
+        if (wn_model_create(m, arch, h, w, classes, 0) != WN_OK)
             return WN_ERR;
         wn_weights_info info;
         if (wn_model_weights_load(m, weights, &info) != WN_OK) {
@@ -144,6 +155,23 @@ static int verify(const wn_model *m, const char *arch, const char *path, int bac
     return rc;
 }
 
+/* --format onnx: the class names predict would print go into the metadata. Frees m. */
+static int export_onnx(wn_model *m, const char *weights, const char *out) {
+    wn_class_list cls = {0, NULL, 0};
+    int rc = wn_class_list_resolve(&cls, NULL, weights, m->num_classes);
+    if (rc == WN_OK) rc = wn_model_save_onnx(m, out, (const char *const *)cls.v);
+    if (rc != WN_OK) fprintf(stderr, "wastenet export: %s\n", wn_last_error());
+    else
+        printf("wrote %s: ONNX opset %d, whole model in inference mode (%s, %dx%d, %d "
+               "classes), input \"%s\" float32 [batch, %d, %d, 3] NHWC 0..255, output \"%s\" "
+               "softmax, read back byte-exactly\n",
+               out, WN_ONNX_OPSET, m->backbone->keras_name, m->image_h, m->image_w,
+               m->num_classes, WN_ONNX_INPUT_NAME, m->image_h, m->image_w, WN_ONNX_OUTPUT_NAME);
+    wn_class_list_free(&cls);
+    wn_model_free(m);
+    return rc == WN_OK ? 0 : 1;
+}
+
 int cmd_export(int argc, char **argv) {
     static const struct option opts[] = {{"format", required_argument, 0, 'f'},
                                          {"weights", required_argument, 0, 'w'},
@@ -190,14 +218,14 @@ int cmd_export(int argc, char **argv) {
         return 2;
     }
     int keras3 = !strcmp(format, "weights-h5"), archive = !strcmp(format, "keras");
-    int h5_model = !strcmp(format, "h5-model");
-    if (strcmp(format, "h5") && !keras3 && !archive && !h5_model) {
-        fprintf(stderr, "wastenet export: unknown --format '%s' (h5, weights-h5, keras or "
-                        "h5-model)\n",
+    int h5_model = !strcmp(format, "h5-model"), onnx = !strcmp(format, "onnx");
+    if (strcmp(format, "h5") && !keras3 && !archive && !h5_model && !onnx) {
+        fprintf(stderr, "wastenet export: unknown --format '%s' (h5, weights-h5, keras, "
+                        "h5-model or onnx)\n",
                 format);
         return 2;
     }
-    if ((archive || h5_model) && backbone_only) {
+    if ((archive || h5_model || onnx) && backbone_only) {
         fprintf(stderr, "wastenet export: --format %s writes the whole model; use --format "
                         "h5 or weights-h5 with --backbone-only for the backbone alone\n",
                 format);
@@ -223,14 +251,17 @@ int cmd_export(int argc, char **argv) {
     }
 
     wn_model m;
-    if (!image_size && (archive || h5_model) && sniff(weights) != INPUT_CHECKPOINT)
-        image_size = 320;
-    if (load_input(&m, weights, arch, classes, image_size, backbone_only) != WN_OK) {
+    /* the formats with an input shape: a .keras input's own size, else 320 */
+    int image_h = image_size, image_w = image_size;
+    if (!image_size && (archive || h5_model || onnx) && sniff(weights) != INPUT_CHECKPOINT)
+        wn_inference_default_size(weights, &image_h, &image_w);
+    if (load_input(&m, weights, arch, classes, image_h, image_w, backbone_only) != WN_OK) {
         fprintf(stderr, "wastenet export: %s\n", wn_last_error());
         return 1;
     }
     const char *model_arch = m.backbone->name;
     wn_weights_scope scope = backbone_only ? WN_WEIGHTS_BACKBONE_ONLY : WN_WEIGHTS_WHOLE_MODEL;
+    if (onnx) return export_onnx(&m, weights, out);
     int rc = archive    ? wn_model_save_keras_archive(&m, out)
              : h5_model ? wn_model_save_h5_model(&m, out)
              : keras3 ? wn_model_weights_save_keras3(&m, out, scope)

@@ -13,6 +13,7 @@
 #include "engine/train/checkpoint.h"
 #include "host/base/error.h"
 #include "engine/train/model_weights.h"
+#include "host/keras_archive.h"
 
 static const char *const notebook_classes[6] = {"cardboard", "glass", "metal",
                                                  "paper",     "plastic", "trash"};
@@ -88,6 +89,19 @@ int wn_class_list_equal(const wn_class_list *a, const wn_class_list *b) {
     return 1;
 }
 
+void wn_inference_default_size(const char *weights, int *h, int *w) {
+    *h = *w = WN_DEFAULT_IMAGE_SIZE;
+    if (!wn_keras_archive_is(weights)) return;
+    wn_keras_config cfg;
+    /* an unreadable archive keeps 320: loading it then reports why */
+    if (wn_keras_archive_config(weights, &cfg) != WN_OK) {
+        wn_clear_error();
+        return;
+    }
+    if (cfg.input_h > 0 && cfg.input_w > 0) *h = cfg.input_h, *w = cfg.input_w;
+    wn_keras_config_free(&cfg);
+}
+
 int wn_inference_load_model(wn_model *m, const char *weights, const char *arch, int size,
                             const char *command) {
     const char *why;
@@ -101,7 +115,9 @@ int wn_inference_load_model(wn_model *m, const char *weights, const char *arch, 
         return wn_fail("%s: no dense head found: %s needs the whole model's weights (a "
                        "checkpoint, or a *_weights.h5 from a run), not a backbone-only file",
                        weights, command);
-    if (wn_model_create(m, arch, size, size, classes, 0) != WN_OK) return WN_ERR;
+    int h = size, w = size;
+    if (size <= 0) wn_inference_default_size(weights, &h, &w);
+    if (wn_model_create(m, arch, h, w, classes, 0) != WN_OK) return WN_ERR;
     wn_weights_info info;
     if (wn_model_weights_load(m, weights, &info) != WN_OK) {
         wn_model_free(m);

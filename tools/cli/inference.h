@@ -30,8 +30,15 @@ int wn_class_list_resolve(wn_class_list *c, const char *class_list, const char *
 /* 1 when both lists hold the same names in the same order. */
 int wn_class_list_equal(const wn_class_list *a, const wn_class_list *b);
 
+/* The image size of a weight file's model when no --image-size is given: a .keras
+ * archive's own (its config.json input shape), else 320, the notebook's. A checkpoint
+ * names its own size when it is loaded. */
+#define WN_DEFAULT_IMAGE_SIZE 320
+void wn_inference_default_size(const char *weights, int *h, int *w);
+
 /* Loads a whole model (with its trained head) from a checkpoint or an .h5 file;
- * `command` names the caller in messages ("predict"). */
+ * size 0: wn_inference_default_size; `command` names the caller in messages
+ * ("predict"). */
 int wn_inference_load_model(wn_model *m, const char *weights, const char *arch, int size,
                             const char *command);
 

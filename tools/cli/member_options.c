@@ -71,6 +71,6 @@ const char *wn_members_model(const wn_members *m, int i) {
 }
 
 int wn_members_size(const wn_members *m, int i) {
-    if (m->n_sizes == 0) return 320;
+    if (m->n_sizes == 0) return 0; /* the file's own (tools/cli/inference.h) */
     return m->sizes[m->n_sizes == 1 ? 0 : i];
 }

@@ -24,7 +24,8 @@ int wn_members_add_size(wn_members *m, const char *cmd, const char *value);
  * or one per --weights. Returns 0 or 2 (message printed). */
 int wn_members_check(const wn_members *m, const char *cmd);
 
-/* Member i's backbone and input size for an .h5 file (defaults irv2, 320). */
+/* Member i's backbone and input size for an .h5 file (defaults irv2, and 0: the
+ * file's own size, wn_inference_default_size). */
 const char *wn_members_model(const wn_members *m, int i);
 int wn_members_size(const wn_members *m, int i);
 

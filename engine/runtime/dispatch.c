@@ -247,8 +247,11 @@ int wn_op_softmax_xent(wn_backend *be, int n, int k, const float *logits,
 int wn_op_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
                       float *v, const wn_adam_params *adam, long t) {
     if (t < 1) return wn_fail("adam_update: step %ld must be 1 or more", t);
+    if (!(adam->weight_decay >= 0.0f && adam->weight_decay < 1e30f))
+        return wn_fail("adam_update: weight decay %g must be 0 or more",
+                       (double)adam->weight_decay);
     return be->ops->adam_update(be, count, p, g, m, v, adam->lr, adam->beta1, adam->beta2,
-                                adam->epsilon, t);
+                                adam->epsilon, adam->weight_decay, t);
 }
 
 int wn_op_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,

@@ -469,7 +469,7 @@ static int resume_phase(phase_run *r) {
  * or the phase's starting weights (the fallback of a NaN in the first epoch). */
 static int phase_begin(phase_run *r) {
     const wn_train_options *o = r->o;
-    r->adam = (wn_adam_params){o->lr, o->beta_1, o->beta_2, o->epsilon};
+    r->adam = (wn_adam_params){o->lr, o->beta_1, o->beta_2, o->epsilon, o->weight_decay};
     if (wn_executor_set_label_smoothing(r->ex, o->label_smoothing) != WN_OK)
         return wn_fail_context("%s: ", o->phase);
     int rc = alloc_buffers(r);

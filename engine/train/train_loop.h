@@ -64,6 +64,8 @@ typedef struct wn_train_options {
     float lr;                 /* Adam learning rate */
     float beta_1, beta_2;     /* Adam's decay rates of the moment estimates (0.9, 0.999) */
     float epsilon;            /* Adam's epsilon (1e-7, Keras's; not PyTorch's 1e-8) */
+    float weight_decay;       /* Adam(weight_decay=...): p -= p*wd*lr before each update,
+                                 on every trainable weight (0: none) */
     uint64_t seed;            /* the run's seed */
     int augment;              /* 1: random flip + rotation; 0: preprocess only */
     float rotation;           /* RandomRotation factor (0.2 = +-72 degrees) */

@@ -188,9 +188,12 @@ typedef struct wn_backend_ops {
      * m += (g-m)(1-b1); v += (g*g-v)(1-b2);
      * p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
      * (1-b1) and (1-b2) are float32 of the decimal differences (0.001f for 0.999),
-     * as tf_keras forms them from Python floats; see kernels/adam.h. ---- */
+     * as tf_keras forms them from Python floats; weight_decay > 0 first decays
+     * every parameter, p -= p*wd*lr (Keras's decoupled weight decay); see
+     * kernels/adam/adam.h. ---- */
     int (*adam_update)(wn_backend *be, size_t count, float *p, const float *g, float *m,
-                       float *v, float lr, float beta1, float beta2, float eps, long t);
+                       float *v, float lr, float beta1, float beta2, float eps,
+                       float weight_decay, long t);
 
     /* ---- fused augmentation + preprocess: uint8 x[N,H,W,C] -> float y, per image
      * an optional horizontal flip then a rotation by angle[i] radians about the

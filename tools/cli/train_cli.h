@@ -43,6 +43,7 @@ typedef struct wn_train_cli {
     int augment;
     float rotation;
     float label_smoothing;   /* CategoricalCrossentropy(label_smoothing) (0) */
+    float weight_decay;      /* Adam(weight_decay=...) (0) */
     int lr_schedule;         /* wn_lr_kind: constant (default), cosine, step */
     int lr_step_epochs;      /* step schedule: epochs between decays (5) */
     float lr_step_factor;    /* step schedule: multiplier per decay (0.1) */

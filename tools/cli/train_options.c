@@ -87,6 +87,8 @@ static void usage(FILE *out, int is_run) {
             "                        when early stopping fires), never\n"
             "  --label-smoothing S   Keras's CategoricalCrossentropy(label_smoothing=S): targets\n"
             "                        onehot*(1-S) + S/classes (default 0)\n"
+            "  --weight-decay W      Keras's Adam(weight_decay=W): before each update every\n"
+            "                        trainable weight p -= p*W*lr (decoupled; default 0)\n"
             "  --lr-schedule KIND    constant (default); cosine: Keras's CosineDecay from the\n"
             "                        phase's lr over epochs x steps; step: the lr times\n"
             "                        --lr-step-factor (0.1) every --lr-step-epochs (5) epochs\n"
@@ -134,7 +136,7 @@ enum {
     OPT_PATIENCE, OPT_MIN_DELTA, OPT_RESTORE, OPT_BACKEND, OPT_PRECISION, OPT_DETERMINISTIC, OPT_RUNS, OPT_NAME,
     OPT_RESUME, OPT_PROGRESS, OPT_NO_PLOTS, OPT_GRID_CLASS, OPT_MAX_PIXELS, OPT_CACHE,
     OPT_CACHE_BUDGET, OPT_LABEL_SMOOTHING, OPT_LR_SCHEDULE, OPT_LR_STEP_EPOCHS,
-    OPT_LR_STEP_FACTOR, OPT_RECIPE
+    OPT_LR_STEP_FACTOR, OPT_RECIPE, OPT_WEIGHT_DECAY
 };
 
 static const struct option long_options[] = {
@@ -172,6 +174,7 @@ static const struct option long_options[] = {
     {"lr-step-epochs", required_argument, 0, OPT_LR_STEP_EPOCHS},
     {"lr-step-factor", required_argument, 0, OPT_LR_STEP_FACTOR},
     {"recipe", required_argument, 0, OPT_RECIPE},
+    {"weight-decay", required_argument, 0, OPT_WEIGHT_DECAY},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -193,6 +196,7 @@ static void set_notebook_recipe(wn_train_cli *c, int is_run) {
     c->min_delta = 0.001;
     c->restore = WN_RESTORE_AT_END;
     c->label_smoothing = 0.0f;
+    c->weight_decay = 0.0f;
     c->lr_schedule = WN_LR_CONSTANT;
     c->lr_step_epochs = 5;
     c->lr_step_factor = 0.1f;
@@ -383,6 +387,10 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
         case OPT_LABEL_SMOOTHING:
             if (wn_opt_real(cmd, "--label-smoothing", optarg, 0.0, 0.999, &x)) return 2;
             c->label_smoothing = (float)x;
+            break;
+        case OPT_WEIGHT_DECAY:
+            if (wn_opt_real(cmd, "--weight-decay", optarg, 0.0, 100.0, &x)) return 2;
+            c->weight_decay = (float)x;
             break;
         case OPT_LR_SCHEDULE: {
             wn_lr_kind kind;

@@ -101,6 +101,10 @@ typedef struct wn_adam_params {
 #define WN_ADAM_KERAS(lr) ((wn_adam_params){(lr), 0.9f, 0.999f, 1e-7f, 0.0f})
 int wn_op_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
                       float *v, const wn_adam_params *adam, long t);
+/* The augmentation layers of `aug` (NULL: none) then preprocess_input `mode`. */
+int wn_op_augment(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
+                  const wn_augment_batch *aug, float *y, int mode);
+/* Flip and rotation only (either may be NULL). */
 int wn_op_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
                              const uint8_t *flip, const float *angle, float *y, int mode);
 

@@ -254,12 +254,18 @@ int wn_op_adam_update(wn_backend *be, size_t count, float *p, const float *g, fl
                                 adam->epsilon, adam->weight_decay, t);
 }
 
-int wn_op_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
-                             const uint8_t *flip, const float *angle, float *y, int mode) {
+int wn_op_augment(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
+                  const wn_augment_batch *aug, float *y, int mode) {
     if (n < 1 || h < 1 || w < 1 || c < 1)
         return wn_fail("augment_preprocess: invalid shape %dx%dx%dx%d", n, h, w, c);
     if (mode != WN_AUG_PRE_TF && c != 3)
         return wn_fail("augment_preprocess: preprocess mode %d needs 3 channels, not %d", mode,
                        c);
-    return be->ops->augment_preprocess(be, n, h, w, c, x, flip, angle, y, mode);
+    return be->ops->augment_preprocess(be, n, h, w, c, x, aug, y, mode);
+}
+
+int wn_op_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
+                             const uint8_t *flip, const float *angle, float *y, int mode) {
+    wn_augment_batch aug = {flip, angle, NULL, NULL, NULL};
+    return wn_op_augment(be, n, h, w, c, x, &aug, y, mode);
 }

@@ -89,6 +89,11 @@ int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t
                            int n, const uint8_t *flips, const float *angles,
                            uint64_t dropout_seed, const wn_adam_params *adam, float *loss,
                            int *correct);
+/* The same with every augmentation layer's draws (kernels/common/backend_ops.h
+ * wn_augment_batch; NULL: none): flip, rotation, zoom, translation, contrast. */
+int wn_executor_train_step_aug(wn_executor *ex, const uint8_t *images, const int32_t *labels,
+                               int n, const wn_augment_batch *aug, uint64_t dropout_seed,
+                               const wn_adam_params *adam, float *loss, int *correct);
 
 /* Inference on a labelled batch: adds the loss sum and correct count to the
  * running totals; per-batch values as in train_step. */

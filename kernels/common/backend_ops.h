@@ -46,6 +46,16 @@ typedef enum {
 
 typedef struct wn_backend wn_backend;
 
+/* One batch's augmentation draws (host arrays of n entries; NULL = that layer is
+ * off for the batch). */
+typedef struct wn_augment_batch {
+    const uint8_t *flip;    /* RandomFlip('horizontal'): mirrored when non-zero */
+    const float *angle;     /* RandomRotation: radians, counter-clockwise */
+    const float *zoom;      /* RandomZoom: [2n], (width zoom, height zoom) per image */
+    const float *shift;     /* RandomTranslation: [2n], (dx, dy) in pixels per image */
+    const float *contrast;  /* RandomContrast: the factor per image */
+} wn_augment_batch;
+
 typedef struct wn_backend_ops {
     /* ---- backend memory ---- */
     void *(*alloc)(wn_backend *be, size_t bytes); /* NULL + reason on failure */
@@ -195,14 +205,15 @@ typedef struct wn_backend_ops {
                        float *v, float lr, float beta1, float beta2, float eps,
                        float weight_decay, long t);
 
-    /* ---- fused augmentation + preprocess: uint8 x[N,H,W,C] -> float y, per image
-     * an optional horizontal flip then a rotation by angle[i] radians about the
-     * pixel-index centre (reflect fill, bilinear), then preprocess_input of `mode`
-     * (kernels/augment.h: WN_AUG_PRE_TF y = v/127.5 - 1, _CAFFE, _TORCH).
-     * flip and angle are host arrays of N entries (NULL = no flip / no rotation). */
+    /* ---- augmentation + preprocess: uint8 x[N,H,W,C] -> float y, per image the
+     * layers of `aug` in Keras's order (an optional horizontal flip, a rotation by
+     * angle[i] radians about the pixel-index centre, a zoom, a translation, each a
+     * reflect-fill bilinear resampling of the previous layer's output, then a
+     * contrast change), then preprocess_input of `mode` (kernels/augment/augment.h:
+     * WN_AUG_PRE_TF y = v/127.5 - 1, _CAFFE, _TORCH). aug may be NULL (none). ---- */
     int (*augment_preprocess)(wn_backend *be, int n, int h, int w, int c,
-                              const uint8_t *x, const uint8_t *flip, const float *angle,
-                              float *y, int mode);
+                              const uint8_t *x, const wn_augment_batch *aug, float *y,
+                              int mode);
 
     void (*destroy)(wn_backend *be);
 } wn_backend_ops;

@@ -719,6 +719,7 @@ static int run_phase(session *s, const char *phase, const char *title, int index
     o.seed = cli->seed, o.augment = cli->augment, o.rotation = cli->rotation;
     o.label_smoothing = cli->label_smoothing, o.lr_schedule = cli->lr_schedule;
     o.weight_decay = cli->weight_decay;
+    o.zoom = cli->zoom, o.translate = cli->translate, o.contrast = cli->contrast;
     o.lr_step_epochs = cli->lr_step_epochs, o.lr_step_factor = cli->lr_step_factor;
     o.early_stopping = cli->early_stopping, o.min_delta = cli->min_delta;
     o.patience = cli->patience, o.restore = cli->restore;

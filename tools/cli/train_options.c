@@ -77,8 +77,15 @@ static void usage(FILE *out, int is_run) {
             "                        in the GPU memory or the RAM is refused at start-up)\n"
             "  --seed N              seed of the initialisation, shuffling, augmentation and\n"
             "                        dropout (default 42)\n"
-            "  --no-augment          no random flip/rotation (preprocess only)\n"
+            "  --no-augment          no random augmentation at all (preprocess only)\n"
             "  --rotation F          RandomRotation factor: angles in [-F*2pi, F*2pi) (default 0.2)\n"
+            "  --zoom F              then RandomZoom(F): zoom U[1-F, 1+F) per image, both axes\n"
+            "                        (above 1 zooms out), reflect fill, bilinear (default 0: off)\n"
+            "  --translate F         then RandomTranslation(F, F): shifts U[-F, F) of the height\n"
+            "                        and of the width, reflect fill, bilinear (default 0: off)\n"
+            "  --contrast F          then RandomContrast: per image and channel (v - mean) * c +\n"
+            "                        mean, c ~ U[1-F, 1+F) per image, clipped to [0, 255]\n"
+            "                        (Keras 3's RandomContrast(factor=(F, F)); default 0: off)\n"
             "  --no-early-stopping   run every epoch\n"
             "  --patience N          early stopping patience (default 2)\n"
             "  --min-delta X         smallest improvement that counts (default 0.001)\n"
@@ -136,7 +143,7 @@ enum {
     OPT_PATIENCE, OPT_MIN_DELTA, OPT_RESTORE, OPT_BACKEND, OPT_PRECISION, OPT_DETERMINISTIC, OPT_RUNS, OPT_NAME,
     OPT_RESUME, OPT_PROGRESS, OPT_NO_PLOTS, OPT_GRID_CLASS, OPT_MAX_PIXELS, OPT_CACHE,
     OPT_CACHE_BUDGET, OPT_LABEL_SMOOTHING, OPT_LR_SCHEDULE, OPT_LR_STEP_EPOCHS,
-    OPT_LR_STEP_FACTOR, OPT_RECIPE, OPT_WEIGHT_DECAY
+    OPT_LR_STEP_FACTOR, OPT_RECIPE, OPT_WEIGHT_DECAY, OPT_ZOOM, OPT_TRANSLATE, OPT_CONTRAST
 };
 
 static const struct option long_options[] = {
@@ -175,6 +182,9 @@ static const struct option long_options[] = {
     {"lr-step-factor", required_argument, 0, OPT_LR_STEP_FACTOR},
     {"recipe", required_argument, 0, OPT_RECIPE},
     {"weight-decay", required_argument, 0, OPT_WEIGHT_DECAY},
+    {"zoom", required_argument, 0, OPT_ZOOM},
+    {"translate", required_argument, 0, OPT_TRANSLATE},
+    {"contrast", required_argument, 0, OPT_CONTRAST},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -191,6 +201,7 @@ static void set_notebook_recipe(wn_train_cli *c, int is_run) {
     c->fine_tune_at = is_run ? 500 : WN_FINE_TUNE_NONE;
     c->augment = 1;
     c->rotation = 0.2f;
+    c->zoom = c->translate = c->contrast = 0.0f;
     c->early_stopping = 1;
     c->patience = 2;
     c->min_delta = 0.001;
@@ -387,6 +398,18 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
         case OPT_LABEL_SMOOTHING:
             if (wn_opt_real(cmd, "--label-smoothing", optarg, 0.0, 0.999, &x)) return 2;
             c->label_smoothing = (float)x;
+            break;
+        case OPT_ZOOM:
+            if (wn_opt_real(cmd, "--zoom", optarg, 0.0, 1.0, &x)) return 2;
+            c->zoom = (float)x;
+            break;
+        case OPT_TRANSLATE:
+            if (wn_opt_real(cmd, "--translate", optarg, 0.0, 1.0, &x)) return 2;
+            c->translate = (float)x;
+            break;
+        case OPT_CONTRAST:
+            if (wn_opt_real(cmd, "--contrast", optarg, 0.0, 1.0, &x)) return 2;
+            c->contrast = (float)x;
             break;
         case OPT_WEIGHT_DECAY:
             if (wn_opt_real(cmd, "--weight-decay", optarg, 0.0, 100.0, &x)) return 2;

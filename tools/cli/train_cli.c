@@ -514,7 +514,10 @@ static int write_preview(session *s) {
     if (!out) return wn_fail("augmentation preview: out of memory");
     wn_rng rng;
     wn_rng_seed(&rng, s->cli->seed, 999);
-    wn_augment_preview_make(b.pixels, h, w, 4, &rng, s->cli->augment ? s->cli->rotation : 0.0f, out);
+    const wn_train_cli *c = s->cli;
+    wn_augment_factors f = {c->augment ? c->rotation : 0.0f, c->augment ? c->zoom : 0.0f,
+                            c->augment ? c->translate : 0.0f, c->augment ? c->contrast : 0.0f, h, w};
+    wn_augment_preview_layers(b.pixels, h, w, 4, &rng, &f, out);
     int rc = wn_npy_write_images(path, out, 5, h, w);
     free(out);
     return rc;

@@ -95,14 +95,21 @@ int wn_op_dense_backward(wn_backend *be, int n, int in, int out, const float *x,
 int wn_op_softmax_xent(wn_backend *be, int n, int k, const float *logits,
                        const int32_t *labels, float label_smoothing, float n_mean,
                        float *probs, float *dlogits, float *stats);
-/* Keras Adam's coefficients, as the training options give them. */
+/* Keras Adam's coefficients, as the training options give them; weight_decay is
+ * Adam(weight_decay=...) (0: none; kernels/adam/adam.h). */
 typedef struct wn_adam_params {
     float lr, beta1, beta2, epsilon;
+    float weight_decay;
 } wn_adam_params;
-/* Keras's Adam defaults (beta_1 0.9, beta_2 0.999, epsilon 1e-7) at learning rate lr. */
-#define WN_ADAM_KERAS(lr) ((wn_adam_params){(lr), 0.9f, 0.999f, 1e-7f})
+/* Keras's Adam defaults (beta_1 0.9, beta_2 0.999, epsilon 1e-7, no weight decay) at
+ * learning rate lr. */
+#define WN_ADAM_KERAS(lr) ((wn_adam_params){(lr), 0.9f, 0.999f, 1e-7f, 0.0f})
 int wn_op_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
                       float *v, const wn_adam_params *adam, long t);
+/* The augmentation layers of `aug` (NULL: none) then preprocess_input `mode`. */
+int wn_op_augment(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
+                  const wn_augment_batch *aug, float *y, int mode);
+/* Flip and rotation only (either may be NULL). */
 int wn_op_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
                              const uint8_t *flip, const float *angle, float *y, int mode);
 

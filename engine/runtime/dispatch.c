@@ -261,18 +261,27 @@ int wn_op_softmax_xent(wn_backend *be, int n, int k, const float *logits,
 int wn_op_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
                       float *v, const wn_adam_params *adam, long t) {
     if (t < 1) return wn_fail("adam_update: step %ld must be 1 or more", t);
+    if (!(adam->weight_decay >= 0.0f && adam->weight_decay < 1e30f))
+        return wn_fail("adam_update: weight decay %g must be 0 or more",
+                       (double)adam->weight_decay);
     return be->ops->adam_update(be, count, p, g, m, v, adam->lr, adam->beta1, adam->beta2,
-                                adam->epsilon, t);
+                                adam->epsilon, adam->weight_decay, t);
 }
 
-int wn_op_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
-                             const uint8_t *flip, const float *angle, float *y, int mode) {
+int wn_op_augment(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
+                  const wn_augment_batch *aug, float *y, int mode) {
     if (n < 1 || h < 1 || w < 1 || c < 1)
         return wn_fail("augment_preprocess: invalid shape %dx%dx%dx%d", n, h, w, c);
     if (mode != WN_AUG_PRE_TF && c != 3)
         return wn_fail("augment_preprocess: preprocess mode %d needs 3 channels, not %d", mode,
                        c);
-    return be->ops->augment_preprocess(be, n, h, w, c, x, flip, angle, y, mode);
+    return be->ops->augment_preprocess(be, n, h, w, c, x, aug, y, mode);
+}
+
+int wn_op_augment_preprocess(wn_backend *be, int n, int h, int w, int c, const uint8_t *x,
+                             const uint8_t *flip, const float *angle, float *y, int mode) {
+    wn_augment_batch aug = {flip, angle, NULL, NULL, NULL};
+    return wn_op_augment(be, n, h, w, c, x, &aug, y, mode);
 }
 
 /* ---------------------------------------------------------------- shared checks */

@@ -373,8 +373,7 @@ static uint64_t dropout_offset(const wn_executor *ex, size_t count, int n) {
 
 /* dev_images: the backend buffer holding this forward's uint8 batch. */
 static int step_forward(wn_executor *ex, const wn_step *s, int n, const uint8_t *dev_images,
-                        int training, const uint8_t *flips, const float *angles,
-                        uint64_t seed) {
+                        int training, const wn_augment_batch *aug, uint64_t seed) {
     wn_backend *be = ex->be;
     const wn_graph *g = &ex->model->graph;
     const wn_layer *l = &g->layers[s->layer];
@@ -389,10 +388,8 @@ static int step_forward(wn_executor *ex, const wn_step *s, int n, const uint8_t 
     switch (s->kind) {
     case WN_STEP_CAST: break; /* runs_bf16 */
     case WN_STEP_AUGMENT:
-        if (wn_op_augment_preprocess(be, n, l->out_h, l->out_w, l->out_c, dev_images,
-                                     training ? flips : NULL, training ? angles : NULL, y,
-                                     wn_preprocess_augment_mode(ex->model->backbone->preprocess)) !=
-            WN_OK)
+        if (wn_op_augment(be, n, l->out_h, l->out_w, l->out_c, dev_images, training ? aug : NULL,
+                          y, wn_preprocess_augment_mode(ex->model->backbone->preprocess)) != WN_OK)
             return WN_ERR;
         if (!ex->preprocess || l->out_c != 3) return WN_OK;
         return wn_op_affine_act_forward(be, count, 3, y, ex->preprocess, ex->preprocess + 3,
@@ -485,7 +482,7 @@ static int images_host_wait(wn_executor *ex, int slot) {
 }
 
 static int run_forward(wn_executor *ex, const uint8_t *images, int n, int training,
-                       const uint8_t *flips, const float *angles, uint64_t seed) {
+                       const wn_augment_batch *aug, uint64_t seed) {
     const wn_graph *g = &ex->model->graph;
     if (n < 1 || n > ex->plan.batch)
         return wn_fail("executor: batch of %d images; this executor was planned for 1..%d", n,
@@ -496,7 +493,7 @@ static int run_forward(wn_executor *ex, const uint8_t *images, int n, int traini
     int rc = WN_OK, consumed = 0;
     for (int k = 0; k < ex->plan.n_steps && rc == WN_OK; k++) {
         const wn_step *s = &ex->plan.steps[k];
-        rc = step_forward(ex, s, n, ex->images[slot], training, flips, angles, seed);
+        rc = step_forward(ex, s, n, ex->images[slot], training, aug, seed);
         if (rc != WN_OK) wn_fail_context("forward, layer %s: ", g->layers[s->layer].name);
         if (s->kind == WN_STEP_AUGMENT && !consumed) {
             consumed = 1;
@@ -521,7 +518,8 @@ static int run_forward(wn_executor *ex, const uint8_t *images, int n, int traini
 
 int wn_executor_forward(wn_executor *ex, const uint8_t *images, int n, int training,
                         const uint8_t *flips, const float *angles, uint64_t dropout_seed) {
-    return run_forward(ex, images, n, training, flips, angles, dropout_seed);
+    wn_augment_batch aug = {flips, angles, NULL, NULL, NULL};
+    return run_forward(ex, images, n, training, &aug, dropout_seed);
 }
 
 /* ---------------------------------------------------------------- backward */
@@ -684,16 +682,17 @@ int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t
                            int n, const uint8_t *flips, const float *angles,
                            uint64_t dropout_seed, const wn_adam_params *adam, float *loss,
                            int *correct) {
-    return wn_executor_train_step_part(ex, images, labels, n, flips, angles, dropout_seed, NULL,
-                                       adam, loss, correct);
+    wn_augment_batch aug = {flips, angles, NULL, NULL, NULL};
+    return wn_executor_train_step_part(ex, images, labels, n, &aug, dropout_seed, NULL, adam,
+                                       loss, correct);
 }
 
 /* Forward, loss and backward of a step's n >= 1 images into ex->grads. */
 static int step_gradients(wn_executor *ex, const uint8_t *images, const int32_t *labels, int n,
-                          float n_mean, const uint8_t *flips, const float *angles,
-                          uint64_t dropout_seed, float *loss, int *correct) {
+                          float n_mean, const wn_augment_batch *aug, uint64_t dropout_seed,
+                          float *loss, int *correct) {
     const wn_graph *g = &ex->model->graph;
-    if (run_forward(ex, images, n, 1, flips, angles, dropout_seed) != WN_OK) return WN_ERR;
+    if (run_forward(ex, images, n, 1, aug, dropout_seed) != WN_OK) return WN_ERR;
     if (run_loss(ex, labels, n, n_mean, NULL, grad_ptr(ex, ex->plan.logits_val), 1) != WN_OK)
         return WN_ERR;
     /* The host's one read of the step, right after the loss: on CUDA it waits for the
@@ -710,8 +709,8 @@ static int step_gradients(wn_executor *ex, const uint8_t *images, const int32_t 
 }
 
 int wn_executor_train_step_part(wn_executor *ex, const uint8_t *images, const int32_t *labels,
-                                int n, const uint8_t *flips, const float *angles,
-                                uint64_t dropout_seed, const wn_step_part *part,
+                                int n, const wn_augment_batch *aug, uint64_t dropout_seed,
+                                const wn_step_part *part,
                                 const wn_adam_params *adam, float *loss, int *correct) {
     if (ex->plan.flags & WN_EXEC_INFERENCE_ONLY)
         return wn_fail("executor: train step on an inference-only executor");
@@ -723,8 +722,8 @@ int wn_executor_train_step_part(wn_executor *ex, const uint8_t *images, const in
     int rc;
     if (n > 0) {
         ex->part_first = part ? part->first : 0;
-        rc = step_gradients(ex, images, labels, n, part ? (float)part->global : (float)n, flips,
-                            angles, dropout_seed, loss, correct);
+        rc = step_gradients(ex, images, labels, n, part ? (float)part->global : (float)n, aug,
+                            dropout_seed, loss, correct);
         ex->part_first = 0;
     } else { /* an empty slice of a short last batch: this rank adds nothing */
         if (loss) *loss = 0.0f;
@@ -755,14 +754,14 @@ int wn_executor_train_step_part(wn_executor *ex, const uint8_t *images, const in
 
 int wn_executor_eval_batch(wn_executor *ex, const uint8_t *images, const int32_t *labels,
                            int n, float *loss, int *correct) {
-    if (run_forward(ex, images, n, 0, NULL, NULL, 0) != WN_OK ||
+    if (run_forward(ex, images, n, 0, NULL, 0) != WN_OK ||
         run_loss(ex, labels, n, (float)n, NULL, NULL, 1) != WN_OK)
         return WN_ERR;
     return read_step_stats(ex, n, loss, correct);
 }
 
 int wn_executor_predict(wn_executor *ex, const uint8_t *images, int n, float *probs) {
-    if (run_forward(ex, images, n, 0, NULL, NULL, 0) != WN_OK) return WN_ERR;
+    if (run_forward(ex, images, n, 0, NULL, 0) != WN_OK) return WN_ERR;
     /* softmax_xent computes the probabilities; its loss (against label 0) is not
      * counted anywhere. */
     if (run_loss(ex, ex->zero_labels, n, (float)n, ex->probs, NULL, 0) != WN_OK) return WN_ERR;

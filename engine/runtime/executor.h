@@ -93,7 +93,6 @@ int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t
                            int n, const uint8_t *flips, const float *angles,
                            uint64_t dropout_seed, const wn_adam_params *adam, float *loss,
                            int *correct);
-
 /* A rank's part of a data-parallel step (engine/train/distributed.h): its n images
  * are places [first, first + n) of a whole batch of `global` images spread over the
  * ranks of the backend's group (wn_backend_join_group). The loss is averaged over
@@ -107,11 +106,13 @@ typedef struct wn_step_part {
     int first;  /* place of this rank's first image in it */
 } wn_step_part;
 
-/* wn_executor_train_step for one rank's part (part NULL: the whole batch, no
- * reduction; = wn_executor_train_step). */
+/* wn_executor_train_step with every augmentation layer's draws (kernels/common/
+ * backend_ops.h wn_augment_batch, indexed from this call's first image; NULL: none):
+ * flip, rotation, zoom, translation, contrast; for one rank's part of a batch (part
+ * NULL: the whole batch, no reduction). */
 int wn_executor_train_step_part(wn_executor *ex, const uint8_t *images, const int32_t *labels,
-                                int n, const uint8_t *flips, const float *angles,
-                                uint64_t dropout_seed, const wn_step_part *part,
+                                int n, const wn_augment_batch *aug, uint64_t dropout_seed,
+                                const wn_step_part *part,
                                 const wn_adam_params *adam, float *loss, int *correct);
 
 /* Inference on a labelled batch: adds the loss sum and correct count to the

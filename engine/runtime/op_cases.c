@@ -216,7 +216,7 @@ static void build_list(void) {
         {1, 5, 7, 3, P | Q}, {3, 32, 33, 3, P | Q}, {4, 75, 75, 3, P}, {2, 320, 320, 3, P},
         {64, 320, 320, 3, F}};
     for (unsigned i = 0; i < sizeof aug / sizeof aug[0]; i++)
-        for (int v = 0; v < 3; v++)
+        for (int v = 0; v < 4; v++)
             for (int mode = 0; mode < 3; mode++) /* tf, caffe, torch: on the small shapes */
                 if (!mode || i < 3)
                     ADD(WN_OPC_AUGMENT, (unsigned)aug[i].modes & (v || mode ? ~(unsigned)F : ~0u),
@@ -292,7 +292,8 @@ void wn_opc_describe(const wn_op_case *c, char *buf, size_t size) {
     case WN_OPC_ADAM: snprintf(shape, sizeof shape, "%d params t=%d", s[0], s[1]); break;
     case WN_OPC_AUGMENT:
         snprintf(shape, sizeof shape, "n%d %dx%dx%d %s", s[0], s[1], s[2], s[3],
-                 v == 0 ? "flip+rotate" : v == 1 ? "flip only" : "preprocess only");
+                 v == 0 ? "flip+rotate" : v == 1 ? "flip only" : v == 2 ? "preprocess only"
+                                                                : "flip+rotate+zoom+shift+contrast");
         break;
     default: snprintf(shape, sizeof shape, "?"); break;
     }
@@ -362,7 +363,7 @@ enum { GP_X, GP_Y, GP_DY, GP_DX };
 enum { DR_X, DR_Y, DR_DY, DR_DX };
 enum { SX_Z, SX_LABELS, SX_PROBS, SX_DZ, SX_STATS, SX_DSTATS };
 enum { AD_P, AD_G, AD_M, AD_V };
-enum { AU_X, AU_FLIP, AU_ANGLE, AU_Y };
+enum { AU_X, AU_FLIP, AU_ANGLE, AU_Y, AU_ZOOM, AU_SHIFT, AU_CONTRAST };
 
 int wn_opc_tensor_is_act(const wn_opc_data *d, int i) {
     switch (d->c.op) {
@@ -537,10 +538,15 @@ static void describe(wn_opc_data *d) {
         size_t n = (size_t)s[0], count = n * s[1] * s[2] * s[3];
         int x = in(d, "x", count, 0, 0);
         d->t[x].dtype = WN_OPC_U8;
-        int fl = in(d, "flip", v < 2 ? n : 0, 0, 0), an = in(d, "angle", v == 0 ? n : 0, 0, 0);
+        int fl = in(d, "flip", v < 2 || v == 3 ? n : 0, 0, 0),
+            an = in(d, "angle", v == 0 || v == 3 ? n : 0, 0, 0);
         d->t[fl].dtype = WN_OPC_U8, d->t[fl].host_only = 1, d->t[an].host_only = 1;
         /* one transform, two launchers: the same bits are required */
         out(d, "y", count, WN_OPC_TOL_EXACT);
+        /* variant 3: the float layers after the rotation (filled in fill_case) */
+        int zo = in(d, "zoom", v == 3 ? 2 * n : 0, 0, 0), sh = in(d, "shift", v == 3 ? 2 * n : 0, 0, 0),
+            co = in(d, "contrast", v == 3 ? n : 0, 0, 0);
+        d->t[zo].host_only = d->t[sh].host_only = d->t[co].host_only = 1;
         break;
     }
     default: break;
@@ -604,6 +610,15 @@ static void prepare(wn_opc_data *d, uint64_t *rng) {
         /* image 0 unrotated (the copy path), the rest in Keras's +-0.2 turn */
         for (int i = 0; f[AU_ANGLE] && i < c->s[0]; i++)
             f[AU_ANGLE][i] = i == 0 ? 0.0f : (float)(-1.2566371 + 2.5132742 * wn_splitmix64_unit(rng));
+        /* image 0 also unzoomed and unshifted (the copy paths); zoom 0.8..1.2, shifts up
+         * to 0.2 of the size, contrast 0.6..1.4 */
+        for (int i = 0; f[AU_ZOOM] && i < c->s[0]; i++) {
+            float z = i == 0 ? 1.0f : (float)(0.8 + 0.4 * wn_splitmix64_unit(rng));
+            f[AU_ZOOM][2 * i] = f[AU_ZOOM][2 * i + 1] = z;
+            f[AU_SHIFT][2 * i] = i == 0 ? 0.0f : (float)((0.4 * wn_splitmix64_unit(rng) - 0.2) * c->s[2]);
+            f[AU_SHIFT][2 * i + 1] = i == 0 ? 0.0f : (float)((0.4 * wn_splitmix64_unit(rng) - 0.2) * c->s[1]);
+            f[AU_CONTRAST][i] = (float)(0.6 + 0.8 * wn_splitmix64_unit(rng));
+        }
         break;
     }
     default: break;
@@ -947,9 +962,14 @@ int wn_opc_forward(wn_opc_placed *p, const wn_opc_data *d) {
         return wn_op_adam_update(be, (size_t)s[0], F_(AD_P), F_(AD_G), F_(AD_M), F_(AD_V),
                                  &WN_ADAM_KERAS(1e-4f), s[1]);
     case WN_OPC_AUGMENT:
-        return wn_op_augment_preprocess(be, s[0], s[1], s[2], s[3], (const uint8_t *)p->dev[AU_X],
-                                        (const uint8_t *)p->dev[AU_FLIP], F_(AU_ANGLE), F_(AU_Y),
-                                        s[4]);
+    {
+        wn_augment_batch aug = {(const uint8_t *)p->dev[AU_FLIP], F_(AU_ANGLE),
+                                c->variant == 3 ? F_(AU_ZOOM) : NULL,
+                                c->variant == 3 ? F_(AU_SHIFT) : NULL,
+                                c->variant == 3 ? F_(AU_CONTRAST) : NULL};
+        return wn_op_augment(be, s[0], s[1], s[2], s[3], (const uint8_t *)p->dev[AU_X], &aug,
+                             F_(AU_Y), s[4]);
+    }
     default: return wn_fail("op case: unknown op %d", (int)c->op);
     }
 }

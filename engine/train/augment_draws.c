@@ -2,6 +2,7 @@
 #include "engine/train/augment_draws.h"
 
 #include <math.h>
+#include <stddef.h>
 
 #include "host/base/rng.h"
 void wn_rng_seed(wn_rng *r, uint64_t seed, uint64_t stream) {
@@ -41,9 +42,31 @@ float wn_angle_from_uniform(float u, float factor) {
     return lower + u * (upper - lower);
 }
 
-void wn_augment_draw(wn_rng *r, int n, float factor, uint8_t *flips, float *angles) {
+/* tf.random.uniform(minval, maxval) for floats, bounds given as Python doubles. */
+static float uniform_between(wn_rng *r, double lower, double upper) {
+    float lo = (float)lower, hi = (float)upper;
+    return lo + wn_rng_uniform(r) * (hi - lo);
+}
+
+void wn_augment_draw_layers(wn_rng *r, int n, const wn_augment_factors *f, uint8_t *flips,
+                            float *angles, float *zoom, float *shift, float *contrast) {
     for (int i = 0; i < n; i++) {
         if (flips) flips[i] = wn_flip_from_uniform(wn_rng_uniform(r));
-        if (angles) angles[i] = wn_angle_from_uniform(wn_rng_uniform(r), factor);
+        if (angles) angles[i] = wn_angle_from_uniform(wn_rng_uniform(r), f->rotation);
+        if (zoom) /* RandomZoom: height_zoom, and width_zoom = height_zoom */
+            zoom[2 * i] = zoom[2 * i + 1] =
+                uniform_between(r, 1.0 - (double)f->zoom, 1.0 + (double)f->zoom);
+        if (shift) {
+            float dy = uniform_between(r, -(double)f->translate, (double)f->translate) * (float)f->h;
+            float dx = uniform_between(r, -(double)f->translate, (double)f->translate) * (float)f->w;
+            shift[2 * i] = dx, shift[2 * i + 1] = dy;
+        }
+        if (contrast)
+            contrast[i] = uniform_between(r, 1.0 - (double)f->contrast, 1.0 + (double)f->contrast);
     }
+}
+
+void wn_augment_draw(wn_rng *r, int n, float factor, uint8_t *flips, float *angles) {
+    wn_augment_factors f = {factor, 0.0f, 0.0f, 0.0f, 0, 0};
+    wn_augment_draw_layers(r, n, &f, flips, angles, NULL, NULL, NULL);
 }

@@ -3,30 +3,84 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "host/base/error.h"
 #include "host/base/atomic_file.h"
 #include "kernels/augment/augment.h"
 
-void wn_augment_preview_make(const uint8_t *img, int h, int w, int n_aug, wn_rng *rng,
-                             float factor, uint8_t *out) {
+/* The layers after the rotation on one float image a[h][w][3] (b: scratch of the
+ * same size); returns the buffer that holds the result. */
+static float *preview_float_layers(float *a, float *b, int h, int w, const float *zoom,
+                                   const float *shift, const float *contrast) {
+    for (int layer = 0; layer < 2; layer++) {
+        const float *v = layer == 0 ? zoom : shift;
+        if (!v) continue;
+        wn_augment_xform t = layer == 0 ? wn_augment_zoom(v[0], v[1], h, w)
+                                        : wn_augment_translation(v[0], v[1]);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int ch = 0; ch < 3; ch++)
+                    b[((size_t)y * w + x) * 3 + ch] = wn_augment_resample(a, h, w, 3, &t, y, x, ch);
+        float *swap = a;
+        a = b, b = swap;
+    }
+    if (contrast) {
+        double *rows = malloc((size_t)h * sizeof *rows);
+        if (!rows) return a; /* a preview without its contrast rather than none */
+        for (int ch = 0; ch < 3; ch++) {
+            for (int y = 0; y < h; y++) rows[y] = wn_augment_row_sum(a, w, 3, y, ch);
+            float mean = wn_augment_mean_of_rows(rows, h, w);
+            for (size_t p = 0; p < (size_t)h * w; p++)
+                a[p * 3 + ch] = wn_augment_contrast(a[p * 3 + ch], mean, contrast[0]);
+        }
+        free(rows);
+    }
+    return a;
+}
+
+void wn_augment_preview_layers(const uint8_t *img, int h, int w, int n_aug, wn_rng *rng,
+                               const wn_augment_factors *f, uint8_t *out) {
     size_t per = (size_t)h * (size_t)w * 3;
     memcpy(out, img, per);
+    int floats = f->zoom > 0 || f->translate > 0 || f->contrast > 0;
+    float *a = floats ? malloc(per * sizeof *a) : NULL, *b = floats ? malloc(per * sizeof *b) : NULL;
+    if (floats && (!a || !b)) floats = 0; /* out of memory: flip and rotation only */
+    wn_augment_factors g = *f;
+    g.h = h, g.w = w;
     for (int k = 0; k < n_aug; k++) {
         uint8_t flip;
-        float angle;
-        wn_augment_draw(rng, 1, factor, &flip, &angle);
+        float angle, zoom[2], shift[2], contrast;
+        wn_augment_draw_layers(rng, 1, &g, &flip, &angle, f->zoom > 0 ? zoom : NULL,
+                               f->translate > 0 ? shift : NULL, f->contrast > 0 ? &contrast : NULL);
         wn_augment_xform t = wn_augment_rotation(angle, h, w);
         uint8_t *dst = out + (size_t)(k + 1) * per;
+        const float *v = NULL;
+        if (floats) {
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    for (int ch = 0; ch < 3; ch++)
+                        a[((size_t)y * w + x) * 3 + ch] = wn_augment_value(img, h, w, 3, flip, &t, y, x, ch);
+            v = preview_float_layers(a, b, h, w, f->zoom > 0 ? zoom : NULL,
+                                     f->translate > 0 ? shift : NULL, f->contrast > 0 ? &contrast : NULL);
+        }
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
                 for (int ch = 0; ch < 3; ch++) {
-                    float v = wn_augment_value(img, h, w, 3, flip, &t, y, x, ch);
-                    long r = lrintf(v);
-                    dst[((size_t)y * w + x) * 3 + ch] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+                    size_t i = ((size_t)y * w + x) * 3 + ch;
+                    float val = v ? v[i] : wn_augment_value(img, h, w, 3, flip, &t, y, x, ch);
+                    long r = lrintf(val);
+                    dst[i] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
                 }
     }
+    free(a), free(b);
+}
+
+void wn_augment_preview_make(const uint8_t *img, int h, int w, int n_aug, wn_rng *rng,
+                             float factor, uint8_t *out) {
+    wn_augment_factors f = {factor, 0.0f, 0.0f, 0.0f, h, w};
+    wn_augment_preview_layers(img, h, w, n_aug, rng, &f, out);
 }
 
 int wn_npy_write_images(const char *path, const uint8_t *images, int n, int h, int w) {

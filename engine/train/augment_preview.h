@@ -22,6 +22,10 @@ extern "C" {
  * versions with flips and angles drawn from rng (rotation factor `factor`). */
 void wn_augment_preview_make(const uint8_t *img, int h, int w, int n_aug, wn_rng *rng,
                              float factor, uint8_t *out);
+/* The same with every layer of f (rotation, zoom, translation, contrast; f's h and w
+ * are replaced by the image's), each drawn as a training epoch draws them. */
+void wn_augment_preview_layers(const uint8_t *img, int h, int w, int n_aug, wn_rng *rng,
+                               const wn_augment_factors *f, uint8_t *out);
 
 /* Writes n images [n, h, w, 3] uint8 as a .npy file, atomically. */
 int wn_npy_write_images(const char *path, const uint8_t *images, int n, int h, int w);

@@ -318,6 +318,8 @@ typedef struct phase_run {
     int n_img, steps;       /* training images, steps per epoch */
     uint8_t *flips;         /* [n_img] the current epoch's draws */
     float *angles;          /* [n_img] */
+    float *zoom, *shift;    /* [2 n_img] when --zoom / --translate are on, else NULL */
+    float *contrast;        /* [n_img] when --contrast is on, else NULL */
     uint64_t *dseeds;       /* [steps] dropout seeds */
     int start_epoch, start_step; /* where this call starts (a checkpoint's place) */
     epoch_totals part;      /* the resumed epoch's totals of its steps before start_step */
@@ -329,6 +331,7 @@ typedef struct phase_run {
 static void phase_run_free(phase_run *r) {
     free(r->best), free(r->adam_m), free(r->adam_v);
     free(r->flips), free(r->angles), free(r->dseeds);
+    free(r->zoom), free(r->shift), free(r->contrast);
 }
 
 /* The executor's totals since the last take, summed over the ranks. */
@@ -499,6 +502,14 @@ static int alloc_buffers(phase_run *r) {
     r->flips = malloc((size_t)(r->n_img ? r->n_img : 1));
     r->angles = malloc((size_t)(r->n_img ? r->n_img : 1) * sizeof *r->angles);
     r->dseeds = malloc((size_t)(r->steps ? r->steps : 1) * sizeof *r->dseeds);
+    size_t per_img = (size_t)(r->n_img ? r->n_img : 1) * sizeof(float);
+    int aug = r->o->augment;
+    r->zoom = aug && r->o->zoom > 0 ? malloc(2 * per_img) : NULL;
+    r->shift = aug && r->o->translate > 0 ? malloc(2 * per_img) : NULL;
+    r->contrast = aug && r->o->contrast > 0 ? malloc(per_img) : NULL;
+    if ((aug && r->o->zoom > 0 && !r->zoom) || (aug && r->o->translate > 0 && !r->shift) ||
+        (aug && r->o->contrast > 0 && !r->contrast))
+        return wn_fail("%s: out of memory for the augmentation draws", r->o->phase);
     if (!r->best || !r->adam_m || !r->adam_v || !r->flips || !r->angles || !r->dseeds)
         return wn_fail("%s: out of memory for %zu trainable values", r->o->phase, r->n_train);
     if (r->n_img < 1) return wn_fail("%s: the training set is empty", r->o->phase);
@@ -533,7 +544,7 @@ static int resume_phase(phase_run *r) {
  * or the phase's starting weights (the fallback of a NaN in the first epoch). */
 static int phase_begin(phase_run *r) {
     const wn_train_options *o = r->o;
-    r->adam = (wn_adam_params){o->lr, o->beta_1, o->beta_2, o->epsilon};
+    r->adam = (wn_adam_params){o->lr, o->beta_1, o->beta_2, o->epsilon, o->weight_decay};
     if (wn_executor_set_label_smoothing(r->ex, o->label_smoothing) != WN_OK)
         return wn_fail_context("%s: ", o->phase);
     int rc = alloc_buffers(r);
@@ -564,8 +575,10 @@ static int phase_begin(phase_run *r) {
 static void draw_epoch(phase_run *r) {
     const wn_train_options *o = r->o;
     r->at_start = r->rng;
-    wn_augment_draw(&r->rng, r->n_img, o->rotation, o->augment ? r->flips : NULL,
-                    o->augment ? r->angles : NULL);
+    wn_augment_factors f = {o->rotation, o->zoom, o->translate, o->contrast, r->m->image_h,
+                            r->m->image_w};
+    wn_augment_draw_layers(&r->rng, r->n_img, &f, o->augment ? r->flips : NULL,
+                           o->augment ? r->angles : NULL, r->zoom, r->shift, r->contrast);
     for (int s = 0; s < r->steps; s++) r->dseeds[s] = wn_rng_next(&r->rng);
     r->after_draws = r->rng;
     r->rng = r->at_start;
@@ -603,9 +616,12 @@ static int train_step(phase_run *r, int epoch, const wn_batch *b, int *step, siz
     size_t mine = *img + (size_t)b->first; /* this rank's first image in the epoch */
     wn_step_part part = {b->global_count, b->first};
     r->adam.lr = lr_for_step(o, (long)epoch * r->steps + *step, r->steps); /* the schedule's */
-    if (wn_executor_train_step_part(r->ex, b->pixels, b->labels, b->count,
-                                    o->augment ? r->flips + mine : NULL,
-                                    o->augment ? r->angles + mine : NULL, r->dseeds[*step],
+    wn_augment_batch aug = {o->augment ? r->flips + mine : NULL,
+                            o->augment ? r->angles + mine : NULL,
+                            r->zoom ? r->zoom + 2 * mine : NULL,
+                            r->shift ? r->shift + 2 * mine : NULL,
+                            r->contrast ? r->contrast + mine : NULL};
+    if (wn_executor_train_step_part(r->ex, b->pixels, b->labels, b->count, &aug, r->dseeds[*step],
                                     wn_dist_active() ? &part : NULL, &r->adam,
                                     r->per_step ? &loss : NULL,
                                     r->per_step ? &correct : NULL) != WN_OK)

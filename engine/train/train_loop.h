@@ -70,9 +70,14 @@ typedef struct wn_train_options {
     float lr;                 /* Adam learning rate */
     float beta_1, beta_2;     /* Adam's decay rates of the moment estimates (0.9, 0.999) */
     float epsilon;            /* Adam's epsilon (1e-7, Keras's; not PyTorch's 1e-8) */
+    float weight_decay;       /* Adam(weight_decay=...): p -= p*wd*lr before each update,
+                                 on every trainable weight (0: none) */
     uint64_t seed;            /* the run's seed */
     int augment;              /* 1: random flip + rotation; 0: preprocess only */
     float rotation;           /* RandomRotation factor (0.2 = +-72 degrees) */
+    float zoom;               /* RandomZoom factor: zoom in U[1-f, 1+f) (0: off) */
+    float translate;          /* RandomTranslation(f, f): shifts up to f of the size (0: off) */
+    float contrast;           /* RandomContrast: factor U[1-f, 1+f) per image (0: off) */
     float label_smoothing;    /* CategoricalCrossentropy(label_smoothing) (0: none) */
     int lr_schedule;          /* wn_lr_kind (engine/lr_schedule.h): constant (default),
                                  cosine over epochs * steps, or step */

@@ -17,10 +17,11 @@ static __global__ void adam_kernel(size_t count, float *__restrict__ p, const fl
 }
 
 int wn_cuda_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
-                        float *v, float lr, float beta1, float beta2, float eps, long t) {
+                        float *v, float lr, float beta1, float beta2, float eps, float weight_decay,
+                        long t) {
     if (!count) return WN_OK;
     wn_cuda_ctx *ctx = wn_cuda_ctx_of(be);
-    wn_adam_coeffs k = wn_adam_coeffs_make(lr, beta1, beta2, eps, t);
+    wn_adam_coeffs k = wn_adam_coeffs_make(lr, beta1, beta2, eps, weight_decay, t);
     adam_kernel<<<wn_cuda_blocks(ctx, count), WN_CUDA_THREADS, 0, ctx->stream>>>(count, p, g, m,
                                                                                 v, k);
     return wn_cuda_op_done(be, "adam_update kernel", "adam");

@@ -29,6 +29,7 @@ typedef struct wn_adam_coeffs {
     float one_minus_b1; /* float32(1 - b1), 1 - b1 formed in double */
     float one_minus_b2; /* float32(1 - b2) */
     float eps;
+    float lr, weight_decay; /* the decay's factors, float32 (0: no decay) */
 } wn_adam_coeffs;
 
 /* Host side: the shortest decimal (up to 9 digits) that rounds to f, as a double:
@@ -45,18 +46,33 @@ static inline double wn_adam_decimal(float f) {
 
 /* Host side, once per step. */
 static inline wn_adam_coeffs wn_adam_coeffs_make(float lr, float beta1, float beta2, float eps,
-                                                 long t) {
+                                                 float weight_decay, long t) {
     wn_adam_coeffs k;
     float b1t = powf(beta1, (float)t), b2t = powf(beta2, (float)t);
     k.alpha = lr * sqrtf(1.0f - b2t) / (1.0f - b1t);
     k.one_minus_b1 = (float)(1.0 - wn_adam_decimal(beta1));
     k.one_minus_b2 = (float)(1.0 - wn_adam_decimal(beta2));
     k.eps = eps;
+    k.lr = lr;
+    k.weight_decay = weight_decay;
     return k;
 }
 
-/* One parameter: updates *p, *m, *v in place from gradient g. */
+/* Keras's decoupled weight decay of one parameter: p - (p * wd) * lr, each operation
+ * rounded on its own (no fused multiply-add on the GPU), as TensorFlow computes
+ * `variable.assign_sub(variable * wd * lr)`. */
+WN_HD static inline float wn_adam_decay(float p, wn_adam_coeffs k) {
+#ifdef __CUDA_ARCH__
+    return __fsub_rn(p, __fmul_rn(__fmul_rn(p, k.weight_decay), k.lr));
+#else
+    return p - (p * k.weight_decay) * k.lr;
+#endif
+}
+
+/* One parameter: updates *p, *m, *v in place from gradient g (after the weight
+ * decay, when there is one). */
 WN_HD static inline void wn_adam_step(float *p, float g, float *m, float *v, wn_adam_coeffs k) {
+    if (k.weight_decay != 0.0f) *p = wn_adam_decay(*p, k);
     float mm = *m + (g - *m) * k.one_minus_b1;
     float vv = *v + (g * g - *v) * k.one_minus_b2;
     *m = mm;
@@ -70,9 +86,11 @@ extern "C" {
 #endif
 /* ---- entry points: adam_cpu.c (CPU backend), adam.cu (CUDA backend) ---- */
 int wn_cpu_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
-                       float *v, float lr, float beta1, float beta2, float eps, long t);
+                       float *v, float lr, float beta1, float beta2, float eps, float weight_decay,
+                       long t);
 int wn_cuda_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
-                        float *v, float lr, float beta1, float beta2, float eps, long t);
+                        float *v, float lr, float beta1, float beta2, float eps,
+                        float weight_decay, long t);
 #ifdef __cplusplus
 }
 #endif

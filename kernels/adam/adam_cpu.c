@@ -7,9 +7,10 @@
 #include "kernels/adam/adam.h"
 
 int wn_cpu_adam_update(wn_backend *be, size_t count, float *p, const float *g, float *m,
-                       float *v, float lr, float beta1, float beta2, float eps, long t) {
+                       float *v, float lr, float beta1, float beta2, float eps, float weight_decay,
+                       long t) {
     (void)be;
-    wn_adam_coeffs k = wn_adam_coeffs_make(lr, beta1, beta2, eps, t);
+    wn_adam_coeffs k = wn_adam_coeffs_make(lr, beta1, beta2, eps, weight_decay, t);
 #pragma omp parallel for schedule(static) if (count > 16384)
     for (size_t i = 0; i < count; i++) wn_adam_step(&p[i], g[i], &m[i], &v[i], k);
     return WN_OK;

@@ -47,6 +47,16 @@ typedef enum {
 
 typedef struct wn_backend wn_backend;
 
+/* One batch's augmentation draws (host arrays of n entries; NULL = that layer is
+ * off for the batch). */
+typedef struct wn_augment_batch {
+    const uint8_t *flip;    /* RandomFlip('horizontal'): mirrored when non-zero */
+    const float *angle;     /* RandomRotation: radians, counter-clockwise */
+    const float *zoom;      /* RandomZoom: [2n], (width zoom, height zoom) per image */
+    const float *shift;     /* RandomTranslation: [2n], (dx, dy) in pixels per image */
+    const float *contrast;  /* RandomContrast: the factor per image */
+} wn_augment_batch;
+
 typedef struct wn_backend_ops {
     /* ---- backend memory ---- */
     void *(*alloc)(wn_backend *be, size_t bytes); /* NULL + reason on failure */
@@ -189,18 +199,22 @@ typedef struct wn_backend_ops {
      * m += (g-m)(1-b1); v += (g*g-v)(1-b2);
      * p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
      * (1-b1) and (1-b2) are float32 of the decimal differences (0.001f for 0.999),
-     * as tf_keras forms them from Python floats; see kernels/adam.h. ---- */
+     * as tf_keras forms them from Python floats; weight_decay > 0 first decays
+     * every parameter, p -= p*wd*lr (Keras's decoupled weight decay); see
+     * kernels/adam/adam.h. ---- */
     int (*adam_update)(wn_backend *be, size_t count, float *p, const float *g, float *m,
-                       float *v, float lr, float beta1, float beta2, float eps, long t);
+                       float *v, float lr, float beta1, float beta2, float eps,
+                       float weight_decay, long t);
 
-    /* ---- fused augmentation + preprocess: uint8 x[N,H,W,C] -> float y, per image
-     * an optional horizontal flip then a rotation by angle[i] radians about the
-     * pixel-index centre (reflect fill, bilinear), then preprocess_input of `mode`
-     * (kernels/augment.h: WN_AUG_PRE_TF y = v/127.5 - 1, _CAFFE, _TORCH).
-     * flip and angle are host arrays of N entries (NULL = no flip / no rotation). */
+    /* ---- augmentation + preprocess: uint8 x[N,H,W,C] -> float y, per image the
+     * layers of `aug` in Keras's order (an optional horizontal flip, a rotation by
+     * angle[i] radians about the pixel-index centre, a zoom, a translation, each a
+     * reflect-fill bilinear resampling of the previous layer's output, then a
+     * contrast change), then preprocess_input of `mode` (kernels/augment/augment.h:
+     * WN_AUG_PRE_TF y = v/127.5 - 1, _CAFFE, _TORCH). aug may be NULL (none). ---- */
     int (*augment_preprocess)(wn_backend *be, int n, int h, int w, int c,
-                              const uint8_t *x, const uint8_t *flip, const float *angle,
-                              float *y, int mode);
+                              const uint8_t *x, const wn_augment_batch *aug, float *y,
+                              int mode);
 
     /* ---- data-parallel training (kernels/common/rank_group.h): join_group makes
      * the backend's communicator for `group` (which must outlive the backend): CPU,

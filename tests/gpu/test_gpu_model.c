@@ -217,7 +217,7 @@ static void check_frozen(const char *what, const char *prec, const float *p0, co
 /* b. The update rule: p1 = Adam step 1 from p0 with the backend's own gradient. */
 static void check_adam_rule(const char *what, const char *prec, const float *p0, const float *g,
                             const float *p1, size_t n) {
-    wn_adam_coeffs k = wn_adam_coeffs_make(STEP_LR, ADAM_B1, ADAM_B2, ADAM_EPS, 1);
+    wn_adam_coeffs k = wn_adam_coeffs_make(STEP_LR, ADAM_B1, ADAM_B2, ADAM_EPS, 0.0f, 1);
     double worst = 0.0;
     size_t worst_i = 0;
     for (size_t i = 0; i < n; i++) {

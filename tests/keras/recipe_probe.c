@@ -6,6 +6,10 @@
  *       writes [batch-mean loss, dloss/dz (N x K)] as float32
  *   recipe_probe lr constant|cosine|step INITIAL DECAY_STEPS EVERY FACTOR N
  *       prints the learning rate of steps 0..N-1, one per line (%.9g)
+ *   recipe_probe adam COUNT STEPS WD P0.f32 GRADS.f32 LRS.f32 OUT.f32
+ *       STEPS Adam steps (Keras's defaults, weight decay WD) of the CPU backend's
+ *       adam_update on COUNT parameters from P0, step s with gradient GRADS[s] and
+ *       learning rate LRS[s]: writes the parameters after each step (STEPS x COUNT)
  * Exit status: 0, 1 (failure, reason on stderr), 2 (usage). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +64,36 @@ static int cmd_lr(char **a) {
     return 0;
 }
 
+static int cmd_adam(char **a) {
+    size_t count = (size_t)atol(a[0]);
+    long steps = atol(a[1]);
+    float wd = (float)atof(a[2]);
+    float *p = malloc(count * sizeof *p), *g = malloc((size_t)steps * count * sizeof *g);
+    float *lrs = malloc((size_t)steps * sizeof *lrs), *out = malloc((size_t)steps * count * sizeof *out);
+    float *m = calloc(count, sizeof *m), *v = calloc(count, sizeof *v);
+    if (!p || !g || !lrs || !out || !m || !v) return fprintf(stderr, "out of memory\n"), 1;
+    if (read_file(a[3], p, count * sizeof *p) || read_file(a[4], g, (size_t)steps * count * sizeof *g) ||
+        read_file(a[5], lrs, (size_t)steps * sizeof *lrs))
+        return 1;
+    wn_backend *be = wn_backend_cpu();
+    if (!be) return fprintf(stderr, "cpu backend: %s\n", wn_last_error()), 1;
+    for (long s = 0; s < steps; s++) {
+        wn_adam_params k = WN_ADAM_KERAS(lrs[s]);
+        k.weight_decay = wd;
+        if (wn_op_adam_update(be, count, p, g + (size_t)s * count, m, v, &k, s + 1) != WN_OK)
+            return fprintf(stderr, "adam_update: %s\n", wn_last_error()), 1;
+        memcpy(out + (size_t)s * count, p, count * sizeof *p);
+    }
+    FILE *f = fopen(a[6], "wb");
+    if (!f || fwrite(out, sizeof *out, (size_t)steps * count, f) != (size_t)steps * count || fclose(f))
+        return fprintf(stderr, "cannot write %s\n", a[6]), 1;
+    wn_backend_destroy(be);
+    free(p), free(g), free(lrs), free(out), free(m), free(v);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 9 && !strcmp(argv[1], "adam")) return cmd_adam(argv + 2);
     if (argc == 8 && !strcmp(argv[1], "xent")) return cmd_xent(argv + 2);
     if (argc == 8 && !strcmp(argv[1], "lr")) return cmd_lr(argv + 2);
     fprintf(stderr, "usage: see the top of tests/keras/recipe_probe.c\n");

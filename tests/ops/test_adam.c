@@ -55,11 +55,11 @@ int main(void) {
                   i, (double)v[j], c->want_v);
         }
     }
-    wn_adam_coeffs k = wn_adam_coeffs_make(1e-3f, 0.9f, 0.999f, 1e-7f, 1);
+    wn_adam_coeffs k = wn_adam_coeffs_make(1e-3f, 0.9f, 0.999f, 1e-7f, 0.0f, 1);
     CHECK(k.one_minus_b1 == 0.1f && k.one_minus_b2 == 0.001f,
           "1 - beta must be float32 of the decimal difference: %.9g %.9g", (double)k.one_minus_b1,
           (double)k.one_minus_b2);
-    k = wn_adam_coeffs_make(1e-3f, 0.95f, 0.9999f, 1e-7f, 1);
+    k = wn_adam_coeffs_make(1e-3f, 0.95f, 0.9999f, 1e-7f, 0.0f, 1);
     CHECK(k.one_minus_b1 == 0.05f && k.one_minus_b2 == 0.0001f, "1 - 0.95, 1 - 0.9999: %.9g %.9g",
           (double)k.one_minus_b1, (double)k.one_minus_b2);
     /* t < 1 is refused */

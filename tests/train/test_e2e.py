@@ -8,7 +8,8 @@ synthetic data set, on the CPU.
 3. resume: a run killed with SIGKILL after a checkpoint, a run stopped mid-epoch
    (the test hook WN_TEST_INTERRUPT_AFTER_STEPS), a run stopped by a real SIGINT and
    a run stopped by two SIGINTs all end, after --resume, with the same final
-   checkpoint (weights, Adam state, early stopping, RNG) as the uninterrupted run;
+   checkpoint (weights, Adam state, early stopping, RNG) as the uninterrupted run
+   (the mid-epoch case also with --zoom, --translate and --contrast on);
 4. faults: a diverging learning rate stops with a message and status 1 keeping the
    starting weights; a missing matplotlib is a warning, not a failure; bad options
    and a one-class data set fail with a clear message;
@@ -209,6 +210,19 @@ def main():
         r = run([WASTENET, "train", "--resume", m])
         check(r.returncode == 0 and ckpt_bytes(m) == final,
               "interrupted mid-epoch + resumed = uninterrupted")
+
+        # 3b'. the same with the zoom, translation and contrast layers on: their draws
+        # replay from the checkpoint's RNG state too
+        layers = ["--no-plots", "--zoom", "0.2", "--translate", "0.15", "--contrast", "0.3"]
+        r = run(base_args(data, runs, "lf") + layers)
+        lf = run_dir(runs, "lf")
+        r2 = run(base_args(data, runs, "lm") + layers, env=env_with(WN_TEST_INTERRUPT_AFTER_STEPS="17"))
+        lm = run_dir(runs, "lm")
+        r3 = run([WASTENET, "train", "--resume", lm])
+        check(r.returncode == 0 and r2.returncode == 130 and r3.returncode == 0 and
+              ckpt_bytes(lm) == ckpt_bytes(lf) and ckpt_bytes(lf) != final,
+              "--zoom/--translate/--contrast: interrupted mid-epoch + resumed = uninterrupted "
+              "(and differs from the run without them)")
 
         # 3c. a real SIGINT during the 2nd epoch
         proc = subprocess.Popen(base_args(data, runs, "s") + ["--no-plots"],

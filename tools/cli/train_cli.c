@@ -525,7 +525,10 @@ static int write_preview(session *s) {
     if (!out) return wn_fail("augmentation preview: out of memory");
     wn_rng rng;
     wn_rng_seed(&rng, s->cli->seed, 999);
-    wn_augment_preview_make(b.pixels, h, w, 4, &rng, s->cli->augment ? s->cli->rotation : 0.0f, out);
+    const wn_train_cli *c = s->cli;
+    wn_augment_factors f = {c->augment ? c->rotation : 0.0f, c->augment ? c->zoom : 0.0f,
+                            c->augment ? c->translate : 0.0f, c->augment ? c->contrast : 0.0f, h, w};
+    wn_augment_preview_layers(b.pixels, h, w, 4, &rng, &f, out);
     int rc = wn_npy_write_images(path, out, 5, h, w);
     free(out);
     return rc;
@@ -759,6 +762,8 @@ static int run_phase(session *s, const char *phase, const char *title, int index
     o.phase = phase, o.phase_index = index, o.epochs = cli->epochs, o.lr = lr;
     o.seed = cli->seed, o.augment = cli->augment, o.rotation = cli->rotation;
     o.label_smoothing = cli->label_smoothing, o.lr_schedule = cli->lr_schedule;
+    o.weight_decay = cli->weight_decay;
+    o.zoom = cli->zoom, o.translate = cli->translate, o.contrast = cli->contrast;
     o.lr_step_epochs = cli->lr_step_epochs, o.lr_step_factor = cli->lr_step_factor;
     o.early_stopping = cli->early_stopping, o.min_delta = cli->min_delta;
     o.patience = cli->patience, o.restore = cli->restore;

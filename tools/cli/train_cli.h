@@ -45,7 +45,9 @@ typedef struct wn_train_cli {
     uint64_t seed;
     int augment;
     float rotation;
+    float zoom, translate, contrast; /* RandomZoom, RandomTranslation, RandomContrast (0: off) */
     float label_smoothing;   /* CategoricalCrossentropy(label_smoothing) (0) */
+    float weight_decay;      /* Adam(weight_decay=...) (0) */
     int lr_schedule;         /* wn_lr_kind: constant (default), cosine, step */
     int lr_step_epochs;      /* step schedule: epochs between decays (5) */
     float lr_step_factor;    /* step schedule: multiplier per decay (0.1) */

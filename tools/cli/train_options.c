@@ -96,8 +96,15 @@ static void usage(FILE *out, int is_run) {
             "                        in the GPU memory or the RAM is refused at start-up)\n"
             "  --seed N              seed of the initialisation, shuffling, augmentation and\n"
             "                        dropout (default 42)\n"
-            "  --no-augment          no random flip/rotation (preprocess only)\n"
+            "  --no-augment          no random augmentation at all (preprocess only)\n"
             "  --rotation F          RandomRotation factor: angles in [-F*2pi, F*2pi) (default 0.2)\n"
+            "  --zoom F              then RandomZoom(F): zoom U[1-F, 1+F) per image, both axes\n"
+            "                        (above 1 zooms out), reflect fill, bilinear (default 0: off)\n"
+            "  --translate F         then RandomTranslation(F, F): shifts U[-F, F) of the height\n"
+            "                        and of the width, reflect fill, bilinear (default 0: off)\n"
+            "  --contrast F          then RandomContrast: per image and channel (v - mean) * c +\n"
+            "                        mean, c ~ U[1-F, 1+F) per image, clipped to [0, 255]\n"
+            "                        (Keras 3's RandomContrast(factor=(F, F)); default 0: off)\n"
             "  --no-early-stopping   run every epoch\n"
             "  --patience N          early stopping patience (default 2)\n"
             "  --min-delta X         smallest improvement that counts (default 0.001)\n"
@@ -106,6 +113,8 @@ static void usage(FILE *out, int is_run) {
             "                        when early stopping fires), never\n"
             "  --label-smoothing S   Keras's CategoricalCrossentropy(label_smoothing=S): targets\n"
             "                        onehot*(1-S) + S/classes (default 0)\n"
+            "  --weight-decay W      Keras's Adam(weight_decay=W): before each update every\n"
+            "                        trainable weight p -= p*W*lr (decoupled; default 0)\n"
             "  --lr-schedule KIND    constant (default); cosine: Keras's CosineDecay from the\n"
             "                        phase's lr over epochs x steps; step: the lr times\n"
             "                        --lr-step-factor (0.1) every --lr-step-epochs (5) epochs\n"
@@ -159,7 +168,7 @@ enum {
     OPT_PATIENCE, OPT_MIN_DELTA, OPT_RESTORE, OPT_BACKEND, OPT_PRECISION, OPT_DETERMINISTIC, OPT_RUNS, OPT_NAME,
     OPT_RESUME, OPT_PROGRESS, OPT_NO_PLOTS, OPT_GRID_CLASS, OPT_MAX_PIXELS, OPT_CACHE,
     OPT_CACHE_BUDGET, OPT_LABEL_SMOOTHING, OPT_LR_SCHEDULE, OPT_LR_STEP_EPOCHS,
-    OPT_LR_STEP_FACTOR, OPT_RECIPE
+    OPT_LR_STEP_FACTOR, OPT_RECIPE, OPT_WEIGHT_DECAY, OPT_ZOOM, OPT_TRANSLATE, OPT_CONTRAST
 };
 
 static const struct option long_options[] = {
@@ -197,6 +206,10 @@ static const struct option long_options[] = {
     {"lr-step-epochs", required_argument, 0, OPT_LR_STEP_EPOCHS},
     {"lr-step-factor", required_argument, 0, OPT_LR_STEP_FACTOR},
     {"recipe", required_argument, 0, OPT_RECIPE},
+    {"weight-decay", required_argument, 0, OPT_WEIGHT_DECAY},
+    {"zoom", required_argument, 0, OPT_ZOOM},
+    {"translate", required_argument, 0, OPT_TRANSLATE},
+    {"contrast", required_argument, 0, OPT_CONTRAST},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -216,11 +229,13 @@ static void set_notebook_recipe(wn_train_cli *c, int is_run) {
     c->fine_tune_model_default = is_run;
     c->augment = 1;
     c->rotation = 0.2f;
+    c->zoom = c->translate = c->contrast = 0.0f;
     c->early_stopping = 1;
     c->patience = 2;
     c->min_delta = 0.001;
     c->restore = WN_RESTORE_AT_END;
     c->label_smoothing = 0.0f;
+    c->weight_decay = 0.0f;
     c->lr_schedule = WN_LR_CONSTANT;
     c->lr_step_epochs = 5;
     c->lr_step_factor = 0.1f;
@@ -412,6 +427,22 @@ static int parse_pass(wn_train_cli *c, int argc, char **argv, int *help) {
         case OPT_LABEL_SMOOTHING:
             if (wn_opt_real(cmd, "--label-smoothing", optarg, 0.0, 0.999, &x)) return 2;
             c->label_smoothing = (float)x;
+            break;
+        case OPT_ZOOM:
+            if (wn_opt_real(cmd, "--zoom", optarg, 0.0, 1.0, &x)) return 2;
+            c->zoom = (float)x;
+            break;
+        case OPT_TRANSLATE:
+            if (wn_opt_real(cmd, "--translate", optarg, 0.0, 1.0, &x)) return 2;
+            c->translate = (float)x;
+            break;
+        case OPT_CONTRAST:
+            if (wn_opt_real(cmd, "--contrast", optarg, 0.0, 1.0, &x)) return 2;
+            c->contrast = (float)x;
+            break;
+        case OPT_WEIGHT_DECAY:
+            if (wn_opt_real(cmd, "--weight-decay", optarg, 0.0, 100.0, &x)) return 2;
+            c->weight_decay = (float)x;
             break;
         case OPT_LR_SCHEDULE: {
             wn_lr_kind kind;

@@ -16,7 +16,8 @@
  *      read it returns: the losses read, the running totals, a prediction and every
  *      weight at the end must match the CPU running the same sequence.
  * Boundaries: irv2 0 ("all": backward through every layer) and 500 (the notebook's);
- * efficientnet_lite0 0 and 100.
+ * efficientnet_lite0 0 and 100; xception (71), resnet50, mobilenet_v2, densenet121 (64) 0 and
+ * their `wastenet run` default (not with --quick unless --arch names one).
  *
  * Tolerances (normwise relative error) are for a 780-layer network, not one op:
  * rounding differences of single ops (TF32: ~5e-4 each) compound through ~250
@@ -54,7 +55,8 @@
  * gradients.
  *
  * Usage: test_gpu_model [--quick] [--self-test] [--precision fp32|tf32|bf16]
- *                       [--arch irv2|efficientnet_lite0] [IMAGE_SIZE]
+ *                       [--arch irv2|efficientnet_lite0|xception|resnet50|
+ *                               mobilenet_v2|densenet121] [IMAGE_SIZE]
  *   --quick: boundary 0 only, fp32 only unless --precision says otherwise, and the
  *   staging sequence (compute-sanitizer);
  *   --precision: that precision only (the staging sequence runs with fp32);
@@ -301,6 +303,24 @@ static wn_backend *open_gpu(int self_test, wn_precision p) {
         return NULL;
     }
     return be;
+}
+
+/* The other backbones and their (small) test sizes: Xception's minimum is 71. */
+static const struct {
+    const char *arch;
+    int size;
+} other_archs[] = {{"xception", 71}, {"resnet50", 64}, {"mobilenet_v2", 64}, {"densenet121", 64}};
+
+/* `arch`'s `wastenet run` default boundary as a Keras layer index. */
+static int default_boundary(const char *arch, int size, int *at) {
+    wn_model m;
+    if (wn_model_create(&m, arch, size, size, CLASSES, 42) != WN_OK) return WN_ERR;
+    int rc = m.backbone->fine_tune_default
+                 ? wn_fine_tune_resolve(&m.graph, m.backbone_first, m.backbone_count,
+                                        m.backbone->fine_tune_default, at)
+                 : wn_fail("%s has no default fine-tuning boundary", arch);
+    wn_model_free(&m);
+    return rc;
 }
 
 /* Which precisions and architectures this run covers (command line). */
@@ -579,8 +599,12 @@ int main(int argc, char **argv) {
             prec_given = 1;
         } else if (!strcmp(argv[i], "--arch") && i + 1 < argc) {
             only_arch = argv[++i];
-            if (strcmp(only_arch, "irv2") && strcmp(only_arch, "efficientnet_lite0")) {
-                fprintf(stderr, "test_gpu_model: --arch must be irv2 or efficientnet_lite0\n");
+            int known = 0;
+            for (size_t k = 0; k < sizeof other_archs / sizeof other_archs[0]; k++)
+                known |= !strcmp(only_arch, other_archs[k].arch);
+            if (strcmp(only_arch, "irv2") && strcmp(only_arch, "efficientnet_lite0") && !known) {
+                fprintf(stderr, "test_gpu_model: --arch must be irv2, efficientnet_lite0, xception, "
+                                "resnet50, mobilenet_v2 or densenet121\n");
                 return 2;
             }
         } else if (argv[i][0] != '-' && atoi(argv[i]) >= 32) size = atoi(argv[i]);
@@ -607,6 +631,20 @@ int main(int argc, char **argv) {
     int lite = !only_arch || !strcmp(only_arch, "efficientnet_lite0");
     if (irv2) parity_model(cpu, "irv2", size, irv2_boundaries, 2, quick, self_test);
     if (lite) parity_model(cpu, "efficientnet_lite0", 64, lite_boundaries, 2, quick, self_test);
+    /* the keras.applications backbones (issue 17), at small inputs, from "all" and from
+     * each one's own `wastenet run` default boundary (a block: resolved as --fine-tune-at
+     * resolves it) */
+    for (size_t k = 0; k < sizeof other_archs / sizeof other_archs[0]; k++) {
+        const char *arch = other_archs[k].arch;
+        if (only_arch ? strcmp(only_arch, arch) : quick) continue; /* --quick: irv2, lite */
+        int b[2] = {0, 0};
+        if (default_boundary(arch, other_archs[k].size, &b[1]) != WN_OK) {
+            printf("FAIL setup %s: %s\n", arch, wn_last_error());
+            fails++;
+            continue;
+        }
+        parity_model(cpu, arch, other_archs[k].size, b, 2, quick, self_test);
+    }
     if (irv2 && want_prec[0]) parity_staging(cpu, size, self_test);
     printf("\n%d comparisons, %d failed\n", cases, fails);
     wn_backend_destroy(cpu);

@@ -238,9 +238,9 @@ def check_weight_decay(checks, probe, wastenet, data, wd):
     # a training step with and without --weight-decay, from the same random weights
     keras.backend.clear_session()
     m = tiny_notebook_model(32, len(CLASSES))
-    from keras_common import randomize
+    from keras_common import randomize, weights_file
     randomize(m, 3)
-    start = wd("start.h5")
+    start = weights_file(wd, "start")
     m.save_weights(start)
     lr, decay = 1e-2, 0.5
     dirs = {}

@@ -16,6 +16,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from nobody_exe import copy_for_nobody  # noqa: E402
+
 failures = []
 
 
@@ -31,9 +34,13 @@ def as_nobody():
         os.setuid(65534)
 
 
+NOBODY_ENV = {}  # what the copy run as nobody needs (copy_for_nobody)
+
+
 def run(wastenet, *args, nobody=False):
     r = subprocess.run([wastenet, "data", *args], capture_output=True, text=True,
-                       preexec_fn=as_nobody if nobody else None, timeout=60)
+                       preexec_fn=as_nobody if nobody else None,
+                       env=dict(os.environ, **NOBODY_ENV) if nobody else None, timeout=60)
     return r.returncode, r.stdout, r.stderr
 
 
@@ -129,9 +136,8 @@ def main():
 
         # 5. an unreadable file and an unreadable folder (as nobody when root; the
         # binary is copied beside the data so that nobody can run it from anywhere)
-        nobody_exe = os.path.join(tmp, "wastenet")
-        shutil.copy(a.wastenet, nobody_exe)
-        os.chmod(nobody_exe, 0o755)
+        nobody_exe, env = copy_for_nobody(a.wastenet, tmp)
+        NOBODY_ENV.update(env)
         split = os.path.join(root, "train")
         locked_file = os.path.join(split, "glass", "locked.png")
         open(locked_file, "wb").write(good)

@@ -39,6 +39,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from nobody_exe import copy_for_nobody  # noqa: E402
+
 WASTENET, MAKE, CORPUS, UPSTREAM = sys.argv[1:5]
 failures = []
 
@@ -67,8 +70,13 @@ def file_size_limit(n):
 NOBODY_WASTENET = WASTENET
 
 
+NOBODY_ENV = {}  # what the copy run as nobody needs (copy_for_nobody)
+
+
 def run(args, preexec=None, env=None, timeout=300):
     exe = NOBODY_WASTENET if preexec is as_nobody else WASTENET
+    if preexec is as_nobody:
+        env = dict(os.environ if env is None else env, **NOBODY_ENV)
     return subprocess.run([exe, *args], capture_output=True, text=True, preexec_fn=preexec,
                           env=env, timeout=timeout)
 
@@ -424,9 +432,8 @@ def main():
     global NOBODY_WASTENET
     tmp = tempfile.mkdtemp(prefix="wn_reliability_")
     os.chmod(tmp, 0o755)
-    NOBODY_WASTENET = os.path.join(tmp, "wastenet")
-    shutil.copy(WASTENET, NOBODY_WASTENET)
-    os.chmod(NOBODY_WASTENET, 0o755)
+    NOBODY_WASTENET, env = copy_for_nobody(WASTENET, tmp)
+    NOBODY_ENV.update(env)
     try:
         data = os.path.join(tmp, "data")
         subprocess.run([MAKE, "dataset", data], check=True)

@@ -44,6 +44,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from nobody_exe import copy_for_nobody  # noqa: E402
+
 WASTENET, MAKE, PLOTS = sys.argv[1:4]
 failures = []
 NOBODY_WASTENET = WASTENET
@@ -61,11 +64,16 @@ def as_nobody():
         os.setuid(65534)
 
 
+NOBODY_ENV = {}  # what the copy run as nobody needs (copy_for_nobody)
+
+
 def run(args, env=None, preexec=None, timeout=300):
     e = dict(os.environ)
     e.pop("WN_TEST_SIGNAL_AT", None)
     e.pop("WN_TEST_INTERRUPT_AFTER_STEPS", None)
     e.update(env or {})
+    if preexec is as_nobody:
+        e.update(NOBODY_ENV)
     exe = NOBODY_WASTENET if preexec is as_nobody else WASTENET
     return subprocess.run([exe, *args], capture_output=True, env=e, preexec_fn=preexec,
                           timeout=timeout)
@@ -635,9 +643,8 @@ def main():
     global NOBODY_WASTENET
     tmp = tempfile.mkdtemp(prefix="wn_round2_")
     os.chmod(tmp, 0o755)
-    NOBODY_WASTENET = os.path.join(tmp, "wastenet")
-    shutil.copy(WASTENET, NOBODY_WASTENET)
-    os.chmod(NOBODY_WASTENET, 0o755)
+    NOBODY_WASTENET, env = copy_for_nobody(WASTENET, tmp)
+    NOBODY_ENV.update(env)
     try:
         data = fresh_data(tmp, "data")
         runs = os.path.join(tmp, "runs_base")

@@ -88,6 +88,7 @@ static json_t *backbone_layer(const wn_graph *g, const wn_layer *l, int first) {
                                         (json_int_t)l->out_c));
         set(c, "sparse", json_false());
         set(c, "ragged", json_false());
+        json_decref(args); /* an InputLayer has no inbound node */
         return entry("keras.layers", "InputLayer", NULL, l->name, c, NULL);
     case WN_LAYER_CONV2D:
         set(c, "filters", json_integer(l->filters));

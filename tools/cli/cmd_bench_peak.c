@@ -45,6 +45,7 @@ __attribute__((target("avx2,fma"))) static float kernel_fma_avx2(long iters) {
     __m256 acc[CHAINS_256];
     for (int i = 0; i < CHAINS_256; i++) acc[i] = _mm256_set1_ps((float)i);
     for (long it = 0; it < iters; it++)
+#pragma GCC unroll 32
         for (int i = 0; i < CHAINS_256; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
     __m256 s = acc[0];
     for (int i = 1; i < CHAINS_256; i++) s = _mm256_add_ps(s, acc[i]);
@@ -58,6 +59,7 @@ __attribute__((target("avx512f"))) static float kernel_fma_avx512(long iters) {
     __m512 acc[CHAINS_512];
     for (int i = 0; i < CHAINS_512; i++) acc[i] = _mm512_set1_ps((float)i);
     for (long it = 0; it < iters; it++)
+#pragma GCC unroll 32
         for (int i = 0; i < CHAINS_512; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
     __m512 s = acc[0];
     for (int i = 1; i < CHAINS_512; i++) s = _mm512_add_ps(s, acc[i]);
@@ -71,6 +73,7 @@ __attribute__((target("avx512f,avx512bf16"))) static float kernel_dpbf16(long it
     __m512 acc[CHAINS_512];
     for (int i = 0; i < CHAINS_512; i++) acc[i] = _mm512_set1_ps((float)i);
     for (long it = 0; it < iters; it++)
+#pragma GCC unroll 32
         for (int i = 0; i < CHAINS_512; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
     __m512 s = acc[0];
     for (int i = 1; i < CHAINS_512; i++) s = _mm512_add_ps(s, acc[i]);
@@ -82,6 +85,7 @@ __attribute__((target("avx512f,avx512fp16"))) static float kernel_fma_fp16(long 
     __m512h acc[CHAINS_512];
     for (int i = 0; i < CHAINS_512; i++) acc[i] = _mm512_set1_ph((_Float16)(i * 0.01f));
     for (long it = 0; it < iters; it++)
+#pragma GCC unroll 32
         for (int i = 0; i < CHAINS_512; i++) acc[i] = _mm512_fmadd_ph(acc[i], a, b);
     __m512h s = acc[0];
     for (int i = 1; i < CHAINS_512; i++) s = _mm512_add_ph(s, acc[i]);

@@ -133,7 +133,10 @@ rm -rf "$fake"
 mkdir -p "$fake/bin" "$fake/site/nvidia/cudnn/lib"
 printf '#!/bin/sh\necho "xz: broken on purpose" >&2\nexit 1\n' >"$fake/bin/xz"
 chmod +x "$fake/bin/xz"
-: >"$fake/site/nvidia/cudnn/lib/libcudnn.so.9"
+# (a file gpu_check recognises as a cuDNN wheel's, under a name no binary asks for:
+# an empty libcudnn.so.9 there would be loaded before the real one, and every step
+# that starts before the deadline would die with "file too short")
+: >"$fake/site/nvidia/cudnn/lib/libcudnn_wheel_marker.so.9"
 PATH=$fake/bin:$PATH PYTHONPATH=$fake/site${PYTHONPATH:+:$PYTHONPATH} check "$work/deadline" --deadline 3
 if [ "$rc" = 3 ] && grep -qE '^[^#].* NOT RUN +deadline' "$work/deadline/summary.txt" &&
     grep -q '^# done .*INCOMPLETE' "$work/deadline/summary.txt"; then

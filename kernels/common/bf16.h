@@ -51,10 +51,11 @@ WN_HD static inline float wn_bits_f32(uint32_t u) {
 
 /* float -> bf16, round to nearest even; NaN -> quiet NaN of the same sign. */
 WN_HD static inline wn_bf16 wn_bf16_from_f32(float f) {
+    /* both results, then a select: a loop over this vectorises (no branch) */
     uint32_t u = wn_f32_bits(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (wn_bf16)((u >> 16) | 0x0040u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (wn_bf16)(u >> 16);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    uint32_t quiet_nan = (u >> 16) | 0x0040u;
+    return (wn_bf16)((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
 /* bf16 -> float, exact. */

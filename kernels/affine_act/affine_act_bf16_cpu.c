@@ -9,7 +9,9 @@
 #include "kernels/affine_act/affine_act.h"
 #include "kernels/common/bf16.h"
 #include "kernels/common/cpu_ctx.h"
+#include "kernels/common/cpu_simd.h"
 
+WN_CPU_CLONES
 int wn_cpu_affine_act_forward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *x,
                                    const float *scale, const float *shift, wn_activation act,
                                    wn_bf16 *y, const char *layer) {
@@ -49,6 +51,7 @@ static void reduce(const double *partial, int c, float *out) {
     }
 }
 
+WN_CPU_CLONES
 int wn_cpu_affine_act_backward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *y,
                                     const wn_bf16 *dy, const float *scale, wn_activation act,
                                     wn_bf16 *dx, int accumulate, float *dshift,
@@ -76,6 +79,7 @@ int wn_cpu_affine_act_backward_bf16(wn_backend *be, size_t count, int c, const w
     return WN_OK;
 }
 
+WN_CPU_CLONES
 int wn_cpu_bn_gamma_backward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *x,
                                   const wn_bf16 *y, const wn_bf16 *dy, const float *mean,
                                   const float *inv_std, wn_activation act, float *dgamma,

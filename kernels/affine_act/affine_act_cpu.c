@@ -6,7 +6,9 @@
 #include "host/base/error.h"
 #include "kernels/common/cpu_ctx.h"
 #include "kernels/affine_act/affine_act.h"
+#include "kernels/common/cpu_simd.h"
 
+WN_CPU_CLONES
 int wn_cpu_affine_act_forward(wn_backend *be, size_t count, int c, const float *x,
                               const float *scale, const float *shift, wn_activation act,
                               float *y, const char *layer) {
@@ -29,6 +31,7 @@ int wn_cpu_affine_act_forward(wn_backend *be, size_t count, int c, const float *
     return WN_OK;
 }
 
+WN_CPU_CLONES
 int wn_cpu_affine_act_backward(wn_backend *be, size_t count, int c, const float *y,
                                const float *dy, const float *scale, wn_activation act,
                                float *dx, int accumulate, float *dshift, const char *layer) {

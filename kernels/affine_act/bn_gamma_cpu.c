@@ -12,7 +12,9 @@
 #include "kernels/common/cpu_ctx.h"
 #include "host/base/error.h"
 #include "kernels/affine_act/affine_act.h"
+#include "kernels/common/cpu_simd.h"
 
+WN_CPU_CLONES
 int wn_cpu_bn_gamma_backward(wn_backend *be, size_t count, int c, const float *x,
                              const float *y, const float *dy, const float *mean,
                              const float *inv_std, wn_activation act, float *dgamma,

@@ -2,7 +2,9 @@
  * the element functions of kernels/common/bf16.h, the rounding the CUDA kernels use. */
 #include "host/base/error.h"
 #include "kernels/cast/cast.h"
+#include "kernels/common/cpu_simd.h"
 
+WN_CPU_CLONES
 int wn_cpu_cast_to_bf16(wn_backend *be, size_t count, const float *x, wn_bf16 *y,
                         int accumulate) {
     (void)be;
@@ -11,6 +13,7 @@ int wn_cpu_cast_to_bf16(wn_backend *be, size_t count, const float *x, wn_bf16 *y
     return WN_OK;
 }
 
+WN_CPU_CLONES
 int wn_cpu_cast_to_f32(wn_backend *be, size_t count, const wn_bf16 *x, float *y,
                        int accumulate) {
     (void)be;

@@ -6,7 +6,9 @@
 #include "host/base/error.h"
 #include "kernels/common/bf16.h"
 #include "kernels/concat/concat.h"
+#include "kernels/common/cpu_simd.h"
 
+WN_CPU_CLONES
 int wn_cpu_concat_forward_bf16(wn_backend *be, size_t pixels, int n_in,
                                const wn_bf16 *const *x, const int *channels, wn_bf16 *y,
                                const char *layer) {
@@ -24,6 +26,7 @@ int wn_cpu_concat_forward_bf16(wn_backend *be, size_t pixels, int n_in,
     return WN_OK;
 }
 
+WN_CPU_CLONES
 int wn_cpu_concat_backward_bf16(wn_backend *be, size_t pixels, int n_in, const wn_bf16 *dy,
                                 const int *channels, wn_bf16 *const *dx, int accumulate,
                                 const char *layer) {

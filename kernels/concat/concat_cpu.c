@@ -5,6 +5,7 @@
 #include "host/base/error.h"
 #include "kernels/common/cpu_ctx.h"
 #include "kernels/concat/concat.h"
+#include "kernels/common/cpu_simd.h"
 
 int wn_cpu_concat_forward(wn_backend *be, size_t pixels, int n_in, const float *const *x,
                           const int *channels, float *y, const char *layer) {
@@ -23,6 +24,7 @@ int wn_cpu_concat_forward(wn_backend *be, size_t pixels, int n_in, const float *
     return WN_OK;
 }
 
+WN_CPU_CLONES
 int wn_cpu_concat_backward(wn_backend *be, size_t pixels, int n_in, const float *dy,
                            const int *channels, float *const *dx, int accumulate,
                            const char *layer) {

@@ -19,6 +19,7 @@
 #include "kernels/common/cpu_ctx.h"
 #include "kernels/conv/conv.h"
 #include "kernels/conv/conv_bf16.h"
+#include "kernels/common/cpu_simd.h"
 
 int wn_cpu_conv_bf16_is_native(wn_backend *be) {
     const char *force = getenv("WN_CPU_BF16");
@@ -52,6 +53,7 @@ size_t wn_cpu_conv_bf16_scratch_bytes(wn_backend *be, wn_conv_call call,
 
 /* y = bf16(x) (or bf16(y + x)); one family may not call another's entry points, so the
  * staged results are rounded here, with kernels/common/bf16.h's rule. */
+WN_CPU_CLONES
 static int narrow(size_t count, const float *x, wn_bf16 *y, int accumulate) {
 #pragma omp parallel for schedule(static) if (count > 65536)
     for (size_t i = 0; i < count; i++) wn_bf16_store(y, i, x[i], accumulate);
@@ -59,6 +61,7 @@ static int narrow(size_t count, const float *x, wn_bf16 *y, int accumulate) {
 }
 
 /* A float32 copy of a bf16 operand in staging buffer `slot`. */
+WN_CPU_CLONES
 static float *widen(wn_backend *be, int slot, const wn_bf16 *src, size_t count,
                     const char *who) {
     wn_cpu_ctx *ctx = be->ctx;
@@ -95,6 +98,7 @@ int wn_cpu_conv2d_forward_bf16(wn_backend *be, const wn_conv_desc *d, const wn_b
     return narrow(y_count(d), yf, y, 0);
 }
 
+WN_CPU_CLONES
 int wn_cpu_conv2d_backward_data_bf16(wn_backend *be, const wn_conv_desc *d,
                                      const wn_bf16 *dy, const wn_bf16 *w, wn_bf16 *dx,
                                      int accumulate, const char *layer) {

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "kernels/common/cpu_ctx.h"
+#include "kernels/common/cpu_simd.h"
 #include "kernels/common/dnnl_compat.h"
 #include "kernels/conv/conv.h"
 #include "kernels/conv/conv_1x1_cpu.h"
@@ -355,6 +356,13 @@ int wn_cpu_conv2d_forward_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt,
     return conv_run(c, e, n, args, who);
 }
 
+/* acc += a, the accumulating backward-data's last pass */
+WN_CPU_CLONES
+static void add_into(size_t count, const float *a, float *acc) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < count; i++) acc[i] += a[i];
+}
+
 int wn_cpu_conv2d_backward_data_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt,
                                    const void *dy, const void *w, void *dx, int accumulate,
                                    const char *layer) {
@@ -384,12 +392,7 @@ int wn_cpu_conv2d_backward_data_dt(wn_backend *be, const wn_conv_desc *d, wn_dty
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, e->act_a}, {DNNL_ARG_WEIGHTS, e->wei},
                                {DNNL_ARG_DIFF_SRC, e->act_b}};
     if (conv_run(c, e, 3, args, who) != WN_OK) return WN_ERR;
-    if (accumulate) {
-        const float *a = out;
-        float *acc = dx;
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < count; i++) acc[i] += a[i];
-    }
+    if (accumulate) add_into(count, out, dx);
     return WN_OK;
 }
 

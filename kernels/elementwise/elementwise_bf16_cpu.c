@@ -4,7 +4,9 @@
 #include "host/base/error.h"
 #include "kernels/common/bf16.h"
 #include "kernels/elementwise/elementwise.h"
+#include "kernels/common/cpu_simd.h"
 
+WN_CPU_CLONES
 int wn_cpu_scaled_add_bf16(wn_backend *be, size_t count, const wn_bf16 *x, const wn_bf16 *r,
                            float scale, wn_bf16 *y, const char *layer) {
     (void)be, (void)layer;
@@ -14,6 +16,7 @@ int wn_cpu_scaled_add_bf16(wn_backend *be, size_t count, const wn_bf16 *x, const
     return WN_OK;
 }
 
+WN_CPU_CLONES
 int wn_cpu_scaled_add_backward_bf16(wn_backend *be, size_t count, const wn_bf16 *dy,
                                     float scale, wn_bf16 *dx, wn_bf16 *dr, int accumulate,
                                     const char *layer) {

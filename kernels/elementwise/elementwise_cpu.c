@@ -4,7 +4,9 @@
 #include "host/base/error.h"
 #include "kernels/common/cpu_ctx.h"
 #include "kernels/elementwise/elementwise.h"
+#include "kernels/common/cpu_simd.h"
 
+WN_CPU_CLONES
 int wn_cpu_scaled_add(wn_backend *be, size_t count, const float *x, const float *r,
                       float scale, float *y, const char *layer) {
     (void)be, (void)layer;
@@ -13,6 +15,7 @@ int wn_cpu_scaled_add(wn_backend *be, size_t count, const float *x, const float 
     return WN_OK;
 }
 
+WN_CPU_CLONES
 int wn_cpu_scaled_add_backward(wn_backend *be, size_t count, const float *dy, float scale,
                                float *dx, float *dr, int accumulate, const char *layer) {
     (void)be, (void)layer;
@@ -26,6 +29,7 @@ int wn_cpu_scaled_add_backward(wn_backend *be, size_t count, const float *dy, fl
     return WN_OK;
 }
 
+WN_CPU_CLONES
 int wn_cpu_mul(wn_backend *be, size_t count, const float *a, const float *b, float *y,
                const char *layer) {
     (void)be, (void)layer;

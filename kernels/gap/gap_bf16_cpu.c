@@ -7,7 +7,9 @@
 #include "kernels/common/bf16.h"
 #include "kernels/common/cpu_ctx.h"
 #include "kernels/gap/gap.h"
+#include "kernels/common/cpu_simd.h"
 
+WN_CPU_CLONES
 int wn_cpu_gap_forward_bf16(wn_backend *be, int n, int hw, int c, const wn_bf16 *x, float *y,
                             const char *layer) {
     const char *who = layer ? layer : "gap_forward";
@@ -32,6 +34,7 @@ int wn_cpu_gap_forward_bf16(wn_backend *be, int n, int hw, int c, const wn_bf16 
     return WN_OK;
 }
 
+WN_CPU_CLONES
 int wn_cpu_gap_backward_bf16(wn_backend *be, int n, int hw, int c, const float *dy, wn_bf16 *dx,
                              int accumulate, const char *layer) {
     (void)be, (void)layer;

@@ -6,7 +6,9 @@
 #include "host/base/error.h"
 #include "kernels/common/cpu_ctx.h"
 #include "kernels/gap/gap.h"
+#include "kernels/common/cpu_simd.h"
 
+WN_CPU_CLONES
 int wn_cpu_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, float *y,
                        const char *layer) {
     const char *who = layer ? layer : "gap_forward";
@@ -31,6 +33,7 @@ int wn_cpu_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, flo
     return WN_OK;
 }
 
+WN_CPU_CLONES
 int wn_cpu_gap_backward(wn_backend *be, int n, int hw, int c, const float *dy, float *dx,
                         int accumulate, const char *layer) {
     (void)be;

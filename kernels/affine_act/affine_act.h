@@ -21,11 +21,16 @@ WN_HD static inline float wn_act_apply(float v, int act) {
     return v;
 }
 
-/* The activation's derivative applied to dy, from the forward output y. */
+/* 1 where the activation passes the gradient (from the forward output y), else 0. */
+WN_HD static inline int wn_act_passes(float y, int act) {
+    if (act == WN_ACT_RELU) return y > 0.0f;
+    if (act == WN_ACT_RELU6) return y > 0.0f && y < 6.0f;
+    return 1;
+}
+
+/* The activation's derivative applied to dy: dy where it passes, else +0. */
 WN_HD static inline float wn_act_grad(float y, float dy, int act) {
-    if (act == WN_ACT_RELU) return y > 0.0f ? dy : 0.0f;
-    if (act == WN_ACT_RELU6) return (y > 0.0f && y < 6.0f) ? dy : 0.0f;
-    return dy;
+    return wn_act_passes(y, act) ? dy : 0.0f;
 }
 
 /* y = act(x * scale + shift) for one element. */
@@ -67,7 +72,7 @@ int wn_cuda_bn_gamma_backward(wn_backend *be, size_t count, int c, const float *
                               const float *y, const float *dy, const float *mean,
                               const float *inv_std, wn_activation act, float *dgamma,
                               const char *layer);
-/* ---- bf16 (kernels/common/backend_bf16_ops.h): affine_act_bf16_cpu.c, affine_act_bf16.cu ---- */
+/* ---- bf16 (kernels/common/backend_bf16_ops.h): affine_act_cpu.c, affine_act_bf16.cu ---- */
 int wn_cpu_affine_act_forward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *x,
         const float *scale, const float *shift, wn_activation act, wn_bf16 *y,
         const char *layer);

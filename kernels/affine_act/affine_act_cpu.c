@@ -1,44 +1,123 @@
-/* kernels/affine_act/affine_act_cpu.c — the CPU backend's per-channel affine + activation (inference BatchNormalization, bare activations): an OpenMP loop over the
- * element functions of kernels/affine_act/affine_act.h, the formulas the CUDA kernel runs too. */
+/* kernels/affine_act/affine_act_cpu.c — the CPU backend's per-channel affine + activation
+ * (inference BatchNormalization folded to scale/shift, bare activations), float32 and
+ * bf16 storage: one loop body per direction for both types (kernels/common/cpu_dtype.h),
+ * over the element functions of kernels/affine_act/affine_act.h that the CUDA kernel
+ * runs too; float32 arithmetic, per-thread double sums for the shift gradient.
+ *
+ * Each pixel's channel loop is a row function whose activation, type and flags are
+ * constants after inlining (the switch in *_row picks the instance), so every
+ * instance is a straight loop that WN_CPU_CLONES compiles 8 or 16 lanes wide.
+ */
 #include <omp.h>
 #include <string.h>
 
 #include "host/base/error.h"
-#include "kernels/common/cpu_ctx.h"
 #include "kernels/affine_act/affine_act.h"
+#include "kernels/common/cpu_ctx.h"
+#include "kernels/common/cpu_dtype.h"
 #include "kernels/common/cpu_simd.h"
+
+/* ---- forward: y = act(x * scale + shift), or act(x) for a bare activation */
+
+WN_INLINE void forward_row_as(int c, size_t base, const void *x, const float *scale,
+                              const float *shift, void *y, int act, wn_dtype t, int affine) {
+    for (int ch = 0; ch < c; ch++) {
+        float v = wn_cpu_load(x, base + ch, t);
+        float r = affine ? wn_affine_act_forward(v, scale ? scale[ch] : 1.0f,
+                                                 shift ? shift[ch] : 0.0f, act)
+                         : wn_act_apply(v, act);
+        wn_cpu_store(y, base + ch, r, t, 0);
+    }
+}
+
+/* float32 keeps a bare activation as act(x) (x * 1 + 0 would turn -0 into +0); bf16
+ * has always applied the affine form, and keeps it. */
+WN_INLINE void forward_row(int c, size_t base, const void *x, const float *scale,
+                           const float *shift, void *y, int act, wn_dtype t) {
+    int affine = t == WN_DTYPE_BF16 || scale || shift;
+    switch (act) {
+#define WN_FORWARD_CASE(A)                                                             \
+    case A:                                                                            \
+        if (!affine) forward_row_as(c, base, x, NULL, NULL, y, A, t, 0);               \
+        else if (scale && shift) forward_row_as(c, base, x, scale, shift, y, A, t, 1); \
+        else forward_row_as(c, base, x, scale, shift, y, A, t, 1);                     \
+        break;
+        WN_FORWARD_CASE(WN_ACT_RELU)
+        WN_FORWARD_CASE(WN_ACT_RELU6)
+    default:
+        WN_FORWARD_CASE(WN_ACT_NONE)
+#undef WN_FORWARD_CASE
+    }
+}
+
+WN_INLINE void forward(size_t count, int c, const void *x, const float *scale,
+                       const float *shift, wn_activation act, void *y, wn_dtype t) {
+    size_t pixels = count / (size_t)c;
+#pragma omp parallel for schedule(static)
+    for (size_t p = 0; p < pixels; p++) forward_row(c, p * c, x, scale, shift, y, (int)act, t);
+}
 
 WN_CPU_CLONES
 int wn_cpu_affine_act_forward(wn_backend *be, size_t count, int c, const float *x,
                               const float *scale, const float *shift, wn_activation act,
                               float *y, const char *layer) {
-    (void)be;
-    (void)layer;
-    size_t pixels = count / (size_t)c;
-    int a = (int)act;
-#pragma omp parallel for schedule(static)
-    for (size_t p = 0; p < pixels; p++) {
-        const float *xp = x + p * c;
-        float *yp = y + p * c;
-        if (scale || shift) {
-            for (int ch = 0; ch < c; ch++)
-                yp[ch] = wn_affine_act_forward(xp[ch], scale ? scale[ch] : 1.0f,
-                                               shift ? shift[ch] : 0.0f, a);
-        } else {
-            for (int ch = 0; ch < c; ch++) yp[ch] = wn_act_apply(xp[ch], a);
-        }
-    }
+    (void)be, (void)layer;
+    forward(count, c, x, scale, shift, act, y, WN_DTYPE_F32);
     return WN_OK;
 }
 
 WN_CPU_CLONES
-int wn_cpu_affine_act_backward(wn_backend *be, size_t count, int c, const float *y,
-                               const float *dy, const float *scale, wn_activation act,
-                               float *dx, int accumulate, float *dshift, const char *layer) {
+int wn_cpu_affine_act_forward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *x,
+                                   const float *scale, const float *shift, wn_activation act,
+                                   wn_bf16 *y, const char *layer) {
+    (void)be, (void)layer;
+    forward(count, c, x, scale, shift, act, y, WN_DTYPE_BF16);
+    return WN_OK;
+}
+
+/* ---- backward: g = act'(y) dy; dshift += g; dx (=|+=) g * scale */
+
+WN_INLINE void backward_row_as(int c, size_t base, const void *y, const void *dy,
+                               const float *scale, double *acc, void *dx, int act, wn_dtype t,
+                               int scaled, int accumulate) {
+    if (acc)
+        for (int ch = 0; ch < c; ch++)
+            acc[ch] += wn_cpu_keep_or_zero(wn_act_passes(wn_cpu_load(y, base + ch, t), act),
+                                           wn_cpu_load(dy, base + ch, t));
+    if (dx)
+        for (int ch = 0; ch < c; ch++) {
+            float g = wn_act_grad(wn_cpu_load(y, base + ch, t), wn_cpu_load(dy, base + ch, t), act);
+            wn_cpu_store(dx, base + ch, wn_affine_act_dx(g, scaled ? scale[ch] : 1.0f), t,
+                         accumulate);
+        }
+}
+
+WN_INLINE void backward_row(int c, size_t base, const void *y, const void *dy,
+                            const float *scale, double *acc, void *dx, int accumulate, int act,
+                            wn_dtype t) {
+    switch (act) {
+#define WN_BACKWARD_CASE(A)                                                                   \
+    case A:                                                                                   \
+        if (scale && accumulate) backward_row_as(c, base, y, dy, scale, acc, dx, A, t, 1, 1); \
+        else if (scale) backward_row_as(c, base, y, dy, scale, acc, dx, A, t, 1, 0);          \
+        else if (accumulate) backward_row_as(c, base, y, dy, NULL, acc, dx, A, t, 0, 1);      \
+        else backward_row_as(c, base, y, dy, NULL, acc, dx, A, t, 0, 0);                      \
+        break;
+        WN_BACKWARD_CASE(WN_ACT_RELU)
+        WN_BACKWARD_CASE(WN_ACT_RELU6)
+    default:
+        WN_BACKWARD_CASE(WN_ACT_NONE)
+#undef WN_BACKWARD_CASE
+    }
+}
+
+WN_INLINE int backward(wn_backend *be, size_t count, int c, const void *y, const void *dy,
+                       const float *scale, wn_activation act, void *dx, int accumulate,
+                       float *dshift, const char *layer, wn_dtype t) {
     const char *who = layer ? layer : "affine_act_backward";
     wn_cpu_ctx *ctx = be->ctx;
     size_t pixels = count / (size_t)c;
-    int a = (int)act, max_threads = omp_get_max_threads();
+    int max_threads = omp_get_max_threads();
     double *partial = NULL;
     if (dshift) {
         if (wn_cpu_buffer_reserve(&ctx->partial, (size_t)max_threads * c * sizeof(double),
@@ -51,26 +130,32 @@ int wn_cpu_affine_act_backward(wn_backend *be, size_t count, int c, const float 
     {
         double *acc = partial ? partial + (size_t)omp_get_thread_num() * c : NULL;
 #pragma omp for schedule(static)
-        for (size_t p = 0; p < pixels; p++) {
-            const float *yp = y + p * c, *gp = dy + p * c;
-            float *dxp = dx ? dx + p * c : NULL;
-            for (int ch = 0; ch < c; ch++) {
-                float g = wn_act_grad(yp[ch], gp[ch], a);
-                if (acc) acc[ch] += g;
-                if (dxp) {
-                    float v = wn_affine_act_dx(g, scale ? scale[ch] : 1.0f);
-                    dxp[ch] = accumulate ? dxp[ch] + v : v;
-                }
-            }
-        }
+        for (size_t p = 0; p < pixels; p++)
+            backward_row(c, p * c, y, dy, scale, acc, dx, accumulate, (int)act, t);
     }
     if (dshift) {
+        /* thread order: deterministic for a thread count */
         for (int ch = 0; ch < c; ch++) {
             double s = 0.0;
-            for (int t = 0; t < max_threads; t++) s += partial[(size_t)t * c + ch];
+            for (int th = 0; th < max_threads; th++) s += partial[(size_t)th * c + ch];
             dshift[ch] = (float)s;
         }
     }
     return WN_OK;
 }
 
+WN_CPU_CLONES
+int wn_cpu_affine_act_backward(wn_backend *be, size_t count, int c, const float *y,
+                               const float *dy, const float *scale, wn_activation act,
+                               float *dx, int accumulate, float *dshift, const char *layer) {
+    return backward(be, count, c, y, dy, scale, act, dx, accumulate, dshift, layer, WN_DTYPE_F32);
+}
+
+WN_CPU_CLONES
+int wn_cpu_affine_act_backward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *y,
+                                    const wn_bf16 *dy, const float *scale, wn_activation act,
+                                    wn_bf16 *dx, int accumulate, float *dshift,
+                                    const char *layer) {
+    return backward(be, count, c, y, dy, scale, act, dx, accumulate, dshift, layer,
+                    WN_DTYPE_BF16);
+}

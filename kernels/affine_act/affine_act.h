@@ -72,7 +72,7 @@ int wn_cuda_bn_gamma_backward(wn_backend *be, size_t count, int c, const float *
                               const float *y, const float *dy, const float *mean,
                               const float *inv_std, wn_activation act, float *dgamma,
                               const char *layer);
-/* ---- bf16 (kernels/common/backend_bf16_ops.h): affine_act_cpu.c, affine_act_bf16.cu ---- */
+/* ---- bf16 (kernels/common/backend_bf16_ops.h): affine_act_cpu.c and bn_gamma_cpu.c, affine_act.cu ---- */
 int wn_cpu_affine_act_forward_bf16(wn_backend *be, size_t count, int c, const wn_bf16 *x,
         const float *scale, const float *shift, wn_activation act, wn_bf16 *y,
         const char *layer);

@@ -24,7 +24,7 @@ int wn_cuda_concat_forward(wn_backend *be, size_t pixels, int n_in, const float 
 int wn_cuda_concat_backward(wn_backend *be, size_t pixels, int n_in, const float *dy,
                             const int *channels, float *const *dx, int accumulate,
                             const char *layer);
-/* ---- bf16 (kernels/common/backend_bf16_ops.h): concat_bf16_cpu.c, concat_bf16.cu ---- */
+/* ---- bf16 (kernels/common/backend_bf16_ops.h): concat_cpu.c, concat.cu ---- */
 int wn_cpu_concat_forward_bf16(wn_backend *be, size_t pixels, int n_in,
                                const wn_bf16 *const *x, const int *channels, wn_bf16 *y,
                                const char *layer);

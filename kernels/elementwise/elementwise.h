@@ -34,7 +34,7 @@ int wn_cuda_scaled_add_backward(wn_backend *be, size_t count, const float *dy, f
                                 float *dx, float *dr, int accumulate, const char *layer);
 int wn_cuda_mul(wn_backend *be, size_t count, const float *a, const float *b, float *y,
                 const char *layer);
-/* bf16 (kernels/common/backend_bf16_ops.h): elementwise_bf16_cpu.c, elementwise_bf16.cu */
+/* bf16 (kernels/common/backend_bf16_ops.h): elementwise_cpu.c, elementwise.cu */
 int wn_cpu_scaled_add_bf16(wn_backend *be, size_t count, const wn_bf16 *x, const wn_bf16 *r,
                            float scale, wn_bf16 *y, const char *layer);
 int wn_cpu_scaled_add_backward_bf16(wn_backend *be, size_t count, const wn_bf16 *dy,

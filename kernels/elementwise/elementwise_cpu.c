@@ -1,17 +1,44 @@
-/* kernels/elementwise/elementwise_cpu.c — the CPU backend's element-wise arithmetic:
- * OpenMP loops over the element functions of kernels/elementwise/elementwise.h, the
- * formulas the CUDA kernels run too. */
+/* kernels/elementwise/elementwise_cpu.c — the CPU backend's element-wise arithmetic,
+ * float32 and bf16 storage (one loop body each, kernels/common/cpu_dtype.h): OpenMP
+ * loops over the element functions of kernels/elementwise/elementwise.h, the formulas
+ * the CUDA kernels run too. */
 #include "host/base/error.h"
 #include "kernels/common/cpu_ctx.h"
-#include "kernels/elementwise/elementwise.h"
+#include "kernels/common/cpu_dtype.h"
 #include "kernels/common/cpu_simd.h"
+#include "kernels/elementwise/elementwise.h"
+
+WN_INLINE void scaled_add(size_t count, const void *x, const void *r, float scale, void *y,
+                          wn_dtype t) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < count; i++)
+        wn_cpu_store(y, i, wn_scaled_add(wn_cpu_load(x, i, t), wn_cpu_load(r, i, t), scale), t, 0);
+}
+
+/* dr first: dx may alias dy (the gradient passes through unchanged). */
+WN_INLINE void scaled_add_backward(size_t count, const void *dy, float scale, void *dx,
+                                   void *dr, int accumulate, wn_dtype t) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < count; i++) {
+        float g = wn_cpu_load(dy, i, t);
+        if (dr) wn_cpu_store(dr, i, wn_scaled_add_dr(g, scale), t, accumulate);
+        if (dx) wn_cpu_store(dx, i, g, t, accumulate);
+    }
+}
 
 WN_CPU_CLONES
 int wn_cpu_scaled_add(wn_backend *be, size_t count, const float *x, const float *r,
                       float scale, float *y, const char *layer) {
     (void)be, (void)layer;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < count; i++) y[i] = wn_scaled_add(x[i], r[i], scale);
+    scaled_add(count, x, r, scale, y, WN_DTYPE_F32);
+    return WN_OK;
+}
+
+WN_CPU_CLONES
+int wn_cpu_scaled_add_bf16(wn_backend *be, size_t count, const wn_bf16 *x, const wn_bf16 *r,
+                           float scale, wn_bf16 *y, const char *layer) {
+    (void)be, (void)layer;
+    scaled_add(count, x, r, scale, y, WN_DTYPE_BF16);
     return WN_OK;
 }
 
@@ -19,13 +46,16 @@ WN_CPU_CLONES
 int wn_cpu_scaled_add_backward(wn_backend *be, size_t count, const float *dy, float scale,
                                float *dx, float *dr, int accumulate, const char *layer) {
     (void)be, (void)layer;
-    /* dr first: dx may alias dy (the gradient passes through unchanged). */
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < count; i++) {
-        float g = dy[i];
-        if (dr) dr[i] = accumulate ? dr[i] + wn_scaled_add_dr(g, scale) : wn_scaled_add_dr(g, scale);
-        if (dx) dx[i] = accumulate ? dx[i] + g : g;
-    }
+    scaled_add_backward(count, dy, scale, dx, dr, accumulate, WN_DTYPE_F32);
+    return WN_OK;
+}
+
+WN_CPU_CLONES
+int wn_cpu_scaled_add_backward_bf16(wn_backend *be, size_t count, const wn_bf16 *dy,
+                                    float scale, wn_bf16 *dx, wn_bf16 *dr, int accumulate,
+                                    const char *layer) {
+    (void)be, (void)layer;
+    scaled_add_backward(count, dy, scale, dx, dr, accumulate, WN_DTYPE_BF16);
     return WN_OK;
 }
 

@@ -22,7 +22,7 @@ int wn_cuda_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, fl
                         const char *layer);
 int wn_cuda_gap_backward(wn_backend *be, int n, int hw, int c, const float *dy, float *dx,
                          int accumulate, const char *layer);
-/* ---- bf16 (kernels/common/backend_bf16_ops.h): gap_bf16_cpu.c, gap_bf16.cu ---- */
+/* ---- bf16 (kernels/common/backend_bf16_ops.h): gap_cpu.c, gap.cu ---- */
 int wn_cpu_gap_forward_bf16(wn_backend *be, int n, int hw, int c, const wn_bf16 *x, float *y,
                             const char *layer);
 int wn_cpu_gap_backward_bf16(wn_backend *be, int n, int hw, int c, const float *dy,

@@ -1,16 +1,18 @@
-/* kernels/gap/gap_cpu.c — the CPU backend's GlobalAveragePooling2D: an OpenMP loop over the
- * element functions of kernels/gap/gap.h, the formulas the CUDA kernel runs too. */
+/* kernels/gap/gap_cpu.c — the CPU backend's GlobalAveragePooling2D, float32 or bf16
+ * input (one loop body, kernels/common/cpu_dtype.h), float32 output for the head:
+ * per-image double sums over the element functions' order, as the CUDA kernel of
+ * kernels/gap/gap.h; backward spreads the float32 dy / HW back into the input type. */
 #include <omp.h>
 #include <string.h>
 
 #include "host/base/error.h"
 #include "kernels/common/cpu_ctx.h"
-#include "kernels/gap/gap.h"
+#include "kernels/common/cpu_dtype.h"
 #include "kernels/common/cpu_simd.h"
+#include "kernels/gap/gap.h"
 
-WN_CPU_CLONES
-int wn_cpu_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, float *y,
-                       const char *layer) {
+WN_INLINE int gap_forward(wn_backend *be, int n, int hw, int c, const void *x, float *y,
+                          const char *layer, wn_dtype t) {
     const char *who = layer ? layer : "gap_forward";
     wn_cpu_ctx *ctx = be->ctx;
     int max_threads = omp_get_max_threads();
@@ -24,31 +26,54 @@ int wn_cpu_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, flo
 #pragma omp for schedule(static)
         for (int i = 0; i < n; i++) {
             for (int ch = 0; ch < c; ch++) acc[ch] = 0.0;
-            const float *xi = x + (size_t)i * hw * c;
+            size_t image = (size_t)i * hw * c;
             for (int p = 0; p < hw; p++)
-                for (int ch = 0; ch < c; ch++) acc[ch] += xi[(size_t)p * c + ch];
+                for (int ch = 0; ch < c; ch++) acc[ch] += wn_cpu_load(x, image + (size_t)p * c + ch, t);
             for (int ch = 0; ch < c; ch++) y[(size_t)i * c + ch] = (float)(acc[ch] / hw);
         }
     }
     return WN_OK;
 }
 
-WN_CPU_CLONES
-int wn_cpu_gap_backward(wn_backend *be, int n, int hw, int c, const float *dy, float *dx,
-                        int accumulate, const char *layer) {
-    (void)be;
-    (void)layer;
+WN_INLINE void gap_backward(int n, int hw, int c, const float *dy, void *dx, int accumulate,
+                            wn_dtype t) {
     float fhw = (float)hw;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)
         for (int p = 0; p < hw; p++) {
             const float *g = dy + (size_t)i * c;
-            float *out = dx + ((size_t)i * hw + p) * c;
-            for (int ch = 0; ch < c; ch++) {
-                float v = g[ch] / fhw;
-                out[ch] = accumulate ? out[ch] + v : v;
-            }
+            size_t base = ((size_t)i * hw + p) * c;
+            if (accumulate)
+                for (int ch = 0; ch < c; ch++) wn_cpu_store(dx, base + ch, g[ch] / fhw, t, 1);
+            else
+                for (int ch = 0; ch < c; ch++) wn_cpu_store(dx, base + ch, g[ch] / fhw, t, 0);
         }
+}
+
+WN_CPU_CLONES
+int wn_cpu_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, float *y,
+                       const char *layer) {
+    return gap_forward(be, n, hw, c, x, y, layer, WN_DTYPE_F32);
+}
+
+WN_CPU_CLONES
+int wn_cpu_gap_forward_bf16(wn_backend *be, int n, int hw, int c, const wn_bf16 *x, float *y,
+                            const char *layer) {
+    return gap_forward(be, n, hw, c, x, y, layer, WN_DTYPE_BF16);
+}
+
+WN_CPU_CLONES
+int wn_cpu_gap_backward(wn_backend *be, int n, int hw, int c, const float *dy, float *dx,
+                        int accumulate, const char *layer) {
+    (void)be, (void)layer;
+    gap_backward(n, hw, c, dy, dx, accumulate, WN_DTYPE_F32);
     return WN_OK;
 }
 
+WN_CPU_CLONES
+int wn_cpu_gap_backward_bf16(wn_backend *be, int n, int hw, int c, const float *dy, wn_bf16 *dx,
+                             int accumulate, const char *layer) {
+    (void)be, (void)layer;
+    gap_backward(n, hw, c, dy, dx, accumulate, WN_DTYPE_BF16);
+    return WN_OK;
+}

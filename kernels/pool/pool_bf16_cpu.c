@@ -1,7 +1,8 @@
-/* kernels/pool/pool_bf16_cpu.c — the CPU backend's bf16 max/average pooling: the loops
- * of kernels/pool/pool_cpu_impl.h loading bf16 exactly into float32 and rounding each
+/* kernels/pool/pool_bf16_cpu.c — the CPU backend's bf16 max/average pooling:
+ * wn_cpu_pool_forward_bf16 / wn_cpu_pool_backward_bf16 are the loops of
+ * kernels/pool/pool_cpu_impl.h loading bf16 exactly into float32 and rounding each
  * result once (max picks a stored value, so it is exact; the average and the gradients
- * are the float32 element functions' values rounded once, wn_bf16_store). */
+ * are the float32 element functions' values rounded once, as wn_bf16_store does). */
 #include "kernels/common/bf16.h"
 #include "kernels/pool/pool.h"
 
@@ -9,20 +10,6 @@
 #define WN_POOL_LOAD(v) wn_bf16_to_f32(v)
 #define WN_POOL_STORE(p, i, v) ((p)[i] = wn_bf16_from_f32(v))
 #define WN_POOL_STORE_GRAD(p, i, g, acc) wn_bf16_store((p), (size_t)(i), (g), (acc))
-#define WN_POOL_DIRECT 0
+#define WN_POOL_DIRECT 0 /* bf16 dx: sum in float32 scratch, round once */
 #define WN_POOL_NAME(name) name##_bf16
 #include "kernels/pool/pool_cpu_impl.h"
-
-int wn_cpu_pool_forward_bf16(wn_backend *be, const wn_window *win, wn_pool_kind kind,
-                             const wn_bf16 *x, wn_bf16 *y, const char *layer) {
-    (void)be, (void)layer;
-    return pool_forward_bf16(win, kind, x, y);
-}
-
-int wn_cpu_pool_backward_bf16(wn_backend *be, const wn_window *win, wn_pool_kind kind,
-                              const wn_bf16 *x, const wn_bf16 *y, const wn_bf16 *dy,
-                              wn_bf16 *dx, int accumulate, const char *layer) {
-    (void)y;
-    return pool_backward_bf16(be, win, kind, x, dy, dx, accumulate,
-                              layer ? layer : "pool_backward");
-}

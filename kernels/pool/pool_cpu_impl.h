@@ -8,7 +8,8 @@
  *   WN_POOL_STORE_GRAD(p, i, g, acc)  p[i] = g, or p[i] + g when accumulating
  *   WN_POOL_DIRECT             1 when the backward may scatter straight into dx
  *                              (float32 without accumulation), else 0
- *   WN_POOL_NAME(name)         name with the type's suffix
+ *   WN_POOL_NAME(name)         name with the type's suffix (the entry points are
+ *                              WN_POOL_NAME(wn_cpu_pool_forward), ..._backward)
  *
  * Results equal the element functions of kernels/pool/pool.h bit for bit (what the
  * CUDA kernels run; tests/ops/test_pool_exact.c):
@@ -137,8 +138,9 @@ WN_CPU_CLONES static void WN_POOL_NAME(pool_bwd_block)(const wn_window *win, wn_
     }
 }
 
-static int WN_POOL_NAME(pool_forward)(const wn_window *win, wn_pool_kind kind,
-                                      const WN_POOL_T *x, WN_POOL_T *y) {
+int WN_POOL_NAME(wn_cpu_pool_forward)(wn_backend *be, const wn_window *win, wn_pool_kind kind,
+                                      const WN_POOL_T *x, WN_POOL_T *y, const char *layer) {
+    (void)be, (void)layer;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < win->n; n++)
         for (int oy = 0; oy < win->oh; oy++) WN_POOL_NAME(pool_fwd_row)(win, kind, x, y, n, oy);
@@ -148,9 +150,11 @@ static int WN_POOL_NAME(pool_forward)(const wn_window *win, wn_pool_kind kind,
 /* Work items are (image, channel block); a block is a multiple of 16 channels, split
  * only as far as needed to give every thread an item (a batch of 1 still runs on all
  * threads). No two items write the same dx element. */
-static int WN_POOL_NAME(pool_backward)(wn_backend *be, const wn_window *win, wn_pool_kind kind,
-                                       const WN_POOL_T *x, const WN_POOL_T *dy, WN_POOL_T *dx,
-                                       int accumulate, const char *who) {
+int WN_POOL_NAME(wn_cpu_pool_backward)(wn_backend *be, const wn_window *win, wn_pool_kind kind,
+                                       const WN_POOL_T *x, const WN_POOL_T *y,
+                                       const WN_POOL_T *dy, WN_POOL_T *dx, int accumulate,
+                                       const char *layer) {
+    (void)y; /* the argmax is found again from x: y is not needed */
     const int C = win->c, N = win->n, threads = omp_get_max_threads();
     int blocks = (threads + N - 1) / N, most = (C + 15) / 16;
     if (blocks > most) blocks = most;
@@ -162,25 +166,21 @@ static int WN_POOL_NAME(pool_backward)(wn_backend *be, const wn_window *win, wn_
     float *scratch = NULL;
     if (!WN_POOL_DIRECT || accumulate) {
         wn_cpu_ctx *ctx = be->ctx;
-        /* op-local: free again when this op returns */
+        /* stage[] holds nothing between ops: op-local scratch */
         if (wn_cpu_buffer_reserve(&ctx->stage[0], (size_t)threads * pixels * cb * sizeof(float),
                                   "pooling gradient scratch") != WN_OK)
-            return wn_fail_context("%s: ", who);
+            return wn_fail_context("%s: ", layer ? layer : "pool_backward");
         scratch = ctx->stage[0].p;
     }
     const int items = N * blocks;
 #pragma omp parallel for schedule(static)
     for (int it = 0; it < items; it++) {
         int n = it / blocks, c0 = it % blocks * cb, cn = C - c0 < cb ? C - c0 : cb;
-        float *t;
-        size_t ts;
-        if (scratch)
-            t = scratch + (size_t)omp_get_thread_num() * pixels * cb, ts = (size_t)cn;
-        else
+        float *t = NULL;
+        size_t ts = (size_t)cn;
+        if (scratch) t = scratch + (size_t)omp_get_thread_num() * pixels * cb;
 #if WN_POOL_DIRECT
-            t = (float *)dx + wn_nhwc_index(n, 0, 0, c0, win->h, win->w, C), ts = (size_t)C;
-#else
-            t = NULL, ts = 0; /* unreachable: bf16 always has scratch */
+        else t = dx + wn_nhwc_index(n, 0, 0, c0, win->h, win->w, C), ts = (size_t)C;
 #endif
         WN_POOL_NAME(pool_bwd_block)(win, kind, x, dy, dx, accumulate, n, c0, cn, t, ts,
                                      scratch == NULL);

@@ -22,8 +22,8 @@
  *    in the same order, with the window's argmax found once per output instead of
  *    once per covering output and input cell.
  * The inner loops run over channels (independent lanes, no reassociation), so GCC
- * vectorises them in each WN_CPU_CLONES copy. The cloned functions hold no OpenMP
- * region: the entry points' parallel loops call them, so every copy is the clone's.
+ * vectorises them in each WN_CPU_CLONES copy (one output row, one image's channel
+ * block); the entry points' OpenMP loops call those.
  */
 #include <omp.h>
 #include <stddef.h>

@@ -27,6 +27,15 @@ int wn_cpu_conv_bf16_is_native(wn_backend *be) {
     return wn_cpu_conv_bf16_native(be);
 }
 
+/* Native, except the weight gradient of a grouped (depthwise) convolution: oneDNN
+ * 3.2's bf16 kernel for it (jit_bf16 with groups) took 3.6x the time of its float32
+ * one on Zen 4 (docs/PERF.md), so that call widens and runs float32 (exact inputs,
+ * float32 accumulation either way). */
+static int native_for(wn_backend *be, wn_conv_call call, const wn_conv_desc *d) {
+    if (!wn_cpu_conv_bf16_is_native(be)) return 0;
+    return !(call == WN_CONV_CALL_BACKWARD_FILTER && d->groups > 1);
+}
+
 static size_t x_count(const wn_conv_desc *d) {
     return (size_t)d->win.n * d->win.h * d->win.w * d->win.c;
 }
@@ -41,7 +50,7 @@ static size_t w_count(const wn_conv_desc *d) {
 size_t wn_cpu_conv_bf16_scratch_bytes(wn_backend *be, wn_conv_call call,
                                       const wn_conv_desc *d, int accumulate) {
     size_t nx = x_count(d), ny = y_count(d), nw = w_count(d);
-    if (wn_cpu_conv_bf16_is_native(be))
+    if (native_for(be, call, d))
         return call == WN_CONV_CALL_BACKWARD_DATA && accumulate ? nx * sizeof(wn_bf16) : 0;
     switch (call) {
     case WN_CONV_CALL_FORWARD: return (nx + nw + ny) * sizeof(float);
@@ -129,7 +138,7 @@ int wn_cpu_conv2d_backward_filter_bf16(wn_backend *be, const wn_conv_desc *d,
                                        const wn_bf16 *x, const wn_bf16 *dy, float *dw,
                                        float *db, const char *layer) {
     const char *who = layer ? layer : "conv2d_backward_filter";
-    if (wn_cpu_conv_bf16_is_native(be))
+    if (native_for(be, WN_CONV_CALL_BACKWARD_FILTER, d))
         return wn_cpu_conv2d_backward_filter_dt(be, d, WN_DTYPE_BF16, x, dy, dw, db, layer);
     float *xf = widen(be, 0, x, x_count(d), who), *dyf = xf ? widen(be, 1, dy, y_count(d), who) : NULL;
     if (!dyf) return WN_ERR;

@@ -50,19 +50,17 @@ WN_INLINE void forward_row(int c, size_t base, const void *x, const float *scale
     }
 }
 
-WN_INLINE void forward(size_t count, int c, const void *x, const float *scale,
-                       const float *shift, wn_activation act, void *y, wn_dtype t) {
-    size_t pixels = count / (size_t)c;
-#pragma omp parallel for schedule(static)
-    for (size_t p = 0; p < pixels; p++) forward_row(c, p * c, x, scale, shift, y, (int)act, t);
-}
-
+/* The entry points hold the OpenMP loops themselves: GCC outlines a parallel region
+ * before it inlines, so a region inside an inlined helper would be compiled once,
+ * neither specialised by the constant type nor cloned per instruction set. */
 WN_CPU_CLONES
 int wn_cpu_affine_act_forward(wn_backend *be, size_t count, int c, const float *x,
                               const float *scale, const float *shift, wn_activation act,
                               float *y, const char *layer) {
     (void)be, (void)layer;
-    forward(count, c, x, scale, shift, act, y, WN_DTYPE_F32);
+#pragma omp parallel for schedule(static)
+    for (size_t p = 0; p < count / (size_t)c; p++)
+        forward_row(c, p * c, x, scale, shift, y, (int)act, WN_DTYPE_F32);
     return WN_OK;
 }
 
@@ -71,7 +69,9 @@ int wn_cpu_affine_act_forward_bf16(wn_backend *be, size_t count, int c, const wn
                                    const float *scale, const float *shift, wn_activation act,
                                    wn_bf16 *y, const char *layer) {
     (void)be, (void)layer;
-    forward(count, c, x, scale, shift, act, y, WN_DTYPE_BF16);
+#pragma omp parallel for schedule(static)
+    for (size_t p = 0; p < count / (size_t)c; p++)
+        forward_row(c, p * c, x, scale, shift, y, (int)act, WN_DTYPE_BF16);
     return WN_OK;
 }
 
@@ -111,44 +111,45 @@ WN_INLINE void backward_row(int c, size_t base, const void *y, const void *dy,
     }
 }
 
-WN_INLINE int backward(wn_backend *be, size_t count, int c, const void *y, const void *dy,
-                       const float *scale, wn_activation act, void *dx, int accumulate,
-                       float *dshift, const char *layer, wn_dtype t) {
-    const char *who = layer ? layer : "affine_act_backward";
+/* Per-thread double sums [threads][c] for the shift gradient, zeroed (*out = NULL
+ * when there is no shift gradient). */
+static int shift_partials(wn_backend *be, int c, int wanted, double **out, const char *layer) {
+    *out = NULL;
+    if (!wanted) return WN_OK;
     wn_cpu_ctx *ctx = be->ctx;
-    size_t pixels = count / (size_t)c;
-    int max_threads = omp_get_max_threads();
-    double *partial = NULL;
-    if (dshift) {
-        if (wn_cpu_buffer_reserve(&ctx->partial, (size_t)max_threads * c * sizeof(double),
-                                  "reduction") != WN_OK)
-            return wn_fail_context("%s: ", who);
-        partial = ctx->partial.p;
-        memset(partial, 0, (size_t)max_threads * c * sizeof(double));
-    }
-#pragma omp parallel
-    {
-        double *acc = partial ? partial + (size_t)omp_get_thread_num() * c : NULL;
-#pragma omp for schedule(static)
-        for (size_t p = 0; p < pixels; p++)
-            backward_row(c, p * c, y, dy, scale, acc, dx, accumulate, (int)act, t);
-    }
-    if (dshift) {
-        /* thread order: deterministic for a thread count */
-        for (int ch = 0; ch < c; ch++) {
-            double s = 0.0;
-            for (int th = 0; th < max_threads; th++) s += partial[(size_t)th * c + ch];
-            dshift[ch] = (float)s;
-        }
-    }
+    size_t bytes = (size_t)omp_get_max_threads() * c * sizeof(double);
+    if (wn_cpu_buffer_reserve(&ctx->partial, bytes, "reduction") != WN_OK)
+        return wn_fail_context("%s: ", layer ? layer : "affine_act_backward");
+    memset(ctx->partial.p, 0, bytes);
+    *out = ctx->partial.p;
     return WN_OK;
+}
+
+/* dshift = the per-thread sums added in thread order (deterministic for a thread count) */
+static void shift_sum(const double *partial, int c, float *dshift) {
+    int threads = omp_get_max_threads();
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0.0;
+        for (int th = 0; th < threads; th++) s += partial[(size_t)th * c + ch];
+        dshift[ch] = (float)s;
+    }
 }
 
 WN_CPU_CLONES
 int wn_cpu_affine_act_backward(wn_backend *be, size_t count, int c, const float *y,
                                const float *dy, const float *scale, wn_activation act,
                                float *dx, int accumulate, float *dshift, const char *layer) {
-    return backward(be, count, c, y, dy, scale, act, dx, accumulate, dshift, layer, WN_DTYPE_F32);
+    double *partial;
+    if (shift_partials(be, c, dshift != NULL, &partial, layer) != WN_OK) return WN_ERR;
+#pragma omp parallel
+    {
+        double *acc = partial ? partial + (size_t)omp_get_thread_num() * c : NULL;
+#pragma omp for schedule(static)
+        for (size_t p = 0; p < count / (size_t)c; p++)
+            backward_row(c, p * c, y, dy, scale, acc, dx, accumulate, (int)act, WN_DTYPE_F32);
+    }
+    if (dshift) shift_sum(partial, c, dshift);
+    return WN_OK;
 }
 
 WN_CPU_CLONES
@@ -156,6 +157,15 @@ int wn_cpu_affine_act_backward_bf16(wn_backend *be, size_t count, int c, const w
                                     const wn_bf16 *dy, const float *scale, wn_activation act,
                                     wn_bf16 *dx, int accumulate, float *dshift,
                                     const char *layer) {
-    return backward(be, count, c, y, dy, scale, act, dx, accumulate, dshift, layer,
-                    WN_DTYPE_BF16);
+    double *partial;
+    if (shift_partials(be, c, dshift != NULL, &partial, layer) != WN_OK) return WN_ERR;
+#pragma omp parallel
+    {
+        double *acc = partial ? partial + (size_t)omp_get_thread_num() * c : NULL;
+#pragma omp for schedule(static)
+        for (size_t p = 0; p < count / (size_t)c; p++)
+            backward_row(c, p * c, y, dy, scale, acc, dx, accumulate, (int)act, WN_DTYPE_BF16);
+    }
+    if (dshift) shift_sum(partial, c, dshift);
+    return WN_OK;
 }

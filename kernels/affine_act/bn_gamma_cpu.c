@@ -27,46 +27,54 @@ WN_INLINE void gamma_row_as(int c, size_t base, const void *x, const void *y, co
     }
 }
 
-WN_INLINE int gamma_backward(wn_backend *be, size_t count, int c, const void *x, const void *y,
-                             const void *dy, const float *mean, const float *inv_std,
-                             wn_activation act, float *dgamma, const char *layer, wn_dtype t) {
-    const char *who = layer ? layer : "bn_gamma_backward";
-    wn_cpu_ctx *ctx = be->ctx;
-    size_t pixels = count / (size_t)c;
-    int max_threads = omp_get_max_threads();
-    if (wn_cpu_buffer_reserve(&ctx->partial, (size_t)max_threads * c * sizeof(double),
-                              "reduction") != WN_OK)
-        return wn_fail_context("%s: ", who);
-    double *partial = ctx->partial.p;
-    memset(partial, 0, (size_t)max_threads * c * sizeof(double));
-#pragma omp parallel
-    {
-        double *acc = partial + (size_t)omp_get_thread_num() * c;
-#pragma omp for schedule(static)
-        for (size_t p = 0; p < pixels; p++) {
-            if (act == WN_ACT_RELU)
-                gamma_row_as(c, p * c, x, y, dy, mean, inv_std, acc, WN_ACT_RELU, t);
-            else if (act == WN_ACT_RELU6)
-                gamma_row_as(c, p * c, x, y, dy, mean, inv_std, acc, WN_ACT_RELU6, t);
-            else
-                gamma_row_as(c, p * c, x, y, dy, mean, inv_std, acc, WN_ACT_NONE, t);
-        }
-    }
-    for (int ch = 0; ch < c; ch++) {
-        double s = 0.0;
-        for (int th = 0; th < max_threads; th++) s += partial[(size_t)th * c + ch];
-        dgamma[ch] = (float)s;
-    }
-    return WN_OK;
+/* one pixel: the row instance for the activation */
+WN_INLINE void gamma_row(int c, size_t base, const void *x, const void *y, const void *dy,
+                         const float *mean, const float *inv_std, double *acc, int act,
+                         wn_dtype t) {
+    if (act == WN_ACT_RELU) gamma_row_as(c, base, x, y, dy, mean, inv_std, acc, WN_ACT_RELU, t);
+    else if (act == WN_ACT_RELU6) gamma_row_as(c, base, x, y, dy, mean, inv_std, acc, WN_ACT_RELU6, t);
+    else gamma_row_as(c, base, x, y, dy, mean, inv_std, acc, WN_ACT_NONE, t);
 }
 
+/* per-thread double sums [threads][c], zeroed */
+static double *gamma_partials(wn_backend *be, int c, const char *layer) {
+    wn_cpu_ctx *ctx = be->ctx;
+    size_t bytes = (size_t)omp_get_max_threads() * c * sizeof(double);
+    if (wn_cpu_buffer_reserve(&ctx->partial, bytes, "reduction") != WN_OK) {
+        wn_fail_context("%s: ", layer ? layer : "bn_gamma_backward");
+        return NULL;
+    }
+    memset(ctx->partial.p, 0, bytes);
+    return ctx->partial.p;
+}
+
+static void gamma_sum(const double *partial, int c, float *dgamma) {
+    int threads = omp_get_max_threads();
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0.0;
+        for (int th = 0; th < threads; th++) s += partial[(size_t)th * c + ch];
+        dgamma[ch] = (float)s;
+    }
+}
+
+/* The OpenMP loops sit in the entry points (not in an inlined helper) so that each
+ * is compiled for its constant type and cloned per instruction set. */
 WN_CPU_CLONES
 int wn_cpu_bn_gamma_backward(wn_backend *be, size_t count, int c, const float *x,
                              const float *y, const float *dy, const float *mean,
                              const float *inv_std, wn_activation act, float *dgamma,
                              const char *layer) {
-    return gamma_backward(be, count, c, x, y, dy, mean, inv_std, act, dgamma, layer,
-                          WN_DTYPE_F32);
+    double *partial = gamma_partials(be, c, layer);
+    if (!partial) return WN_ERR;
+#pragma omp parallel
+    {
+        double *acc = partial + (size_t)omp_get_thread_num() * c;
+#pragma omp for schedule(static)
+        for (size_t p = 0; p < count / (size_t)c; p++)
+            gamma_row(c, p * c, x, y, dy, mean, inv_std, acc, (int)act, WN_DTYPE_F32);
+    }
+    gamma_sum(partial, c, dgamma);
+    return WN_OK;
 }
 
 WN_CPU_CLONES
@@ -74,6 +82,15 @@ int wn_cpu_bn_gamma_backward_bf16(wn_backend *be, size_t count, int c, const wn_
                                   const wn_bf16 *y, const wn_bf16 *dy, const float *mean,
                                   const float *inv_std, wn_activation act, float *dgamma,
                                   const char *layer) {
-    return gamma_backward(be, count, c, x, y, dy, mean, inv_std, act, dgamma, layer,
-                          WN_DTYPE_BF16);
+    double *partial = gamma_partials(be, c, layer);
+    if (!partial) return WN_ERR;
+#pragma omp parallel
+    {
+        double *acc = partial + (size_t)omp_get_thread_num() * c;
+#pragma omp for schedule(static)
+        for (size_t p = 0; p < count / (size_t)c; p++)
+            gamma_row(c, p * c, x, y, dy, mean, inv_std, acc, (int)act, WN_DTYPE_BF16);
+    }
+    gamma_sum(partial, c, dgamma);
+    return WN_OK;
 }

@@ -6,6 +6,11 @@
  * bf16 entry points of an op share that body instead of repeating it. WN_INLINE
  * forces the inlining that makes the type, and any other constant flags of a row
  * function, disappear from the inner loop (so it vectorises).
+ *
+ * Keep OpenMP regions out of WN_INLINE helpers: GCC outlines a parallel region
+ * before it inlines, so a region inside a helper is compiled once, with the type a
+ * run-time value and without WN_CPU_CLONES' copies (it made the bf16 step slower, not
+ * faster). The entry points hold the parallel loops and call inlined row functions.
  */
 #ifndef WN_CPU_DTYPE_H
 #define WN_CPU_DTYPE_H

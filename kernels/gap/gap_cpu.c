@@ -11,62 +11,68 @@
 #include "kernels/common/cpu_simd.h"
 #include "kernels/gap/gap.h"
 
-WN_INLINE int gap_forward(wn_backend *be, int n, int hw, int c, const void *x, float *y,
-                          const char *layer, wn_dtype t) {
-    const char *who = layer ? layer : "gap_forward";
-    wn_cpu_ctx *ctx = be->ctx;
-    int max_threads = omp_get_max_threads();
-    if (wn_cpu_buffer_reserve(&ctx->partial, (size_t)max_threads * c * sizeof(double),
-                              "reduction") != WN_OK)
-        return wn_fail_context("%s: ", who);
-    double *partial = ctx->partial.p;
-#pragma omp parallel
-    {
-        double *acc = partial + (size_t)omp_get_thread_num() * c;
-#pragma omp for schedule(static)
-        for (int i = 0; i < n; i++) {
-            for (int ch = 0; ch < c; ch++) acc[ch] = 0.0;
-            size_t image = (size_t)i * hw * c;
-            for (int p = 0; p < hw; p++)
-                for (int ch = 0; ch < c; ch++) acc[ch] += wn_cpu_load(x, image + (size_t)p * c + ch, t);
-            for (int ch = 0; ch < c; ch++) y[(size_t)i * c + ch] = (float)(acc[ch] / hw);
-        }
-    }
-    return WN_OK;
+/* One image's channel means into y; acc is this thread's [c] of doubles. The OpenMP
+ * loops sit in the entry points (not in an inlined helper) so that each is compiled
+ * for its constant type and cloned per instruction set. */
+WN_INLINE void gap_image(int i, int hw, int c, const void *x, float *y, double *acc, wn_dtype t) {
+    for (int ch = 0; ch < c; ch++) acc[ch] = 0.0;
+    size_t image = (size_t)i * hw * c;
+    for (int p = 0; p < hw; p++)
+        for (int ch = 0; ch < c; ch++) acc[ch] += wn_cpu_load(x, image + (size_t)p * c + ch, t);
+    for (int ch = 0; ch < c; ch++) y[(size_t)i * c + ch] = (float)(acc[ch] / hw);
 }
 
-WN_INLINE void gap_backward(int n, int hw, int c, const float *dy, void *dx, int accumulate,
-                            wn_dtype t) {
+/* dy / HW spread over one pixel of image i */
+WN_INLINE void gap_backward_pixel(int i, int p, int hw, int c, const float *dy, void *dx,
+                                  int accumulate, wn_dtype t) {
     float fhw = (float)hw;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int i = 0; i < n; i++)
-        for (int p = 0; p < hw; p++) {
-            const float *g = dy + (size_t)i * c;
-            size_t base = ((size_t)i * hw + p) * c;
-            if (accumulate)
-                for (int ch = 0; ch < c; ch++) wn_cpu_store(dx, base + ch, g[ch] / fhw, t, 1);
-            else
-                for (int ch = 0; ch < c; ch++) wn_cpu_store(dx, base + ch, g[ch] / fhw, t, 0);
-        }
+    const float *g = dy + (size_t)i * c;
+    size_t base = ((size_t)i * hw + p) * c;
+    if (accumulate)
+        for (int ch = 0; ch < c; ch++) wn_cpu_store(dx, base + ch, g[ch] / fhw, t, 1);
+    else
+        for (int ch = 0; ch < c; ch++) wn_cpu_store(dx, base + ch, g[ch] / fhw, t, 0);
+}
+
+static double *gap_partials(wn_backend *be, int c, const char *layer) {
+    wn_cpu_ctx *ctx = be->ctx;
+    if (wn_cpu_buffer_reserve(&ctx->partial, (size_t)omp_get_max_threads() * c * sizeof(double),
+                              "reduction") != WN_OK) {
+        wn_fail_context("%s: ", layer ? layer : "gap_forward");
+        return NULL;
+    }
+    return ctx->partial.p;
 }
 
 WN_CPU_CLONES
 int wn_cpu_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, float *y,
                        const char *layer) {
-    return gap_forward(be, n, hw, c, x, y, layer, WN_DTYPE_F32);
+    double *partial = gap_partials(be, c, layer);
+    if (!partial) return WN_ERR;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++)
+        gap_image(i, hw, c, x, y, partial + (size_t)omp_get_thread_num() * c, WN_DTYPE_F32);
+    return WN_OK;
 }
 
 WN_CPU_CLONES
 int wn_cpu_gap_forward_bf16(wn_backend *be, int n, int hw, int c, const wn_bf16 *x, float *y,
                             const char *layer) {
-    return gap_forward(be, n, hw, c, x, y, layer, WN_DTYPE_BF16);
+    double *partial = gap_partials(be, c, layer);
+    if (!partial) return WN_ERR;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++)
+        gap_image(i, hw, c, x, y, partial + (size_t)omp_get_thread_num() * c, WN_DTYPE_BF16);
+    return WN_OK;
 }
 
 WN_CPU_CLONES
 int wn_cpu_gap_backward(wn_backend *be, int n, int hw, int c, const float *dy, float *dx,
                         int accumulate, const char *layer) {
     (void)be, (void)layer;
-    gap_backward(n, hw, c, dy, dx, accumulate, WN_DTYPE_F32);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < hw; p++) gap_backward_pixel(i, p, hw, c, dy, dx, accumulate, WN_DTYPE_F32);
     return WN_OK;
 }
 
@@ -74,6 +80,8 @@ WN_CPU_CLONES
 int wn_cpu_gap_backward_bf16(wn_backend *be, int n, int hw, int c, const float *dy, wn_bf16 *dx,
                              int accumulate, const char *layer) {
     (void)be, (void)layer;
-    gap_backward(n, hw, c, dy, dx, accumulate, WN_DTYPE_BF16);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < hw; p++) gap_backward_pixel(i, p, hw, c, dy, dx, accumulate, WN_DTYPE_BF16);
     return WN_OK;
 }

@@ -8,7 +8,7 @@
 # binaries and every shared library they need that is neither glibc nor CUDA (the
 # GPU machine has its own CUDA 13 runtime, and cuBLAS, cuDNN 9 and NCCL as Python
 # wheels, which gpu_check.sh finds) into the bundle folder:
-#   bin/          wastenet, test_gpu_ops, test_gpu_model
+#   bin/          wastenet, test_gpu_ops, test_gpu_model, test_gpu_allreduce
 #   libs.tar.xz   the libraries, compressed to fit the 64 MiB transfer limit
 #   commit        the commit the binaries were built from ("dirty" when the tree was)
 #   libs.manifest the libraries archived (name, size, mtime, path): the archive is
@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-targets=(wastenet test_gpu_ops test_gpu_model)
+targets=(wastenet test_gpu_ops test_gpu_model test_gpu_allreduce)
 
 exclude=$(git rev-parse --git-path info/exclude)
 mkdir -p "$(dirname "$exclude")"
@@ -66,7 +66,9 @@ if ! ldd "${bins[1]}" | grep libcudnn >/dev/null; then # (grep -q + pipefail: SI
 fi
 
 # Libraries: everything ldd resolves except glibc's own, the compiler runtime the
-# target has anyway (libstdc++/libgcc_s from Ubuntu 24.04 are newer), and CUDA's.
+# target has anyway (libstdc++/libgcc_s from Ubuntu 24.04 are newer), and CUDA's
+# (NCCL included: the GPU machine's nvidia-nccl wheel). Open MPI's libmpi and its
+# dependencies travel: the GPU machine has no MPI, and one rank never calls MPI_Init.
 skip='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libresolv\.|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcudnn|libnccl|libnvrtc|libnvJitLink)'
 libs=$(for b in "${bins[@]}"; do ldd "$b" | awk '/=> \// {print $1, $3}'; done | sort -u |
     while read -r name path; do [[ "$name" =~ $skip ]] || echo "$name $(readlink -f "$path")"; done)

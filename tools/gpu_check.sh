@@ -10,6 +10,9 @@
 #   parity: model fp32/tf32 tests/gpu/test_gpu_model (forward, one training step)
 #                           (the ops step and the selftest include the bf16 ops and a
 #                           small bf16 model; the whole-model bf16 step runs last)
+#   nccl: all-reduce (1 rank) tests/gpu/test_gpu_allreduce: a communicator of one rank
+#                           (no MPI, no launcher), 136 MB summed in place; the time
+#                           it prints goes in the row
 #   bench wastenet ft=500   `wastenet bench` IRV2 320x320 batch 64, --fine-tune-at 500
 #   memcheck/racecheck      compute-sanitizer on the quick op set, cuDNN/cuBLAS's own
 #                           kernels excluded (ours are what is checked, our depthwise
@@ -29,7 +32,8 @@
 #
 # Statuses: ok / info pass; FAIL; SKIP (a test exited 77, "no usable GPU") is a FAIL
 # whenever nvidia-smi lists a GPU (a driver/runtime mismatch must not read as a pass);
-# n/a (a tool is missing) is a FAIL too on a GPU machine, except in --rehearse.
+# n/a (a tool is missing) is a FAIL too on a GPU machine, except in --rehearse (there
+# n/a marks what only a GPU can run: bench torch, the NCCL row).
 # Exit: 0 every row passed; 1 some FAIL; 77 no GPU listed (nothing was tested); 3 no
 # FAIL but steps NOT RUN / CUT.
 #
@@ -48,7 +52,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 
-usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" | sed 's/^# \{0,1\}//'; } # the header
 quick=0 rehearse=0 deadline=""
 while [ $# -gt 0 ]; do
     case $1 in
@@ -183,7 +187,7 @@ elif [ $rehearse = 1 ]; then
 else
     if run_step "build" 300 60 bash -c "cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release \
             -DCMAKE_CUDA_ARCHITECTURES=native && cmake --build build-gpu -j $(nproc) \
-            --target wastenet test_gpu_ops test_gpu_model" && [ "$step_rc" = 0 ]; then
+            --target wastenet test_gpu_ops test_gpu_model test_gpu_allreduce" && [ "$step_rc" = 0 ]; then
         bin=$root/build-gpu
         build_note="native build, $(grep -c warning "$work/last.log") warnings"
     else
@@ -192,6 +196,7 @@ else
 fi
 find_bin() { [ -n "$bin" ] && find "$bin" -type f -name "$1" -perm -u+x 2>/dev/null | head -1; }
 ops=$(find_bin test_gpu_ops) model=$(find_bin test_gpu_model) wn=$(find_bin wastenet)
+allreduce=$(find_bin test_gpu_allreduce)
 
 # cuDNN/cuBLAS/NCCL: the system's, else the folders of python3's nvidia wheels (the
 # namespace package's __path__, whatever the site layout) and torch's lib folder.
@@ -311,6 +316,25 @@ for prec in fp32 tf32; do
         run_step "$name" 150 30 "${wn_env[@]}" "$model" "${st[@]}" "${margs[@]}" && test_row "$name"
     fi
 done
+
+# The CUDA backend's group entries over one rank: the test builds its group itself
+# (no MPI_Init, so no launcher), NCCL from the wheel folders on LD_LIBRARY_PATH. Its
+# CPU part runs everywhere; without a usable GPU it exits 77 (the rehearsal's CPU
+# stand-in has no NCCL: n/a there once the CPU part passed; on a GPU machine a FAIL).
+name="nccl: all-reduce (1 rank)"
+if need "$name" "$allreduce" && run_step "$name" 60 15 "${wn_env[@]}" "$allreduce"; then
+    # a build without NCCL would pass through its host path and say "NCCL" wrongly
+    if [ "$step_rc" = 0 ] && ! "${wn_env[@]}" ldd "$allreduce" 2>/dev/null | grep libnccl >/dev/null; then
+        row "$name" FAIL "the binary does not link libnccl (built without NCCL): NCCL not tested"
+    elif [ "$step_rc" = 0 ]; then
+        res=$(grep -m1 '^ok   cuda:' "$work/last.log" | sed 's/^ok   cuda: allreduce_sum over one rank //')
+        row "$name" ok "${res:-passed} (${step_s} s)"
+    elif [ "$step_rc" = 77 ] && [ $rehearse = 1 ] && grep -q '^ok   cpu:' "$work/last.log"; then
+        row "$name" n/a "rehearsal: the CPU backend's group sum passed; NCCL needs a CUDA GPU"
+    else
+        test_row "$name"
+    fi
+fi
 
 if [ $quick = 0 ]; then
     name="bench wastenet ft=500"

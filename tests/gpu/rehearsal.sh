@@ -6,13 +6,14 @@
 #   1. the bundle plus the files that travel (tracked and untracked-not-ignored) stay
 #      under the device tool's 64 MiB;
 #   2. a full rehearsal passes (exit 0) with every step's row, in order, and its
-#      output in steps.log;
+#      output in steps.log; the NCCL row (test_gpu_allreduce, carried by the bundle)
+#      ran its CPU part and reads n/a (only a GPU has NCCL);
 #   3. rows are written as steps end: the summary holds the 'parity: ops' row while
 #      the check still runs, and after a SIGKILL (no trap can run) the rows written
 #      so far are all there;
 #   4. a SIGTERM mid-run: the interrupted step is reported CUT, the rest NOT RUN;
 #   6. (not a rehearsal) nvidia-smi lists a GPU the binaries cannot use: every exit
-#      77 reads FAIL and the check exits 1;
+#      77 reads FAIL (the NCCL row's included) and the check exits 1;
 #   5. a scaled-down deadline (3 s): the steps it leaves no time for are NOT RUN and
 #      the exit code says incomplete (3), not pass; in the same run a broken xz
 #      (the Python tarfile fallback extracts) and cuDNN in an `nvidia` wheel package
@@ -68,6 +69,7 @@ selftest
 parity: ops
 parity: model fp32
 parity: model tf32
+nccl: all-reduce (1 rank)
 bench wastenet ft=500
 memcheck: ops (quick)
 racecheck: ops (quick)
@@ -79,6 +81,14 @@ if [ "$rc" = 0 ] && [ "$(rows "$work/full")" = "$expected" ] && grep -q '^# done
 else
     fail "full rehearsal: exit $rc, rows:"
     cat "$work/full/summary.txt" "$work/full.stdout"
+fi
+if grep -qE '^nccl: all-reduce \(1 rank\) +n/a +rehearsal: the CPU backend' "$work/full/summary.txt" &&
+    grep -q '^ok   cpu: allreduce_sum' "$work/full/steps.log"; then
+    pass "nccl row: test_gpu_allreduce ran from the bundle, its CPU part passed, n/a without a GPU"
+else
+    fail "nccl row: not n/a after test_gpu_allreduce's CPU part (its row, its output):"
+    grep 'nccl' "$work/full/summary.txt"
+    grep -A5 '^===== nccl: all-reduce' "$work/full/steps.log"
 fi
 n_logs=$(grep -c '^===== .*: exit ' "$work/full/steps.log")
 [ "$n_logs" -ge 9 ] && pass "steps.log holds $n_logs steps' output" || fail "steps.log holds $n_logs steps' output"
@@ -168,6 +178,7 @@ PATH=$fake/bin:$PATH OUT=$work/listed WN_GPU_BUNDLE=$bundle "$root/tools/gpu_che
     --deadline 120 >"$work/listed.stdout" 2>&1
 rc=$?
 if [ "$rc" = 1 ] && grep -qE '^selftest +FAIL +exit 77' "$work/listed/summary.txt" &&
+    grep -qE '^nccl: all-reduce \(1 rank\) +FAIL +exit 77' "$work/listed/summary.txt" &&
     ! grep -qE '^[^#]\S*( \S+)* +SKIP ' "$work/listed/summary.txt"; then
     pass "GPU listed but unusable: exit 1, every exit 77 a FAIL, no SKIP"
 else

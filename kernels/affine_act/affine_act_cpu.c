@@ -9,7 +9,6 @@
  * instance is a straight loop that WN_CPU_CLONES compiles 8 or 16 lanes wide.
  */
 #include <omp.h>
-#include <string.h>
 
 #include "host/base/error.h"
 #include "kernels/affine_act/affine_act.h"
@@ -111,36 +110,13 @@ WN_INLINE void backward_row(int c, size_t base, const void *y, const void *dy,
     }
 }
 
-/* Per-thread double sums [threads][c] for the shift gradient, zeroed (*out = NULL
- * when there is no shift gradient). */
-static int shift_partials(wn_backend *be, int c, int wanted, double **out, const char *layer) {
-    *out = NULL;
-    if (!wanted) return WN_OK;
-    wn_cpu_ctx *ctx = be->ctx;
-    size_t bytes = (size_t)omp_get_max_threads() * c * sizeof(double);
-    if (wn_cpu_buffer_reserve(&ctx->partial, bytes, "reduction") != WN_OK)
-        return wn_fail_context("%s: ", layer ? layer : "affine_act_backward");
-    memset(ctx->partial.p, 0, bytes);
-    *out = ctx->partial.p;
-    return WN_OK;
-}
-
-/* dshift = the per-thread sums added in thread order (deterministic for a thread count) */
-static void shift_sum(const double *partial, int c, float *dshift) {
-    int threads = omp_get_max_threads();
-    for (int ch = 0; ch < c; ch++) {
-        double s = 0.0;
-        for (int th = 0; th < threads; th++) s += partial[(size_t)th * c + ch];
-        dshift[ch] = (float)s;
-    }
-}
-
 WN_CPU_CLONES
 int wn_cpu_affine_act_backward(wn_backend *be, size_t count, int c, const float *y,
                                const float *dy, const float *scale, wn_activation act,
                                float *dx, int accumulate, float *dshift, const char *layer) {
-    double *partial;
-    if (shift_partials(be, c, dshift != NULL, &partial, layer) != WN_OK) return WN_ERR;
+    double *partial = NULL;
+    if (dshift && !(partial = wn_cpu_partials_zeroed(be, c, layer ? layer : "affine_act_backward")))
+        return WN_ERR;
 #pragma omp parallel
     {
         double *acc = partial ? partial + (size_t)omp_get_thread_num() * c : NULL;
@@ -148,7 +124,7 @@ int wn_cpu_affine_act_backward(wn_backend *be, size_t count, int c, const float 
         for (size_t p = 0; p < count / (size_t)c; p++)
             backward_row(c, p * c, y, dy, scale, acc, dx, accumulate, (int)act, WN_DTYPE_F32);
     }
-    if (dshift) shift_sum(partial, c, dshift);
+    if (dshift) wn_cpu_partials_sum(partial, c, dshift);
     return WN_OK;
 }
 
@@ -157,8 +133,9 @@ int wn_cpu_affine_act_backward_bf16(wn_backend *be, size_t count, int c, const w
                                     const wn_bf16 *dy, const float *scale, wn_activation act,
                                     wn_bf16 *dx, int accumulate, float *dshift,
                                     const char *layer) {
-    double *partial;
-    if (shift_partials(be, c, dshift != NULL, &partial, layer) != WN_OK) return WN_ERR;
+    double *partial = NULL;
+    if (dshift && !(partial = wn_cpu_partials_zeroed(be, c, layer ? layer : "affine_act_backward")))
+        return WN_ERR;
 #pragma omp parallel
     {
         double *acc = partial ? partial + (size_t)omp_get_thread_num() * c : NULL;
@@ -166,6 +143,6 @@ int wn_cpu_affine_act_backward_bf16(wn_backend *be, size_t count, int c, const w
         for (size_t p = 0; p < count / (size_t)c; p++)
             backward_row(c, p * c, y, dy, scale, acc, dx, accumulate, (int)act, WN_DTYPE_BF16);
     }
-    if (dshift) shift_sum(partial, c, dshift);
+    if (dshift) wn_cpu_partials_sum(partial, c, dshift);
     return WN_OK;
 }

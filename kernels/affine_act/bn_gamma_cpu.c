@@ -8,7 +8,6 @@
  * per-thread doubles, added in thread order (deterministic for a thread count).
  */
 #include <omp.h>
-#include <string.h>
 
 #include "host/base/error.h"
 #include "kernels/affine_act/affine_act.h"
@@ -36,27 +35,6 @@ WN_INLINE void gamma_row(int c, size_t base, const void *x, const void *y, const
     else gamma_row_as(c, base, x, y, dy, mean, inv_std, acc, WN_ACT_NONE, t);
 }
 
-/* per-thread double sums [threads][c], zeroed */
-static double *gamma_partials(wn_backend *be, int c, const char *layer) {
-    wn_cpu_ctx *ctx = be->ctx;
-    size_t bytes = (size_t)omp_get_max_threads() * c * sizeof(double);
-    if (wn_cpu_buffer_reserve(&ctx->partial, bytes, "reduction") != WN_OK) {
-        wn_fail_context("%s: ", layer ? layer : "bn_gamma_backward");
-        return NULL;
-    }
-    memset(ctx->partial.p, 0, bytes);
-    return ctx->partial.p;
-}
-
-static void gamma_sum(const double *partial, int c, float *dgamma) {
-    int threads = omp_get_max_threads();
-    for (int ch = 0; ch < c; ch++) {
-        double s = 0.0;
-        for (int th = 0; th < threads; th++) s += partial[(size_t)th * c + ch];
-        dgamma[ch] = (float)s;
-    }
-}
-
 /* The OpenMP loops sit in the entry points (not in an inlined helper) so that each
  * is compiled for its constant type and cloned per instruction set. */
 WN_CPU_CLONES
@@ -64,7 +42,7 @@ int wn_cpu_bn_gamma_backward(wn_backend *be, size_t count, int c, const float *x
                              const float *y, const float *dy, const float *mean,
                              const float *inv_std, wn_activation act, float *dgamma,
                              const char *layer) {
-    double *partial = gamma_partials(be, c, layer);
+    double *partial = wn_cpu_partials_zeroed(be, c, layer ? layer : "bn_gamma_backward");
     if (!partial) return WN_ERR;
 #pragma omp parallel
     {
@@ -73,7 +51,7 @@ int wn_cpu_bn_gamma_backward(wn_backend *be, size_t count, int c, const float *x
         for (size_t p = 0; p < count / (size_t)c; p++)
             gamma_row(c, p * c, x, y, dy, mean, inv_std, acc, (int)act, WN_DTYPE_F32);
     }
-    gamma_sum(partial, c, dgamma);
+    wn_cpu_partials_sum(partial, c, dgamma);
     return WN_OK;
 }
 
@@ -82,7 +60,7 @@ int wn_cpu_bn_gamma_backward_bf16(wn_backend *be, size_t count, int c, const wn_
                                   const wn_bf16 *y, const wn_bf16 *dy, const float *mean,
                                   const float *inv_std, wn_activation act, float *dgamma,
                                   const char *layer) {
-    double *partial = gamma_partials(be, c, layer);
+    double *partial = wn_cpu_partials_zeroed(be, c, layer ? layer : "bn_gamma_backward");
     if (!partial) return WN_ERR;
 #pragma omp parallel
     {
@@ -91,6 +69,6 @@ int wn_cpu_bn_gamma_backward_bf16(wn_backend *be, size_t count, int c, const wn_
         for (size_t p = 0; p < count / (size_t)c; p++)
             gamma_row(c, p * c, x, y, dy, mean, inv_std, acc, (int)act, WN_DTYPE_BF16);
     }
-    gamma_sum(partial, c, dgamma);
+    wn_cpu_partials_sum(partial, c, dgamma);
     return WN_OK;
 }

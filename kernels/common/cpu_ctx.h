@@ -24,8 +24,9 @@ typedef struct wn_cpu_ctx {
     wn_cpu_conv_cache *conv;   /* oneDNN engine, stream and per-shape primitives */
     wn_cpu_buffer accum;       /* conv backward-data result when accumulating */
     wn_cpu_buffer partial;     /* per-thread partial sums (doubles) of reductions */
-    wn_cpu_buffer stage[3];    /* float32 copies of bf16 operands, for bf16 ops that run
-                                  float32 kernels (kernels/conv/conv_bf16_cpu.c) */
+    wn_cpu_buffer stage[3];    /* op-local scratch: float32 copies of bf16 operands for
+                                  bf16 ops that run float32 kernels (conv_bf16_cpu.c),
+                                  pooling's per-thread gradient images (pool_cpu_impl.h) */
     const wn_rank_group *group; /* data-parallel ranks (join_group), or NULL */
 } wn_cpu_ctx;
 
@@ -36,6 +37,11 @@ extern "C" {
  * (engine/backends/cpu/backend_cpu.c). */
 int wn_cpu_buffer_reserve(wn_cpu_buffer *buf, size_t bytes, const char *what);
 void wn_cpu_buffer_release(wn_cpu_buffer *buf);
+/* Per-thread partial sums [threads][c] of doubles in ctx->partial, zeroed (NULL with a
+ * reason naming `who` when out of memory), and their sum in thread order into out[c]
+ * (kernels/common/partials_cpu.c). */
+double *wn_cpu_partials_zeroed(wn_backend *be, int c, const char *who);
+void wn_cpu_partials_sum(const double *partial, int c, float *out);
 #ifdef __cplusplus
 }
 #endif

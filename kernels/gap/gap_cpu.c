@@ -3,7 +3,6 @@
  * per-image double sums over the element functions' order, as the CUDA kernel of
  * kernels/gap/gap.h; backward spreads the float32 dy / HW back into the input type. */
 #include <omp.h>
-#include <string.h>
 
 #include "host/base/error.h"
 #include "kernels/common/cpu_ctx.h"
@@ -34,20 +33,10 @@ WN_INLINE void gap_backward_pixel(int i, int p, int hw, int c, const float *dy, 
         for (int ch = 0; ch < c; ch++) wn_cpu_store(dx, base + ch, g[ch] / fhw, t, 0);
 }
 
-static double *gap_partials(wn_backend *be, int c, const char *layer) {
-    wn_cpu_ctx *ctx = be->ctx;
-    if (wn_cpu_buffer_reserve(&ctx->partial, (size_t)omp_get_max_threads() * c * sizeof(double),
-                              "reduction") != WN_OK) {
-        wn_fail_context("%s: ", layer ? layer : "gap_forward");
-        return NULL;
-    }
-    return ctx->partial.p;
-}
-
 WN_CPU_CLONES
 int wn_cpu_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, float *y,
                        const char *layer) {
-    double *partial = gap_partials(be, c, layer);
+    double *partial = wn_cpu_partials_zeroed(be, c, layer ? layer : "gap_forward");
     if (!partial) return WN_ERR;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++)
@@ -58,7 +47,7 @@ int wn_cpu_gap_forward(wn_backend *be, int n, int hw, int c, const float *x, flo
 WN_CPU_CLONES
 int wn_cpu_gap_forward_bf16(wn_backend *be, int n, int hw, int c, const wn_bf16 *x, float *y,
                             const char *layer) {
-    double *partial = gap_partials(be, c, layer);
+    double *partial = wn_cpu_partials_zeroed(be, c, layer ? layer : "gap_forward");
     if (!partial) return WN_ERR;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++)

@@ -48,6 +48,11 @@ int wn_backend_synchronize(wn_backend *be);
 /* ---- ops, checked (see backend_ops.h for each op's meaning) ---- */
 int wn_op_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
                          const float *w, const float *bias, float *y, const char *layer);
+/* y = act(conv(x) * scale + shift) (kernels/common/op_types.h: wn_conv_epilogue), in the
+ * convolution's epilogue where the backend has one, else as conv then affine_act. */
+int wn_op_conv2d_forward_epilogue(wn_backend *be, const wn_conv_desc *d, const float *x,
+                                  const float *w, const float *bias, const wn_conv_epilogue *e,
+                                  float *y, const char *layer);
 int wn_op_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const float *dy,
                                const float *w, float *dx, int accumulate, const char *layer);
 int wn_op_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,

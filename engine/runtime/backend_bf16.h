@@ -23,6 +23,9 @@ int wn_op_cast_to_f32(wn_backend *be, size_t count, const wn_bf16 *x, float *y, 
 int wn_op_bf16_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const wn_bf16 *x,
                               const wn_bf16 *w, const float *bias, wn_bf16 *y,
                               const char *layer);
+int wn_op_bf16_conv2d_forward_epilogue(wn_backend *be, const wn_conv_desc *d, const wn_bf16 *x,
+                                       const wn_bf16 *w, const float *bias,
+                                       const wn_conv_epilogue *e, wn_bf16 *y, const char *layer);
 int wn_op_bf16_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const wn_bf16 *dy,
                                     const wn_bf16 *w, wn_bf16 *dx, int accumulate,
                                     const char *layer);

@@ -119,6 +119,18 @@ int wn_op_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
     return be->ops->conv2d_forward(be, d, x, w, bias, y, layer);
 }
 
+int wn_op_conv2d_forward_epilogue(wn_backend *be, const wn_conv_desc *d, const float *x,
+                                  const float *w, const float *bias, const wn_conv_epilogue *e,
+                                  float *y, const char *layer) {
+    const char *name = who(layer, "conv2d_forward_epilogue");
+    if (check_conv(d, name) != WN_OK || check_act(e->act, name) != WN_OK) return WN_ERR;
+    if (be->ops->conv2d_forward_epilogue)
+        return be->ops->conv2d_forward_epilogue(be, d, x, w, bias, e, y, layer);
+    if (be->ops->conv2d_forward(be, d, x, w, bias, y, layer) != WN_OK) return WN_ERR;
+    size_t count = (size_t)d->win.n * d->win.oh * d->win.ow * d->k;
+    return be->ops->affine_act_forward(be, count, d->k, y, e->scale, e->shift, e->act, y, layer);
+}
+
 int wn_op_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const float *dy,
                                const float *w, float *dx, int accumulate, const char *layer) {
     if (check_conv(d, who(layer, "conv2d_backward_data")) != WN_OK) return WN_ERR;

@@ -53,6 +53,20 @@ int wn_op_bf16_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const wn_bf
     return t->conv2d_forward(be, d, x, w, bias, y, layer);
 }
 
+int wn_op_bf16_conv2d_forward_epilogue(wn_backend *be, const wn_conv_desc *d, const wn_bf16 *x,
+                                       const wn_bf16 *w, const float *bias,
+                                       const wn_conv_epilogue *e, wn_bf16 *y, const char *layer) {
+    BF16_OPS(be);
+    const char *name = who(layer, "conv2d_forward_epilogue");
+    if (wn_dispatch_check_conv(d, name) != WN_OK) return WN_ERR;
+    size_t count = (size_t)d->win.n * d->win.oh * d->win.ow * d->k;
+    if (wn_dispatch_check_affine(count, d->k, e->act, name) != WN_OK) return WN_ERR;
+    if (t->conv2d_forward_epilogue)
+        return t->conv2d_forward_epilogue(be, d, x, w, bias, e, y, layer);
+    if (t->conv2d_forward(be, d, x, w, bias, y, layer) != WN_OK) return WN_ERR;
+    return t->affine_act_forward(be, count, d->k, y, e->scale, e->shift, e->act, y, layer);
+}
+
 int wn_op_bf16_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const wn_bf16 *dy,
                                     const wn_bf16 *w, wn_bf16 *dx, int accumulate,
                                     const char *layer) {

@@ -62,6 +62,9 @@ typedef struct wn_step {
     int gamma_grad;     /* 1: a BN with trainable gamma: bn_gamma_backward reads x */
     int in_grad[WN_MAX_INPUTS];   /* 1: compute the gradient of input i */
     int in_accum[WN_MAX_INPUTS];  /* 1: add to it (another reader wrote it first) */
+    int epilogue;       /* conv: the affine step it applies in its epilogue, writing that
+                           step's output (plan_epilogues); -1 none */
+    int in_epilogue;    /* affine: 1 when a conv step applies it; nothing left to run */
 } wn_step;
 
 enum { WN_CONV_WHOLE = 0, WN_CONV_DEPTHWISE = 1, WN_CONV_POINTWISE = 2 };

@@ -381,6 +381,7 @@ static int step_forward(wn_executor *ex, const wn_step *s, int n, const uint8_t 
     size_t count = ov->per_image * (size_t)n;
     float *y = val_ptr(ex, s->out_val);
     const float *x = s->n_in && s->in_val[0] >= 0 ? val_ptr(ex, s->in_val[0]) : NULL;
+    if (s->in_epilogue) return WN_OK; /* its convolution applied it */
     if (runs_bf16(s)) {
         wn_exec_bf16_ctx c = bf16_ctx(ex);
         return wn_exec_bf16_forward(&c, s, n);
@@ -398,8 +399,14 @@ static int step_forward(wn_executor *ex, const wn_step *s, int n, const uint8_t 
         wn_conv_desc d;
         int kernel, bias;
         if (wn_step_conv(g, s, n, &d, &kernel, &bias) != WN_OK) return WN_ERR;
-        return wn_op_conv2d_forward(be, &d, x, weight(ex, l, kernel),
-                                    bias >= 0 ? weight(ex, l, bias) : NULL, y, l->name);
+        const float *w = weight(ex, l, kernel), *b = bias >= 0 ? weight(ex, l, bias) : NULL;
+        if (s->epilogue >= 0) {
+            const wn_step *a = &ex->plan.steps[s->epilogue];
+            wn_conv_epilogue e = {bn_scale(ex, a), bn_shift(ex, a), a->act};
+            return wn_op_conv2d_forward_epilogue(be, &d, x, w, b, &e, val_ptr(ex, a->out_val),
+                                                 l->name);
+        }
+        return wn_op_conv2d_forward(be, &d, x, w, b, y, l->name);
     }
     case WN_STEP_AFFINE:
         return wn_op_affine_act_forward(be, count, g->layers[s->out_layer].out_c, x,

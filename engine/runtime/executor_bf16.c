@@ -59,6 +59,15 @@ int wn_exec_bf16_forward(const wn_exec_bf16_ctx *c, const wn_step *s, int n) {
         wn_conv_desc d;
         int kernel, bias;
         if (wn_step_conv(g, s, n, &d, &kernel, &bias) != WN_OK) return WN_ERR;
+        if (s->epilogue >= 0) {
+            const wn_step *a = &c->plan->steps[s->epilogue];
+            const wn_bn_entry *b = a->bn >= 0 ? &c->plan->bn[a->bn] : NULL;
+            wn_conv_epilogue e = {b ? bn_term(c, a, b->scale) : NULL,
+                                  b ? bn_term(c, a, b->shift) : NULL, a->act};
+            return wn_op_bf16_conv2d_forward_epilogue(be, &d, val16(c, x), weight16(c, l, kernel),
+                                                      weightf(c, l, bias), &e,
+                                                      val16(c, a->out_val), l->name);
+        }
         return wn_op_bf16_conv2d_forward(be, &d, val16(c, x), weight16(c, l, kernel),
                                          weightf(c, l, bias), val16(c, s->out_val), l->name);
     }

@@ -313,6 +313,47 @@ static int plan_gradients(wn_plan *p, const wn_model *m) {
     return WN_OK;
 }
 
+/* Frozen convolutions take the BatchNormalization (+ activation) after them into their
+ * epilogue (kernels/common/op_types.h: wn_conv_epilogue): one pass over the output
+ * instead of a store, a load and a second store. Only where nothing else needs the
+ * convolution's own output: neither step runs backward (no gradient reaches them, so
+ * no weight gradient, no gamma gradient and no mask reads it), the affine step is its
+ * only reader, and the types agree. Not under WN_EXEC_KEEP_ALL, whose callers read
+ * every layer's output. */
+static int plan_epilogues(wn_plan *p) {
+    for (int k = 0; k < p->n_steps; k++) p->steps[k].epilogue = -1, p->steps[k].in_epilogue = 0;
+    if (p->flags & WN_EXEC_KEEP_ALL) return WN_OK;
+    int *readers = calloc((size_t)p->n_values, sizeof *readers);
+    int *reader = malloc((size_t)p->n_values * sizeof *reader);
+    if (!readers || !reader) {
+        free(readers), free(reader);
+        return wn_fail("planning: out of memory");
+    }
+    for (int k = 0; k < p->n_steps; k++)
+        for (int j = 0; j < p->steps[k].n_in; j++) {
+            int v = p->steps[k].in_val[j];
+            if (v >= 0) readers[v]++, reader[v] = k;
+        }
+    for (int k = 0; k < p->n_steps; k++) {
+        wn_step *s = &p->steps[k];
+        int v = s->out_val;
+        if (s->kind != WN_STEP_CONV || s->part == WN_CONV_DEPTHWISE || s->backward ||
+            readers[v] != 1 || v == p->logits_val || v == p->backbone_val)
+            continue;
+        wn_step *a = &p->steps[reader[v]];
+        if (a->kind != WN_STEP_AFFINE || a->backward || a->n_in != 1 ||
+            p->values[a->out_val].dtype != p->values[v].dtype)
+            continue;
+        s->epilogue = reader[v];
+        a->in_epilogue = 1;
+        p->values[a->out_val].start = k; /* written by the convolution now */
+        p->values[v].floats = 0;         /* never stored */
+        p->val_of[p->values[v].layer] = -1;
+    }
+    free(readers), free(reader);
+    return WN_OK;
+}
+
 /* Live intervals: forward reads, backward reads, pins; gradient writers. */
 static void plan_lifetimes(wn_plan *p) {
     int S = p->n_steps, last = 2 * S + 1;
@@ -434,7 +475,7 @@ int wn_plan_make(wn_plan *p, const wn_model *m, int batch, unsigned flags) {
     }
     for (int i = 0; i < n; i++) p->val_of[i] = -1;
     if (plan_steps(p, m) != WN_OK || plan_precision(p) != WN_OK ||
-        plan_gradients(p, m) != WN_OK) {
+        plan_gradients(p, m) != WN_OK || plan_epilogues(p) != WN_OK) {
         wn_plan_free(p);
         return WN_ERR;
     }

@@ -55,6 +55,12 @@ typedef struct wn_backend_bf16_ops {
                                 const char *layer);
     int (*conv2d_backward_filter)(wn_backend *be, const wn_conv_desc *d, const wn_bf16 *x,
                                   const wn_bf16 *dy, float *dw, float *db, const char *layer);
+    /* The forward with its epilogue (float32, one rounding to bf16 at the store).
+     * Optional: NULL makes the dispatcher run conv2d_forward, then affine_act_forward in
+     * place (two roundings). */
+    int (*conv2d_forward_epilogue)(wn_backend *be, const wn_conv_desc *d, const wn_bf16 *x,
+                                   const wn_bf16 *w, const float *bias,
+                                   const wn_conv_epilogue *e, wn_bf16 *y, const char *layer);
 
     /* ---- affine + activation, BN gamma gradient (float32 terms) ---- */
     int (*affine_act_forward)(wn_backend *be, size_t count, int c, const wn_bf16 *x,

@@ -108,6 +108,12 @@ typedef struct wn_backend_ops {
     int (*conv2d_backward_filter)(wn_backend *be, const wn_conv_desc *d, const float *x,
                                   const float *dy, float *dw, float *db /* or NULL */,
                                   const char *layer);
+    /* The forward with its epilogue applied before the store (one pass over y instead
+     * of two). Optional: NULL makes the dispatcher run conv2d_forward, then
+     * affine_act_forward in place, which gives the same numbers. */
+    int (*conv2d_forward_epilogue)(wn_backend *be, const wn_conv_desc *d, const float *x,
+                                   const float *w, const float *bias,
+                                   const wn_conv_epilogue *e, float *y, const char *layer);
 
     /* ---- per-channel affine + activation: y = act(x * scale[c] + shift[c]) ----
      * Inference BatchNormalization is scale = gamma/sqrt(var+eps) (gamma = 1 when

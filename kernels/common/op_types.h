@@ -49,6 +49,16 @@ typedef struct wn_conv_desc {
     int groups; /* 1 for ordinary convolution; C (== K) for depthwise */
 } wn_conv_desc;
 
+/* What a convolution may apply to its result before storing it: the per-channel
+ * affine + activation of the inference BatchNormalization (and activation) that reads
+ * it, y = act(conv * scale + shift) in float32, rounded once to the output type. The
+ * plan fuses it only where nothing needs the convolution's own output (frozen layers,
+ * engine/runtime/plan.c). scale, shift: [K] float32, or NULL for none. */
+typedef struct wn_conv_epilogue {
+    const float *scale, *shift;
+    wn_activation act;
+} wn_conv_epilogue;
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,6 +20,10 @@ int wn_cpu_conv_cache_create(wn_cpu_conv_cache **cache);
 void wn_cpu_conv_cache_destroy(wn_cpu_conv_cache *cache);
 int wn_cpu_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
                           const float *w, const float *bias, float *y, const char *layer);
+/* The forward with an epilogue as oneDNN post-ops (op_types.h: wn_conv_epilogue). */
+int wn_cpu_conv2d_forward_epilogue(wn_backend *be, const wn_conv_desc *d, const float *x,
+                                   const float *w, const float *bias,
+                                   const wn_conv_epilogue *e, float *y, const char *layer);
 int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const float *dy,
                                 const float *w, float *dx, int accumulate, const char *layer);
 int wn_cpu_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
@@ -27,7 +31,8 @@ int wn_cpu_conv2d_backward_filter(wn_backend *be, const wn_conv_desc *d, const f
 /* The same three calls with activations (and weights) of type dt, for the bf16 ops
  * (kernels/conv/conv_bf16_cpu.c); weight gradients are float32 either way. */
 int wn_cpu_conv2d_forward_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt, const void *x,
-                             const void *w, const float *bias, void *y, const char *layer);
+                             const void *w, const float *bias, const wn_conv_epilogue *post,
+                             void *y, const char *layer);
 int wn_cpu_conv2d_backward_data_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt,
                                    const void *dy, const void *w, void *dx, int accumulate,
                                    const char *layer);

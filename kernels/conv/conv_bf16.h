@@ -19,6 +19,10 @@ extern "C" {
 int wn_cpu_conv_bf16_is_native(wn_backend *be);
 size_t wn_cpu_conv_bf16_scratch_bytes(wn_backend *be, wn_conv_call call,
                                       const wn_conv_desc *d, int accumulate);
+int wn_cpu_conv2d_forward_epilogue_bf16(wn_backend *be, const wn_conv_desc *d,
+                                        const wn_bf16 *x, const wn_bf16 *w, const float *bias,
+                                        const wn_conv_epilogue *e, wn_bf16 *y,
+                                        const char *layer);
 int wn_cpu_conv2d_forward_bf16(wn_backend *be, const wn_conv_desc *d, const wn_bf16 *x,
                                const wn_bf16 *w, const float *bias, wn_bf16 *y,
                                const char *layer);

@@ -95,16 +95,27 @@ static float *staging(wn_backend *be, int slot, size_t count, const char *who) {
     return ctx->stage[slot].p;
 }
 
+/* Forward, with or without an epilogue: native, oneDNN applies it to the float32
+ * accumulator before the bf16 store; staged, the float32 convolution does, and the
+ * result is rounded once all the same. */
+int wn_cpu_conv2d_forward_epilogue_bf16(wn_backend *be, const wn_conv_desc *d,
+                                        const wn_bf16 *x, const wn_bf16 *w, const float *bias,
+                                        const wn_conv_epilogue *e, wn_bf16 *y,
+                                        const char *layer) {
+    const char *who = layer ? layer : "conv2d_forward";
+    if (wn_cpu_conv_bf16_is_native(be))
+        return wn_cpu_conv2d_forward_dt(be, d, WN_DTYPE_BF16, x, w, bias, e, y, layer);
+    float *xf = widen(be, 0, x, x_count(d), who), *wf = xf ? widen(be, 1, w, w_count(d), who) : NULL;
+    float *yf = wf ? staging(be, 2, y_count(d), who) : NULL;
+    if (!yf || wn_cpu_conv2d_forward_dt(be, d, WN_DTYPE_F32, xf, wf, bias, e, yf, layer) != WN_OK)
+        return WN_ERR;
+    return narrow(y_count(d), yf, y, 0);
+}
+
 int wn_cpu_conv2d_forward_bf16(wn_backend *be, const wn_conv_desc *d, const wn_bf16 *x,
                                const wn_bf16 *w, const float *bias, wn_bf16 *y,
                                const char *layer) {
-    const char *who = layer ? layer : "conv2d_forward";
-    if (wn_cpu_conv_bf16_is_native(be))
-        return wn_cpu_conv2d_forward_dt(be, d, WN_DTYPE_BF16, x, w, bias, y, layer);
-    float *xf = widen(be, 0, x, x_count(d), who), *wf = xf ? widen(be, 1, w, w_count(d), who) : NULL;
-    float *yf = wf ? staging(be, 2, y_count(d), who) : NULL;
-    if (!yf || wn_cpu_conv2d_forward(be, d, xf, wf, bias, yf, layer) != WN_OK) return WN_ERR;
-    return narrow(y_count(d), yf, y, 0);
+    return wn_cpu_conv2d_forward_epilogue_bf16(be, d, x, w, bias, NULL, y, layer);
 }
 
 WN_CPU_CLONES

@@ -11,6 +11,12 @@
  * call, which allocates nothing), the reordered-weights buffer and the reorder.
  * Scratchpads are in "user" mode and share one buffer owned by the cache, so a
  * training step after the first allocates nothing.
+ *
+ * A forward may carry an epilogue (op_types.h: wn_conv_epilogue) as oneDNN post-ops on
+ * the float32 accumulator: binary mul by the [K] scale, binary add of the [K] shift,
+ * then eltwise ReLU or clip to [0, 6], one rounding at the store. In float32 that is
+ * the same multiply, add and comparison the separate affine pass does, so the bits
+ * agree with conv-then-affine (checked by tests/ops/test_conv_epilogue.c).
  */
 #include <dnnl_debug.h>
 #include <stdio.h>
@@ -29,6 +35,7 @@ typedef enum { CONV_FWD = 0, CONV_BWD_DATA = 1, CONV_BWD_FILTER = 2 } conv_kind;
 /* Everything that selects a primitive. */
 typedef struct conv_key {
     int kind, bias;
+    int post_scale, post_shift, post_act; /* the forward's epilogue: 0/1, 0/1, wn_activation */
     int dt; /* wn_dtype of activations and weights (weight gradients stay float32) */
     int n, h, w, c, k, groups;
     int kh, kw, sh, sw;
@@ -46,6 +53,7 @@ typedef struct conv_entry {
     dnnl_primitive_t reorder; /* user -> primitive (fwd, bwd-data) or back (bwd-filter) */
     dnnl_memory_t reorder_scratch;
     dnnl_memory_t bias;     /* bias (fwd) or diff bias (bwd-filter), or NULL */
+    dnnl_memory_t post_scale, post_shift; /* the epilogue's [K] operands, or NULL */
     dnnl_memory_t scratch;  /* scratchpad, handle = the cache's shared buffer */
 } conv_entry;
 
@@ -80,8 +88,9 @@ int wn_cpu_conv_cache_create(wn_cpu_conv_cache **out) {
 static void conv_entry_destroy(conv_entry *e) {
     if (e->prim) dnnl_primitive_destroy(e->prim);
     if (e->reorder) dnnl_primitive_destroy(e->reorder);
-    dnnl_memory_t mems[] = {e->act_a, e->act_b, e->wei, e->wei_user, e->reorder_scratch,
-                            e->bias, e->scratch};
+    dnnl_memory_t mems[] = {e->act_a,           e->act_b, e->wei,        e->wei_user,
+                            e->reorder_scratch, e->bias,  e->post_scale, e->post_shift,
+                            e->scratch};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i]) dnnl_memory_destroy(mems[i]);
     memset(e, 0, sizeof *e);
@@ -97,11 +106,15 @@ void wn_cpu_conv_cache_destroy(wn_cpu_conv_cache *c) {
     free(c);
 }
 
-static conv_key conv_key_make(conv_kind kind, int bias, const wn_conv_desc *d, wn_dtype dt) {
+static conv_key conv_key_make(conv_kind kind, int bias, const wn_conv_desc *d, wn_dtype dt,
+                              const wn_conv_epilogue *post) {
     conv_key k;
     memset(&k, 0, sizeof k);
     const wn_window *w = &d->win;
     k.kind = kind, k.bias = bias, k.dt = (int)dt;
+    if (post)
+        k.post_scale = post->scale != NULL, k.post_shift = post->shift != NULL,
+        k.post_act = (int)post->act;
     k.n = w->n, k.h = w->h, k.w = w->w, k.c = w->c, k.k = d->k;
     k.groups = d->groups < 1 ? 1 : d->groups;
     k.kh = w->kh, k.kw = w->kw, k.sh = w->sh, k.sw = w->sw;
@@ -170,11 +183,53 @@ static int conv_scratch_make(wn_cpu_conv_cache *c, const_dnnl_primitive_desc_t p
     return WN_OK;
 }
 
+/* The forward's attribute: `base` (the scratchpad mode) plus the epilogue's post-ops,
+ * with the memory objects of its [K] operands. Separate from `base` because the weight
+ * reorder shares that one and a reorder takes no binary post-ops. */
+static int conv_post_attr(wn_cpu_conv_cache *c, conv_entry *e, const_dnnl_primitive_attr_t base,
+                          dnnl_primitive_attr_t *out, const char *who) {
+    const conv_key *k = &e->key;
+    wn_dnnl_md vec = WN_DNNL_MD_INIT;
+    dnnl_post_ops_t po = NULL;
+    dnnl_dims_t vd = {1, k->k, 1, 1};
+    int rc = WN_ERR;
+    if (dnnl_primitive_attr_clone(out, base) != dnnl_success ||
+        wn_dnnl_md_init(&vec, 4, vd, dnnl_f32, dnnl_nchw) != dnnl_success ||
+        dnnl_post_ops_create(&po) != dnnl_success) {
+        wn_fail("%s: oneDNN post-op attribute", who);
+        goto done;
+    }
+    dnnl_status_t st = dnnl_success;
+    if (k->post_scale && st == dnnl_success)
+        st = dnnl_post_ops_append_binary(po, dnnl_binary_mul, wn_dnnl_ref(&vec));
+    if (k->post_shift && st == dnnl_success)
+        st = dnnl_post_ops_append_binary(po, dnnl_binary_add, wn_dnnl_ref(&vec));
+    if (k->post_act == WN_ACT_RELU && st == dnnl_success)
+        st = wn_dnnl_post_ops_append_eltwise(po, dnnl_eltwise_relu, 0.0f, 0.0f);
+    if (k->post_act == WN_ACT_RELU6 && st == dnnl_success)
+        st = wn_dnnl_post_ops_append_eltwise(po, dnnl_eltwise_clip_v2, 0.0f, 6.0f);
+    if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(*out, po);
+    if (st == dnnl_success && k->post_scale)
+        st = dnnl_memory_create(&e->post_scale, wn_dnnl_ref(&vec), c->engine, DNNL_MEMORY_NONE);
+    if (st == dnnl_success && k->post_shift)
+        st = dnnl_memory_create(&e->post_shift, wn_dnnl_ref(&vec), c->engine, DNNL_MEMORY_NONE);
+    if (st != dnnl_success) {
+        wn_fail("%s: oneDNN convolution post-ops (scale, shift, activation): %s", who,
+                dnnl_status2str(st));
+        goto done;
+    }
+    rc = WN_OK;
+done:
+    if (po) dnnl_post_ops_destroy(po);
+    wn_dnnl_md_free(&vec);
+    return rc;
+}
+
 static int conv_entry_build(wn_cpu_conv_cache *c, conv_entry *e, const char *who) {
     const conv_key *k = &e->key;
     wn_dnnl_md src = WN_DNNL_MD_INIT, dst = WN_DNNL_MD_INIT, wei_user = WN_DNNL_MD_INIT,
                wei_any = WN_DNNL_MD_INIT, wei_hint = WN_DNNL_MD_INIT, bias = WN_DNNL_MD_INIT;
-    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_attr_t attr = NULL, fwd_attr = NULL;
     dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL;
     int rc = WN_ERR;
     if (conv_mds(k, &src, &dst, &wei_user, &wei_any, &wei_hint, &bias, who) != WN_OK) goto done;
@@ -187,9 +242,14 @@ static int conv_entry_build(wn_cpu_conv_cache *c, conv_entry *e, const char *who
         goto done;
     }
 
+    if ((k->post_scale || k->post_shift || k->post_act) &&
+        conv_post_attr(c, e, attr, &fwd_attr, who) != WN_OK)
+        goto done;
+
     /* The forward descriptor is the primitive (fwd) or the hint (backward). */
     wn_dnnl_md_ref fwd_bias = (k->kind == CONV_FWD && k->bias) ? wn_dnnl_ref(&bias) : NULL;
-    st = conv_pd_create(k, CONV_FWD, &fwd_pd, c->engine, attr, NULL, wn_dnnl_ref(&src),
+    st = conv_pd_create(k, CONV_FWD, &fwd_pd, c->engine, fwd_attr ? fwd_attr : attr, NULL,
+                        wn_dnnl_ref(&src),
                         wn_dnnl_ref(k->kind == CONV_FWD ? &wei_any : &wei_hint), fwd_bias,
                         wn_dnnl_ref(&dst));
     if (st != dnnl_success) {
@@ -265,6 +325,7 @@ done:
     if (fwd_pd) dnnl_primitive_desc_destroy(fwd_pd);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
+    if (fwd_attr) dnnl_primitive_attr_destroy(fwd_attr);
     wn_dnnl_md *mds[] = {&src, &dst, &wei_user, &wei_any, &wei_hint, &bias};
     for (size_t i = 0; i < sizeof mds / sizeof mds[0]; i++) wn_dnnl_md_free(mds[i]);
     return rc;
@@ -333,10 +394,11 @@ static wn_cpu_conv_cache *conv_cache(wn_backend *be) {
  * CPUs where oneDNN has bf16 convolutions). A bf16 backward-data never accumulates
  * here: its caller adds the result in float and rounds once. */
 int wn_cpu_conv2d_forward_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt, const void *x,
-                             const void *w, const float *bias, void *y, const char *layer) {
+                             const void *w, const float *bias, const wn_conv_epilogue *post,
+                             void *y, const char *layer) {
     const char *who = layer ? layer : "conv2d_forward";
     wn_cpu_conv_cache *c = conv_cache(be);
-    conv_key key = conv_key_make(CONV_FWD, bias != NULL, d, dt);
+    conv_key key = conv_key_make(CONV_FWD, bias != NULL, d, dt, post);
     conv_entry *e;
     if (conv_entry_get(c, &key, &e, who) != WN_OK) return WN_ERR;
     if (e->reorder) {
@@ -346,12 +408,24 @@ int wn_cpu_conv2d_forward_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt,
     }
     DNNL_TRY(dnnl_memory_set_data_handle(e->act_a, (void *)x));
     DNNL_TRY(dnnl_memory_set_data_handle(e->act_b, y));
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->act_a}, {DNNL_ARG_WEIGHTS, e->wei},
+    dnnl_exec_arg_t args[7] = {{DNNL_ARG_SRC, e->act_a}, {DNNL_ARG_WEIGHTS, e->wei},
                                {DNNL_ARG_DST, e->act_b}};
     int n = 3;
     if (bias) {
         DNNL_TRY(dnnl_memory_set_data_handle(e->bias, (void *)bias));
         args[n].arg = DNNL_ARG_BIAS, args[n].memory = e->bias, n++;
+    }
+    /* post-op operands are numbered by their place in the post-op list */
+    int po = 0;
+    if (e->post_scale) {
+        DNNL_TRY(dnnl_memory_set_data_handle(e->post_scale, (void *)post->scale));
+        args[n].arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(po) | DNNL_ARG_SRC_1;
+        args[n].memory = e->post_scale, n++, po++;
+    }
+    if (e->post_shift) {
+        DNNL_TRY(dnnl_memory_set_data_handle(e->post_shift, (void *)post->shift));
+        args[n].arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(po) | DNNL_ARG_SRC_1;
+        args[n].memory = e->post_shift, n++, po++;
     }
     return conv_run(c, e, n, args, who);
 }
@@ -371,7 +445,7 @@ int wn_cpu_conv2d_backward_data_dt(wn_backend *be, const wn_conv_desc *d, wn_dty
     wn_cpu_conv_cache *c = ctx->conv;
     if (accumulate && dt != WN_DTYPE_F32)
         return wn_fail("%s: accumulating backward data is float32 only here", who);
-    conv_key key = conv_key_make(CONV_BWD_DATA, 0, d, dt);
+    conv_key key = conv_key_make(CONV_BWD_DATA, 0, d, dt, NULL);
     conv_entry *e;
     if (conv_entry_get(c, &key, &e, who) != WN_OK) return WN_ERR;
     if (e->reorder) {
@@ -410,7 +484,7 @@ int wn_cpu_conv2d_backward_filter_dt(wn_backend *be, const wn_conv_desc *d, wn_d
         return WN_OK;
     }
     wn_cpu_conv_cache *c = conv_cache(be);
-    conv_key key = conv_key_make(CONV_BWD_FILTER, db != NULL, d, dt);
+    conv_key key = conv_key_make(CONV_BWD_FILTER, db != NULL, d, dt, NULL);
     conv_entry *e;
     if (conv_entry_get(c, &key, &e, who) != WN_OK) return WN_ERR;
     if (!e->reorder) DNNL_TRY(dnnl_memory_set_data_handle(e->wei, dw));
@@ -430,7 +504,13 @@ int wn_cpu_conv2d_backward_filter_dt(wn_backend *be, const wn_conv_desc *d, wn_d
 
 int wn_cpu_conv2d_forward(wn_backend *be, const wn_conv_desc *d, const float *x,
                           const float *w, const float *bias, float *y, const char *layer) {
-    return wn_cpu_conv2d_forward_dt(be, d, WN_DTYPE_F32, x, w, bias, y, layer);
+    return wn_cpu_conv2d_forward_dt(be, d, WN_DTYPE_F32, x, w, bias, NULL, y, layer);
+}
+
+int wn_cpu_conv2d_forward_epilogue(wn_backend *be, const wn_conv_desc *d, const float *x,
+                                   const float *w, const float *bias,
+                                   const wn_conv_epilogue *e, float *y, const char *layer) {
+    return wn_cpu_conv2d_forward_dt(be, d, WN_DTYPE_F32, x, w, bias, e, y, layer);
 }
 
 int wn_cpu_conv2d_backward_data(wn_backend *be, const wn_conv_desc *d, const float *dy,
@@ -454,7 +534,7 @@ int wn_cpu_conv_bf16_native(wn_backend *be) {
         d.k = 16, d.groups = 1;
         c->bf16_native = 0;
         if (wn_window_init(&d.win, 1, 8, 8, 16, 3, 3, 1, 1, WN_PAD_SAME, "probe") == WN_OK) {
-            conv_key key = conv_key_make(CONV_FWD, 0, &d, WN_DTYPE_BF16);
+            conv_key key = conv_key_make(CONV_FWD, 0, &d, WN_DTYPE_BF16, NULL);
             conv_entry *e;
             char reason[1024];
             snprintf(reason, sizeof reason, "%s", wn_last_error());

@@ -174,6 +174,7 @@ static const wn_backend_ops cpu_ops = {
     .conv_scratch_bytes = cpu_conv_scratch_bytes,
     .set_deterministic = cpu_set_deterministic,
     .conv2d_forward = wn_cpu_conv2d_forward,
+    .conv2d_forward_epilogue = wn_cpu_conv2d_forward_epilogue,
     .conv2d_backward_data = wn_cpu_conv2d_backward_data,
     .conv2d_backward_filter = wn_cpu_conv2d_backward_filter,
     .affine_act_forward = wn_cpu_affine_act_forward,

@@ -26,6 +26,7 @@ static const wn_backend_bf16_ops cpu_bf16_ops = {
     .cast_to_f32 = wn_cpu_cast_to_f32,
     .conv_scratch_bytes = wn_cpu_conv_bf16_scratch_bytes,
     .conv2d_forward = wn_cpu_conv2d_forward_bf16,
+    .conv2d_forward_epilogue = wn_cpu_conv2d_forward_epilogue_bf16,
     .conv2d_backward_data = wn_cpu_conv2d_backward_data_bf16,
     .conv2d_backward_filter = wn_cpu_conv2d_backward_filter_bf16,
     .affine_act_forward = wn_cpu_affine_act_forward_bf16,

@@ -555,6 +555,7 @@ static const wn_backend_ops cuda_ops = {
     /* .conv2d_forward = */ wn_cuda_conv2d_forward,
     /* .conv2d_backward_data = */ wn_cuda_conv2d_backward_data,
     /* .conv2d_backward_filter = */ wn_cuda_conv2d_backward_filter,
+    /* .conv2d_forward_epilogue = */ NULL, /* the dispatcher runs conv, then affine_act */
     /* .affine_act_forward = */ wn_cuda_affine_act_forward,
     /* .affine_act_backward = */ wn_cuda_affine_act_backward,
     /* .bn_gamma_backward = */ wn_cuda_bn_gamma_backward,

@@ -28,6 +28,7 @@ static const wn_backend_bf16_ops cuda_bf16_ops = {
     /* .conv2d_forward = */ wn_cuda_conv2d_forward_bf16,
     /* .conv2d_backward_data = */ wn_cuda_conv2d_backward_data_bf16,
     /* .conv2d_backward_filter = */ wn_cuda_conv2d_backward_filter_bf16,
+    /* .conv2d_forward_epilogue = */ NULL, /* the dispatcher runs conv, then affine_act */
     /* .affine_act_forward = */ wn_cuda_affine_act_forward_bf16,
     /* .affine_act_backward = */ wn_cuda_affine_act_backward_bf16,
     /* .bn_gamma_backward = */ wn_cuda_bn_gamma_backward_bf16,

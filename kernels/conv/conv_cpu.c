@@ -15,8 +15,9 @@
  * A forward may carry an epilogue (op_types.h: wn_conv_epilogue) as oneDNN post-ops on
  * the float32 accumulator: binary mul by the [K] scale, binary add of the [K] shift,
  * then eltwise ReLU or clip to [0, 6], one rounding at the store. In float32 that is
- * the same multiply, add and comparison the separate affine pass does, so the bits
- * agree with conv-then-affine (checked by tests/ops/test_conv_epilogue.c).
+ * the same multiply, add and comparison the separate affine pass does, so the results
+ * equal conv-then-affine's (compared with ==, so a zero's sign is not held to it:
+ * tests/ops/test_conv_epilogue.c; whole models: tests/graph/test_plan_epilogue.c).
  */
 #include <dnnl_debug.h>
 #include <stdio.h>
@@ -112,9 +113,10 @@ static conv_key conv_key_make(conv_kind kind, int bias, const wn_conv_desc *d, w
     memset(&k, 0, sizeof k);
     const wn_window *w = &d->win;
     k.kind = kind, k.bias = bias, k.dt = (int)dt;
-    if (post)
-        k.post_scale = post->scale != NULL, k.post_shift = post->shift != NULL,
+    if (post) {
+        k.post_scale = post->scale != NULL, k.post_shift = post->shift != NULL;
         k.post_act = (int)post->act;
+    }
     k.n = w->n, k.h = w->h, k.w = w->w, k.c = w->c, k.k = d->k;
     k.groups = d->groups < 1 ? 1 : d->groups;
     k.kh = w->kh, k.kw = w->kw, k.sh = w->sh, k.sw = w->sw;

@@ -22,7 +22,8 @@ typedef void (*any_fn)(void);
 _Static_assert(sizeof(wn_backend_ops) == sizeof entry_names / sizeof entry_names[0] * sizeof(any_fn),
                "wn_backend_ops changed: update entry_names in tests/common/backend_table.c");
 
-/* The optional bf16 table (kernels/common/backend_bf16_ops.h): all or nothing. */
+/* The optional bf16 table (kernels/common/backend_bf16_ops.h): all or nothing (but for
+ * the optional entries below). */
 static const char *const bf16_entry_names[] = {
     "describe", "cast_to_bf16", "cast_to_f32", "conv_scratch_bytes", "conv2d_forward",
     "conv2d_backward_data", "conv2d_backward_filter", "conv2d_forward_epilogue",

@@ -23,6 +23,7 @@
 #include "engine/runtime/executor.h"
 #include "host/base/error.h"
 #include "tests/common/check.h"
+#include "tests/common/rng.h"
 
 /* Fused pairs in the plan, after checking each one's invariants; *eligible counts the
  * convolutions whose only reader is an affine step (fused or not). */
@@ -115,11 +116,8 @@ static void check_run(wn_backend *be, const char *arch, int size, int boundary) 
     size_t npix = (size_t)N * size * size * 3;
     uint8_t *img = malloc(npix);
     int32_t labels[N] = {2, 0, 5};
-    uint64_t r = 987;
-    for (size_t i = 0; i < npix; i++) {
-        r = r * 6364136223846793005ull + 1442695040888963407ull;
-        img[i] = (uint8_t)(r >> 56);
-    }
+    rng_seed(987);
+    for (size_t i = 0; i < npix; i++) img[i] = (uint8_t)rng_int(0, 255);
     const wn_layer *bb = &m.graph.layers[m.backbone_output];
     size_t nbb = (size_t)N * bb->out_h * bb->out_w * bb->out_c, nlog = (size_t)N * 6;
     size_t ng = wn_model_trainable_count(&m);

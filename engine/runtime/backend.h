@@ -35,6 +35,12 @@ int wn_backend_set_deterministic(wn_backend *be, int on);
  * sums backend buffers over them (see backend_ops.h). */
 int wn_backend_join_group(wn_backend *be, const wn_rank_group *group);
 int wn_backend_allreduce_sum(wn_backend *be, float *x, size_t count);
+/* A sum that overlaps the ops queued after it (allreduce_begin of backend_ops.h; a
+ * backend without the entry sums at once), and the point after which every sum begun
+ * is done; 1 when the backend really overlaps them. */
+int wn_backend_allreduce_begin(wn_backend *be, float *x, size_t count);
+int wn_backend_allreduce_end(wn_backend *be);
+int wn_backend_allreduce_overlaps(const wn_backend *be);
 
 /* ---- memory: forwards to the table ---- */
 void *wn_backend_alloc(wn_backend *be, size_t bytes);

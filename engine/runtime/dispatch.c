@@ -95,6 +95,18 @@ int wn_backend_allreduce_sum(wn_backend *be, float *x, size_t count) {
     if (!x) return wn_fail("allreduce_sum: no buffer");
     return be->ops->allreduce_sum(be, x, count);
 }
+int wn_backend_allreduce_begin(wn_backend *be, float *x, size_t count) {
+    if (!count) return WN_OK;
+    if (!x) return wn_fail("allreduce_begin: no buffer");
+    if (!be->ops->allreduce_begin) return be->ops->allreduce_sum(be, x, count);
+    return be->ops->allreduce_begin(be, x, count);
+}
+int wn_backend_allreduce_end(wn_backend *be) {
+    return be->ops->allreduce_end ? be->ops->allreduce_end(be) : WN_OK;
+}
+int wn_backend_allreduce_overlaps(const wn_backend *be) {
+    return be->ops->allreduce_begin != NULL;
+}
 
 static void *staging_alloc(void *user, size_t bytes) {
     wn_backend *be = user;

@@ -126,6 +126,23 @@ static inline wn_dtype wn_plan_act_dtype(unsigned flags) {
 int wn_plan_make(wn_plan *p, const wn_model *m, int batch, unsigned flags);
 void wn_plan_free(wn_plan *p);
 
+/* ---- gradient buckets (engine/runtime/grad_buckets.c): a data-parallel step begins
+ * summing each bucket over the ranks as soon as backward has finished writing it, so
+ * the sums overlap the rest of backward on a backend that can (CUDA with NCCL). */
+typedef struct wn_grad_bucket {
+    int after_step;       /* begin once the turn of steps[after_step] has passed (backward
+                             runs from the last step to the first) */
+    size_t first, count;  /* floats of the gradient buffer (from params[trainable_first]) */
+} wn_grad_bucket;
+
+/* The buckets of plan p for the trainable suffix [trainable_first, + trainable) of the
+ * params, each at least bucket_floats long but the last, from the top of the buffer
+ * down: together they cover [0, trainable) once, in the order backward closes them.
+ * *n_out = 0 (and *out NULL) when bucket_floats or trainable is 0. Free with free(). */
+int wn_grad_buckets_make(const wn_plan *p, const wn_graph *g, size_t trainable_first,
+                         size_t trainable, size_t bucket_floats, wn_grad_bucket **out,
+                         int *n_out);
+
 /* ---- backend memory: one list of the buffers an executor allocates, used both to
  * allocate them (engine/runtime/executor.c) and to tell, before allocating anything,
  * whether a plan fits in what the backend has free (unit-tested on the CPU in

@@ -52,6 +52,10 @@ struct wn_executor {
     int grads_valid;
     int part_first;     /* data-parallel step: the place of this rank's first image in
                            the whole batch (dropout's counter offset); 0 otherwise */
+    size_t bucket_floats; /* gradient bucket size of a data-parallel step; 0: one sum
+                             after backward */
+    wn_grad_bucket *buckets; /* [n_buckets] for the current plan, in backward's order */
+    int n_buckets;
 };
 
 /* ---------------------------------------------------------------- memory */
@@ -108,6 +112,16 @@ static void free_buffers(wn_executor *ex, int first, int last) {
 static void free_plan_buffers(wn_executor *ex) {
     free_buffers(ex, WN_EXEC_BUF_FIRST_PLANNED, WN_EXEC_BUF_COUNT);
     wn_plan_free(&ex->plan);
+    free(ex->buckets);
+    ex->buckets = NULL, ex->n_buckets = 0;
+}
+
+static int make_buckets(wn_executor *ex) {
+    free(ex->buckets);
+    ex->buckets = NULL, ex->n_buckets = 0;
+    return wn_grad_buckets_make(&ex->plan, &ex->model->graph, ex->trainable_first,
+                                ex->trainable, ex->bucket_floats, &ex->buckets,
+                                &ex->n_buckets);
 }
 
 /* Memory free for a plan on the backend: what it can still give, plus `held` bytes
@@ -155,6 +169,7 @@ static int make_plan(wn_executor *ex, int batch, unsigned flags, size_t held) {
         return WN_ERR;
     ex->trainable_first = ex->model->trainable_first;
     ex->trainable = (flags & WN_EXEC_INFERENCE_ONLY) ? 0 : wn_model_trainable_count(ex->model);
+    if (make_buckets(ex) != WN_OK) return WN_ERR;
     if (ex->trainable && (wn_backend_fill(be, ex->grads, ex->trainable, 0.0f) != WN_OK ||
                           wn_backend_fill(be, ex->adam_m, ex->trainable, 0.0f) != WN_OK ||
                           wn_backend_fill(be, ex->adam_v, ex->trainable, 0.0f) != WN_OK))
@@ -221,6 +236,14 @@ void wn_executor_destroy(wn_executor *ex) {
     free(ex->zero_labels);
     free(ex);
 }
+
+int wn_executor_set_grad_buckets(wn_executor *ex, size_t bytes) {
+    ex->bucket_floats = bytes / sizeof(float);
+    if (bytes && !ex->bucket_floats) ex->bucket_floats = 1;
+    return make_buckets(ex);
+}
+
+int wn_executor_grad_buckets(const wn_executor *ex) { return ex->n_buckets; }
 
 int wn_executor_set_label_smoothing(wn_executor *ex, float smoothing) {
     if (!(smoothing >= 0.0f && smoothing < 1.0f))
@@ -694,10 +717,12 @@ int wn_executor_train_step(wn_executor *ex, const uint8_t *images, const int32_t
                                        loss, correct);
 }
 
-/* Forward, loss and backward of a step's n >= 1 images into ex->grads. */
+/* Forward, loss and backward of a step's n >= 1 images into ex->grads; with `reduce`,
+ * each gradient bucket's sum over the ranks begins as soon as backward has written it
+ * (without buckets the caller sums the whole buffer). */
 static int step_gradients(wn_executor *ex, const uint8_t *images, const int32_t *labels, int n,
                           float n_mean, const wn_augment_batch *aug, uint64_t dropout_seed,
-                          float *loss, int *correct) {
+                          int reduce, float *loss, int *correct) {
     const wn_graph *g = &ex->model->graph;
     if (run_forward(ex, images, n, 1, aug, dropout_seed) != WN_OK) return WN_ERR;
     if (run_loss(ex, labels, n, n_mean, NULL, grad_ptr(ex, ex->plan.logits_val), 1) != WN_OK)
@@ -706,11 +731,19 @@ static int step_gradients(wn_executor *ex, const uint8_t *images, const int32_t 
      * forward only, and backward and Adam stay queued when this returns, so the next
      * batch's upload overlaps them. */
     if (read_step_stats(ex, n, loss, correct) != WN_OK) return WN_ERR;
+    int next_bucket = 0;
     for (int k = ex->plan.n_steps - 1; k >= 0; k--) {
         const wn_step *s = &ex->plan.steps[k];
-        if (!s->backward) continue;
-        if (step_backward(ex, s, n, dropout_seed) != WN_OK)
+        if (s->backward && step_backward(ex, s, n, dropout_seed) != WN_OK)
             return wn_fail_context("backward, layer %s: ", g->layers[s->layer].name);
+        for (; reduce && next_bucket < ex->n_buckets &&
+               ex->buckets[next_bucket].after_step == k;
+             next_bucket++) {
+            const wn_grad_bucket *b = &ex->buckets[next_bucket];
+            if (wn_backend_allreduce_begin(ex->be, ex->grads + b->first, b->count) != WN_OK)
+                return wn_fail_context("summing gradients %zu..%zu over the ranks: ", b->first,
+                                       b->first + b->count);
+        }
     }
     return WN_OK;
 }
@@ -726,21 +759,28 @@ int wn_executor_train_step_part(wn_executor *ex, const uint8_t *images, const in
         return wn_fail("executor: images %d..%d are not part of a batch of %d", part->first,
                        part->first + n, part->global);
     wn_backend *be = ex->be;
-    int rc;
+    int rc, bucketed = part && ex->n_buckets > 0;
     if (n > 0) {
         ex->part_first = part ? part->first : 0;
         rc = step_gradients(ex, images, labels, n, part ? (float)part->global : (float)n, aug,
-                            dropout_seed, loss, correct);
+                            dropout_seed, bucketed, loss, correct);
         ex->part_first = 0;
     } else { /* an empty slice of a short last batch: this rank adds nothing */
         if (loss) *loss = 0.0f;
         if (correct) *correct = 0;
         rc = wn_backend_fill(be, ex->grads, ex->trainable, 0.0f);
+        /* the same sums as the other ranks', in the same order, or they would not pair */
+        for (int b = 0; rc == WN_OK && bucketed && b < ex->n_buckets; b++)
+            rc = wn_backend_allreduce_begin(be, ex->grads + ex->buckets[b].first,
+                                            ex->buckets[b].count);
     }
-    if (rc != WN_OK) return WN_ERR;
     /* Each rank's gradient is its images' share of the whole batch's mean: their sum
-     * over the ranks is that mean. */
-    if (part && wn_backend_allreduce_sum(be, ex->grads, ex->trainable) != WN_OK)
+     * over the ranks is that mean. Bucketed sums began during backward; Adam waits for
+     * them (also after a failure, so that no sum still writes the buffer). */
+    if (bucketed && wn_backend_allreduce_end(be) != WN_OK && rc == WN_OK)
+        rc = wn_fail_context("summing the gradients over the ranks: ");
+    if (rc != WN_OK) return WN_ERR;
+    if (part && !bucketed && wn_backend_allreduce_sum(be, ex->grads, ex->trainable) != WN_OK)
         return wn_fail_context("summing the gradients over the ranks: ");
     ex->grads_valid = 1;
     ex->adam_t++;

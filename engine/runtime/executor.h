@@ -59,6 +59,16 @@ int wn_executor_create(wn_executor **out, wn_model *model, wn_backend *be, int b
                        unsigned flags);
 void wn_executor_destroy(wn_executor *ex);
 
+/* Data-parallel steps (wn_executor_train_step_part) sum the weight gradients over the
+ * ranks in buckets of about `bytes`, each begun as soon as backward has written it,
+ * so that on a backend whose sums overlap compute (wn_backend_allreduce_overlaps:
+ * CUDA with NCCL) they travel while backward goes on; 0 (the default): one sum of the
+ * whole buffer after backward. The results are the same either way (each bucket is
+ * summed once, after its last write). Kept through new boundaries. */
+int wn_executor_set_grad_buckets(wn_executor *ex, size_t bytes);
+/* The buckets of the current plan (0: one sum after backward). */
+int wn_executor_grad_buckets(const wn_executor *ex);
+
 /* Label smoothing of the training and evaluation loss (Keras's
  * CategoricalCrossentropy(label_smoothing=s)); 0 (the default) is none. Predictions
  * are not affected. */

@@ -289,6 +289,27 @@ const wn_rank_group *wn_dist_group(void) {
     return &g_dist.group;
 }
 
+int wn_dist_bucket_bytes(int overlaps, size_t *bytes) {
+    /* 25 MiB: PyTorch DDP's bucket_cap_mb; IRv2 at boundary 500 (130 MiB) gives 6 */
+    double mb = overlaps ? 25.0 : 0.0;
+    int bad = 0;
+    const char *v = getenv("WN_DIST_BUCKET_MB");
+    if (wn_dist_is_root() && v && *v) {
+        char *end = NULL;
+        double x = strtod(v, &end);
+        if (end == v || *end || !(x >= 0.0 && x <= 4096.0)) bad = 1;
+        else mb = x;
+    }
+    double msg[2] = {mb, bad};
+    if (wn_dist_broadcast(msg, sizeof msg, "the gradient bucket size") != WN_OK) return WN_ERR;
+    if (msg[1] != 0.0)
+        return wn_fail("WN_DIST_BUCKET_MB=%s on rank 0: give the gradient bucket size in MiB, "
+                       "a number from 0 (one sum after backward) to 4096",
+                       wn_dist_is_root() && v ? v : "?");
+    *bytes = (size_t)(msg[0] * 1048576.0);
+    return WN_OK;
+}
+
 /* The first line where a and b differ, into line (cut to fit). */
 static void first_difference(const char *a, const char *b, char *line, size_t size) {
     while (*a || *b) {

@@ -78,6 +78,13 @@ int wn_dist_any(int *flag, const char *what);
 /* Rank 0's bytes into every rank's buf. */
 int wn_dist_broadcast(void *buf, size_t bytes, const char *what);
 
+/* The gradient bucket size of a data-parallel step (wn_executor_set_grad_buckets):
+ * WN_DIST_BUCKET_MB as rank 0 reads it (MiB, fractions allowed; 0: one sum after
+ * backward), else 25 MiB where the backend's sums overlap backward (`overlaps`) and 0
+ * where they cannot; sent to every rank, since the ranks' sums must pair up. WN_ERR
+ * with a reason naming the variable when it is not a number in [0, 4096]. */
+int wn_dist_bucket_bytes(int overlaps, size_t *bytes);
+
 /* Every rank's `text` ("name value" lines: the options that must agree) against rank
  * 0's: WN_OK on every rank when all agree, else WN_ERR on every rank, with a reason
  * naming the first line that differs and the ranks that differ. */

@@ -230,6 +230,14 @@ typedef struct wn_backend_ops {
      * ops queued before it; without a group (or a group of one) it leaves x as is. */
     int (*join_group)(wn_backend *be, const wn_rank_group *group);
     int (*allreduce_sum)(wn_backend *be, float *x, size_t count);
+    /* Optional, both or neither (NULL: the dispatcher's allreduce_begin runs
+     * allreduce_sum at once, and allreduce_end does nothing). allreduce_begin queues
+     * the sum of x after the ops queued before it, off the compute order, so that it
+     * overlaps the ops queued after it, which must leave x alone; allreduce_end puts
+     * every op queued after it behind every sum begun. A data-parallel step begins one
+     * per gradient bucket during backward (engine/runtime/grad_buckets.c). */
+    int (*allreduce_begin)(wn_backend *be, float *x, size_t count);
+    int (*allreduce_end)(wn_backend *be);
 
     void (*destroy)(wn_backend *be);
 } wn_backend_ops;

@@ -80,6 +80,11 @@ typedef struct wn_cuda_ctx {
                                       where cuDNN has an algorithm (to test them) */
     const wn_rank_group *group;    /* data-parallel ranks (join_group), or NULL */
     void *nccl;                    /* the group's ncclComm_t (NCCL builds) */
+    cudaStream_t comm_stream;      /* the bucketed gradient sums (allreduce_begin), beside
+                                      the compute stream; NULL until a group is joined */
+    cudaEvent_t comm_ready;        /* compute reached a bucket's begin */
+    cudaEvent_t comm_done;         /* the comm stream finished the sums begun */
+    int comm_pending;              /* sums begun since the last allreduce_end */
     void *group_host;              /* pinned buffer of the host-sum fallback */
     size_t group_host_bytes;
 } wn_cuda_ctx;

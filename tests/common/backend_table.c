@@ -16,7 +16,7 @@ static const char *const entry_names[] = {
     "pool_backward", "concat_forward", "concat_backward", "scaled_add", "scaled_add_backward",
     "mul", "gap_forward", "gap_backward", "dropout_forward", "dropout_backward",
     "dense_forward", "dense_backward", "softmax_xent", "adam_update", "augment_preprocess",
-    "join_group", "allreduce_sum", "destroy"};
+    "join_group", "allreduce_sum", "allreduce_begin", "allreduce_end", "destroy"};
 
 typedef void (*any_fn)(void);
 _Static_assert(sizeof(wn_backend_ops) == sizeof entry_names / sizeof entry_names[0] * sizeof(any_fn),
@@ -35,7 +35,10 @@ _Static_assert(sizeof(wn_backend_bf16_ops) ==
                "wn_backend_bf16_ops changed: update bf16_entry_names in tests/common/backend_table.c");
 
 /* Entries a backend may leave NULL (the dispatcher composes them from others). */
-static int optional_entry(const char *name) { return !strcmp(name, "conv2d_forward_epilogue"); }
+static int optional_entry(const char *name) {
+    return !strcmp(name, "conv2d_forward_epilogue") || !strcmp(name, "allreduce_begin") ||
+           !strcmp(name, "allreduce_end");
+}
 
 int check_backend_table(const wn_backend *be) {
     int n = (int)(sizeof entry_names / sizeof entry_names[0]), missing = 0;

@@ -11,7 +11,8 @@ batch leaves rank 1 an empty slice in training, validation and test).
    batch; checkpoint arrays within 1e-4 of their largest magnitude + 1e-7 — Adam
    divides by sqrt(v), which magnifies the last bits of tiny gradients; measured
    here: 6e-8 and 1e-7);
-2. determinism: two N=2 runs write byte-identical checkpoints;
+2. determinism: two N=2 runs write byte-identical checkpoints, and so does N=2 with
+   its gradients summed in buckets as backward writes them (WN_DIST_BUCKET_MB);
 3. resume: N=2 stopped mid-epoch (WN_TEST_INTERRUPT_AFTER_STEPS), or by a signal
    that reaches rank 1 only (SIGTERM in training, SIGINT in validation: the ranks
    agree to stop after the same batch), and resumed with N=2 ends byte-identical to
@@ -19,7 +20,7 @@ batch leaves rank 1 an empty slice in training, validation and test).
    interchangeable: N=2 stopped and resumed by one process, and one process stopped
    and resumed by N=2, end within tolerance of the uninterrupted runs;
 4. faults: ranks started with different --seed or --batch are refused (exit 2, the
-   option named, no run folder); a rank killed with SIGKILL mid-run ends every rank
+   option named, no run folder), and so is a WN_DIST_BUCKET_MB that is not a size; a rank killed with SIGKILL mid-run ends every rank
    within the test's timeout, with a message naming rank 1, nothing half-written:
    the run folder resumes with N=2 to the uninterrupted run's checkpoint; a rank that
    stops (SIGSTOP) makes rank 0 give up after WN_DIST_TIMEOUT seconds with a message,
@@ -144,6 +145,12 @@ def faults(data, runs, two):
               f"ranks with different {opt} refused: exit 2, option named, no run folder "
               f"(rc {rc}, {secs:.1f} s) {out[-600:] if rc != 2 else ''}")
 
+    # a bucket size that is not one: refused before training, the variable named
+    rc, out, secs, _ = launch(args(data, runs, "badbucket"), env={"WN_DIST_BUCKET_MB": "lots"})
+    check(rc != 0 and "WN_DIST_BUCKET_MB=lots" in out and run_dir(runs, "badbucket") is None,
+          f"WN_DIST_BUCKET_MB=lots refused, the variable named, no run folder (rc {rc}) "
+          f"{out[-400:] if rc == 0 else ''}")
+
     # a rank killed mid-run (rank 1, epoch 2, after its step 2)
     rc, out, secs, left = launch(args(data, runs, "killed"),
                                  env={"WN_TEST_SIGNAL_AT": "train:2:2:KILL",
@@ -239,6 +246,15 @@ def main():
         again = run_dir(runs, "two_again")
         check(rc == 0 and again and ckpt(again) == ckpt(two),
               "two N=2 runs: byte-identical checkpoints")
+        # gradients summed in buckets during backward (the CPU backend sums each at
+        # once) instead of once after it: with two ranks every sum is a + b either
+        # way, so the checkpoint is byte-identical
+        rc, out, _, _ = launch(args(data, runs, "buckets"), env={"WN_DIST_BUCKET_MB": "0.004"})
+        rd = run_dir(runs, "buckets")
+        check(rc == 0 and "buckets of 0.004 MiB" in out and "summed once" in out2
+              and rd and ckpt(rd) == ckpt(two),
+              f"N=2 in gradient buckets of 0.004 MiB: byte-identical to one sum after backward "
+              f"(rc {rc}) {out[-600:] if rc else ''}")
 
         # 3. resume after an interrupt, N=2 -> N=2, and across N
         rc, out, _, _ = launch(args(data, runs, "cut2"), env={"WN_TEST_INTERRUPT_AFTER_STEPS": "4"})

@@ -577,6 +577,24 @@ static int session_setup(session *s) {
     int ranks = wn_dist_size(), rank_batch = (cli->batch + ranks - 1) / ranks;
     unsigned flags = !strcmp(cli->precision, "bf16") ? WN_EXEC_BF16 : 0;
     if (wn_executor_create(&s->ex, &s->model, s->be, rank_batch, flags) != WN_OK) return WN_ERR;
+    if (wn_dist_active()) {
+        size_t bucket = 0;
+        if (wn_dist_bucket_bytes(wn_backend_allreduce_overlaps(s->be), &bucket) != WN_OK ||
+            wn_executor_set_grad_buckets(s->ex, bucket) != WN_OK)
+            return WN_ERR;
+        if (wn_dist_is_root()) {
+            if (bucket)
+                printf("data parallel: %d ranks, gradients summed in buckets of %.3g MiB as "
+                       "backward writes them (%s)\n",
+                       wn_dist_size(), bucket / 1048576.0,
+                       wn_backend_allreduce_overlaps(s->be) ? "overlapping backward"
+                                                            : "each at once: this backend "
+                                                              "cannot overlap them");
+            else
+                printf("data parallel: %d ranks, gradients summed once after backward\n",
+                       wn_dist_size());
+        }
+    }
     if (flags & WN_EXEC_BF16) printf("precision: bf16 (%s)\n", wn_backend_bf16_describe(s->be));
 
     /* The images; with several ranks on a machine the default budget is shared. */

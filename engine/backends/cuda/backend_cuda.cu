@@ -577,6 +577,8 @@ static const wn_backend_ops cuda_ops = {
     /* .augment_preprocess = */ wn_cuda_augment_preprocess,
     /* .join_group = */ wn_cuda_join_group,
     /* .allreduce_sum = */ wn_cuda_allreduce_sum,
+    /* .allreduce_begin = */ wn_cuda_allreduce_begin,
+    /* .allreduce_end = */ wn_cuda_allreduce_end,
     /* .destroy = */ cuda_destroy,
 };
 

@@ -8,9 +8,12 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-/* join_group / allreduce_sum of kernels/common/backend_ops.h. */
+/* join_group / allreduce_sum / allreduce_begin / allreduce_end of
+ * kernels/common/backend_ops.h. */
 int wn_cuda_join_group(wn_backend *be, const wn_rank_group *group);
 int wn_cuda_allreduce_sum(wn_backend *be, float *x, size_t count);
+int wn_cuda_allreduce_begin(wn_backend *be, float *x, size_t count);
+int wn_cuda_allreduce_end(wn_backend *be);
 /* Frees the communicator and host buffer (from destroy); safe without a group. */
 void wn_cuda_leave_group(wn_cuda_ctx *ctx);
 #ifdef __cplusplus

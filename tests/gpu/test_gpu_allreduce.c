@@ -3,7 +3,8 @@
  * group's broadcast), sums a device buffer of 34,047,558 floats (InceptionResNetV2's
  * trainable weights at --fine-tune-at 500) and an odd-sized one in place on the compute
  * stream, and the values come back unchanged (a sum over one rank); the time of the
- * large one is printed. The CPU backend's entries are checked the same way, with a
+ * large one is printed. The same in buckets (allreduce_begin/end: NCCL on the comm
+ * stream), as a data-parallel step sums its gradients during backward. The CPU backend's entries are checked the same way, with a
  * group whose host sum doubles the buffer (as two equal ranks would).
  * Exit: 0 passed, 1 failed, 77 skipped (no CUDA build or no usable GPU: the CPU part
  * still runs first). */
@@ -59,15 +60,49 @@ static int check_sum(wn_backend *be, size_t n, float factor, double *seconds) {
     return ok && !bad;
 }
 
+/* The same through allreduce_begin / allreduce_end in `parts` buckets from the top of
+ * the buffer down, as a data-parallel step begins them during backward: each float is
+ * summed once (with NCCL on the comm stream, overlapping; on the CPU at once). */
+static int check_buckets(wn_backend *be, size_t n, int parts, float factor, double *seconds) {
+    float *h = malloc(n * sizeof *h);
+    float *d = wn_backend_alloc(be, n * sizeof *d);
+    int ok = h && d;
+    if (ok) {
+        for (size_t i = 0; i < n; i++) h[i] = (float)(i % 1000) - 500.0f;
+        ok = wn_backend_copy_to_backend(be, d, h, n * sizeof *h) == WN_OK &&
+             wn_backend_synchronize(be) == WN_OK;
+    }
+    double t0 = wn_clock_seconds();
+    size_t top = n;
+    for (int b = 0; ok && b < parts; b++) {
+        size_t first = b == parts - 1 ? 0 : n - (size_t)(b + 1) * (n / (size_t)parts);
+        ok = wn_backend_allreduce_begin(be, d + first, top - first) == WN_OK;
+        top = first;
+    }
+    if (ok) ok = wn_backend_allreduce_end(be) == WN_OK && wn_backend_synchronize(be) == WN_OK;
+    if (seconds) *seconds = wn_clock_seconds() - t0;
+    if (ok) ok = wn_backend_copy_to_host(be, h, d, n * sizeof *h) == WN_OK;
+    size_t bad = 0;
+    for (size_t i = 0; ok && i < n; i++) bad += h[i] != factor * ((float)(i % 1000) - 500.0f);
+    if (!ok) fprintf(stderr, "%s: %d bucketed sums of %zu floats: %s\n", be->name, parts, n,
+                     wn_last_error());
+    if (bad) fprintf(stderr, "%s: %zu of %zu values wrong after %d bucketed sums\n", be->name, bad,
+                     n, parts);
+    wn_backend_free(be, d);
+    free(h);
+    return ok && !bad;
+}
+
 int main(void) {
     int failed = 0;
     wn_backend *cpu = wn_backend_cpu();
     wn_rank_group two = {0, 2, 0, NULL, double_it, no_broadcast};
-    if (!cpu || wn_backend_join_group(cpu, &two) != WN_OK || !check_sum(cpu, 1001, 2.0f, NULL)) {
+    if (!cpu || wn_backend_join_group(cpu, &two) != WN_OK || !check_sum(cpu, 1001, 2.0f, NULL) ||
+        !check_buckets(cpu, 1001, 7, 2.0f, NULL)) {
         fprintf(stderr, "FAIL cpu backend group sum\n");
         failed = 1;
     } else {
-        printf("ok   cpu: allreduce_sum through the group's host sum\n");
+        printf("ok   cpu: allreduce_sum through the group's host sum, whole and in 7 buckets\n");
     }
     wn_backend_destroy(cpu);
 
@@ -86,10 +121,18 @@ int main(void) {
         fprintf(stderr, "FAIL cuda: allreduce_sum over a group of one\n");
         failed = 1;
     } else {
-        printf("ok   cuda: allreduce_sum over one rank (%s; the id broadcast %d time%s), "
-               "136 MB in %.3f ms\n",
-               g_sum_calls ? "host sum" : "NCCL", g_broadcasts, g_broadcasts == 1 ? "" : "s",
-               secs * 1e3);
+        double bsecs = 0;
+        int bok = check_buckets(gpu, 1001, 3, 1.0f, NULL) &&
+                  check_buckets(gpu, 34047558, 6, 1.0f, &bsecs);
+        if (!bok) {
+            fprintf(stderr, "FAIL cuda: allreduce_begin/end in buckets over a group of one\n");
+            failed = 1;
+        }
+        printf("%s cuda: allreduce_sum over one rank (%s; the id broadcast %d time%s), "
+               "136 MB in %.3f ms; in 6 buckets (%s) %.3f ms\n",
+               bok ? "ok  " : "FAIL", g_sum_calls ? "host sum" : "NCCL", g_broadcasts,
+               g_broadcasts == 1 ? "" : "s", secs * 1e3,
+               wn_backend_allreduce_overlaps(gpu) ? "comm stream" : "at once", bsecs * 1e3);
     }
     wn_backend_destroy(gpu);
     return failed;

@@ -9,6 +9,7 @@
 
 #include "host/base/error.h"
 #include "engine/runtime/exec_internal.h"
+#include "kernels/augment/augment.h"
 #include "kernels/common/backend_bf16_ops.h"
 
 #define ALIGN_FLOATS 64 /* 256 bytes: cuDNN/cuBLAS and AVX-512 friendly */
@@ -563,6 +564,12 @@ void wn_exec_sizes_make(wn_backend *be, const wn_model *m, const wn_plan *p,
         else s->planned += r;
     }
     s->scratch = conv_scratch(be, m, p);
+    /* a training step's augmentation (inference only preprocesses, in place) */
+    if (!(p->flags & WN_EXEC_INFERENCE_ONLY)) {
+        size_t aug = wn_augment_scratch_bytes(p->batch, g->in_h, g->in_w, g->in_c,
+                                              be->alloc_align);
+        if (aug > s->scratch) s->scratch = aug;
+    }
     s->needed = s->fixed + s->planned + s->scratch + be->reserve_bytes;
 }
 

@@ -286,6 +286,21 @@ WN_HD static inline float wn_augment_pixel(const uint8_t *img, int h, int w, int
     return wn_preprocess_value(mode, wn_augment_value(img, h, w, c, flip, t, y, x, src), ch);
 }
 
+/* The most temporary memory one augment_preprocess call of n images of h x w x c takes,
+ * on either backend, when every layer is on: the second float image of the zoom and
+ * translation resamplings, the contrast's per-row double sums, per-channel means and
+ * per-image factors, and per-image transforms and flags; each part rounded up to
+ * `align` bytes (the backend's allocation rounding). The executor's memory check
+ * counts it beside the convolutions' scratch (never both at once). */
+static inline size_t wn_augment_scratch_bytes(int n, int h, int w, int c, size_t align) {
+    size_t nn = (size_t)n, a = align ? align : 1;
+    size_t parts[5] = {nn * h * w * c * sizeof(float), nn * c * h * sizeof(double),
+                       nn * c * sizeof(float), nn * sizeof(float),
+                       nn * (sizeof(wn_augment_xform) + 2 * sizeof(int) + 1)};
+    size_t total = 0;
+    for (int i = 0; i < 5; i++) total += (parts[i] + a - 1) / a * a;
+    return total;
+}
 
 #ifdef __cplusplus
 extern "C" {

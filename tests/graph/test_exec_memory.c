@@ -8,7 +8,8 @@
  * memory, so every memory path the GPU takes through the executor runs here:
  *  1. the byte counts are what the executor really allocates: the live bytes must
  *     equal the plan's `requested`, and the rounded sum + scratch + reserve its
- *     `needed` (plan_info.needed_bytes), at creation and after a new boundary, for
+ *     `needed` (plan_info.needed_bytes), the scratch covering a training step's
+ *     augmentation (wn_augment_scratch_bytes), at creation and after a new boundary, for
  *     models with and without gamma, EfficientNet-Lite's preprocess terms, training
  *     and inference-only executors;
  *  2. memory grows with the batch for these models (what the bisection assumes);
@@ -30,6 +31,7 @@
 #include "engine/runtime/exec_internal.h"
 #include "engine/runtime/executor.h"
 #include "engine/model/model.h"
+#include "kernels/augment/augment.h"
 #include "kernels/conv/conv_cuda_plan.h"
 #include "tests/common/check.h"
 
@@ -101,6 +103,36 @@ static size_t small_conv_scratch(wn_backend *be, wn_conv_call call, const wn_con
     return wn_conv_cuda_scratch_bytes(call, d, accumulate, WN_DTYPE_F32);
 }
 
+static size_t no_conv_scratch(wn_backend *be, wn_conv_call call, const wn_conv_desc *d,
+                              int accumulate) {
+    (void)be, (void)call, (void)d, (void)accumulate;
+    return 0;
+}
+
+/* With convolutions that take no scratch, what is left is the augmentation's: a
+ * training plan's scratch is exactly wn_augment_scratch_bytes (a second image and its
+ * sums), an inference plan's none (it only preprocesses, in place). */
+static void check_augment_scratch(const wn_model *m, int batch, const char *what) {
+    small_gpu_ops.conv_scratch_bytes = no_conv_scratch;
+    size_t want = wn_augment_scratch_bytes(batch, m->graph.in_h, m->graph.in_w, m->graph.in_c,
+                                           small_gpu.alloc_align);
+    for (int inference = 0; inference < 2; inference++) {
+        wn_plan p;
+        MUST(wn_plan_make(&p, m, batch, inference ? WN_EXEC_INFERENCE_ONLY : 0));
+        wn_exec_sizes s;
+        wn_exec_sizes_make(&small_gpu, m, &p, &s);
+        wn_plan_free(&p);
+        char label[160];
+        snprintf(label, sizeof label, "%s: augmentation scratch (%s)", what,
+                 inference ? "inference" : "training");
+        size_t expected = inference ? 0 : want;
+        expect(s.scratch == expected && want >= (size_t)batch * m->graph.in_h * m->graph.in_w *
+                                                    m->graph.in_c * sizeof(float),
+               "%-58s %.0f bytes, expected %.0f", label, (double)s.scratch, (double)expected);
+    }
+    small_gpu_ops.conv_scratch_bytes = small_conv_scratch;
+}
+
 static void small_gpu_make(void) {
     small_gpu_ops = *real->ops;
     small_gpu_ops.alloc = count_alloc;
@@ -158,6 +190,7 @@ static void check_model(wn_backend *counting, const char *arch, int size, int ba
     char what[120];
     snprintf(what, sizeof what, "%s %dx%d batch %d ft %d%s", arch, size, size, batch, ft_first,
              flags & WN_EXEC_INFERENCE_ONLY ? " inference" : "");
+    check_augment_scratch(&m, batch, what);
     if (flags & WN_EXEC_INFERENCE_ONLY) {
         wn_plan_info info;
         wn_executor_plan_info(ex, &info);

@@ -14,20 +14,19 @@
 #include "engine/runtime/exec_internal.h"
 #include "host/base/error.h"
 
-/* [*lo, *hi) in the gradient buffer: the trainable weights of step s's layer (an empty
- * range when it has none or runs no backward). */
-static void step_writes(const wn_graph *g, const wn_step *s, size_t trainable_first,
-                        size_t trainable, size_t *lo, size_t *hi) {
-    *lo = trainable, *hi = 0;
-    if (!s->backward || s->layer < 0) return;
+/* The end of what step s writes in the gradient buffer: the highest end of its layer's
+ * trainable weights (0 when it has none or runs no backward). */
+static size_t step_writes_to(const wn_graph *g, const wn_step *s, size_t trainable_first) {
+    size_t hi = 0;
+    if (!s->backward || s->layer < 0) return 0;
     const wn_layer *l = &g->layers[s->layer];
     for (int i = 0; i < l->n_weights; i++) {
         const wn_weight *w = &l->weights[i];
-        if (w->in_stats || w->offset < trainable_first || !w->count) continue;
-        size_t a = w->offset - trainable_first, b = a + w->count;
-        if (a < *lo) *lo = a;
-        if (b > *hi) *hi = b;
+        if (w->in_stats || w->offset < trainable_first) continue;
+        size_t end = w->offset - trainable_first + w->count;
+        if (end > hi) hi = end;
     }
+    return hi;
 }
 
 int wn_grad_buckets_make(const wn_plan *p, const wn_graph *g, size_t trainable_first,
@@ -45,10 +44,10 @@ int wn_grad_buckets_make(const wn_plan *p, const wn_graph *g, size_t trainable_f
     size_t high = 0; /* the highest end written by steps 0..k-1 */
     for (int k = 0; k < p->n_steps; k++) {
         final_from[k] = high;
-        size_t lo, hi;
-        step_writes(g, &p->steps[k], trainable_first, trainable, &lo, &hi);
+        size_t hi = step_writes_to(g, &p->steps[k], trainable_first);
         if (hi > high) high = hi;
     }
+    /* final_from[0] is 0, so the turn of step 0 closes whatever is left */
     int n = 0;
     size_t open_end = trainable; /* the start of the last bucket closed */
     for (int k = p->n_steps - 1; k >= 0; k--) {
@@ -59,10 +58,6 @@ int wn_grad_buckets_make(const wn_plan *p, const wn_graph *g, size_t trainable_f
         }
     }
     free(final_from);
-    if (open_end != 0) { /* cannot happen: final_from[0] is 0 */
-        free(b);
-        return wn_fail("planning the gradient buckets: %zu floats never final", open_end);
-    }
     *out = b, *n_out = n;
     return WN_OK;
 }

@@ -27,6 +27,7 @@ typedef struct wn_cpu_ctx {
     wn_cpu_buffer stage[3];    /* op-local scratch: float32 copies of bf16 operands for
                                   bf16 ops that run float32 kernels (conv_bf16_cpu.c),
                                   pooling's per-thread gradient images (pool_cpu_impl.h) */
+    wn_cpu_buffer cols;        /* im2col rows of the GEMM weight gradient (conv_gemm_cpu.c) */
     const wn_rank_group *group; /* data-parallel ranks (join_group), or NULL */
 } wn_cpu_ctx;
 

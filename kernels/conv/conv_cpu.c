@@ -28,7 +28,7 @@
 #include "kernels/common/cpu_simd.h"
 #include "kernels/common/dnnl_compat.h"
 #include "kernels/conv/conv.h"
-#include "kernels/conv/conv_1x1_cpu.h"
+#include "kernels/conv/conv_gemm_cpu.h"
 #include "host/base/error.h"
 
 typedef enum { CONV_FWD = 0, CONV_BWD_DATA = 1, CONV_BWD_FILTER = 2 } conv_kind;
@@ -476,15 +476,15 @@ int wn_cpu_conv2d_backward_filter_dt(wn_backend *be, const wn_conv_desc *d, wn_d
                                      const void *x, const void *dy, float *dw, float *db,
                                      const char *layer) {
     const char *who = layer ? layer : "conv2d_backward_filter";
-    /* WN_CONV_1X1_GEMM=1: 1x1 stride-1 backward-filter as one sgemm instead
-     * (kernels/conv/conv_1x1_cpu.c); an experiment until a quiet machine shows it
-     * faster (docs/PERF.md). */
-    static int pointwise_by_gemm = -1;
-    if (pointwise_by_gemm < 0) pointwise_by_gemm = getenv("WN_CONV_1X1_GEMM") != NULL;
-    if (pointwise_by_gemm && wn_cpu_conv_is_pointwise(d)) {
-        wn_cpu_conv_pointwise_backward_filter(d, x, dy, dw, db);
-        return WN_OK;
-    }
+    /* float32, ungrouped: im2col + sgemm (kernels/conv/conv_gemm_cpu.c), faster than
+     * oneDNN's AVX2 backward-weights (docs/PERF.md); WN_CONV_BWD_FILTER=onednn keeps
+     * oneDNN's primitive (for comparisons, and for its tests). */
+    const char *how = getenv("WN_CONV_BWD_FILTER");
+    if (how && *how && strcmp(how, "gemm") != 0 && strcmp(how, "onednn") != 0)
+        return wn_fail("%s: WN_CONV_BWD_FILTER=%s: use gemm (the default) or onednn", who, how);
+    int by_gemm = !(how && strcmp(how, "onednn") == 0);
+    if (by_gemm && dt == WN_DTYPE_F32 && d->groups <= 1)
+        return wn_cpu_conv_gemm_backward_filter(be, d, x, dy, dw, db, who);
     wn_cpu_conv_cache *c = conv_cache(be);
     conv_key key = conv_key_make(CONV_BWD_FILTER, db != NULL, d, dt, NULL);
     conv_entry *e;

@@ -2,9 +2,10 @@
  * reference (engine/conv_reference.c) in all three directions, and against central
  * finite differences, over 'same'/'valid', strides 1 and 2 (asymmetric TF padding on
  * even inputs), 1x1, 3x3, 1x7, 7x1, 5x5 kernels, grouped and depthwise convolution,
- * with and without bias, overwrite and accumulate; run again with WN_CONV_1X1_GEMM=1
- * (ctest ops_test_conv_1x1_gemm) for the 1x1 stride-1 backward-filter as one sgemm
- * (kernels/conv/conv_1x1_cpu.c).
+ * with and without bias, overwrite and accumulate. The float32 backward-filter of an
+ * ungrouped convolution is im2col + sgemm by default (kernels/conv/conv_gemm_cpu.c;
+ * the last case spans several of its 8 MiB im2col blocks); ctest runs the cases again
+ * as ops_test_conv_onednn_filter with WN_CONV_BWD_FILTER=onednn (oneDNN's primitive).
  *
  * Tolerance vs the reference: |cpu - ref| <= 2e-5 * (|ref| + rms(ref)). A float sum of
  * T products of O(1) values has rounding error ~ sqrt(T) * 2^-24 * |terms| (~1e-6 here
@@ -127,10 +128,12 @@ int main(void) {
         {2, 13, 13, 32, 48, 3, 3, 1, 1, WN_PAD_SAME, 1, 0}, /* blocked jit paths */
         {1, 9, 9, 64, 40, 1, 7, 1, 1, WN_PAD_SAME, 1, 1},
         {1, 17, 17, 16, 24, 3, 3, 2, 2, WN_PAD_VALID, 1, 0},
-        /* 1x1 stride 1 (one sgemm with WN_CONV_1X1_GEMM=1, kernels/conv/conv_1x1_cpu.c) */
+        /* 1x1 stride 1: the weight gradient is one sgemm on the input itself */
         {2, 7, 9, 5, 6, 1, 1, 1, 1, WN_PAD_SAME, 1, 1},
         {3, 9, 9, 64, 40, 1, 1, 1, 1, WN_PAD_VALID, 1, 0},
         {2, 8, 8, 96, 130, 1, 1, 1, 1, WN_PAD_SAME, 1, 1},
+        /* 7x7 x 96 channels = 18 KiB an im2col row: 4 blocks of 8 MiB over 1,600 rows */
+        {1, 40, 40, 96, 6, 7, 7, 1, 1, WN_PAD_SAME, 1, 1},
     };
     int n_cases = (int)(sizeof cases / sizeof cases[0]);
     for (int i = 0; i < n_cases; i++) run_case(be, &cases[i], i < 14 ? 60 : 20);

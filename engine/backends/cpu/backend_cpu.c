@@ -81,6 +81,7 @@ static void cpu_destroy(wn_backend *be) {
         wn_cpu_conv_cache_destroy(ctx->conv);
         wn_cpu_buffer_release(&ctx->accum);
         wn_cpu_buffer_release(&ctx->partial);
+        wn_cpu_buffer_release(&ctx->cols);
         for (int i = 0; i < 3; i++) wn_cpu_buffer_release(&ctx->stage[i]);
         free(ctx);
     }

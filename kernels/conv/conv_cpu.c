@@ -472,18 +472,43 @@ int wn_cpu_conv2d_backward_data_dt(wn_backend *be, const wn_conv_desc *d, wn_dty
     return WN_OK;
 }
 
+/* oneDNN's jit_1x1 backward-weights of a strided 1x1 convolution on an NHWC input
+ * with fewer than 16 input channels writes past its "reduce to unit stride" workspace
+ * (uxlfoundation/oneDNN issue 6035, open; 2.6.3 and 3.2 alike): silently wrong weight
+ * gradients on AVX2 with 2 threads (tests/ops/test_conv.c's 1x1 s2 case failed 6 runs
+ * in 60), crashes on AVX-512. Such convolutions always take the GEMM form. */
+static int onednn_rtus_bug(const wn_conv_desc *d) {
+    const wn_window *w = &d->win;
+    return w->kh == 1 && w->kw == 1 && (w->sh > 1 || w->sw > 1) && w->c < 16;
+}
+
+/* Whether float32 ungrouped backward-filters run as im2col + sgemm
+ * (kernels/conv/conv_gemm_cpu.c) instead of oneDNN's primitive. By measurement
+ * (docs/PERF.md, "Backward-filter as GEMM"): on CPUs where oneDNN has only AVX2
+ * kernels its backward-weights ran 20-25% slower than the GEMM form; on AVX-512 ones
+ * (jit:avx512_core) the GEMM form was not faster, so they keep the primitive.
+ * WN_CONV_BWD_FILTER=gemm or onednn chooses (comparisons, tests). */
+static int filter_by_gemm(int *by_gemm, const char *who) {
+    const char *how = getenv("WN_CONV_BWD_FILTER");
+    if (how && *how) {
+        if (strcmp(how, "gemm") && strcmp(how, "onednn"))
+            return wn_fail("%s: WN_CONV_BWD_FILTER=%s: use gemm or onednn (unset: chosen by CPU)",
+                           who, how);
+        *by_gemm = strcmp(how, "gemm") == 0;
+        return WN_OK;
+    }
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    *by_gemm = (isa & dnnl_cpu_isa_avx512_core) != dnnl_cpu_isa_avx512_core;
+    return WN_OK;
+}
+
 int wn_cpu_conv2d_backward_filter_dt(wn_backend *be, const wn_conv_desc *d, wn_dtype dt,
                                      const void *x, const void *dy, float *dw, float *db,
                                      const char *layer) {
     const char *who = layer ? layer : "conv2d_backward_filter";
-    /* float32, ungrouped: im2col + sgemm (kernels/conv/conv_gemm_cpu.c), faster than
-     * oneDNN's AVX2 backward-weights (docs/PERF.md); WN_CONV_BWD_FILTER=onednn keeps
-     * oneDNN's primitive (for comparisons, and for its tests). */
-    const char *how = getenv("WN_CONV_BWD_FILTER");
-    if (how && *how && strcmp(how, "gemm") != 0 && strcmp(how, "onednn") != 0)
-        return wn_fail("%s: WN_CONV_BWD_FILTER=%s: use gemm (the default) or onednn", who, how);
-    int by_gemm = !(how && strcmp(how, "onednn") == 0);
-    if (by_gemm && dt == WN_DTYPE_F32 && d->groups <= 1)
+    int by_gemm = 0;
+    if (filter_by_gemm(&by_gemm, who) != WN_OK) return WN_ERR;
+    if ((by_gemm || onednn_rtus_bug(d)) && dt == WN_DTYPE_F32 && d->groups <= 1)
         return wn_cpu_conv_gemm_backward_filter(be, d, x, dy, dw, db, who);
     wn_cpu_conv_cache *c = conv_cache(be);
     conv_key key = conv_key_make(CONV_BWD_FILTER, db != NULL, d, dt, NULL);

@@ -1,5 +1,6 @@
 /* kernels/conv/conv_gemm_cpu.c — the float32 backward-filter of an ungrouped Conv2D
- * on the CPU as matrix products (im2col + oneDNN's sgemm), the CPU backend's default.
+ * on the CPU as matrix products (im2col + oneDNN's sgemm): the CPU backend's choice
+ * where oneDNN has no AVX-512 kernels (conv_cpu.c, filter_by_gemm).
  *
  * Why: oneDNN 3.2 has no brgemm backward-weights on AVX2 CPUs and its jit_1x1 / jit
  * kernels ran InceptionResNetV2's backward-weights at 56-98 GFLOP/s on a 2-core Zen 3

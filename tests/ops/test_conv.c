@@ -3,9 +3,10 @@
  * finite differences, over 'same'/'valid', strides 1 and 2 (asymmetric TF padding on
  * even inputs), 1x1, 3x3, 1x7, 7x1, 5x5 kernels, grouped and depthwise convolution,
  * with and without bias, overwrite and accumulate. The float32 backward-filter of an
- * ungrouped convolution is im2col + sgemm by default (kernels/conv/conv_gemm_cpu.c;
- * the last case spans several of its 8 MiB im2col blocks); ctest runs the cases again
- * as ops_test_conv_onednn_filter with WN_CONV_BWD_FILTER=onednn (oneDNN's primitive).
+ * ungrouped convolution is im2col + sgemm (kernels/conv/conv_gemm_cpu.c; the last
+ * fixed case spans several of its 8 MiB im2col blocks) or oneDNN's primitive, chosen
+ * by CPU; ctest runs the cases again with each forced (ops_test_conv_gemm_filter,
+ * ops_test_conv_onednn_filter: WN_CONV_BWD_FILTER=gemm / onednn).
  *
  * Tolerance vs the reference: |cpu - ref| <= 2e-5 * (|ref| + rms(ref)). A float sum of
  * T products of O(1) values has rounding error ~ sqrt(T) * 2^-24 * |terms| (~1e-6 here

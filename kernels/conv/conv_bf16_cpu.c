@@ -19,6 +19,7 @@
 #include "kernels/common/cpu_ctx.h"
 #include "kernels/conv/conv.h"
 #include "kernels/conv/conv_bf16.h"
+#include "kernels/conv/conv_gemm_cpu.h"
 #include "kernels/common/cpu_simd.h"
 
 int wn_cpu_conv_bf16_is_native(wn_backend *be) {
@@ -27,13 +28,14 @@ int wn_cpu_conv_bf16_is_native(wn_backend *be) {
     return wn_cpu_conv_bf16_native(be);
 }
 
-/* Native, except the weight gradient of a grouped (depthwise) convolution: oneDNN
- * 3.2's bf16 kernel for it (jit_bf16 with groups) took 3.6x the time of its float32
- * one on Zen 4 (docs/PERF.md), so that call widens and runs float32 (exact inputs,
- * float32 accumulation either way). */
+/* Native, except two weight gradients, which widen and run float32 (exact inputs,
+ * float32 accumulation either way): a grouped (depthwise) convolution's, whose oneDNN
+ * 3.2 bf16 kernel (jit_bf16 with groups) took 3.6x the time of its float32 one on Zen 4
+ * (docs/PERF.md), and the strided 1x1 ones oneDNN gets wrong (conv_gemm_cpu.h). */
 static int native_for(wn_backend *be, wn_conv_call call, const wn_conv_desc *d) {
     if (!wn_cpu_conv_bf16_is_native(be)) return 0;
-    return !(call == WN_CONV_CALL_BACKWARD_FILTER && d->groups > 1);
+    return !(call == WN_CONV_CALL_BACKWARD_FILTER &&
+             (d->groups > 1 || wn_cpu_conv_onednn_filter_broken(d)));
 }
 
 static size_t x_count(const wn_conv_desc *d) {

@@ -472,16 +472,6 @@ int wn_cpu_conv2d_backward_data_dt(wn_backend *be, const wn_conv_desc *d, wn_dty
     return WN_OK;
 }
 
-/* oneDNN's jit_1x1 backward-weights of a strided 1x1 convolution on an NHWC input
- * with fewer than 16 input channels writes past its "reduce to unit stride" workspace
- * (uxlfoundation/oneDNN issue 6035, open; 2.6.3 and 3.2 alike): silently wrong weight
- * gradients on AVX2 with 2 threads (tests/ops/test_conv.c's 1x1 s2 case failed 6 runs
- * in 60), crashes on AVX-512. Such convolutions always take the GEMM form. */
-static int onednn_rtus_bug(const wn_conv_desc *d) {
-    const wn_window *w = &d->win;
-    return w->kh == 1 && w->kw == 1 && (w->sh > 1 || w->sw > 1) && w->c < 16;
-}
-
 /* Whether float32 ungrouped backward-filters run as im2col + sgemm
  * (kernels/conv/conv_gemm_cpu.c) instead of oneDNN's primitive. By measurement
  * (docs/PERF.md, "Backward-filter as GEMM"): on CPUs where oneDNN has only AVX2
@@ -508,7 +498,8 @@ int wn_cpu_conv2d_backward_filter_dt(wn_backend *be, const wn_conv_desc *d, wn_d
     const char *who = layer ? layer : "conv2d_backward_filter";
     int by_gemm = 0;
     if (filter_by_gemm(&by_gemm, who) != WN_OK) return WN_ERR;
-    if ((by_gemm || onednn_rtus_bug(d)) && dt == WN_DTYPE_F32 && d->groups <= 1)
+    if ((by_gemm || wn_cpu_conv_onednn_filter_broken(d)) && dt == WN_DTYPE_F32 &&
+        d->groups <= 1)
         return wn_cpu_conv_gemm_backward_filter(be, d, x, dy, dw, db, who);
     wn_cpu_conv_cache *c = conv_cache(be);
     conv_key key = conv_key_make(CONV_BWD_FILTER, db != NULL, d, dt, NULL);

@@ -83,6 +83,11 @@ static int gemm_into(const float *cols, const float *dy, long m, long row_len, i
     return WN_OK;
 }
 
+int wn_cpu_conv_onednn_filter_broken(const wn_conv_desc *d) {
+    const wn_window *w = &d->win;
+    return w->kh == 1 && w->kw == 1 && (w->sh > 1 || w->sw > 1) && w->c < 16;
+}
+
 int wn_cpu_conv_gemm_backward_filter(wn_backend *be, const wn_conv_desc *d, const float *x,
                                      const float *dy, float *dw, float *db, const char *who) {
     const wn_window *w = &d->win;

@@ -475,8 +475,9 @@ int wn_cpu_conv2d_backward_data_dt(wn_backend *be, const wn_conv_desc *d, wn_dty
 /* Whether float32 ungrouped backward-filters run as im2col + sgemm
  * (kernels/conv/conv_gemm_cpu.c) instead of oneDNN's primitive. By measurement
  * (docs/PERF.md, "Backward-filter as GEMM"): on CPUs where oneDNN has only AVX2
- * kernels its backward-weights ran 20-25% slower than the GEMM form; on AVX-512 ones
- * (jit:avx512_core) the GEMM form was not faster, so they keep the primitive.
+ * kernels its backward-weights ran 20-25% slower than the GEMM form; AVX-512 ones keep
+ * the primitive (jit:avx512_core) until measured: the only comparison there, a 1x1-only
+ * OpenBLAS form on an AMX Xeon, was not faster.
  * WN_CONV_BWD_FILTER=gemm or onednn chooses (comparisons, tests). */
 static int filter_by_gemm(int *by_gemm, const char *who) {
     const char *how = getenv("WN_CONV_BWD_FILTER");

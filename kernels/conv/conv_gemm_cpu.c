@@ -2,10 +2,10 @@
  * on the CPU as matrix products (im2col + oneDNN's sgemm): the CPU backend's choice
  * where oneDNN has no AVX-512 kernels (conv_cpu.c, filter_by_gemm).
  *
- * Why: oneDNN 3.2 has no brgemm backward-weights on AVX2 CPUs and its jit_1x1 / jit
- * kernels ran InceptionResNetV2's backward-weights at 56-98 GFLOP/s on a 2-core Zen 3
- * where its sgemm reaches 90-147 on the same products (docs/PERF.md, "Backward-filter
- * as GEMM").
+ * Why: oneDNN 3.2 has no brgemm backward-weights on AVX2 CPUs; its jit_1x1 / jit
+ * kernels ran InceptionResNetV2's backward-weights at 88 / 68 GFLOP/s on a 2-core Zen 3
+ * where its sgemm ran the same products at 73-147 (docs/PERF.md, "Backward-filter as
+ * GEMM").
  *
  * In NHWC the output pixels are the rows of dy [M, K] (M = N*OH*OW), and the input
  * patch each pixel sees, laid out (i, j, c) for a kh x kw window, is a row of the

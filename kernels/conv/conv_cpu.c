@@ -480,16 +480,23 @@ int wn_cpu_conv2d_backward_data_dt(wn_backend *be, const wn_conv_desc *d, wn_dty
  * OpenBLAS form on an AMX Xeon, was not faster.
  * WN_CONV_BWD_FILTER=gemm or onednn chooses (comparisons, tests). */
 static int filter_by_gemm(int *by_gemm, const char *who) {
+    /* Neither the variable nor the CPU changes during a run: decided on the first call
+     * (the executor's thread), not on each of a step's backward-filters. */
+    enum { UNDECIDED = -1, ONEDNN, GEMM, INVALID };
+    static int choice = UNDECIDED;
     const char *how = getenv("WN_CONV_BWD_FILTER");
-    if (how && *how) {
-        if (strcmp(how, "gemm") && strcmp(how, "onednn"))
-            return wn_fail("%s: WN_CONV_BWD_FILTER=%s: use gemm or onednn (unset: chosen by CPU)",
-                           who, how);
-        *by_gemm = strcmp(how, "gemm") == 0;
-        return WN_OK;
+    if (choice == UNDECIDED) {
+        if (how && *how)
+            choice = !strcmp(how, "gemm") ? GEMM : !strcmp(how, "onednn") ? ONEDNN : INVALID;
+        else {
+            dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+            choice = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? ONEDNN : GEMM;
+        }
     }
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    *by_gemm = (isa & dnnl_cpu_isa_avx512_core) != dnnl_cpu_isa_avx512_core;
+    if (choice == INVALID)
+        return wn_fail("%s: WN_CONV_BWD_FILTER=%s: use gemm or onednn (unset: chosen by CPU)",
+                       who, how ? how : "");
+    *by_gemm = choice == GEMM;
     return WN_OK;
 }
 

@@ -96,14 +96,14 @@ int parity_selected(const parity_suite *s, const char *op);
 
 /* The op cases of engine/runtime/op_cases.h marked WN_OPC_PARITY (with --quick only
  * the WN_OPC_QUICK ones), each run on both backends and every output compared
- * (tests/gpu/parity_cases.c). matmul_only: only the precision-dependent cases
- * (convolution, Dense), for a second GPU precision. The single entry point of the
- * suite: test_gpu_ops (and a future `wastenet selftest`) calls only this. */
+ * (engine/runtime/parity_cases.c). matmul_only: only the precision-dependent cases
+ * (convolution, Dense), for a second GPU precision. Called by tests/gpu/test_gpu_ops
+ * and `wastenet selftest`. */
 void parity_run_cases(parity_suite *s, int matmul_only);
 
 /* The same cases with a bf16 form, run as bf16 placements on both sides: the tested
- * backend's bf16 ops against the CPU's, every output at tol_bf16
- * (engine/runtime/parity_bf16.c). A side without bf16 ops is a failure. */
+ * backend's bf16 ops against the CPU's, every output at tol_bf16 (the same file). A
+ * side without bf16 ops is a failure. */
 void parity_run_bf16_cases(parity_suite *s);
 
 #endif

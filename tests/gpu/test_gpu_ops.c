@@ -10,7 +10,7 @@
  *   - FP32 backend: convolutions and Dense <= 1e-5;
  *   - augmentation, concatenation and pass-through gradients: bit-identical (tol 0);
  *   - bf16: every case with a bf16 form, on the TF32 backend's bf16 ops against the CPU
- *     backend's bf16 ops (engine/runtime/parity_bf16.c) <= TOL_BF16_OP (1e-2, the bf16
+ *     backend's bf16 ops (engine/runtime/parity_cases.c) <= TOL_BF16_OP (1e-2, the bf16
  *     op test's tolerance, tests/common/tolerance.h).
  * The CUDA backend runs deterministic (only cuDNN algorithms reported deterministic),
  * so a failure replays with its seed. WN_CUDA_DEPTHWISE=own sends the depthwise

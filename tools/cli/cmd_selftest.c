@@ -18,7 +18,7 @@
  * outputs / 1e-3 gradients, tf32 <= 2e-2 / 5e-2 (tests/gpu/test_gpu_model's bounds,
  * which also cover InceptionResNetV2, the Adam step and host staging).
  * bf16 (--precision bf16): every op family with a bf16 form in its bf16 mode (the
- * backend's bf16 ops against the CPU's, <= 1e-2, engine/runtime/parity_bf16.c), and the
+ * backend's bf16 ops against the CPU's, <= 1e-2, engine/runtime/parity_cases.c), and the
  * model's bf16 plan against the CPU's bf16 plan (<= 5e-2 outputs / 1e-1 gradients).
  * Exit: 0 all passed, 1 a failure, 2 bad usage, 77 no usable CUDA GPU (nothing was
  * checked: a driver/runtime mismatch, no GPU, a build without CUDA). Under a minute

@@ -796,6 +796,25 @@ static int conv_desc(const wn_op_case *c, wn_conv_desc *cd) {
 /* ---- the bf16 forms (wn_opc_place_as with WN_DTYPE_BF16); H_ is a bf16 tensor */
 #define H_(i) ((wn_bf16 *)p->dev[i])
 
+/* bn_gamma's forward is affine_act with scale = gamma*inv_std and shift = beta -
+ * mean*scale, derived on the host from the (possibly perturbed) host gamma and
+ * uploaded (synchronised: the host buffer is freed at once). */
+static int upload_bn_scale_shift(wn_opc_placed *p, const wn_opc_data *d) {
+    int ch = d->c.s[1];
+    float *scale = malloc((size_t)ch * 2 * sizeof(float));
+    if (!scale) return wn_fail("op case bn_gamma: out of memory");
+    float *shift = scale + ch, **h = (float **)d->host;
+    for (int i = 0; i < ch; i++) {
+        scale[i] = h[BG_GAMMA][i] * h[BG_INV_STD][i];
+        shift[i] = h[BG_BETA][i] - h[BG_MEAN][i] * scale[i];
+    }
+    int rc = wn_backend_copy_to_backend(p->be, p->dev[BG_SCALE], scale, (size_t)ch * 4);
+    if (rc == WN_OK) rc = wn_backend_copy_to_backend(p->be, p->dev[BG_SHIFT], shift, (size_t)ch * 4);
+    if (rc == WN_OK) rc = wn_backend_synchronize(p->be);
+    free(scale);
+    return rc == WN_OK ? WN_OK : WN_ERR;
+}
+
 static int forward_bf16(wn_opc_placed *p, const wn_opc_data *d) {
     const wn_op_case *c = &d->c;
     const int *s = c->s, v = c->variant;
@@ -809,24 +828,10 @@ static int forward_bf16(wn_opc_placed *p, const wn_opc_data *d) {
     case WN_OPC_AFFINE_ACT:
         return wn_op_bf16_affine_act_forward(be, (size_t)s[0] * s[1], s[1], H_(AF_X), F_(AF_SCALE),
                                              F_(AF_SHIFT), (wn_activation)(v & 3), H_(AF_Y), L_);
-    case WN_OPC_BN_GAMMA: {
-        /* scale and shift from the host gamma, as in the float form */
-        int ch = s[1];
-        float *scale = malloc((size_t)ch * 2 * sizeof(float));
-        if (!scale) return wn_fail("op case bn_gamma: out of memory");
-        float *shift = scale + ch, **h = (float **)d->host;
-        for (int i = 0; i < ch; i++) {
-            scale[i] = h[BG_GAMMA][i] * h[BG_INV_STD][i];
-            shift[i] = h[BG_BETA][i] - h[BG_MEAN][i] * scale[i];
-        }
-        int rc = wn_backend_copy_to_backend(be, p->dev[BG_SCALE], scale, (size_t)ch * 4);
-        if (rc == WN_OK) rc = wn_backend_copy_to_backend(be, p->dev[BG_SHIFT], shift, (size_t)ch * 4);
-        if (rc == WN_OK) rc = wn_backend_synchronize(be);
-        free(scale);
-        if (rc != WN_OK) return WN_ERR;
-        return wn_op_bf16_affine_act_forward(be, (size_t)s[0] * ch, ch, H_(BG_X), F_(BG_SCALE),
+    case WN_OPC_BN_GAMMA:
+        if (upload_bn_scale_shift(p, d) != WN_OK) return WN_ERR;
+        return wn_op_bf16_affine_act_forward(be, (size_t)s[0] * s[1], s[1], H_(BG_X), F_(BG_SCALE),
                                              F_(BG_SHIFT), (wn_activation)(v & 3), H_(BG_Y), L_);
-    }
     case WN_OPC_POOL: {
         wn_window win;
         if (pool_window(c, &win) != WN_OK) return WN_ERR;
@@ -914,24 +919,10 @@ int wn_opc_forward(wn_opc_placed *p, const wn_opc_data *d) {
     case WN_OPC_AFFINE_ACT:
         return wn_op_affine_act_forward(be, (size_t)s[0] * s[1], s[1], F_(AF_X), F_(AF_SCALE),
                                         F_(AF_SHIFT), (wn_activation)(v & 3), F_(AF_Y), L_);
-    case WN_OPC_BN_GAMMA: {
-        /* y = act(x*scale + shift) with scale = gamma*inv_std, shift = beta - mean*scale:
-         * derived on the host from the (possibly perturbed) host gamma */
-        int ch = s[1];
-        float *scale = malloc((size_t)ch * 2 * sizeof(float));
-        if (!scale) return wn_fail("op case bn_gamma: out of memory");
-        float *shift = scale + ch, **h = (float **)d->host;
-        for (int i = 0; i < ch; i++) {
-            scale[i] = h[BG_GAMMA][i] * h[BG_INV_STD][i];
-            shift[i] = h[BG_BETA][i] - h[BG_MEAN][i] * scale[i];
-        }
-        int rc = wn_backend_copy_to_backend(be, p->dev[BG_SCALE], scale, (size_t)ch * 4);
-        if (rc == WN_OK) rc = wn_backend_copy_to_backend(be, p->dev[BG_SHIFT], shift, (size_t)ch * 4);
-        free(scale);
-        if (rc != WN_OK) return WN_ERR;
-        return wn_op_affine_act_forward(be, (size_t)s[0] * ch, ch, F_(BG_X), F_(BG_SCALE),
+    case WN_OPC_BN_GAMMA:
+        if (upload_bn_scale_shift(p, d) != WN_OK) return WN_ERR;
+        return wn_op_affine_act_forward(be, (size_t)s[0] * s[1], s[1], F_(BG_X), F_(BG_SCALE),
                                         F_(BG_SHIFT), (wn_activation)(v & 3), F_(BG_Y), L_);
-    }
     case WN_OPC_POOL: {
         wn_window win;
         if (pool_window(c, &win) != WN_OK) return WN_ERR;

@@ -27,13 +27,24 @@ static json_t *real_f(float v) {
     return json_real(strtod(buf, NULL));
 }
 
-/* A KerasTensor reference to output 0 of layer `name`, shape (None, h, w, c) or
- * (None, c). */
+/* A KerasTensor reference to output 0 of layer `name`, shape (None, h, w, c) (rank 3),
+ * (None, h, w) (rank 2: one channel taken out) or (None, c) (rank 1). */
 static json_t *tensor(const char *name, int rank, int h, int w, int c) {
-    json_t *shape = rank == 3 ? json_pack("[nIII]", (json_int_t)h, (json_int_t)w, (json_int_t)c)
-                              : json_pack("[nI]", (json_int_t)c);
+    json_t *shape = rank == 3   ? json_pack("[nIII]", (json_int_t)h, (json_int_t)w, (json_int_t)c)
+                    : rank == 2 ? json_pack("[nII]", (json_int_t)h, (json_int_t)w)
+                                : json_pack("[nI]", (json_int_t)c);
     return json_pack("{s:s, s:{s:o, s:s, s:[sii]}}", "class_name", "__keras_tensor__", "config",
                      "shape", shape, "dtype", "float32", "keras_history", name, 0, 0);
+}
+
+/* A constant float32 tensor argument of an op layer, as Keras 3 serialises one
+ * (`__tensor__`): the three per-channel values, broadcast shape (1, 1, 1, 3) when
+ * `nhwc`, else (3). */
+static json_t *constant3(const float v[3], int nhwc) {
+    json_t *vals = json_pack("[ooo]", real_f(v[0]), real_f(v[1]), real_f(v[2]));
+    if (nhwc) vals = json_pack("[[[o]]]", vals);
+    return json_pack("{s:s, s:{s:o, s:s}}", "class_name", "__tensor__", "config", "value", vals,
+                     "dtype", "float32");
 }
 
 static json_t *layer_tensor(const wn_layer *l) {
@@ -111,6 +122,21 @@ static json_t *backbone_layer(const wn_graph *g, const wn_layer *l, int first) {
         set(c, "activation", json_string("linear"));
         set(c, "use_bias", json_boolean(l->use_bias));
         return entry("keras.layers", "DepthwiseConv2D", NULL, l->name, c, node(args, NULL));
+    case WN_LAYER_SEPARABLE_CONV2D:
+        set(c, "depth_multiplier", json_integer(1));
+        set(c, "filters", json_integer(l->filters));
+        set(c, "kernel_size", pair(l->kh, l->kw));
+        set(c, "strides", pair(l->sh, l->sw));
+        set(c, "padding", json_string(padding(l->padding)));
+        set(c, "data_format", json_string("channels_last"));
+        set(c, "dilation_rate", pair(1, 1));
+        set(c, "activation", json_string("linear"));
+        set(c, "use_bias", json_boolean(l->use_bias));
+        return entry("keras.layers", "SeparableConv2D", NULL, l->name, c, node(args, NULL));
+    case WN_LAYER_ZERO_PADDING:
+        set(c, "padding", json_pack("[[ii][ii]]", l->pad_t, l->pad_b, l->pad_l, l->pad_r));
+        set(c, "data_format", json_string("channels_last"));
+        return entry("keras.layers", "ZeroPadding2D", NULL, l->name, c, node(args, NULL));
     case WN_LAYER_BATCHNORM:
         set(c, "axis", json_integer(3));
         set(c, "momentum", json_real(0.99));
@@ -119,6 +145,12 @@ static json_t *backbone_layer(const wn_graph *g, const wn_layer *l, int first) {
         set(c, "scale", json_boolean(l->has_gamma));
         return entry("keras.layers", "BatchNormalization", NULL, l->name, c, node(args, NULL));
     case WN_LAYER_ACTIVATION:
+        if (l->relu_class && l->activation != WN_ACT_NONE) { /* MobileNetV2's ReLU(6.) */
+            set(c, "max_value", l->activation == WN_ACT_RELU6 ? json_real(6.0) : json_null());
+            set(c, "negative_slope", json_real(0.0));
+            set(c, "threshold", json_real(0.0));
+            return entry("keras.layers", "ReLU", NULL, l->name, c, node(args, NULL));
+        }
         set(c, "activation", json_string(activation(l->activation)));
         return entry("keras.layers", "Activation", NULL, l->name, c, node(args, NULL));
     case WN_LAYER_MAXPOOL:
@@ -146,13 +178,70 @@ static json_t *backbone_layer(const wn_graph *g, const wn_layer *l, int first) {
     }
 }
 
+/* A Keras 3 op layer (keras.src.ops.numpy) called on `args`; config holds its name
+ * and, for Stack, its axis. */
+static json_t *op_node(const char *cls, const char *name, json_t *args, json_t *config) {
+    set(config, "name", json_string(name));
+    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o}", "module", "keras.src.ops.numpy",
+                     "class_name", cls, "config", config, "registered_name", cls, "name", name,
+                     "inbound_nodes", node(args, NULL));
+}
+
 /* A Keras 3 op layer: x <op> constant. */
 static json_t *op_layer(const char *cls, const char *name, const char *from, int h, int w,
                         double constant) {
-    json_t *args = json_pack("[oo]", tensor(from, 3, h, w, 3), json_real(constant));
-    return json_pack("{s:s, s:s, s:{s:s}, s:s, s:s, s:o}", "module", "keras.src.ops.numpy",
-                     "class_name", cls, "config", "name", name, "registered_name", cls, "name",
-                     name, "inbound_nodes", node(args, NULL));
+    return op_node(cls, name, json_pack("[oo]", tensor(from, 3, h, w, 3), json_real(constant)),
+                   json_object());
+}
+
+/* The op layers Keras 3's preprocess_input puts between the augmentation and the
+ * backbone, appended to `layers` as keras/src/applications/imagenet_utils.py builds
+ * them on a KerasTensor; returns the last one's name. */
+static const char *preprocess_layers(json_t *layers, wn_preprocess p, const char *from, int h,
+                                     int w) {
+    switch (p) {
+    case WN_PREPROCESS_LITE: /* (x - 127) / 128 */
+        json_array_append_new(layers, op_layer("Subtract", "subtract", from, h, w, 127.0));
+        json_array_append_new(layers, op_layer("TrueDivide", "true_divide", "subtract", h, w, 128.0));
+        return "true_divide";
+    case WN_PREPROCESS_CAFFE: { /* ops.flip(x, -1) as three GetItem + Stack, + (-mean) */
+        static const char *item[3] = {"get_item", "get_item_1", "get_item_2"};
+        static const float neg_mean[3] = {-103.939f, -116.779f, -123.68f};
+        json_t *stacked = json_array();
+        for (int k = 0; k < 3; k++) {
+            json_t *index = json_pack("[{s:s, s:{}}, i]", "class_name", "__ellipsis__", "config", 2 - k);
+            json_array_append_new(layers, op_node("GetItem", item[k],
+                                                  json_pack("[oo]", tensor(from, 3, h, w, 3), index),
+                                                  json_object()));
+            json_array_append_new(stacked, tensor(item[k], 2, h, w, 0));
+        }
+        json_array_append_new(layers, op_node("Stack", "stack", json_pack("[o]", stacked),
+                                              json_pack("{s:i}", "axis", -1)));
+        json_array_append_new(layers, op_node("Add", "add",
+                                              json_pack("[oo]", tensor("stack", 3, h, w, 3),
+                                                        constant3(neg_mean, 1)),
+                                              json_object()));
+        return "add";
+    }
+    case WN_PREPROCESS_TORCH: { /* x / 255 + (-mean), / std */
+        static const float neg_mean[3] = {-0.485f, -0.456f, -0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+        json_array_append_new(layers, op_layer("TrueDivide", "true_divide", from, h, w, 255.0));
+        json_array_append_new(layers, op_node("Add", "add",
+                                              json_pack("[oo]", tensor("true_divide", 3, h, w, 3),
+                                                        constant3(neg_mean, 1)),
+                                              json_object()));
+        json_array_append_new(layers, op_node("TrueDivide", "true_divide_1",
+                                              json_pack("[oo]", tensor("add", 3, h, w, 3),
+                                                        constant3(std, 0)),
+                                              json_object()));
+        return "true_divide_1";
+    }
+    case WN_PREPROCESS_TF:
+    default: /* x / 127.5 - 1 */
+        json_array_append_new(layers, op_layer("TrueDivide", "true_divide", from, h, w, 127.5));
+        json_array_append_new(layers, op_layer("Subtract", "subtract", "true_divide", h, w, 1.0));
+        return "subtract";
+    }
 }
 
 static json_t *augment_sequential(const wn_model *m, const char *from) {
@@ -178,10 +267,32 @@ static json_t *augment_sequential(const wn_model *m, const char *from) {
 
 static json_t *config_tree(const wn_model *m);
 
+/* Keras 3 refuses a layer name with '/' (tf-keras 2's DenseNet121 has "conv1/conv";
+ * Keras 3's own DenseNet121 names it "conv1_conv"): every '/' of every string of the
+ * tree becomes '_'. Names are the only strings of a config that can hold one. */
+static void keras3_names(json_t *v) {
+    const char *key;
+    size_t i;
+    json_t *item;
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, item) keras3_names(item);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, item) keras3_names(item);
+    } else if (json_is_string(v) && strchr(json_string_value(v), '/')) {
+        char *copy = strdup(json_string_value(v));
+        if (!copy) return; /* left as is: Keras then names the layer in its error */
+        for (char *c = copy; *c; c++)
+            if (*c == '/') *c = '_';
+        json_string_set(v, copy);
+        free(copy);
+    }
+}
+
 int wn_keras_config_json(const wn_model *m, char **out) {
     *out = NULL;
     json_t *root = config_tree(m);
     if (!root) return WN_ERR;
+    keras3_names(root);
     char *text = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     if (!text) return wn_fail("Keras config: out of memory building config.json");
@@ -191,33 +302,79 @@ int wn_keras_config_json(const wn_model *m, char **out) {
 
 /* ---------------------------------------------------------------- Keras 2 dialect */
 
-/* Keras 3 op layer name -> tf-keras's TFOpLambda name and function */
-static const char *k2_op(const char *cls, const char **function) {
-    if (!strcmp(cls, "TrueDivide")) return *function = "math.truediv", "tf.math.truediv";
-    if (!strcmp(cls, "Subtract")) return *function = "math.subtract", "tf.math.subtract";
+/* The outer model's op layers (preprocess_input) as tf-keras 2 writes them: Keras 3's
+ * ops.numpy layer -> tf-keras's TFOpLambda / SlicingOpLambda, its name and function.
+ * Keras 3's flip of the channels (three GetItem and a Stack, 'caffe') is one
+ * tf.__operators__.getitem with slice [..., ::-1] in tf-keras; the adds of a mean
+ * tensor are tf.nn.bias_add. A second layer of a kind keeps its _N suffix in both
+ * (true_divide_1 -> tf.math.truediv_1). NULL: not an op layer. */
+typedef struct {
+    const char *k3;       /* Keras 3 name (prefix) */
+    const char *k2;       /* tf-keras 2 layer name (prefix) */
+    const char *cls;      /* tf-keras class */
+    const char *function; /* its `function` */
+} k2_op_def;
+
+static const k2_op_def K2_OPS[] = {
+    {"true_divide", "tf.math.truediv", "TFOpLambda", "math.truediv"},
+    {"subtract", "tf.math.subtract", "TFOpLambda", "math.subtract"},
+    {"add", "tf.nn.bias_add", "TFOpLambda", "nn.bias_add"},
+    {"get_item", "tf.__operators__.getitem", "SlicingOpLambda", "__operators__.getitem"},
+    {"stack", "tf.__operators__.getitem", "SlicingOpLambda", "__operators__.getitem"},
+};
+
+/* The op of a Keras 3 outer layer name (and its _N suffix), or NULL. */
+static const k2_op_def *k2_op(const char *name, const char **suffix) {
+    for (size_t i = 0; i < sizeof K2_OPS / sizeof K2_OPS[0]; i++) {
+        size_t n = strlen(K2_OPS[i].k3);
+        if (!strncmp(name, K2_OPS[i].k3, n) && (name[n] == 0 || name[n] == '_')) {
+            *suffix = name + n;
+            return &K2_OPS[i];
+        }
+    }
     return NULL;
 }
 
-/* The Keras 2 name of a layer a tensor refers to: the op layers config_tree names
- * true_divide and subtract become TFOpLambda layers named after their function. */
-static const char *k2_ref(json_t *layers, const char *name) {
-    (void)layers;
-    if (!strcmp(name, "true_divide")) return "tf.math.truediv";
-    if (!strcmp(name, "subtract")) return "tf.math.subtract";
-    return name;
+/* The Keras 2 name of the outer layer a tensor refers to (op layers renamed). */
+static json_t *k2_ref(const char *name, int outer) {
+    const char *suffix;
+    const k2_op_def *op = outer ? k2_op(name, &suffix) : NULL;
+    if (!op) return json_string(name);
+    char buf[96];
+    snprintf(buf, sizeof buf, "%s%s", op->k2, suffix);
+    return json_string(buf);
 }
 
-/* Keras 3 node {args, kwargs} -> Keras 2 [[[layer, node, 0, kwargs], ...]]. A model
- * (Sequential, Functional) called on a tensor is its node 1 (node 0 is its own). */
-static json_t *k2_node(json_t *layers, json_t *node, int op) {
+/* The values of a `__tensor__` argument, flattened ([[[[a, b, c]]]] -> [a, b, c]), or a
+ * copy of a plain number. */
+static json_t *k2_constant(json_t *arg) {
+    json_t *v = json_object_get(json_object_get(arg, "config"), "value");
+    if (!v) return json_deep_copy(arg);
+    while (json_is_array(v) && json_array_size(v) == 1 && json_is_array(json_array_get(v, 0)))
+        v = json_array_get(v, 0);
+    return json_deep_copy(v);
+}
+
+/* The node of layer `src` a tensor comes from: a model (Sequential, Functional) called
+ * on a tensor is its node 1 (node 0 is its own), any other layer's node 0. */
+static int k2_node_index(json_t *layers, const char *src) {
+    size_t j;
+    json_t *l;
+    json_array_foreach(layers, j, l) {
+        const char *cls = json_string_value(json_object_get(l, "class_name"));
+        if (!strcmp(json_string_value(json_object_get(l, "name")), src) &&
+            (!strcmp(cls, "Sequential") || !strcmp(cls, "Functional")))
+            return 1;
+    }
+    return 0;
+}
+
+/* Keras 3 node {args, kwargs} -> Keras 2 [[[layer, node, 0, kwargs], ...]]. */
+static json_t *k2_node(json_t *layers, json_t *node, int outer) {
     json_t *args = json_object_get(node, "args"), *kwargs = json_object_get(node, "kwargs");
     json_t *list = json_array(), *tensors = json_array_get(args, 0);
     json_t *extra = json_is_object(kwargs) ? json_deep_copy(kwargs) : json_object();
     json_object_del(extra, "mask");
-    if (op) { /* x <op> y: the constant is the TFOpLambda's y */
-        json_object_set_new(extra, "y", json_deep_copy(json_array_get(args, 1)));
-        json_object_set_new(extra, "name", json_null());
-    }
     json_t *one = json_array();
     if (json_is_array(tensors)) {
         json_array_extend(one, tensors);
@@ -229,48 +386,66 @@ static json_t *k2_node(json_t *layers, json_t *node, int op) {
     json_array_foreach(one, i, t) {
         json_t *hist = json_object_get(json_object_get(t, "config"), "keras_history");
         const char *src = json_string_value(json_array_get(hist, 0));
-        int node_index = 0;
-        size_t j;
-        json_t *l;
-        json_array_foreach(layers, j, l) {
-            const char *cls = json_string_value(json_object_get(l, "class_name"));
-            if (!strcmp(json_string_value(json_object_get(l, "name")), src) &&
-                (!strcmp(cls, "Sequential") || !strcmp(cls, "Functional")))
-                node_index = 1;
-        }
-        json_array_append_new(list, json_pack("[sii o]", k2_ref(layers, src), node_index, 0,
-                                              json_deep_copy(extra)));
+        json_array_append_new(list, json_pack("[oii O]", k2_ref(src, outer),
+                                              k2_node_index(layers, src), 0, extra));
     }
     json_decref(one);
     json_decref(extra);
-    /* a TFOpLambda's node is saved one level flatter: [layer, node, tensor, kwargs] */
-    return op ? list : json_pack("[o]", list);
+    return json_pack("[o]", list);
 }
 
-/* Rewrites one config.layers list (and nested models' lists) in place. */
-static void k2_layers(json_t *layers) {
+/* An outer op layer as tf-keras 2 writes it: one inbound node, saved one level flatter
+ * than a layer's ([layer, node, tensor, kwargs]), the constant among the kwargs. */
+static json_t *k2_op_layer(json_t *layers, const k2_op_def *op, const char *suffix, json_t *node) {
+    json_t *args = json_object_get(node, "args");
+    json_t *hist = json_object_get(json_object_get(json_array_get(args, 0), "config"), "keras_history");
+    const char *src = json_string_value(json_array_get(hist, 0));
+    json_t *kwargs;
+    if (!strcmp(op->cls, "SlicingOpLambda")) /* x[..., ::-1] */
+        kwargs = json_pack("{s:[{s:s}, {s:n, s:n, s:i}]}", "slice_spec", "class_name",
+                           "__ellipsis__", "start", "stop", "step", -1);
+    else if (!strcmp(op->function, "nn.bias_add"))
+        kwargs = json_pack("{s:o, s:s}", "bias", k2_constant(json_array_get(args, 1)),
+                           "data_format", "NHWC");
+    else
+        kwargs = json_pack("{s:o, s:n}", "y", k2_constant(json_array_get(args, 1)), "name");
+    char name[96];
+    snprintf(name, sizeof name, "%s%s", op->k2, suffix);
+    return json_pack("{s:s, s:{s:s, s:b, s:s, s:s}, s:s, s:[[oiio]]}", "class_name", op->cls,
+                     "config", "name", name, "trainable", 1, "dtype", "float32", "function",
+                     op->function, "name", name, "inbound_nodes",
+                     k2_ref(src, 1), k2_node_index(layers, src), 0, kwargs);
+}
+
+/* Rewrites one config.layers list (and nested models' lists, outer = 0) in place. */
+static void k2_layers(json_t *layers, int outer) {
+    json_t *done = json_array();
     size_t i;
     json_t *l;
     json_array_foreach(layers, i, l) {
         const char *cls = json_string_value(json_object_get(l, "class_name"));
+        const char *lname = json_string_value(json_object_get(l, "name")), *suffix;
+        const k2_op_def *op = NULL;
+        if (outer && !strcmp(json_string_value(json_object_get(l, "module")), "keras.src.ops.numpy"))
+            op = k2_op(lname, &suffix);
+        if (op) {
+            /* the channel flip is the first GetItem alone in tf-keras 2 */
+            if (!strcmp(cls, "GetItem") && strcmp(lname, "get_item")) continue;
+            if (!strcmp(cls, "Stack")) continue;
+            json_array_append_new(done, k2_op_layer(layers, op, suffix,
+                                                    json_array_get(json_object_get(l, "inbound_nodes"), 0)));
+            continue;
+        }
         json_t *c = json_object_get(l, "config");
-        const char *fn;
-        const char *op = k2_op(cls, &fn);
         json_t *nodes = json_object_get(l, "inbound_nodes"), *k2nodes = json_array();
         size_t j;
         json_t *n;
         json_array_foreach(nodes, j, n) {
-            json_t *k2 = k2_node(layers, n, op != NULL);
+            json_t *k2 = k2_node(layers, n, outer);
             json_array_extend(k2nodes, k2);
             json_decref(k2);
         }
-        if (op) {
-            json_object_set_new(l, "class_name", json_string("TFOpLambda"));
-            json_object_set_new(l, "config", json_pack("{s:s, s:b, s:s, s:s}", "name", op,
-                                                       "trainable", 1, "dtype", "float32",
-                                                       "function", fn));
-            json_object_set_new(l, "name", json_string(op));
-        } else if (!strcmp(cls, "RandomFlip") || !strcmp(cls, "RandomRotation")) {
+        if (!strcmp(cls, "RandomFlip") || !strcmp(cls, "RandomRotation")) {
             json_object_del(c, "data_format"); /* Keras 3 only */
         } else if (!strcmp(cls, "CustomScaleLayer")) {
             json_object_set_new(l, "class_name", json_string("Custom>CustomScaleLayer"));
@@ -290,14 +465,18 @@ static void k2_layers(json_t *layers) {
         json_object_del(l, "registered_name");
         json_t *inner = json_object_get(json_object_get(l, "config"), "layers");
         if (json_is_array(inner)) {
-            k2_layers(inner);
+            k2_layers(inner, 0);
             json_t *lc = json_object_get(l, "config");
             /* Keras 2 lists input/output layers as lists of [name, node, tensor] */
             json_t *in = json_object_get(lc, "input_layers"), *out = json_object_get(lc, "output_layers");
             if (in) json_object_set_new(lc, "input_layers", json_pack("[O]", in));
             if (out) json_object_set_new(lc, "output_layers", json_pack("[O]", out));
         }
+        json_array_append(done, l);
     }
+    json_array_clear(layers);
+    json_array_extend(layers, done);
+    json_decref(done);
 }
 
 int wn_keras2_model_config_json(const wn_model *m, char **out) {
@@ -305,7 +484,7 @@ int wn_keras2_model_config_json(const wn_model *m, char **out) {
     json_t *root = config_tree(m);
     if (!root) return WN_ERR;
     json_t *conf = json_object_get(root, "config");
-    k2_layers(json_object_get(conf, "layers"));
+    k2_layers(json_object_get(conf, "layers"), 1);
     json_object_set_new(conf, "input_layers", json_pack("[O]", json_object_get(conf, "input_layers")));
     json_object_set_new(conf, "output_layers", json_pack("[O]", json_object_get(conf, "output_layers")));
     json_t *k2 = json_pack("{s:s, s:O}", "class_name", "Functional", "config", conf);
@@ -351,16 +530,8 @@ static json_t *config_tree(const wn_model *m) {
     set(in, "ragged", json_false());
     json_array_append_new(layers, entry("keras.layers", "InputLayer", NULL, "input_layer", in, NULL));
     json_array_append_new(layers, augment_sequential(m, "input_layer"));
-    const char *pre_out;
-    if (m->backbone && m->backbone->preprocess == WN_PREPROCESS_LITE) {
-        json_array_append_new(layers, op_layer("Subtract", "subtract", "sequential", h, w, 127.0));
-        json_array_append_new(layers, op_layer("TrueDivide", "true_divide", "subtract", h, w, 128.0));
-        pre_out = "true_divide";
-    } else { /* preprocess_input mode 'tf': x / 127.5 - 1 */
-        json_array_append_new(layers, op_layer("TrueDivide", "true_divide", "sequential", h, w, 127.5));
-        json_array_append_new(layers, op_layer("Subtract", "subtract", "true_divide", h, w, 1.0));
-        pre_out = "subtract";
-    }
+    const char *pre_out = preprocess_layers(
+        layers, m->backbone ? m->backbone->preprocess : WN_PREPROCESS_TF, "sequential", h, w);
     json_t *bargs = json_pack("[o]", tensor(pre_out, 3, h, w, 3));
     json_t *bent = entry("keras.src.models.functional", "Functional", "Functional", bname, bconf,
                          node(bargs, json_pack("{s:b}", "training", 0)));

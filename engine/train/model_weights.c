@@ -446,7 +446,7 @@ static int check_keras_config(const wn_model *m, const char *path, const wn_kera
                        path, cfg->nested_name, cfg->nested_layers, ours, m->backbone_count);
     for (int j = 0; j < m->backbone_count; j++) {
         const wn_layer *l = &m->graph.layers[m->backbone_first + j];
-        const char *want = wn_layer_type_keras(l->type);
+        const char *want = wn_layer_keras_class(l); /* ReLU for MobileNetV2's ReLU(6.) */
         /* the notebook's model: the backbone's own input is an InputLayer either way */
         if (strcmp(cfg->nested_classes[j], want))
             return wn_fail("%s: config.json: layer %d of '%s' is '%s' (%s), the model's "

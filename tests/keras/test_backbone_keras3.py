@@ -8,11 +8,13 @@ input:
      statistics and gamma included), saved by Keras 3 (save_weights("x.weights.h5")):
      wastenet's backbone output equals Keras 3's within 1e-4;
   b. the notebook's get_model() written for Keras 3 with the backbone's own
-     preprocess_input, saved the same way: wastenet's softmax equals Keras 3's;
+     preprocess_input, saved the same way and as Keras 3's own .keras archive:
+     wastenet's softmax equals Keras 3's from either;
   c. `wastenet export --format weights-h5` and `--format h5` load into a fresh Keras 3
-     get_model(), each predicting what wastenet predicts (`--format keras` does not
-     cover these backbones yet: engine/train/keras_config.c has no Keras 3 config for
-     ZeroPadding2D, SeparableConv2D, ReLU or the caffe/torch preprocess layers);
+     get_model(), and `--format keras` into keras.models.load_model with no code of
+     ours (ZeroPadding2D, SeparableConv2D, ReLU and the caffe/torch preprocess op
+     layers as Keras 3 writes them), each predicting what wastenet predicts, and the
+     archive's layer classes are those of Keras 3's own save of get_model();
   d. one Adam step, head only (FINE_TUNE_BLOCK none) or fine-tuned from the block
      given (Keras 3: GradientTape in a
      tf.function for the gradients, train_on_batch for the step) from the .weights.h5
@@ -75,6 +77,17 @@ def notebook3(size, model):
     x = keras3.layers.Dropout(0.0)(x)
     outputs = keras3.layers.Dense(NUM_CLASSES, activation="softmax")(x)
     return keras3.Model(inputs, outputs), base
+
+
+def layer_classes(model):
+    """(name, class) of each layer of the model's nested backbone (its one Functional
+    layer; the augmentation is a Sequential), or of the model itself when it has none."""
+    nested = [layer for layer in model.layers
+              if isinstance(layer, keras3.Model) and not isinstance(layer, keras3.Sequential)]
+    inner = nested[0] if nested else model
+    # an InputLayer's name is Keras's running count (input_layer_1, input_2, ...)
+    return [(None if type(layer).__name__ == "InputLayer" else layer.name, type(layer).__name__)
+            for layer in inner.layers]
 
 
 def set_frozen3(base, fine_tune_at):
@@ -253,6 +266,11 @@ def main():
                     facts["scope"] == "whole" and facts["nested"] == 1, str(facts))
         checks.close("b. whole model: backbone output", ours_bb, ref_bb)
         checks.close("b. whole model: softmax predictions", ours_probs, ref_probs)
+        saved = wd("notebook.keras")  # Keras 3's own archive of the same model
+        whole.save(saved)
+        _, archive_probs, facts = probe_forward(probe, wd, saved, images, "b_keras", model)
+        checks.close("b. Keras 3's model.save('x.keras') of get_model() loads: softmax predictions",
+                     archive_probs, ref_probs)
 
         # ---- c. wastenet's exports, opened by Keras 3
         for fmt, path in (("weights-h5", wd("export.weights.h5")), ("h5", wd("export.h5"))):
@@ -262,6 +280,17 @@ def main():
             fresh.load_weights(path)
             checks.close(f"c. --format {fmt} loaded by Keras 3's get_model(): predictions",
                          ours_probs, np.asarray(fresh(images.astype(np.float32), training=False)))
+        archive = wd("export.keras")
+        run([wastenet, "export", "--format", "keras", "--model", model, "--image-size", size,
+             "--weights", outer, "--out", archive])
+        keras3.backend.clear_session()
+        loaded = keras3.models.load_model(archive)
+        checks.close("c. --format keras opened by keras.models.load_model: predictions",
+                     ours_probs, np.asarray(loaded(images.astype(np.float32), training=False)))
+        checks.true("c. --format keras: the backbone's layer classes and names are Keras 3's",
+                    layer_classes(loaded) == layer_classes(base),
+                    f"first differences: {[(a, b) for a, b in zip(layer_classes(loaded), layer_classes(base)) if a != b][:4]}"
+                    f" ({len(layer_classes(loaded))} against {len(layer_classes(base))} layers)")
 
         # ---- d. one training step
         train_step(checks, probe, wd, model, size, block, lr=1e-3 if block == "none" else 1e-5)

@@ -11,7 +11,8 @@ and writes files Keras loads back, at a small input so that it runs in seconds.
      output.
   b. The notebook's whole model with this backbone and its own preprocess_input:
      wastenet's softmax equals Keras's within 1e-4.
-  c. `wastenet export` (whole, --backbone-only) loaded by Keras gives wastenet's
+  c. `wastenet export` (whole, --backbone-only; --format h5-model opened by
+     load_model with no code, its layers named and classed as tf-keras's own) gives wastenet's
      outputs, every weight bit-exact, by position and by name (load_weights(by_name=
      True): the nested backbone's group carries Keras's model name, MobileNetV2's
      mobilenetv2_1.00_<rows> included where Keras's weights=None name is the
@@ -31,7 +32,7 @@ import sys
 
 import numpy as np
 
-from keras_common import (Checks, Workdir, binaries, build_base, build_notebook_model,
+from keras_common import (Checks, Workdir, binaries, build_base, build_notebook_model, keras,
                           preprocess, probe_forward, random_images, randomize,
                           require_versions, run)
 from test_forward_parity import write_official_style
@@ -66,6 +67,15 @@ x = np.fromfile(images, np.uint8).reshape(-1, size, size, 3).astype(np.float32)
 np.asarray(base(mod.preprocess_input(x), training=False), np.float32).tofile(out)
 print(keras.__version__)
 """
+
+
+def layer_classes(model, part):
+    """(name, class) of the outer model's layers or of its nested backbone's (InputLayer
+    names left out: Keras numbers them per session)."""
+    if part == "backbone":
+        model = [layer for layer in model.layers if type(layer).__name__ == "Functional"][0]
+    return [(None if type(layer).__name__ == "InputLayer" else layer.name, type(layer).__name__)
+            for layer in model.layers]
 
 
 def keras_backbone(base, images, model):
@@ -145,6 +155,20 @@ def main():
                         f"every weight bit-exact",
                         all(np.array_equal(a, b)
                             for a, b in zip(whole3.get_weights(), whole.get_weights())))
+        # the whole model with its architecture (tf-keras's model.save("x.h5")), no code
+        with_config = wd("export_model.h5")
+        run([wastenet, "export", "--format", "h5-model", "--model", model, "--image-size", size,
+             "--weights", outer, "--out", with_config])
+        keras.backend.clear_session()
+        loaded = keras.models.load_model(with_config)
+        checks.close("c. --format h5-model opened by load_model: predictions", ours_probs,
+                     loaded.predict(images.astype(np.float32), verbose=0))
+        for part in ("outer", "backbone"):
+            got, want = layer_classes(loaded, part), layer_classes(whole, part)
+            checks.true(f"c. --format h5-model: the {part} layers' names and classes are "
+                        f"tf-keras's own", got == want,
+                        f"first differences {[(a, b) for a, b in zip(got, want) if a != b][:4]}, "
+                        f"{len(got)} against {len(want)} layers")
         exported_bb = wd("export_notop.h5")
         run([wastenet, "export", "--format", "h5", "--backbone-only", "--model", model,
              "--weights", outer, "--out", exported_bb])

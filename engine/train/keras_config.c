@@ -102,37 +102,22 @@ static json_t *backbone_layer(const wn_graph *g, const wn_layer *l, int first) {
         json_decref(args); /* an InputLayer has no inbound node */
         return entry("keras.layers", "InputLayer", NULL, l->name, c, NULL);
     case WN_LAYER_CONV2D:
-        set(c, "filters", json_integer(l->filters));
-        set(c, "kernel_size", pair(l->kh, l->kw));
-        set(c, "strides", pair(l->sh, l->sw));
-        set(c, "padding", json_string(padding(l->padding)));
-        set(c, "data_format", json_string("channels_last"));
-        set(c, "dilation_rate", pair(1, 1));
-        set(c, "groups", json_integer(1));
-        set(c, "activation", json_string("linear"));
-        set(c, "use_bias", json_boolean(l->use_bias));
-        return entry("keras.layers", "Conv2D", NULL, l->name, c, node(args, NULL));
     case WN_LAYER_DEPTHWISE_CONV2D:
+    case WN_LAYER_SEPARABLE_CONV2D: {
+        static const char *cls[] = {"Conv2D", "DepthwiseConv2D", "SeparableConv2D"};
+        int kind = l->type == WN_LAYER_CONV2D ? 0 : l->type == WN_LAYER_DEPTHWISE_CONV2D ? 1 : 2;
+        if (kind != 1) set(c, "filters", json_integer(l->filters));
         set(c, "kernel_size", pair(l->kh, l->kw));
         set(c, "strides", pair(l->sh, l->sw));
         set(c, "padding", json_string(padding(l->padding)));
         set(c, "data_format", json_string("channels_last"));
         set(c, "dilation_rate", pair(1, 1));
-        set(c, "depth_multiplier", json_integer(1));
+        if (kind == 0) set(c, "groups", json_integer(1));
+        else set(c, "depth_multiplier", json_integer(1));
         set(c, "activation", json_string("linear"));
         set(c, "use_bias", json_boolean(l->use_bias));
-        return entry("keras.layers", "DepthwiseConv2D", NULL, l->name, c, node(args, NULL));
-    case WN_LAYER_SEPARABLE_CONV2D:
-        set(c, "depth_multiplier", json_integer(1));
-        set(c, "filters", json_integer(l->filters));
-        set(c, "kernel_size", pair(l->kh, l->kw));
-        set(c, "strides", pair(l->sh, l->sw));
-        set(c, "padding", json_string(padding(l->padding)));
-        set(c, "data_format", json_string("channels_last"));
-        set(c, "dilation_rate", pair(1, 1));
-        set(c, "activation", json_string("linear"));
-        set(c, "use_bias", json_boolean(l->use_bias));
-        return entry("keras.layers", "SeparableConv2D", NULL, l->name, c, node(args, NULL));
+        return entry("keras.layers", cls[kind], NULL, l->name, c, node(args, NULL));
+    }
     case WN_LAYER_ZERO_PADDING:
         set(c, "padding", json_pack("[[ii][ii]]", l->pad_t, l->pad_b, l->pad_l, l->pad_r));
         set(c, "data_format", json_string("channels_last"));

@@ -474,10 +474,9 @@ int wn_cpu_conv2d_backward_data_dt(wn_backend *be, const wn_conv_desc *d, wn_dty
 
 /* Whether float32 ungrouped backward-filters run as im2col + sgemm
  * (kernels/conv/conv_gemm_cpu.c) instead of oneDNN's primitive. By measurement
- * (docs/PERF.md, "Backward-filter as GEMM"): on CPUs where oneDNN has only AVX2
- * kernels its backward-weights ran 20-25% slower than the GEMM form; AVX-512 ones keep
- * the primitive (jit:avx512_core) until measured: the only comparison there, a 1x1-only
- * OpenBLAS form on an AMX Xeon, was not faster.
+ * (docs/PERF.md, "Backward-filter as GEMM" and the Zen 5 section): oneDNN 3.2's
+ * backward-weights (jit[_1x1], no brgemm) ran 20-25% slower than the GEMM form both
+ * with AVX2 only (Zen 3) and with AVX-512 (Zen 5), so GEMM is the default on every CPU.
  * WN_CONV_BWD_FILTER=gemm or onednn chooses (comparisons, tests). */
 static int filter_by_gemm(int *by_gemm, const char *who) {
     /* Neither the variable nor the CPU changes during a run: decided on the first call
@@ -488,10 +487,8 @@ static int filter_by_gemm(int *by_gemm, const char *who) {
     if (choice == UNDECIDED) {
         if (how && *how)
             choice = !strcmp(how, "gemm") ? GEMM : !strcmp(how, "onednn") ? ONEDNN : INVALID;
-        else {
-            dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-            choice = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? ONEDNN : GEMM;
-        }
+        else
+            choice = GEMM;
     }
     if (choice == INVALID)
         return wn_fail("%s: WN_CONV_BWD_FILTER=%s: use gemm or onednn (unset: chosen by CPU)",

@@ -1,11 +1,11 @@
 /* kernels/conv/conv_gemm_cpu.c — the float32 backward-filter of an ungrouped Conv2D
- * on the CPU as matrix products (im2col + oneDNN's sgemm): the CPU backend's choice
- * where oneDNN has no AVX-512 kernels (conv_cpu.c, filter_by_gemm).
+ * on the CPU as matrix products (im2col + oneDNN's sgemm): the CPU backend's default
+ * (conv_cpu.c, filter_by_gemm).
  *
- * Why: oneDNN 3.2 has no brgemm backward-weights on AVX2 CPUs; its jit_1x1 / jit
- * kernels ran InceptionResNetV2's backward-weights at 88 / 68 GFLOP/s on a 2-core Zen 3
- * where its sgemm ran the same products at 73-147 (docs/PERF.md, "Backward-filter as
- * GEMM").
+ * Why: oneDNN 3.2 has no brgemm backward-weights; its jit_1x1 / jit kernels ran
+ * InceptionResNetV2's backward-weights at 88 / 68 GFLOP/s on a 2-core Zen 3 where its
+ * sgemm ran the same products at 73-147, and 20-30% slower than this form with AVX-512
+ * on a Zen 5 (docs/PERF.md, "Backward-filter as GEMM", "Zen 5").
  *
  * In NHWC the output pixels are the rows of dy [M, K] (M = N*OH*OW), and the input
  * patch each pixel sees, laid out (i, j, c) for a kh x kw window, is a row of the

@@ -1,6 +1,6 @@
 /* kernels/conv/conv_gemm_cpu.h — Conv2D's float32 backward-filter as matrix products on
  * the CPU (kernels/conv/conv_gemm_cpu.c), used by conv_cpu.c for ungrouped
- * convolutions on CPUs without AVX-512, or with WN_CONV_BWD_FILTER=gemm. */
+ * convolutions unless WN_CONV_BWD_FILTER=onednn. */
 #ifndef WN_KERNELS_CONV_GEMM_CPU_H
 #define WN_KERNELS_CONV_GEMM_CPU_H
 

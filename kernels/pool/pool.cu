@@ -24,13 +24,8 @@ static __global__ void pool_forward_kernel(wn_window win, int kind, const float 
                                            float *__restrict__ y) {
     size_t count = (size_t)win.n * win.oh * win.ow * win.c;
     WN_GRID_LOOP(i, count) {
-        size_t t = i;
-        int c = (int)(t % win.c);
-        t /= win.c;
-        int ox = (int)(t % win.ow);
-        t /= win.ow;
-        int oy = (int)(t % win.oh);
-        int n = (int)(t / win.oh);
+        int n, oy, ox, c;
+        wn_nhwc_coords(i, win.oh, win.ow, win.c, &n, &oy, &ox, &c);
         y[i] = kind == WN_POOL_MAX ? wn_pool_max_at(&win, x, n, oy, ox, c)
                                    : wn_pool_avg_at(&win, x, n, oy, ox, c);
     }
@@ -42,13 +37,8 @@ static __global__ void pool_backward_kernel(wn_window win, int kind, const float
                                             int accumulate) {
     size_t count = (size_t)win.n * win.h * win.w * win.c;
     WN_GRID_LOOP(i, count) {
-        size_t t = i;
-        int c = (int)(t % win.c);
-        t /= win.c;
-        int ix = (int)(t % win.w);
-        t /= win.w;
-        int iy = (int)(t % win.h);
-        int n = (int)(t / win.h);
+        int n, iy, ix, c;
+        wn_nhwc_coords(i, win.h, win.w, win.c, &n, &iy, &ix, &c);
         float g = kind == WN_POOL_MAX ? wn_pool_max_dx_at(&win, x, dy, n, iy, ix, c)
                                       : wn_pool_avg_dx_at(&win, dy, n, iy, ix, c);
         wn_st(dx, i, g, accumulate);
@@ -61,13 +51,8 @@ static __global__ void pool_forward_bf16_kernel(wn_window win, int kind,
                                                 wn_bf16 *__restrict__ y) {
     size_t count = (size_t)win.n * win.oh * win.ow * win.c;
     WN_GRID_LOOP(i, count) {
-        size_t t = i;
-        int c = (int)(t % win.c);
-        t /= win.c;
-        int ox = (int)(t % win.ow);
-        t /= win.ow;
-        int oy = (int)(t % win.oh);
-        int n = (int)(t / win.oh);
+        int n, oy, ox, c;
+        wn_nhwc_coords(i, win.oh, win.ow, win.c, &n, &oy, &ox, &c);
         int y0, y1, x0, x1;
         wn_pool_span(oy, win.sh, win.pad_top, win.kh, win.h, &y0, &y1);
         wn_pool_span(ox, win.sw, win.pad_left, win.kw, win.w, &x0, &x1);

@@ -53,6 +53,18 @@ WN_HD static inline size_t wn_nhwc_index(int n, int y, int x, int c, int h, int 
     return (((size_t)n * h + y) * w + x) * cc + c;
 }
 
+/* The inverse of wn_nhwc_index: the (n, y, x, c) of flat index i in an [N, h, w, cc]
+ * tensor (a GPU thread's element). */
+WN_HD static inline void wn_nhwc_coords(size_t i, int h, int w, int cc, int *n, int *y, int *x,
+                                        int *c) {
+    *c = (int)(i % cc);
+    i /= cc;
+    *x = (int)(i % w);
+    i /= w;
+    *y = (int)(i % h);
+    *n = (int)(i / h);
+}
+
 /* Pixel index (y * W + x) of the first maximum in output (oy, ox)'s window,
  * channel c of image n. */
 WN_HD static inline int wn_pool_max_argmax(const wn_window *win, const float *x, int n,

@@ -3,7 +3,8 @@
  * edge, 9 inside, as TensorFlow), TF's asymmetric 'same' padding, max-pool ties
  * sending the gradient to the first maximum in scan order, and the backend equal
  * bit for bit to the kernels/pool.h element functions (which the CUDA kernels run)
- * and to a naive loop written from the definition.
+ * and to a naive loop written from the definition; wn_nhwc_coords (a CUDA thread's
+ * element) inverts wn_nhwc_index.
  */
 #include "engine/backends/cpu/backend_cpu.h"
 #include "kernels/pool/pool.h"
@@ -83,6 +84,23 @@ static void test_same_asymmetric(void) {
     CHECK(v.oh == 78 && v.ow == 78, "157 -> %d", v.oh);
     OK(wn_window_init(&v, 1, 76, 76, 1, 3, 3, 2, 2, WN_PAD_VALID, "p"));
     CHECK(v.oh == 37, "76 -> %d", v.oh);
+}
+
+/* Every flat index of a small odd-sized tensor maps back to its own coordinates. */
+static void test_nhwc_coords(void) {
+    const int nn = 3, h = 5, w = 7, c = 2;
+    size_t i = 0;
+    for (int n = 0; n < nn; n++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int ch = 0; ch < c; ch++, i++) {
+                    int gn, gy, gx, gc;
+                    wn_nhwc_coords(i, h, w, c, &gn, &gy, &gx, &gc);
+                    CHECK(wn_nhwc_index(n, y, x, ch, h, w, c) == i && gn == n && gy == y &&
+                              gx == x && gc == ch,
+                          "index %zu: coords (%d %d %d %d), want (%d %d %d %d)", i, gn, gy, gx,
+                          gc, n, y, x, ch);
+                }
 }
 
 /* ZeroPadding2D folded into a 'valid' window (ResNet50's and DenseNet121's pool1_pad 1 +
@@ -206,6 +224,7 @@ int main(void) {
     }
     test_divisor_irv2(be);
     test_same_asymmetric();
+    test_nhwc_coords();
     test_zero_padded(be);
     test_max_ties(be);
     test_against_definitions(be);

@@ -12,7 +12,11 @@ two epochs per fold), on the CPU.
    figures; the out-of-fold confusion matrix counts every image once;
 3. the split depends on --fold-seed alone: another training --seed keeps folds.csv,
    another --fold-seed changes it; `cv ... run` (transfer + fine-tuning) works too;
-4. usage errors: --folds 1, no train|run, --resume (exit 2).
+4. tools/cv_compare.py on those folders: per-fold figures, means, standard deviations
+   and paired differences equal to the cv.json values, the adoption rule applied, the
+   base replicates' mean and seed spread; refused (exit 2, the folder named) for other
+   folds, an unfinished folder and a folder without cv.json;
+5. usage errors: --folds 1, no train|run, --resume (exit 2).
 
 usage: test_cv.py WASTENET MAKE_SHAPES
 """
@@ -27,6 +31,8 @@ import sys
 import tempfile
 
 WASTENET, MAKE_SHAPES = sys.argv[1:3]
+CV_COMPARE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools",
+                          "cv_compare.py")
 failures = []
 
 
@@ -152,7 +158,62 @@ def main():
                 os.path.exists(os.path.join(x["run"], "finetune.ckpt")) for x in doc["per_fold"])
         check(ok, f"cv --folds 2 run: both phases per fold {r.stderr[-300:]}")
 
-        # 4. usage errors
+        # 4. tools/cv_compare.py on real cv folders: a (base), b (another seed, same folds)
+        da, db = cv_dir(runs, "a"), cv_dir(runs, "b")
+        ja, jb = (json.load(open(os.path.join(x, "cv.json"))) for x in (da, db))
+        fa = [x["val_accuracy"] for x in ja["per_fold"]]
+        fb = [x["val_accuracy"] for x in jb["per_fold"]]
+
+        def compare(*args):
+            return subprocess.run([sys.executable, CV_COMPARE] + list(args),
+                                  capture_output=True, text=True, timeout=60)
+
+        r = compare("--base", da, db, "--json")
+        ok = r.returncode == 0
+        if ok:
+            res = json.loads(r.stdout)
+            c = res["candidates"][0]
+            diff = [100 * (y - x) for x, y in zip(fa, fb)]
+            ok = (res["base"]["per_fold"] == fa and c["per_fold"] == fb and
+                  all(abs(u - v) < 1e-9 for u, v in zip(c["diff"], diff)) and
+                  abs(c["mean"] - jb["val_accuracy_mean"]) < 1e-12 and
+                  abs(c["std"] - jb["val_accuracy_std"]) < 1e-12 and
+                  abs(res["base"]["threshold"] - ja["val_accuracy_std"]) < 1e-12 and
+                  c["adopt"] == (jb["val_accuracy_mean"] - ja["val_accuracy_mean"] >
+                                 ja["val_accuracy_std"]) and c["name"] == "b")
+        check(ok, f"cv_compare: b against a, fold by fold {r.stderr[-300:]}")
+        r = compare("--base", da, "--base", db, da)
+        ok = r.returncode == 0
+        if ok:
+            res = json.loads(compare("--base", da, "--base", db, da, "--json").stdout)
+            b = res["base"]
+            seed = statistics.mean(statistics.variance([x, y]) for x, y in zip(fa, fb)) ** 0.5
+            ok = (all(abs(m - (x + y) / 2) < 1e-12 for m, x, y in zip(b["per_fold"], fa, fb)) and
+                  abs(b["seed_std"] - seed) < 1e-12 and
+                  abs(b["threshold"] - max(seed, (ja["val_accuracy_std"] +
+                                                  jb["val_accuracy_std"]) / 2)) < 1e-12 and
+                  "| a |" in r.stdout and "base: a + b" in r.stdout and "rule:" in r.stdout)
+        check(ok, f"cv_compare: two base replicates, their mean and seed spread {r.stderr[-300:]}")
+        dc, dr = cv_dir(runs, "c"), cv_dir(runs, "r")
+        r = compare("--base", da, dc)
+        check(r.returncode == 2 and dc in r.stderr and "same folds" in r.stderr,
+              f"cv_compare: another --fold-seed refused: {r.stderr.strip()[-200:]}")
+        r = compare("--base", da, dr)
+        check(r.returncode == 2 and dr in r.stderr, f"cv_compare: 2 folds against 3 refused: "
+              f"{r.stderr.strip()[-200:]}")
+        part = os.path.join(tmp, "unfinished-cv-p")
+        shutil.copytree(db, part)
+        doc = json.load(open(os.path.join(part, "cv.json")))
+        doc["folds_done"], doc["per_fold"] = 1, doc["per_fold"][:1]
+        json.dump(doc, open(os.path.join(part, "cv.json"), "w"))
+        r = compare("--base", da, part)
+        check(r.returncode == 2 and part in r.stderr and "1 of 3 folds" in r.stderr,
+              f"cv_compare: an unfinished cv refused: {r.stderr.strip()[-200:]}")
+        r = compare("--base", da, data)
+        check(r.returncode == 2 and "cv.json" in r.stderr and data in r.stderr,
+              f"cv_compare: a folder without cv.json refused: {r.stderr.strip()[-200:]}")
+
+        # 5. usage errors
         for args, want in [(["cv", "--folds", "1"] + recipe(data, runs, "u"), "--folds 1"),
                            (["cv", "--folds", "2"], "expected train or run"),
                            (["cv", "--folds", "2", "--data", data], "come after train or run"),

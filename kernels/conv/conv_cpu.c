@@ -475,11 +475,11 @@ int wn_cpu_conv2d_backward_data_dt(wn_backend *be, const wn_conv_desc *d, wn_dty
 /* Whether float32 ungrouped backward-filters run as im2col + sgemm
  * (kernels/conv/conv_gemm_cpu.c) instead of oneDNN's primitive. By measurement
  * (docs/PERF.md, "Backward-filter as GEMM" and the Zen 5 section): oneDNN 3.2's
- * backward-weights (jit[_1x1], no brgemm) ran 20-25% slower than the GEMM form both
+ * backward-weights (jit[_1x1], no brgemm) took 20-40% longer than the GEMM form both
  * with AVX2 only (Zen 3) and with AVX-512 (Zen 5), so GEMM is the default on every CPU.
  * WN_CONV_BWD_FILTER=gemm or onednn chooses (comparisons, tests). */
 static int filter_by_gemm(int *by_gemm, const char *who) {
-    /* Neither the variable nor the CPU changes during a run: decided on the first call
+    /* The variable does not change during a run: decided on the first call
      * (the executor's thread), not on each of a step's backward-filters. */
     enum { UNDECIDED = -1, ONEDNN, GEMM, INVALID };
     static int choice = UNDECIDED;
@@ -491,7 +491,7 @@ static int filter_by_gemm(int *by_gemm, const char *who) {
             choice = GEMM;
     }
     if (choice == INVALID)
-        return wn_fail("%s: WN_CONV_BWD_FILTER=%s: use gemm or onednn (unset: chosen by CPU)",
+        return wn_fail("%s: WN_CONV_BWD_FILTER=%s: use gemm or onednn (unset: gemm)",
                        who, how ? how : "");
     *by_gemm = choice == GEMM;
     return WN_OK;

@@ -4,8 +4,8 @@
  *
  * Why: oneDNN 3.2 has no brgemm backward-weights; its jit_1x1 / jit kernels ran
  * InceptionResNetV2's backward-weights at 88 / 68 GFLOP/s on a 2-core Zen 3 where its
- * sgemm ran the same products at 73-147, and 20-30% slower than this form with AVX-512
- * on a Zen 5 (docs/PERF.md, "Backward-filter as GEMM", "Zen 5").
+ * sgemm ran the same products at 73-147, and took 20-40% longer than this form with
+ * AVX-512 on a Zen 5 (docs/PERF.md, "Backward-filter as GEMM", "Zen 5").
  *
  * In NHWC the output pixels are the rows of dy [M, K] (M = N*OH*OW), and the input
  * patch each pixel sees, laid out (i, j, c) for a kh x kw window, is a row of the
